@@ -1,0 +1,162 @@
+import type { KernelSpec } from '../kernels/kernel.js';
+import type { Engine } from './engine.js';
+
+/** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
+export interface TuneStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+export class MemoryTuneStore implements TuneStore {
+  private readonly map = new Map<string, string>();
+  get(key: string): string | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: string): void {
+    this.map.set(key, value);
+  }
+}
+
+/** Node: a JSON file (WEBGPU_DL_TUNE_CACHE, else ~/.cache/webgpu-dl/autotune.json). */
+async function fileTuneStore(): Promise<TuneStore> {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const os = await import('node:os');
+  const file = process.env.WEBGPU_DL_TUNE_CACHE ?? path.join(os.homedir(), '.cache', 'webgpu-dl', 'autotune.json');
+  let entries: Record<string, string> = {};
+  try {
+    entries = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    // No cache yet, or an unreadable one: start empty and overwrite it.
+  }
+  return {
+    get: (key) => entries[key],
+    set: (key, value) => {
+      entries[key] = value;
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, JSON.stringify(entries, null, 1));
+      } catch {
+        // A read-only home only costs re-tuning next time.
+      }
+    },
+  };
+}
+
+/** Browser: IndexedDB, read once at start and written through. */
+async function indexedDbTuneStore(): Promise<TuneStore> {
+  const memory = new MemoryTuneStore();
+  const open = (): Promise<IDBDatabase> =>
+    new Promise((resolve, reject) => {
+      const request = indexedDB.open('webgpu-dl', 1);
+      request.onupgradeneeded = () => request.result.createObjectStore('autotune');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  let db: IDBDatabase | undefined;
+  try {
+    db = await open();
+    const all = await new Promise<{ keys: IDBValidKey[]; values: string[] }>((resolve, reject) => {
+      const store = db!.transaction('autotune', 'readonly').objectStore('autotune');
+      const keys = store.getAllKeys();
+      const values = store.getAll();
+      values.onsuccess = () => resolve({ keys: keys.result, values: values.result });
+      values.onerror = () => reject(values.error);
+    });
+    all.keys.forEach((k, i) => memory.set(String(k), all.values[i]));
+  } catch {
+    db = undefined; // Private mode or blocked storage: tune per session.
+  }
+  return {
+    get: (key) => memory.get(key),
+    set: (key, value) => {
+      memory.set(key, value);
+      db?.transaction('autotune', 'readwrite').objectStore('autotune').put(value, key);
+    },
+  };
+}
+
+export async function defaultTuneStore(): Promise<TuneStore> {
+  if (typeof indexedDB !== 'undefined') return indexedDbTuneStore();
+  if (typeof process !== 'undefined' && process.versions?.node) return fileTuneStore();
+  return new MemoryTuneStore();
+}
+
+export interface TuneCandidate {
+  id: string;
+  spec: KernelSpec;
+}
+
+/**
+ * Picks the fastest of several kernel configurations for a shape class by timing them on this
+ * adapter, once; the winner is remembered per adapter. With tuning off, the first candidate (the
+ * family's default) is used.
+ */
+export class Autotuner {
+  constructor(
+    private readonly engine: Engine,
+    readonly enabled: boolean,
+    private readonly store: TuneStore,
+  ) {}
+
+  private adapterKey(): string {
+    const i = this.engine.info;
+    return `${i.vendor}/${i.architecture}/${i.device}/${i.description}`;
+  }
+
+  /** The id of the winning candidate for `shapeClass`, timing the candidates on `buffers` if needed. */
+  async choose(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
+    if (candidates.length === 0) throw new Error(`autotune '${shapeClass}': no candidates`);
+    if (!this.enabled || candidates.length === 1) return candidates[0].id;
+    const key = `${this.adapterKey()}|${shapeClass}`;
+    const known = this.store.get(key);
+    if (known && candidates.some((c) => c.id === known)) return known;
+    let best = candidates[0].id;
+    let bestTime = Infinity;
+    for (const candidate of candidates) {
+      const time = await this.time(candidate.spec, buffers).catch(() => Infinity);
+      if (time < bestTime) {
+        bestTime = time;
+        best = candidate.id;
+      }
+    }
+    this.store.set(key, best);
+    return best;
+  }
+
+  /** Median wall time of a few submits of `spec`; the first run (compilation, warm-up) is dropped. */
+  async time(spec: KernelSpec, buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
+    const { device, pipelines, buffers: registry } = this.engine;
+    const { pipeline, layout } = await pipelines.get(spec);
+    const uniform = spec.uniforms
+      ? registry.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'tune.uniforms')
+      : undefined;
+    try {
+      if (uniform) device.queue.writeBuffer(uniform, 0, spec.uniforms!);
+      let next = 0;
+      const bindGroup = device.createBindGroup({
+        layout,
+        entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : buffers[next++] } })),
+      });
+      const once = async () => {
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(...spec.workgroups);
+        pass.end();
+        const start = performance.now();
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        return performance.now() - start;
+      };
+      await once();
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) times.push(await once());
+      times.sort((a, b) => a - b);
+      return times[Math.floor(times.length / 2)];
+    } finally {
+      if (uniform) registry.destroy(uniform);
+    }
+  }
+}

@@ -1,0 +1,235 @@
+import type { KernelSpec } from '../kernels/kernel.js';
+import { acquireAdapter } from './acquire.js';
+import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
+import { BufferRegistry } from './buffers.js';
+import { DeviceLostError, DisposedError, KernelError } from './errors.js';
+import { PipelineCache } from './pipelines.js';
+
+export interface EngineOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Time candidate kernel configurations on this adapter and keep the fastest (default true). */
+  autotune?: boolean;
+  /** Where autotuning winners persist; defaults to a file in Node and IndexedDB in the browser. */
+  tuneStore?: TuneStore;
+  /** Receives one-line notices (e.g. that a software adapter is in use). Default: console.warn. */
+  log?: (message: string) => void;
+}
+
+export interface EngineInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True when running on a software rasteriser (SwiftShader) rather than a GPU. */
+  software: boolean;
+  features: string[];
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupSizeX: number;
+    maxComputeWorkgroupSizeY: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+}
+
+const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const log = options.log ?? ((m: string) => console.warn(m));
+  const { gpu, adapter, software } = await acquireAdapter({ powerPreference: options.powerPreference }, log);
+  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
+  const a = adapter.info;
+  const description = a?.description ?? '';
+  const info: EngineInfo = {
+    vendor: a?.vendor ?? '',
+    architecture: a?.architecture ?? '',
+    device: a?.device ?? '',
+    description,
+    software: software || /swiftshader/i.test(`${a?.vendor} ${a?.architecture} ${description}`),
+    features: [...device.features].sort(),
+    limits: Object.fromEntries(WANTED_LIMITS.map((n) => [n, device.limits[n]])) as EngineInfo['limits'],
+  };
+  const store = options.tuneStore ?? (await defaultTuneStore());
+  return new Engine(gpu, device, info, options.autotune ?? true, store);
+}
+
+/**
+ * Owns one GPUDevice and everything made on it. Eager work is recorded into one pending command
+ * encoder and submitted when a result is read (or `flush()` is called), so chains of eager ops cost
+ * one submit.
+ */
+export class Engine {
+  readonly buffers: BufferRegistry;
+  readonly pipelines: PipelineCache;
+  readonly tuner: Autotuner;
+  private gpu: GPU | undefined;
+  private encoder: GPUCommandEncoder | undefined;
+  /** Uniform buffers of recorded but not yet submitted dispatches; destroyed after submit. */
+  private transient: GPUBuffer[] = [];
+  private work: Promise<void> = Promise.resolve();
+  private lostError: DeviceLostError | undefined;
+  private destroyed = false;
+
+  constructor(
+    gpu: GPU,
+    readonly device: GPUDevice,
+    readonly info: EngineInfo,
+    autotune: boolean,
+    store: TuneStore,
+  ) {
+    this.gpu = gpu;
+    this.buffers = new BufferRegistry(device);
+    this.pipelines = new PipelineCache(device);
+    this.tuner = new Autotuner(this, autotune, store);
+    device.lost.then((lost) => {
+      if (!this.destroyed) this.lostError = new DeviceLostError(lost.reason, lost.message);
+    });
+  }
+
+  /** Throws if the engine cannot be used (destroyed or device lost). */
+  check(): void {
+    if (this.lostError) throw this.lostError;
+    if (this.destroyed) throw new DisposedError('this engine was destroyed; create a new one with createEngine()');
+  }
+
+  /** A storage buffer owned by the caller, who must release it with `buffers.destroy`. */
+  createStorage(bytes: number, label: string): GPUBuffer {
+    this.check();
+    return this.buffers.create(
+      bytes,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label,
+    );
+  }
+
+  upload(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
+    this.check();
+    this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /**
+   * Records a kernel launch. Pipeline compilation is asynchronous, so launches are chained; their
+   * order is kept, and any error surfaces at the next `flush()` or read.
+   */
+  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+    this.check();
+    const expected = spec.bindings.filter((b) => b !== 'uniform').length;
+    if (buffers.length !== expected) {
+      throw new KernelError(spec.name, `expects ${expected} storage buffers, got ${buffers.length}`);
+    }
+    const uniform = spec.uniforms ? this.uniformBuffer(spec.uniforms, spec.name) : undefined;
+    this.work = this.work.then(async () => {
+      const { pipeline, layout } = await this.pipelines.get(spec);
+      let next = 0;
+      const entries = spec.bindings.map((kind, binding) => ({
+        binding,
+        resource: { buffer: kind === 'uniform' ? uniform! : buffers[next++] },
+      }));
+      const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.name });
+      const pass = this.pendingEncoder().beginComputePass({ label: spec.name });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...spec.workgroups);
+      pass.end();
+    });
+  }
+
+  /** Records a buffer-to-buffer copy in launch order. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.check();
+    this.work = this.work.then(() => {
+      this.pendingEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    });
+  }
+
+  /** Submits everything recorded so far. Rejects with the first error any recorded launch met. */
+  async flush(): Promise<void> {
+    this.check();
+    const work = this.work;
+    this.work = Promise.resolve();
+    try {
+      await work;
+    } finally {
+      const encoder = this.encoder;
+      this.encoder = undefined;
+      if (encoder) this.device.queue.submit([encoder.finish()]);
+      const transient = this.transient;
+      this.transient = [];
+      for (const b of transient) this.buffers.destroy(b);
+    }
+  }
+
+  /** Copies `bytes` of `buffer` to the CPU after all recorded work. */
+  async readBytes(buffer: GPUBuffer, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
+    await this.flush();
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.buffers.create(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      this.check();
+      return staging.getMappedRange().slice(0, bytes);
+    } finally {
+      this.buffers.destroy(staging);
+    }
+  }
+
+  /** Waits until the GPU has finished everything submitted. */
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  get stats(): { liveBuffers: number; liveBytes: number; pipelines: number } {
+    return { liveBuffers: this.buffers.liveBuffers, liveBytes: this.buffers.liveBytes, pipelines: this.pipelines.size };
+  }
+
+  /**
+   * Frees every buffer and the device. In Node this also drops the reference that keeps the
+   * process alive, so a script ends when its work does.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.encoder = undefined;
+    this.buffers.destroyAll();
+    this.device.destroy();
+    this.gpu = undefined;
+  }
+
+  /** The WebGPU entry point, while the engine lives. */
+  get navigatorGpu(): GPU | undefined {
+    return this.gpu;
+  }
+
+  private pendingEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder({ label: 'eager' });
+    return this.encoder;
+  }
+
+  private uniformBuffer(data: ArrayBuffer, label: string): GPUBuffer {
+    const buffer = this.buffers.create(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${label}.uniforms`);
+    this.device.queue.writeBuffer(buffer, 0, data);
+    this.transient.push(buffer);
+    return buffer;
+  }
+}

@@ -1,0 +1,92 @@
+import type { BindingKind, KernelSpec } from '../kernels/kernel.js';
+import { pipelineKey } from '../kernels/kernel.js';
+import { KernelError } from './errors.js';
+
+export interface CompiledKernel {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const BUFFER_TYPE: Record<BindingKind, GPUBufferBindingType> = {
+  read: 'read-only-storage',
+  write: 'storage',
+  uniform: 'uniform',
+};
+
+/**
+ * Pipelines keyed by WGSL text, entry point, constants and binding layout. Compilation runs inside
+ * error scopes so a bad kernel surfaces as a KernelError naming it, not a console warning later.
+ */
+export class PipelineCache {
+  private readonly compiled = new Map<string, Promise<CompiledKernel>>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  /** Compilation messages of every module made, for tests that demand warning-free WGSL. */
+  readonly messages: { kernel: string; type: GPUCompilationMessageType; text: string }[] = [];
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get size(): number {
+    return this.compiled.size;
+  }
+
+  get(spec: KernelSpec): Promise<CompiledKernel> {
+    const key = pipelineKey(spec);
+    let entry = this.compiled.get(key);
+    if (!entry) {
+      entry = this.compile(spec);
+      this.compiled.set(key, entry);
+      entry.catch(() => this.compiled.delete(key));
+    }
+    return entry;
+  }
+
+  bindGroupLayout(bindings: readonly BindingKind[]): GPUBindGroupLayout {
+    const key = bindings.join(',');
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        label: `layout(${key})`,
+        entries: bindings.map((kind, binding) => ({
+          binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: BUFFER_TYPE[kind] },
+        })),
+      });
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  private async compile(spec: KernelSpec): Promise<CompiledKernel> {
+    const device = this.device;
+    device.pushErrorScope('validation');
+    device.pushErrorScope('internal');
+    const module = device.createShaderModule({ code: spec.code, label: spec.name });
+    const info = await module.getCompilationInfo();
+    for (const m of info.messages) this.messages.push({ kernel: spec.name, type: m.type, text: `${m.lineNum}:${m.linePos} ${m.message}` });
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      await device.popErrorScope();
+      await device.popErrorScope();
+      throw new KernelError(spec.name, `WGSL does not compile:\n${errors.map((m) => `  line ${m.lineNum}:${m.linePos} ${m.message}`).join('\n')}`);
+    }
+    const layout = this.bindGroupLayout(spec.bindings);
+    let pipeline: GPUComputePipeline;
+    try {
+      pipeline = await device.createComputePipelineAsync({
+        label: spec.name,
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: spec.entryPoint, constants: spec.constants },
+      });
+    } catch (cause) {
+      await device.popErrorScope();
+      await device.popErrorScope();
+      throw new KernelError(spec.name, `pipeline creation failed: ${(cause as Error).message}`);
+    }
+    const internal = await device.popErrorScope();
+    const validation = await device.popErrorScope();
+    const failure = validation ?? internal;
+    if (failure) throw new KernelError(spec.name, failure.message);
+    return { pipeline, layout };
+  }
+}

@@ -1,0 +1,45 @@
+/** Float64 reference activations, written from their definitions (not from the WGSL). */
+
+/** erf by its Taylor series (|x| < 3) or continued fraction tail; accurate to ~1e-12. */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 100; n++) {
+      term *= (-ax * ax) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc continued fraction (Lentz), converges fast for |x| >= 3.
+  let f = ax;
+  for (let k = 60; k >= 1; k--) f = ax + k / 2 / f;
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+export type RefActivation = 'none' | 'relu' | 'leaky_relu' | 'sigmoid' | 'tanh' | 'gelu';
+
+export function activate(kind: RefActivation, x: number, alpha = 0.01): number {
+  switch (kind) {
+    case 'none':
+      return x;
+    case 'relu':
+      return x > 0 ? x : 0;
+    case 'leaky_relu':
+      return x > 0 ? x : alpha * x;
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'tanh':
+      return Math.tanh(x);
+    case 'gelu':
+      return 0.5 * x * (1 + erf(x / Math.SQRT2));
+  }
+}
+
+export function activateAll(kind: RefActivation, x: ArrayLike<number>, alpha = 0.01): Float64Array {
+  return Float64Array.from(x, (v) => activate(kind, v, alpha));
+}
