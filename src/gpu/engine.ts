@@ -1,4 +1,4 @@
-import type { KernelSpec } from '../kernels/kernel.js';
+import type { KernelProgram, KernelSpec } from '../kernels/kernel.js';
 import { acquireAdapter } from './acquire.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
 import { BufferRegistry } from './buffers.js';
@@ -148,6 +148,25 @@ export class Engine {
       pass.dispatchWorkgroups(...spec.workgroups);
       pass.end();
     });
+  }
+
+  /**
+   * Records every launch of a program; `buffers` are the op's inputs then outputs. Scratch buffers
+   * are made here and destroyed after the next submit.
+   */
+  dispatchProgram(program: KernelProgram, buffers: readonly GPUBuffer[]): void {
+    this.check();
+    const scratch = program.scratch.map((bytes, i) => {
+      const b = this.createStorage(bytes, `${program.name}.scratch${i}`);
+      this.transient.push(b);
+      return b;
+    });
+    for (const { spec, args } of program.launches) {
+      this.dispatch(
+        spec,
+        args.map((a) => ('io' in a ? buffers[a.io] : scratch[a.scratch])),
+      );
+    }
   }
 
   /** Records a buffer-to-buffer copy in launch order. */

@@ -75,3 +75,24 @@ export class UniformWriter {
     return buffer;
   }
 }
+
+/** A buffer a launch binds: the op's `io`-th buffer (inputs, then outputs) or a scratch buffer. */
+export type ArgRef = { io: number } | { scratch: number };
+
+/**
+ * An op that needs several launches sharing temporary buffers, e.g. split-K matmul (partial products,
+ * then their sum) or a two-pass reduction. Scratch buffers live only for the program; the executor
+ * may pool them.
+ */
+export interface KernelProgram {
+  name: string;
+  /** Size in bytes of each scratch buffer. */
+  scratch: number[];
+  launches: { spec: KernelSpec; args: ArgRef[] }[];
+}
+
+/** A one-launch program whose bindings are the op's buffers in order. */
+export function singleLaunch(spec: KernelSpec): KernelProgram {
+  const count = spec.bindings.filter((b) => b !== 'uniform').length;
+  return { name: spec.name, scratch: [], launches: [{ spec, args: Array.from({ length: count }, (_, io) => ({ io })) }] };
+}
