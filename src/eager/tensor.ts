@@ -1,7 +1,7 @@
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { product } from '../kernels/geometry.js';
-import type { KernelSpec } from '../kernels/kernel.js';
+import { singleLaunch, type KernelProgram, type KernelSpec } from '../kernels/kernel.js';
 
 export type DType = 'f32' | 'i32' | 'u32';
 export type TypedArrayOf<D extends DType> = D extends 'f32' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
@@ -89,15 +89,16 @@ export interface OutputSpec {
 }
 
 /**
- * Allocates the outputs, records `spec` with buffers [...inputs, ...outputs] (the order of the
- * kernel's non-uniform bindings), and returns the outputs.
+ * Allocates the outputs, records `spec` (a single kernel or a multi-launch program) with buffers
+ * [...inputs, ...outputs], and returns the outputs.
  */
-export function launch(spec: KernelSpec, inputs: readonly Tensor[], outputs: readonly OutputSpec[]): Tensor[] {
+export function launch(spec: KernelSpec | KernelProgram, inputs: readonly Tensor[], outputs: readonly OutputSpec[]): Tensor[] {
+  const program = 'launches' in spec ? spec : singleLaunch(spec);
   const engine = inputs[0]?.engine;
-  if (!engine) throw new Error(`${spec.name}: launch needs at least one input tensor`);
+  if (!engine) throw new Error(`${program.name}: launch needs at least one input tensor`);
   const made = outputs.map((o) => zeros(engine, o.shape, o.dtype ?? 'f32'));
   try {
-    engine.dispatch(spec, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
+    engine.dispatchProgram(program, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
   } catch (e) {
     for (const t of made) t.dispose();
     throw e;
