@@ -1,0 +1,27 @@
+import { activationSaves } from '../../../shaders/lib/activations.js';
+import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
+
+export const activationRule: OpRule<'activation'> = {
+  infer([x], _attrs, where) {
+    expectF32(where, 'input', x);
+    return [{ shape: x.shape, dtype: 'f32' }];
+  },
+  // dx = g ⊙ f'(z), computed from the saved output (or input, for GELU) by one kernel.
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    const { activation } = node.attrs;
+    const saved = activationSaves(activation.kind) === 'output' ? node.outputs[0] : node.inputs[0];
+    return [g.apply('activation_backward', [materialise(g, up, node.outputs[0]), saved], { activation })[0]];
+  },
+};
+
+export const activationBackwardRule: OpRule<'activation_backward'> = {
+  infer([dy, saved], _attrs, where) {
+    expectArity(where, [dy, saved], 2, 'dy, saved');
+    expectSameShape(where, dy, saved);
+    return [{ shape: dy.shape, dtype: 'f32' }];
+  },
+  // Second derivatives are not needed by any model the engine trains (a GAN differentiates
+  // through D's forward pass only), so autodiff refuses to pass here at build time.
+  grad: 'nondiff',
+};

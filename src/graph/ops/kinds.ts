@@ -1,0 +1,38 @@
+import type { ActivationSpec } from '../../../shaders/lib/activations.js';
+
+/**
+ * Attributes of every op kind. Adding a key here makes the rule table in ./index.ts fail to compile
+ * until the op has shape inference and a gradient rule (or is declared non-differentiable).
+ */
+export interface OpAttrs {
+  /** C = op(A)·op(B); A [M,K] (or [K,M] when transA), B [K,N] (or [N,K] when transB); batched with a leading dim. */
+  matmul: { transA: boolean; transB: boolean };
+  /** x [..., C, *spatial] + b [C], the channel at `axis` (1 for NCHW, -1 for features). */
+  bias_add: { axis: number };
+  activation: { activation: ActivationSpec };
+  /** dx = dy ⊙ f'(saved); saved is the output, or the input for GELU. */
+  activation_backward: { activation: ActivationSpec };
+  add: Record<string, never>;
+  sub: Record<string, never>;
+  mul: Record<string, never>;
+  /** x·scale + shift, scalars. */
+  scale: { scale: number; shift: number };
+  /** x [..] times s [1]: scales a gradient by an upstream scalar. */
+  mul_scalar: Record<string, never>;
+  /** Sum over one axis, which is removed. */
+  sum: { axis: number };
+  /** Inserts a new axis of length `size` at `axis`, repeating the data along it (the adjoint of sum). */
+  expand: { axis: number; size: number };
+  /** Same data, another shape of equal size; costs no kernel. */
+  reshape: { shape: readonly number[] };
+  /** Identity whose gradient is zero: `detach`. */
+  stop_gradient: Record<string, never>;
+  /** logits [B,C], labels [B] u32 → mean loss [1] and dLogits [B,C] from one kernel. */
+  softmax_cross_entropy: Record<string, never>;
+  /** pred, target of equal shape → mean squared error [1]. */
+  mse: Record<string, never>;
+  /** pred, target → d mse / d pred = 2 (pred − target) / n. */
+  mse_backward: Record<string, never>;
+}
+
+export type OpKind = keyof OpAttrs;

@@ -1,0 +1,47 @@
+import { ShapeError } from '../../gpu/errors.js';
+import { describeShape } from '../ir.js';
+import { expectArity, expectF32, expectSameShape, scaleBy, type OpRule } from './rule.js';
+
+export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
+  infer([logits, labels], _attrs, where) {
+    expectArity(where, [logits, labels], 2, 'logits, labels');
+    expectF32(where, 'logits', logits);
+    if (logits.shape.length !== 2) throw new ShapeError(`${where}: logits ${describeShape(logits.shape)} must be [batch, classes]`);
+    if (labels.dtype !== 'u32' || labels.shape.length !== 1 || labels.shape[0] !== logits.shape[0]) {
+      throw new ShapeError(
+        `${where}: labels ${describeShape(labels.shape)} (${labels.dtype}) must be u32 class indices of shape [${logits.shape[0]}] to match logits ${describeShape(logits.shape)}`,
+      );
+    }
+    return [
+      { shape: [1], dtype: 'f32' },
+      { shape: logits.shape, dtype: 'f32' },
+    ];
+  },
+  // The kernel already wrote dL/dlogits = (softmax − onehot)/B as its second output.
+  grad(g, node, [up, upDLogits]) {
+    if (upDLogits !== null) throw new ShapeError('softmax_cross_entropy: its dLogits output cannot itself be differentiated');
+    return [scaleBy(g, node.outputs[1], up), null];
+  },
+};
+
+export const mseRule: OpRule<'mse'> = {
+  infer([pred, target], _attrs, where) {
+    expectArity(where, [pred, target], 2, 'prediction, target');
+    expectSameShape(where, pred, target, 'the target must have the shape of the prediction');
+    return [{ shape: [1], dtype: 'f32' }];
+  },
+  // L = mean((p − t)²): dp = 2(p − t)/n, dt = −dp
+  grad(g, node, [up], needs) {
+    if (up === null) return [null, null];
+    const dp = scaleBy(g, g.apply('mse_backward', [...node.inputs], {})[0], up)!;
+    return [dp, needs[1] ? g.apply('scale', [dp], { scale: -1, shift: 0 })[0] : null];
+  },
+};
+
+export const mseBackwardRule: OpRule<'mse_backward'> = {
+  infer([pred, target], _attrs, where) {
+    expectSameShape(where, pred, target);
+    return [{ shape: pred.shape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+};

@@ -1,0 +1,60 @@
+import { ShapeError } from '../../gpu/errors.js';
+import { describeShape } from '../ir.js';
+import { materialise, normaliseAxis, type OpRule } from './rule.js';
+
+export const reshapeRule: OpRule<'reshape'> = {
+  infer([x], { shape }, where) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const have = x.shape.reduce((a, b) => a * b, 1);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 1) || size !== have) {
+      throw new ShapeError(`${where}: cannot reshape ${describeShape(x.shape)} (${have} elements) to ${describeShape(shape)} (${size})`);
+    }
+    return [{ shape: [...shape], dtype: x.dtype }];
+  },
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    return [g.apply('reshape', [materialise(g, up, node.outputs[0])], { shape: node.inputs[0].shape })[0]];
+  },
+};
+
+export const stopGradientRule: OpRule<'stop_gradient'> = {
+  infer: ([x]) => [{ shape: x.shape, dtype: x.dtype }],
+  grad: () => [null],
+};
+
+export const sumRule: OpRule<'sum'> = {
+  infer([x], { axis }, where) {
+    const a = normaliseAxis(where, axis, x.shape.length);
+    const shape = x.shape.filter((_, i) => i !== a);
+    return [{ shape: shape.length ? shape : [1], dtype: 'f32' }];
+  },
+  // d(Σ_axis x) / dx repeats g along the summed axis.
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    const x = node.inputs[0];
+    const a = normaliseAxis('sum', node.attrs.axis, x.shape.length);
+    let d = materialise(g, up, node.outputs[0]);
+    if (x.shape.length === 1) d = g.apply('reshape', [d], { shape: [1] })[0];
+    const expanded = x.shape.length === 1
+      ? g.apply('expand', [d], { axis: 0, size: x.shape[0] })[0]
+      : g.apply('expand', [d], { axis: a, size: x.shape[a] })[0];
+    return [x.shape.length === 1 ? g.apply('reshape', [expanded], { shape: x.shape })[0] : expanded];
+  },
+};
+
+export const expandRule: OpRule<'expand'> = {
+  infer([x], { axis, size }, where) {
+    if (!Number.isInteger(size) || size < 1) throw new ShapeError(`${where}: size ${size} must be a positive integer`);
+    const scalar = x.shape.length === 1 && x.shape[0] === 1;
+    const base = scalar ? [] : [...x.shape];
+    const a = normaliseAxis(where, axis, base.length + 1);
+    base.splice(a, 0, size);
+    return [{ shape: base, dtype: x.dtype }];
+  },
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    const d = materialise(g, up, node.outputs[0]);
+    const summed = g.apply('sum', [d], { axis: node.attrs.axis })[0];
+    return [summed.shape.join() === node.inputs[0].shape.join() ? summed : g.apply('reshape', [summed], { shape: node.inputs[0].shape })[0]];
+  },
+};
