@@ -1,0 +1,206 @@
+import { broadcastAxisShader, LOAD_IDENTITY, reduceColumnsShader, reduceRowsShader, type ReduceLoad } from '../../shaders/reduce.js';
+import { ShapeError } from '../gpu/errors.js';
+import { dispatch1D, product } from './geometry.js';
+import { UniformWriter, type ArgRef, type KernelProgram, type KernelSpec } from './kernel.js';
+
+const WG = 256;
+/** Elements one workgroup folds per level of the global sum: 16 per lane keeps levels few and lanes busy. */
+const SUM_ALL_CHUNK = WG * 16;
+/** Below this many outputs a column reduction splits its rows into chunks to keep enough invocations busy. */
+const COLUMN_PARALLELISM = 8192;
+/** Rows shorter than this are summed by one invocation each; longer ones by a workgroup. */
+const COOPERATIVE_ROW = 64;
+
+/**
+ * Collects the launches and scratch buffers of a multi-launch op, so that families can chain their
+ * kernels with the reductions below into one KernelProgram.
+ */
+export class ProgramBuilder {
+  private readonly scratch: number[] = [];
+  private readonly launches: KernelProgram['launches'] = [];
+
+  constructor(readonly name: string) {}
+
+  /** A new scratch buffer of `floats` f32 values. */
+  temp(floats: number): ArgRef {
+    this.scratch.push(Math.max(1, floats) * 4);
+    return { scratch: this.scratch.length - 1 };
+  }
+
+  add(spec: KernelSpec, args: ArgRef[]): this {
+    this.launches.push({ spec, args });
+    return this;
+  }
+
+  build(): KernelProgram {
+    return { name: this.name, scratch: [...this.scratch], launches: [...this.launches] };
+  }
+}
+
+/** Smallest power of two >= n, clamped to [lo, hi]. */
+function pow2(n: number, lo: number, hi: number): number {
+  let p = lo;
+  while (p < n && p < hi) p *= 2;
+  return p;
+}
+
+/**
+ * One launch of the workgroup-per-row reduction: out[r] = scale * sum of load() over row r of
+ * `cols` elements (the last row may be ragged; `n` elements in all). Bindings: load inputs, out.
+ */
+export function reduceRowsSpec(rows: number, cols: number, n: number, scale: number, load: ReduceLoad = LOAD_IDENTITY): KernelSpec {
+  const wg = pow2(Math.ceil(cols / 4), 32, WG);
+  return {
+    name: `reduce_rows_${load.name}`,
+    code: reduceRowsShader(load),
+    entryPoint: 'main',
+    constants: { WG: wg },
+    bindings: [...load.inputs.map(() => 'read' as const), 'write', 'uniform'],
+    workgroups: dispatch1D(rows, 1),
+    uniforms: new UniformWriter().u32(rows, cols, n).f32(scale).finish(),
+  };
+}
+
+/** One launch of the column reduction of x [outer, len, inner] in `chunks` chunks of `chunk` rows. Bindings: x, out. */
+export function reduceColumnsSpec(outer: number, len: number, inner: number, chunk: number, scale: number): KernelSpec {
+  const chunks = Math.ceil(len / chunk);
+  return {
+    name: 'reduce_columns',
+    code: reduceColumnsShader(),
+    entryPoint: 'main',
+    constants: { WG },
+    bindings: ['read', 'write', 'uniform'],
+    workgroups: dispatch1D(outer * inner * chunks, WG),
+    uniforms: new UniformWriter().u32(outer, len, inner, chunk, chunks).f32(scale).finish(),
+  };
+}
+
+/**
+ * Appends launches computing dst = scale * sum(load(i), i < n) as a fixed-order tree: each level
+ * folds chunks of SUM_ALL_CHUNK values with one workgroup each, into scratch, until one value is
+ * left. The order depends only on n, so the result is the same bit for bit on every run.
+ */
+export function appendSumAll(pb: ProgramBuilder, src: ArgRef[], dst: ArgRef, n: number, scale = 1, load: ReduceLoad = LOAD_IDENTITY): void {
+  let count = n;
+  let from = src;
+  let first = true;
+  for (;;) {
+    const groups = Math.ceil(count / SUM_ALL_CHUNK);
+    const last = groups === 1;
+    const to = last ? dst : pb.temp(groups);
+    pb.add(reduceRowsSpec(groups, SUM_ALL_CHUNK, count, last ? scale : 1, first ? load : LOAD_IDENTITY), [...from, to]);
+    if (last) return;
+    from = [to];
+    count = groups;
+    first = false;
+  }
+}
+
+/**
+ * Appends launches computing dst[o][i] = scale * sum_r src[o][r][i] for src viewed as
+ * [outer, len, inner]. Rows (inner = 1) go to the workgroup-per-row kernel when long; otherwise
+ * columns, chunked over r when there are too few outputs to fill the device, with the chunk
+ * partials reduced again the same way. Fixed order throughout, hence deterministic.
+ */
+export function appendReduceAxis(pb: ProgramBuilder, src: ArgRef, dst: ArgRef, outer: number, len: number, inner: number, scale = 1): void {
+  if (inner === 1 && len > COOPERATIVE_ROW) {
+    pb.add(reduceRowsSpec(outer, len, outer * len, scale), [src, dst]);
+    return;
+  }
+  const outputs = outer * inner;
+  const chunks = outputs >= COLUMN_PARALLELISM || len <= COOPERATIVE_ROW ? 1 : Math.min(Math.ceil(len / 32), Math.ceil(COLUMN_PARALLELISM / outputs));
+  const chunk = Math.ceil(len / chunks);
+  const used = Math.ceil(len / chunk);
+  if (used === 1) {
+    pb.add(reduceColumnsSpec(outer, len, inner, len, scale), [src, dst]);
+    return;
+  }
+  const partial = pb.temp(used * outputs);
+  pb.add(reduceColumnsSpec(outer, len, inner, chunk, 1), [src, partial]);
+  // partial is [used, outer * inner]: the chunk index is now the reduced axis.
+  appendReduceAxis(pb, partial, dst, 1, used, outputs, scale);
+}
+
+/** Normalises a possibly negative axis of `shape`, or throws naming the op. */
+export function normalizeAxis(op: string, shape: readonly number[], axis: number): number {
+  const a = axis < 0 ? axis + shape.length : axis;
+  if (!Number.isInteger(axis) || a < 0 || a >= shape.length) {
+    throw new ShapeError(`${op}: axis ${axis} is out of range for shape [${shape.join(', ')}]; use an axis in [${-shape.length}, ${shape.length - 1}]`);
+  }
+  return a;
+}
+
+export interface AxisReduction {
+  program: KernelProgram;
+  /** Output shape: the input shape without `axis` ([1] when nothing is left). */
+  shape: number[];
+}
+
+/** sum or mean of x along `axis`. io: x, out. */
+export function reduceAxisProgram(op: 'sum' | 'mean', shape: readonly number[], axis: number): AxisReduction {
+  const a = normalizeAxis(op, shape, axis);
+  const outer = product(shape.slice(0, a));
+  const len = shape[a];
+  const inner = product(shape.slice(a + 1));
+  const pb = new ProgramBuilder(`${op}_axis${a}`);
+  appendReduceAxis(pb, { io: 0 }, { io: 1 }, outer, len, inner, op === 'mean' ? 1 / len : 1);
+  const out = shape.filter((_, i) => i !== a);
+  return { program: pb.build(), shape: out.length ? out : [1] };
+}
+
+/** Deterministic sum (times `scale`) of all n elements. io: x, out [1]. */
+export function sumAllProgram(n: number, scale = 1): KernelProgram {
+  const pb = new ProgramBuilder('sum_all');
+  appendSumAll(pb, [{ io: 0 }], { io: 1 }, n, scale);
+  return pb.build();
+}
+
+/**
+ * The gradient of an operand broadcast as [mid] over x viewed as [outer, mid, inner]:
+ * out[m] = scale * sum_{o, i} src[o][m][i]. Sums `inner` away first (rows), then `outer` (columns).
+ */
+export function appendReduceToMiddle(pb: ProgramBuilder, src: ArgRef, dst: ArgRef, outer: number, mid: number, inner: number, scale = 1): void {
+  if (inner === 1) {
+    appendReduceAxis(pb, src, dst, 1, outer, mid, scale);
+    return;
+  }
+  if (outer === 1) {
+    appendReduceAxis(pb, src, dst, mid, inner, 1, scale);
+    return;
+  }
+  const rows = pb.temp(outer * mid);
+  appendReduceAxis(pb, src, rows, outer * mid, inner, 1, 1);
+  appendReduceAxis(pb, rows, dst, 1, outer, mid, scale);
+}
+
+/** dx [outer, len, inner] = scale * dy [outer, inner] broadcast along len. Bindings: dy, dx. */
+export function broadcastAxisSpec(outer: number, len: number, inner: number, scale = 1): KernelSpec {
+  const n = outer * len * inner;
+  return {
+    name: 'broadcast_axis',
+    code: broadcastAxisShader(),
+    entryPoint: 'main',
+    constants: { WG },
+    bindings: ['read', 'write', 'uniform'],
+    workgroups: dispatch1D(n, WG),
+    uniforms: new UniformWriter().u32(n, len, inner).f32(scale).finish(),
+  };
+}
+
+/**
+ * Backward of sum / mean along `axis` of an input of `shape`: dx = dy broadcast along the axis
+ * (times 1/len for a mean). io: dy (shape without the axis), dx (shape).
+ */
+export function reduceAxisBackward(op: 'sum' | 'mean', shape: readonly number[], axis: number, dyShape: readonly number[]): KernelSpec {
+  const a = normalizeAxis(`${op} backward`, shape, axis);
+  const expected = shape.filter((_, i) => i !== a);
+  const want = expected.length ? expected : [1];
+  if (dyShape.length !== want.length || dyShape.some((d, i) => d !== want[i])) {
+    throw new ShapeError(
+      `${op} backward: dy [${dyShape.join(', ')}] does not match input [${shape.join(', ')}] reduced along axis ${a}; expected dy [${want.join(', ')}]`,
+    );
+  }
+  const len = shape[a];
+  const spec = broadcastAxisSpec(product(shape.slice(0, a)), len, product(shape.slice(a + 1)), op === 'mean' ? 1 / len : 1);
+  return { ...spec, name: `${op}_backward` };
+}
