@@ -1,16 +1,22 @@
 import type { Graph, Value } from '../../src/graph/ir.js';
+import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 
 /** Float64 interpreter for graphs, written from each op's definition; tests autodiff without a GPU. */
 export function evaluate(g: Graph, feeds: Map<Value, Float64Array>, upTo = g.nodes.length): Map<Value, Float64Array> {
+  return evaluateOps(g.nodes.slice(0, upTo), feeds);
+}
+
+/** Evaluates a list of ops in order (a graph's nodes or a schedule after passes). */
+export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float64Array>): Map<Value, Float64Array> {
   const env = new Map(feeds);
-  for (const node of g.nodes.slice(0, upTo)) {
+  for (const node of ops) {
     const x = node.inputs.map((v) => {
       const data = env.get(v);
       if (!data) throw new Error(`no value for ${v}`);
       return data;
     });
-    const [a, b] = node.inputs;
+    const [a] = node.inputs;
     const out = node.outputs[0];
     let results: Float64Array[];
     switch (node.op) {
@@ -30,6 +36,29 @@ export function evaluate(g: Graph, feeds: Map<Value, Float64Array>, upTo = g.nod
               c[bt * M * N + m * N + n] = s;
             }
         results = [c];
+        break;
+      }
+      case 'matmul_fused': {
+        // Defined as the composition it replaces: product, + bias, activation, or × prologue'(saved).
+        const attrs = node.attrs as { transA: boolean; transB: boolean; bias: boolean; activation: { kind: RefActivation; alpha?: number }; prologue: { kind: RefActivation; alpha?: number } | null };
+        const [A, B] = node.inputs;
+        const tmp = (shape: readonly number[]) => ({ shape, size: shape.reduce((p, q) => p * q, 1) }) as unknown as Value;
+        const product = tmp(out.shape);
+        let cur = evaluateOps([{ op: 'matmul', attrs: { transA: attrs.transA, transB: attrs.transB }, inputs: [A, B], outputs: [product] }], env).get(product)!;
+        if (attrs.prologue) {
+          const saved = node.inputs[node.inputs.length - 1];
+          const r = tmp(out.shape);
+          const local = new Map(env).set(product, cur);
+          cur = evaluateOps([{ op: 'activation_backward', attrs: { activation: attrs.prologue as never }, inputs: [product, saved], outputs: [r] }], local).get(r)!;
+        } else {
+          if (attrs.bias) {
+            const r = tmp(out.shape);
+            const local = new Map(env).set(product, cur);
+            cur = evaluateOps([{ op: 'bias_add', attrs: { axis: -1 }, inputs: [product, node.inputs[2]], outputs: [r] }], local).get(r)!;
+          }
+          cur = cur.map((v) => activate(attrs.activation.kind, v, attrs.activation.alpha ?? 0.01));
+        }
+        results = [cur];
         break;
       }
       case 'bias_add': {

@@ -19,6 +19,18 @@ export interface OpAttrs {
   scale: { scale: number; shift: number };
   /** x [..] times s [1]: scales a gradient by an upstream scalar. */
   mul_scalar: Record<string, never>;
+  /**
+   * Made only by the fusion passes, after autodiff: op(A)·op(B) (+ bias[N]) then `activation`, or,
+   * with `prologue`, the product times prologue'(saved) — the backward dX = (dY·Wᵀ) ⊙ f'(Z).
+   * Inputs: A, B, then bias if `bias`, then saved if `prologue`.
+   */
+  matmul_fused: {
+    transA: boolean;
+    transB: boolean;
+    bias: boolean;
+    activation: ActivationSpec;
+    prologue: ActivationSpec | null;
+  };
   /** Sum over one axis, which is removed. */
   sum: { axis: number };
   /** Inserts a new axis of length `size` at `axis`, repeating the data along it (the adjoint of sum). */

@@ -1,0 +1,24 @@
+import { ShapeError } from '../../gpu/errors.js';
+import { describeShape } from '../ir.js';
+import { matmulRule } from './matmul.js';
+import type { OpRule } from './rule.js';
+
+/** Shape rule of the fused matmul; its meaning is the unfused composition it replaces. */
+export const matmulFusedRule: OpRule<'matmul_fused'> = {
+  infer(inputs, attrs, where) {
+    const expected = 2 + (attrs.bias ? 1 : 0) + (attrs.prologue ? 1 : 0);
+    if (inputs.length !== expected) throw new ShapeError(`${where}: expects ${expected} inputs, got ${inputs.length}`);
+    const [c] = matmulRule.infer(inputs.slice(0, 2), attrs, where);
+    const n = c.shape.at(-1)!;
+    if (attrs.bias && (inputs[2].shape.length !== 1 || inputs[2].shape[0] !== n)) {
+      throw new ShapeError(`${where}: bias ${describeShape(inputs[2].shape)} must be [${n}]`);
+    }
+    const saved = attrs.prologue ? inputs[expected - 1] : undefined;
+    if (saved && saved.shape.join() !== c.shape.join()) {
+      throw new ShapeError(`${where}: saved activation ${describeShape(saved.shape)} must match the product ${describeShape(c.shape)}`);
+    }
+    return [c];
+  },
+  // Fusion runs after autodiff, so nothing ever differentiates a fused node.
+  grad: 'nondiff',
+};

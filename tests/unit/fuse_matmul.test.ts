@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { gradients } from '../../src/graph/autodiff.js';
+import { createGraph } from '../../src/graph/graph.js';
+import type { Value } from '../../src/graph/ir.js';
+import { fuseMatmul } from '../../src/graph/passes/fuse_matmul.js';
+import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
+import type { Activation } from '../../shaders/lib/activations.js';
+import { expectClose } from '../helpers/compare.js';
+import { integers, uniform } from '../helpers/random.js';
+import { evaluateOps } from '../reference/graph.js';
+
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+
+/** A 3-layer MLP training graph: loss and the gradients of every parameter. */
+function mlp(hidden: Activation) {
+  const g = createGraph();
+  const x = g.input('x', [6, 5]);
+  const labels = g.input('labels', [6], 'u32');
+  const params: Value[] = [];
+  let h = x;
+  const sizes = [5, 4, 4, 3];
+  for (let l = 0; l < 3; l++) {
+    const w = g.param(`fc${l}.weight`, [sizes[l + 1], sizes[l]]); // PyTorch layout [out, in]: h·Wᵀ
+    const b = g.param(`fc${l}.bias`, [sizes[l + 1]]);
+    params.push(w, b);
+    h = g.apply('matmul', [h, w], { transA: false, transB: true })[0];
+    h = g.apply('bias_add', [h, b], { axis: -1 })[0];
+    if (l < 2) h = g.apply('activation', [h], { activation: { kind: hidden } })[0];
+  }
+  const [loss] = g.apply('softmax_cross_entropy', [h, labels], {});
+  const grads = gradients(g, loss, params);
+  const feeds = new Map<Value, Float64Array>([
+    [x, f64(uniform(30, 1))],
+    [labels, f64(integers(6, 3, 2))],
+  ]);
+  params.forEach((p, i) => feeds.set(p, f64(uniform(p.size, 10 + i))));
+  const keep = new Set<Value>([loss, ...grads.values()]);
+  return { g, loss, grads, feeds, keep };
+}
+
+describe('fuseMatmul', () => {
+  for (const hidden of ['relu', 'tanh', 'gelu'] as const) {
+    it(`fused and unfused ${hidden} MLP training steps agree`, () => {
+      const { g, feeds, keep } = mlp(hidden);
+      const plain = eliminateDeadOps(scheduleOf(g), keep);
+      const fused = fuseMatmul(plain, keep);
+      const a = evaluateOps(plain, feeds);
+      const b = evaluateOps(fused, feeds);
+      for (const v of keep) expectClose(b.get(v)!, a.get(v)!, { atol: 1e-12, rtol: 1e-12 }, v.name);
+      expect(fused.length).toBeLessThan(plain.length);
+    });
+  }
+
+  it('folds bias and activation into forward matmuls and activation derivatives into backward ones', () => {
+    const { g, keep } = mlp('relu');
+    const fused = fuseMatmul(eliminateDeadOps(scheduleOf(g), keep), keep);
+    const ops = fused.map((s) => s.op);
+    // No standalone bias_add or activation in the forward, no activation_backward at all.
+    expect(ops.filter((o) => o === 'activation' || o === 'activation_backward')).toEqual([]);
+    const forward = fused.filter((s) => s.op === 'matmul_fused' && !s.attrs.prologue);
+    expect(forward.map((s) => [s.attrs.bias, s.attrs.activation.kind])).toEqual(
+      expect.arrayContaining([[true, 'relu'], [true, 'relu'], [true, 'none']]),
+    );
+    // dX of layers 1 and 2 carry relu' of the previous layer's output.
+    expect(fused.filter((s) => s.op === 'matmul_fused' && s.attrs.prologue?.kind === 'relu')).toHaveLength(2);
+  });
+
+  it('keeps intermediates that are read elsewhere or requested', () => {
+    const g = createGraph();
+    const x = g.input('x', [2, 3]);
+    const w = g.param('w', [3, 3]);
+    const b = g.param('b', [3]);
+    const p = g.apply('matmul', [x, w], { transA: false, transB: false })[0];
+    const q = g.apply('bias_add', [p, b], { axis: -1 })[0];
+    const r = g.apply('activation', [q], { activation: { kind: 'relu' } })[0];
+    const keep = new Set([r, p]);
+    const fused = fuseMatmul(scheduleOf(g), keep);
+    expect(fused.map((s) => s.op)).toEqual(['matmul', 'bias_add', 'activation']);
+  });
+});
