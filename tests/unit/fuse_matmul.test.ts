@@ -3,7 +3,7 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import { fuseMatmul } from '../../src/graph/passes/fuse_matmul.js';
-import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
+import { eliminateDeadOps, scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
 import type { Activation } from '../../shaders/lib/activations.js';
 import { expectClose } from '../helpers/compare.js';
 import { integers, uniform } from '../helpers/random.js';
@@ -57,12 +57,13 @@ describe('fuseMatmul', () => {
     const ops = fused.map((s) => s.op);
     // No standalone bias_add or activation in the forward, no activation_backward at all.
     expect(ops.filter((o) => o === 'activation' || o === 'activation_backward')).toEqual([]);
-    const forward = fused.filter((s) => s.op === 'matmul_fused' && !s.attrs.prologue);
+    const matmuls = fused.filter((s): s is ScheduledOp<'matmul_fused'> => s.op === 'matmul_fused');
+    const forward = matmuls.filter((s) => !s.attrs.prologue);
     expect(forward.map((s) => [s.attrs.bias, s.attrs.activation.kind])).toEqual(
       expect.arrayContaining([[true, 'relu'], [true, 'relu'], [true, 'none']]),
     );
     // dX of layers 1 and 2 carry relu' of the previous layer's output.
-    expect(fused.filter((s) => s.op === 'matmul_fused' && s.attrs.prologue?.kind === 'relu')).toHaveLength(2);
+    expect(matmuls.filter((s) => s.attrs.prologue?.kind === 'relu')).toHaveLength(2);
   });
 
   it('keeps intermediates that are read elsewhere or requested', () => {

@@ -5,7 +5,7 @@ import { rng } from '../helpers/random.js';
 /** Live interval [def, lastUse] of each value, alias chains resolved to their root. */
 function intervals(steps: PlanStep[]): { root: Map<number, number>; live: Map<number, [number, number]> } {
   const root = new Map<number, number>();
-  const find = (id: number) => (root.has(id) ? find(root.get(id)!) : id);
+  const find = (id: number): number => (root.has(id) ? find(root.get(id)!) : id);
   steps.forEach((s) => s.aliases?.forEach((input, out) => root.set(out, input)));
   const live = new Map<number, [number, number]>();
   steps.forEach((s, i) => {
