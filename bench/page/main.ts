@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { createEngine, type Engine } from '../../src/gpu/engine.js';
