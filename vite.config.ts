@@ -1,14 +1,39 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+
+/** Modules only the Node code paths load: Dawn (`webgpu`) and Node's built-ins. */
+const NODE_ONLY = /\bimport\((['"])(webgpu|node:[\w/]+)\1\)/g;
+
+/**
+ * The Node-only paths reach `webgpu` and node:* through dynamic imports that never run in a
+ * browser. Left as string literals, an application's bundler would still follow them (pulling
+ * Dawn's native loader into a lazy chunk and warning about externalised built-ins), so the
+ * published bundle loads them through a specifier bundlers do not trace.
+ */
+function opaqueNodeImports(): Plugin {
+  return {
+    name: 'webgpu-dl:opaque-node-imports',
+    apply: 'build',
+    renderChunk(code) {
+      if (!code.match(NODE_ONLY)) return null;
+      // Appended, not prepended, so line numbers (and the source map) stay as they were; a function
+      // declaration is hoisted, so the calls above it work.
+      const helper =
+        '\nfunction importNodeOnly(specifier) {\n\treturn import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);\n}\n';
+      return { code: code.replace(NODE_ONLY, (_, quote, name) => `importNodeOnly(${quote}${name}${quote})`) + helper, map: null };
+    },
+  };
+}
 
 /**
  * Library build: src/index.ts → dist/webgpu-dl.js (ESM). Declarations come from
  * `tsc -p tsconfig.build.json`. The demo app has its own config in demos/vite.config.ts.
  */
 export default defineConfig({
+  plugins: [opaqueNodeImports()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
