@@ -1,0 +1,217 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { activationWGSL, type Activation } from './lib/activations.js';
+
+/**
+ * Pieces shared by the matmul kernels (shaders/matmul_registers.ts, shaders/matmul_tiled.ts):
+ * C[b] = op(A[b]) · op(B[b]) with op(X) = X or Xᵀ read in place, f32.
+ *
+ * Each operand is a stored row-major matrix; its columns are its "natural" (contiguous) axis:
+ *   A: M×K (A), or K×M (Aᵀ read in place)        B: K×N (B), or N×K (Bᵀ read in place)
+ * When the natural axis length and the batch stride are multiples of 4, the operand is bound as
+ * array<vec4f> and read 16 bytes at a time; otherwise as array<f32> with four scalar loads per vec4.
+ */
+export interface MatmulShaderOptions {
+  transA: boolean;
+  transB: boolean;
+  /** A bound as array<vec4f> (its natural axis and batch stride are multiples of 4). */
+  vecA: boolean;
+  vecB: boolean;
+  /** C (and `saved`, `bias`) bound as array<vec4f>: N is a multiple of 4. */
+  vecC: boolean;
+  /** K is not a multiple of 4, so the K loop needs a one-step tail. */
+  kTail: boolean;
+  /** Write the raw product (a split-K partial sum); bias, activation and prologue are left to the reduce launch. */
+  partial: boolean;
+  bias: boolean;
+  activation: Activation;
+  /** Multiply the product by activate_grad(saved[m, n]) of this activation (backward through it). */
+  prologue?: Activation;
+}
+
+export const COMPONENTS = ['x', 'y', 'z', 'w'] as const;
+
+/** Uniform layout shared by every matmul launch (src/kernels/matmul.ts writes it). */
+export const paramsWGSL = /* wgsl */ `
+struct Params {
+  M: u32, N: u32, K: u32, batch: u32,
+  // Elements between consecutive batch matrices of A and B (0 broadcasts one matrix over the batch).
+  strideA: u32, strideB: u32,
+  // Split-K: launch z = b * splits + s sums k in [s * kChunk, min(K, (s + 1) * kChunk)).
+  kChunk: u32, splits: u32,
+}
+`;
+
+/** Storage declarations in io order A, B, [bias], [saved], C, then the uniform. */
+export function bindingsWGSL(o: MatmulShaderOptions): string {
+  const elemA = o.vecA ? 'vec4f' : 'f32';
+  const elemB = o.vecB ? 'vec4f' : 'f32';
+  const elemC = o.vecC ? 'vec4f' : 'f32';
+  const bias = o.bias && !o.partial;
+  const saved = o.prologue !== undefined && !o.partial;
+  let binding = 0;
+  const lines = [
+    `@group(0) @binding(${binding++}) var<storage, read> A: array<${elemA}>;`,
+    `@group(0) @binding(${binding++}) var<storage, read> B: array<${elemB}>;`,
+  ];
+  if (bias) lines.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${elemC}>;`);
+  if (saved) lines.push(`@group(0) @binding(${binding++}) var<storage, read> saved: array<${elemC}>;`);
+  lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<${elemC}>;`);
+  lines.push(`@group(0) @binding(${binding++}) var<uniform> params: Params;`);
+  return lines.join('\n');
+}
+
+/** Stored row and column counts of A and B as WGSL expressions. */
+function storedDims(o: MatmulShaderOptions): { aRows: string; aCols: string; bRows: string; bCols: string } {
+  return {
+    aRows: o.transA ? 'params.K' : 'params.M',
+    aCols: o.transA ? 'params.M' : 'params.K',
+    bRows: o.transB ? 'params.N' : 'params.K',
+    bCols: o.transB ? 'params.K' : 'params.N',
+  };
+}
+
+function loader(name: string, array: string, vec: boolean, cols: string, clamp: boolean): string {
+  if (vec) {
+    return `fn ${name}(base: u32, r: u32, c: u32) -> vec4f { return ${array}[(base + r * ${cols} + c) / 4u]; }`;
+  }
+  const idx = (t: number) => {
+    const c = t === 0 ? 'c' : `c + ${t}u`;
+    return clamp ? `${array}[i + min(${c}, last)]` : `${array}[i + ${c}]`;
+  };
+  return `fn ${name}(base: u32, r: u32, c: u32) -> vec4f {
+  let i = base + r * ${cols};${clamp ? `\n  let last = ${cols} - 1u;` : ''}
+  return vec4f(${[0, 1, 2, 3].map(idx).join(', ')});
+}`;
+}
+
+/**
+ * Unguarded loaders for the register kernel: `load_a(base, r, c)` = stored A[r, c..c+3] with r
+ * already clamped to a valid row. Along K the main loop never passes the end; along M or N a
+ * scalar-bound operand clamps each column, so the lanes past the edge repeat the last column and are
+ * dropped at the store.
+ */
+export function clampedLoadersWGSL(o: MatmulShaderOptions): string {
+  const d = storedDims(o);
+  return [
+    loader('load_a', 'A', o.vecA, d.aCols, o.transA),
+    loader('load_b', 'B', o.vecB, d.bCols, !o.transB),
+  ].join('\n');
+}
+
+function guardedLoader(name: string, array: string, vec: boolean, rows: string, cols: string): string {
+  if (vec) {
+    return `fn ${name}(base: u32, r: u32, c: u32, rlim: u32, clim: u32) -> vec4f {
+  if (r < rlim && c < clim) { return ${array}[(base + r * ${cols} + c) / 4u]; }
+  return vec4f(0.0);
+}`;
+  }
+  const lane = (t: number) => {
+    const c = t === 0 ? 'c' : `c + ${t}u`;
+    return `select(0.0, ${array}[i + min(${c}, last)], ok && ${c} < clim)`;
+  };
+  return `fn ${name}(base: u32, r: u32, c: u32, rlim: u32, clim: u32) -> vec4f {
+  let ok = r < rlim;
+  let i = base + min(r, ${rows} - 1u) * ${cols};
+  let last = ${cols} - 1u;
+  return vec4f(${[0, 1, 2, 3].map(lane).join(', ')});
+}`;
+}
+
+/**
+ * Zero-filling loaders for workgroup tiles: stored X[r, c..c+3], with rows >= rlim and columns >=
+ * clim read as 0 (tile edges, and the end of a split-K chunk). Indices are clamped so no read leaves
+ * the matrix.
+ */
+export function guardedLoadersWGSL(o: MatmulShaderOptions): string {
+  const d = storedDims(o);
+  return [
+    guardedLoader('load_a_zero', 'A', o.vecA, d.aRows, d.aCols),
+    guardedLoader('load_b_zero', 'B', o.vecB, d.bRows, d.bCols),
+  ].join('\n');
+}
+
+/**
+ * `finish4(v, i)` / `finish1(v, i, n)`: the fused epilogue applied to the product at C index i
+ * (vec4 index when C is vec4-bound) and column n: ⊙ activate_grad(saved), + bias, activate.
+ */
+export function epilogueWGSL(o: MatmulShaderOptions): string {
+  const activation = o.partial ? 'none' : (o.prologue ?? o.activation);
+  const prologue = o.prologue !== undefined && !o.partial;
+  const bias = o.bias && !o.partial;
+  const act = !o.partial && o.activation !== 'none';
+  return wgsl`
+${activationWGSL(activation)}
+#if ${o.vecC}
+fn finish4(v: vec4f, i: u32, n: u32) -> vec4f {
+  var r = v;
+#if ${prologue}
+  let s = saved[i];
+  r *= vec4f(activate_grad(s.x), activate_grad(s.y), activate_grad(s.z), activate_grad(s.w));
+#endif
+#if ${bias}
+  r += bias[n / 4u];
+#endif
+#if ${act}
+  r = vec4f(activate(r.x), activate(r.y), activate(r.z), activate(r.w));
+#endif
+  return r;
+}
+#else
+fn finish1(v: f32, i: u32, n: u32) -> f32 {
+  var r = v;
+#if ${prologue}
+  r *= activate_grad(saved[i]);
+#endif
+#if ${bias}
+  r += bias[n];
+#endif
+#if ${act}
+  r = activate(r);
+#endif
+  return r;
+}
+#endif
+`;
+}
+
+/**
+ * Stores the TM×TN block held in accumulators acc_r_c (vec4 over four columns) at rows m0.., columns
+ * n0.., skipping what lies outside M×N. Expects `m0`, `n0`, `cbase` in scope.
+ */
+export function storeBlockWGSL(o: MatmulShaderOptions, tm: number, tn: number): string {
+  const lines: string[] = [];
+  for (let r = 0; r < tm; r++) {
+    lines.push(`  if (m0 + ${r}u < params.M) {`);
+    lines.push(`    let row = cbase + (m0 + ${r}u) * params.N;`);
+    for (let c = 0; c < tn / 4; c++) {
+      const n = `n0 + ${4 * c}u`;
+      if (o.vecC) {
+        lines.push(`    if (${n} < params.N) { C[(row + ${n}) / 4u] = finish4(acc_${r}_${c}, (row + ${n}) / 4u, ${n}); }`);
+      } else {
+        for (let t = 0; t < 4; t++) {
+          const nt = `${n} + ${t}u`;
+          lines.push(`    if (${nt} < params.N) { C[row + ${nt}] = finish1(acc_${r}_${c}.${COMPONENTS[t]}, row + ${nt}, ${nt}); }`);
+        }
+      }
+    }
+    lines.push('  }');
+  }
+  return lines.join('\n');
+}
+
+/** `var acc_r_c = vec4f(0.0);` for a TM×TN block. */
+export function accumulatorsWGSL(tm: number, tn: number): string {
+  const lines: string[] = [];
+  for (let r = 0; r < tm; r++) for (let c = 0; c < tn / 4; c++) lines.push(`  var acc_${r}_${c} = vec4f(0.0);`);
+  return lines.join('\n');
+}
+
+/** Batch and split-K chunk of this launch's z index, and the operand bases. Expects `z` in scope. */
+export const batchSetupWGSL = /* wgsl */ `
+  let b = z / params.splits;
+  let k_begin = (z % params.splits) * params.kChunk;
+  let k_end = min(params.K, k_begin + params.kChunk);
+  let abase = b * params.strideA;
+  let bbase = b * params.strideB;
+  let cbase = z * params.M * params.N;
+`;

@@ -1,0 +1,125 @@
+import type { ActivationSpec } from '../../shaders/lib/activations.js';
+import { ShapeError } from '../gpu/errors.js';
+import {
+  matmulCandidates,
+  matmulConfig,
+  matmulProgram,
+  matmulShapeClass,
+  matmulTuneScratchBytes,
+  matmulTuneSpec,
+  type MatmulConfig,
+  type MatmulParams,
+} from '../kernels/matmul.js';
+import { launch, type Tensor } from './tensor.js';
+
+export interface MatmulOptions {
+  /** Read A as its transpose: A is stored [K, M] (or [batch, K, M]). */
+  transA?: boolean;
+  /** Read B as its transpose: B is stored [N, K] (or [batch, N, K]). */
+  transB?: boolean;
+  /** A length-N vector added to every row of the product. */
+  bias?: Tensor;
+  /** Applied to (product + bias). */
+  activation?: ActivationSpec;
+  /**
+   * Backward through an activation: the result is (op(A)·op(B)) ⊙ activate_grad(saved), `saved`
+   * being what the forward pass kept (its output, or its input for GELU), shaped like the result.
+   */
+  prologue?: { activation: ActivationSpec; saved: Tensor };
+  /** Force a configuration id (see MATMUL_CONFIGS) instead of asking the autotuner. */
+  config?: string;
+}
+
+function dims(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+/** Resolves tensor shapes into kernel parameters, or throws a ShapeError naming the fix. */
+export function matmulParams(a: Tensor, b: Tensor, o: MatmulOptions = {}): MatmulParams {
+  const transA = !!o.transA;
+  const transB = !!o.transB;
+  for (const [name, t] of [['A', a], ['B', b]] as const) {
+    if (t.shape.length !== 2 && t.shape.length !== 3) {
+      throw new ShapeError(`matmul: ${name} ${dims(t)} must be 2-D [rows, cols] or 3-D [batch, rows, cols]`);
+    }
+    if (t.dtype !== 'f32') throw new ShapeError(`matmul: ${name} ${dims(t)} is ${t.dtype}; matmul takes f32`);
+  }
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const M = transA ? ac : ar;
+  const KA = transA ? ar : ac;
+  const KB = transB ? bc : br;
+  const N = transB ? br : bc;
+  if (KA !== KB) {
+    const fix = transB ? 'transpose B differently or fix its shape' : 'transpose B or fix its shape';
+    throw new ShapeError(`matmul: A ${dims(a)}${transA ? 'ᵀ' : ''} and B ${dims(b)}${transB ? 'ᵀ' : ''}: inner dimensions ${KA} and ${KB} differ; ${fix}`);
+  }
+  const batchA = a.shape.length === 3 ? a.shape[0] : 1;
+  const batchB = b.shape.length === 3 ? b.shape[0] : 1;
+  if (a.shape.length === 3 && b.shape.length === 3 && batchA !== batchB) {
+    throw new ShapeError(`matmul: A ${dims(a)} and B ${dims(b)}: batch sizes ${batchA} and ${batchB} differ`);
+  }
+  const batch = Math.max(batchA, batchB);
+  const params: MatmulParams = {
+    batch,
+    M,
+    N,
+    K: KA,
+    transA,
+    transB,
+    // A 2-D operand against a 3-D one is shared by every batch entry.
+    strideA: a.shape.length === 3 ? M * KA : 0,
+    strideB: b.shape.length === 3 ? KA * N : 0,
+    bias: !!o.bias,
+    activation: o.activation,
+    prologue: o.prologue?.activation,
+  };
+  if (o.bias && (o.bias.shape.length !== 1 || o.bias.shape[0] !== N)) {
+    throw new ShapeError(`matmul: bias ${dims(o.bias)} must be [${N}], one value per output column`);
+  }
+  const out = outputShape(a, b, params);
+  if (o.prologue && (o.prologue.saved.shape.length !== out.length || o.prologue.saved.shape.some((d, i) => d !== out[i]))) {
+    throw new ShapeError(`matmul: prologue saved ${dims(o.prologue.saved)} must have the result's shape [${out.join(', ')}]`);
+  }
+  return params;
+}
+
+function outputShape(a: Tensor, b: Tensor, p: MatmulParams): number[] {
+  return a.shape.length === 3 || b.shape.length === 3 ? [p.batch, p.M, p.N] : [p.M, p.N];
+}
+
+/**
+ * The configuration for these parameters: forced, or the autotuner's choice for the shape class.
+ * With tuning enabled, the first call per shape class times every candidate's product launch on
+ * (A, B) and a scratch output; later calls hit the tuner's cache.
+ */
+async function chooseConfig(a: Tensor, b: Tensor, p: MatmulParams, forced?: string): Promise<MatmulConfig> {
+  if (forced) return matmulConfig(forced);
+  const candidates = matmulCandidates(p);
+  const engine = a.engine;
+  if (!engine.tuner.enabled || candidates.length === 1) return candidates[0];
+  const scratch = engine.createStorage(matmulTuneScratchBytes(p, candidates), 'matmul.tune');
+  try {
+    const tune = candidates.map((c) => ({ id: c.id, spec: matmulTuneSpec(p, c) }));
+    const id = await engine.tuner.choose(matmulShapeClass(p), tune, [a.buffer, b.buffer, scratch]);
+    return matmulConfig(id);
+  } finally {
+    engine.buffers.destroy(scratch);
+  }
+}
+
+/**
+ * C = op(A)·op(B) [+ bias] [→ activation], or (op(A)·op(B)) ⊙ f'(saved) with a prologue, on 2-D
+ * [M, K] or batched 3-D [batch, M, K] tensors (a 2-D operand broadcasts over the other's batch).
+ * Async because the first product of a shape class may be autotuned; the launch is recorded
+ * without waiting for the GPU.
+ */
+export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
+  const params = matmulParams(a, b, options);
+  const config = await chooseConfig(a, b, params, options.config);
+  const program = matmulProgram(params, config);
+  const inputs = [a, b];
+  if (options.bias) inputs.push(options.bias);
+  if (options.prologue && options.prologue.activation.kind !== 'none') inputs.push(options.prologue.saved);
+  return launch(program, inputs, [{ shape: outputShape(a, b, params) }])[0];
+}

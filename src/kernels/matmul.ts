@@ -1,0 +1,285 @@
+import type { MatmulShaderOptions } from '../../shaders/matmul.js';
+import { matmulRegistersShader } from '../../shaders/matmul_registers.js';
+import { matmulSplitKReduceShader } from '../../shaders/matmul_splitk.js';
+import { matmulTiledShader } from '../../shaders/matmul_tiled.js';
+import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
+import { ShapeError } from '../gpu/errors.js';
+import { MAX_WORKGROUPS_PER_DIM, ceilDiv, dispatch1D } from './geometry.js';
+import { UniformWriter, type BindingKind, type KernelProgram, type KernelSpec } from './kernel.js';
+
+/**
+ * C[b] = op(A[b]) · op(B[b]) (+ bias) then activation, or ⊙ activate_grad(saved) for backward.
+ * op(A) is M×K and op(B) is K×N; A is stored M×K, or K×M when `transA` (read transposed in place),
+ * B is stored K×N, or N×K when `transB`. C is batch×M×N, row-major.
+ */
+export interface MatmulParams {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  /** Elements between consecutive batch matrices of A; default M·K; 0 reuses one matrix for every batch. */
+  strideA?: number;
+  /** Likewise for B; default K·N. */
+  strideB?: number;
+  /** Add bias[n] (a length-N vector) to every row. */
+  bias?: boolean;
+  /** Applied after the bias. */
+  activation?: ActivationSpec;
+  /**
+   * Backward through an activation: multiply the product elementwise by activate_grad(saved[b, m, n]),
+   * `saved` being what the forward pass kept (activationSaves). Not combinable with `activation`.
+   */
+  prologue?: ActivationSpec;
+}
+
+/**
+ * One autotuning candidate. `registers`: no workgroup memory, each invocation a tm×tn block.
+ * `tiled`: (wgY·tm)×(wgX·tn) tiles staged in workgroup memory, K step bk. `splits` > 1 splits K
+ * into that many chunks summed by a second launch.
+ */
+export interface MatmulConfig {
+  id: string;
+  kind: 'registers' | 'tiled';
+  tm: number;
+  tn: number;
+  wgX: number;
+  wgY: number;
+  bk: number;
+  splits: number;
+}
+
+function registers(tm: number, tn: number, wgX: number, wgY: number, splits = 1): MatmulConfig {
+  const split = splits > 1 ? `-split${splits}` : '';
+  return { id: `reg${tm}x${tn}-wg${wgX}x${wgY}${split}`, kind: 'registers', tm, tn, wgX, wgY, bk: 4, splits };
+}
+
+function tiled(tm: number, tn: number, wgX: number, wgY: number, bk: number): MatmulConfig {
+  return { id: `tile${wgY * tm}x${wgX * tn}-k${bk}`, kind: 'tiled', tm, tn, wgX, wgY, bk, splits: 1 };
+}
+
+/** Every configuration this family knows, by id (tests force each one). */
+export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
+  registers(4, 4, 16, 4),
+  registers(4, 4, 8, 8),
+  registers(4, 8, 8, 8),
+  registers(8, 4, 8, 8),
+  tiled(4, 4, 16, 16, 16),
+  tiled(4, 4, 16, 8, 16),
+  registers(4, 4, 16, 4, 4),
+  registers(4, 4, 16, 4, 16),
+];
+
+function config(id: string): MatmulConfig {
+  const c = MATMUL_CONFIGS.find((x) => x.id === id);
+  if (!c) throw new Error(`matmul: unknown config '${id}'`);
+  return c;
+}
+
+type ShapeKind = 'splitk' | 'small' | 'large';
+
+/**
+ * Products with few outputs and a long K (weight gradients Xᵀ·dY, K = batch size) leave most of a GPU
+ * idle unless K is split; small outputs favour narrow tiles; the rest is "large".
+ */
+function shapeKind(p: MatmulParams): ShapeKind {
+  const outputs = p.batch * p.M * p.N;
+  if (p.K >= 256 && outputs <= 65_536 && p.K >= Math.max(p.M, p.N)) return 'splitk';
+  if (Math.min(p.M, p.N) < 256) return 'small';
+  return 'large';
+}
+
+function pow2Bucket(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
+ * The autotuner's cache key: transposition, shape kind, power-of-two size buckets, batching and
+ * vec4 alignment (which changes the generated loads, hence the speed).
+ */
+export function matmulShapeClass(p: MatmulParams): string {
+  const o = shaderOptions(p, false);
+  const t = `${p.transA ? 't' : 'n'}${p.transB ? 't' : 'n'}`;
+  const v = `${+o.vecA}${+o.vecB}${+o.vecC}`;
+  const b = p.batch > 1 ? 'batched' : 'single';
+  return `matmul.${t}.${shapeKind(p)}.M${pow2Bucket(p.M)}.N${pow2Bucket(p.N)}.K${pow2Bucket(p.K)}.${b}.v${v}`;
+}
+
+/**
+ * Candidate configurations for this shape's class, the default first: the register-blocked kernel,
+ * which is measured fastest on CPU adapters and sound on GPUs; the tuner may pick a workgroup-tiled
+ * one where barriers are cheap.
+ */
+export function matmulCandidates(p: MatmulParams): MatmulConfig[] {
+  checkParams(p);
+  const kind = shapeKind(p);
+  const ids: string[] = [];
+  if (kind === 'splitk') {
+    const direct = ['reg4x4-wg16x4', 'reg4x4-wg8x8'];
+    // Each chunk keeps at least 64 k steps, so the partial sums stay worth a launch.
+    const split = ['reg4x4-wg16x4-split4', 'reg4x4-wg16x4-split16'].filter((id) => p.K / config(id).splits >= 64);
+    const tinyOutput = p.batch * p.M * p.N <= 4096;
+    ids.push(...(tinyOutput ? [...split, ...direct] : [...direct, ...split]));
+  } else if (kind === 'small') {
+    ids.push('reg4x4-wg16x4', 'reg4x4-wg8x8', 'reg4x8-wg8x8', 'tile32x64-k16');
+  } else {
+    ids.push('reg4x4-wg16x4', 'reg4x4-wg8x8', 'reg4x8-wg8x8', 'reg8x4-wg8x8', 'tile64x64-k16', 'tile32x64-k16');
+  }
+  return ids.map(config);
+}
+
+function describe(p: MatmulParams): string {
+  const a = p.transA ? `[${p.K}, ${p.M}]ᵀ` : `[${p.M}, ${p.K}]`;
+  const b = p.transB ? `[${p.N}, ${p.K}]ᵀ` : `[${p.K}, ${p.N}]`;
+  return `matmul ${p.batch > 1 ? `batch ${p.batch} × ` : ''}A ${a} · B ${b}`;
+}
+
+function checkParams(p: MatmulParams): void {
+  for (const [name, v] of [['batch', p.batch], ['M', p.M], ['N', p.N], ['K', p.K]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${describe(p)}: ${name} = ${v} must be a positive integer`);
+  }
+  for (const [name, v] of [['strideA', p.strideA], ['strideB', p.strideB]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+      throw new ShapeError(`${describe(p)}: ${name} = ${v} must be a non-negative integer`);
+    }
+  }
+  const act = p.activation?.kind ?? 'none';
+  if (p.prologue && p.prologue.kind !== 'none' && act !== 'none') {
+    throw new ShapeError(
+      `${describe(p)}: a gradient prologue (${p.prologue.kind}) and an output activation (${act}) cannot share one kernel; ` +
+        'apply the activation in a separate op',
+    );
+  }
+  if (p.batch > MAX_WORKGROUPS_PER_DIM) {
+    throw new ShapeError(`${describe(p)}: batch ${p.batch} exceeds ${MAX_WORKGROUPS_PER_DIM}; split the batch into several calls`);
+  }
+}
+
+function shaderOptions(p: MatmulParams, partial: boolean): MatmulShaderOptions {
+  const strideA = p.strideA ?? p.M * p.K;
+  const strideB = p.strideB ?? p.K * p.N;
+  const prologue = p.prologue && p.prologue.kind !== 'none' ? p.prologue.kind : undefined;
+  return {
+    transA: p.transA,
+    transB: p.transB,
+    // vec4 binding needs every row start and batch start on a 16-byte boundary.
+    vecA: (p.transA ? p.M : p.K) % 4 === 0 && strideA % 4 === 0,
+    vecB: (p.transB ? p.K : p.N) % 4 === 0 && strideB % 4 === 0,
+    vecC: p.N % 4 === 0,
+    kTail: p.K % 4 !== 0,
+    partial,
+    bias: !!p.bias,
+    activation: p.activation?.kind ?? 'none',
+    prologue,
+  };
+}
+
+function productSpec(p: MatmulParams, c: MatmulConfig, partial: boolean, splits: number, kChunk: number): KernelSpec {
+  const o = shaderOptions(p, partial);
+  const code = c.kind === 'tiled' ? matmulTiledShader(o, c.tm, c.tn, c.bk) : matmulRegistersShader(o, c.tm, c.tn);
+  const bindings: BindingKind[] = ['read', 'read'];
+  if (o.bias && !partial) bindings.push('read');
+  if (o.prologue && !partial) bindings.push('read');
+  bindings.push('write', 'uniform');
+  const groupsX = ceilDiv(p.N, c.tn * c.wgX);
+  const groupsY = ceilDiv(p.M, c.tm * c.wgY);
+  const groupsZ = p.batch * splits;
+  for (const [axis, n] of [['x', groupsX], ['y', groupsY], ['z', groupsZ]] as const) {
+    if (n > MAX_WORKGROUPS_PER_DIM) {
+      throw new ShapeError(`${describe(p)}: config ${c.id} needs ${n} workgroups along ${axis} (limit ${MAX_WORKGROUPS_PER_DIM}); use a larger tile`);
+    }
+  }
+  const epilogue = [p.activation, p.prologue].find((a) => a && a.kind !== 'none');
+  const suffix = [p.transA ? 't' : 'n', p.transB ? 't' : 'n'].join('');
+  return {
+    name: `matmul_${suffix}_${c.id}${partial ? '_partial' : ''}`,
+    code,
+    entryPoint: 'main',
+    constants: { WG_X: c.wgX, WG_Y: c.wgY, ...(epilogue && !partial ? activationConstants(epilogue) : {}) },
+    bindings,
+    workgroups: [groupsX, groupsY, groupsZ],
+    uniforms: new UniformWriter()
+      .u32(p.M, p.N, p.K, p.batch, p.strideA ?? p.M * p.K, p.strideB ?? p.K * p.N, kChunk, splits)
+      .finish(),
+  };
+}
+
+/** Split count actually used: chunks are whole multiples of 4 along K (vec4 loads stay aligned). */
+function splitGeometry(K: number, splits: number): { splits: number; kChunk: number } {
+  if (splits <= 1) return { splits: 1, kChunk: K };
+  const kChunk = Math.ceil(Math.ceil(K / splits) / 4) * 4;
+  return { splits: Math.ceil(K / kChunk), kChunk };
+}
+
+/**
+ * The launches of one matmul. io order: A, B, [bias], [saved], C — bias present when `p.bias`,
+ * saved when `p.prologue` is given (with a kind other than 'none'). Split-K configs use one scratch
+ * buffer of batch·splits·M·N floats: a partial-product launch, then a reduce launch that applies
+ * the prologue, bias and activation.
+ */
+export function matmulProgram(p: MatmulParams, c: MatmulConfig): KernelProgram {
+  checkParams(p);
+  const { splits, kChunk } = splitGeometry(p.K, c.splits);
+  if (splits === 1) {
+    const spec = productSpec(p, c, false, 1, p.K);
+    const inputs = spec.bindings.filter((b) => b !== 'uniform').length;
+    return { name: spec.name, scratch: [], launches: [{ spec, args: Array.from({ length: inputs }, (_, io) => ({ io })) }] };
+  }
+  const partial = productSpec(p, c, true, splits, kChunk);
+  const hasPrologue = !!p.prologue && p.prologue.kind !== 'none';
+  const total = p.batch * p.M * p.N;
+  const reduceBindings: BindingKind[] = ['read'];
+  const reduceArgs: KernelProgram['launches'][number]['args'] = [{ scratch: 0 }];
+  let io = 2;
+  if (p.bias) {
+    reduceBindings.push('read');
+    reduceArgs.push({ io: io++ });
+  }
+  if (hasPrologue) {
+    reduceBindings.push('read');
+    reduceArgs.push({ io: io++ });
+  }
+  reduceBindings.push('write', 'uniform');
+  reduceArgs.push({ io });
+  const epilogue = [p.activation, p.prologue].find((a) => a && a.kind !== 'none');
+  const WG = 256;
+  const reduce: KernelSpec = {
+    name: `${partial.name.replace(/_partial$/, '')}_reduce`,
+    code: matmulSplitKReduceShader({ bias: !!p.bias, activation: p.activation?.kind ?? 'none', prologue: hasPrologue ? p.prologue!.kind : undefined }),
+    entryPoint: 'main',
+    constants: { WG, ...(epilogue ? activationConstants(epilogue) : {}) },
+    bindings: reduceBindings,
+    workgroups: dispatch1D(total, WG),
+    uniforms: new UniformWriter().u32(total, p.M * p.N, p.N, splits).finish(),
+  };
+  return {
+    name: reduce.name.replace(/_reduce$/, ''),
+    scratch: [total * splits * 4],
+    launches: [
+      { spec: partial, args: [{ io: 0 }, { io: 1 }, { scratch: 0 }] },
+      { spec: reduce, args: reduceArgs },
+    ],
+  };
+}
+
+/**
+ * What the autotuner times for a candidate: its product launch alone, without epilogue, bound to
+ * (A, B, T) with T of `matmulTuneScratchBytes` bytes. The epilogue costs every candidate the same;
+ * the split-K reduce launch (splits·M·N reads) is left out of the timing.
+ */
+export function matmulTuneSpec(p: MatmulParams, c: MatmulConfig): KernelSpec {
+  checkParams(p);
+  const { splits, kChunk } = splitGeometry(p.K, c.splits);
+  return productSpec(p, c, true, splits, kChunk);
+}
+
+export function matmulTuneScratchBytes(p: MatmulParams, candidates: readonly MatmulConfig[]): number {
+  const splits = Math.max(1, ...candidates.map((c) => splitGeometry(p.K, c.splits).splits));
+  return p.batch * p.M * p.N * splits * 4;
+}
+
+/** Looks a configuration up by id (e.g. an autotuner winner). */
+export function matmulConfig(id: string): MatmulConfig {
+  return config(id);
+}

@@ -1,0 +1,48 @@
+/** Float64 reference matmul, written from the definition C[b,m,n] = Σ_k op(A)[b,m,k] · op(B)[b,k,n]. */
+
+export interface RefMatmul {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Elements between batch matrices; default the matrix size, 0 = one matrix for all. */
+  strideA?: number;
+  strideB?: number;
+}
+
+/** op(A)[b, m, k] from A stored M×K (or K×M when transposed). */
+function aAt(s: RefMatmul, a: ArrayLike<number>, b: number, m: number, k: number): number {
+  const base = b * (s.strideA ?? s.M * s.K);
+  return s.transA ? a[base + k * s.M + m] : a[base + m * s.K + k];
+}
+
+function bAt(s: RefMatmul, bm: ArrayLike<number>, b: number, k: number, n: number): number {
+  const base = b * (s.strideB ?? s.K * s.N);
+  return s.transB ? bm[base + n * s.K + k] : bm[base + k * s.N + n];
+}
+
+export function matmulRef(s: RefMatmul, a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  const c = new Float64Array(s.batch * s.M * s.N);
+  for (let bi = 0; bi < s.batch; bi++) {
+    for (let m = 0; m < s.M; m++) {
+      for (let n = 0; n < s.N; n++) {
+        let sum = 0;
+        for (let k = 0; k < s.K; k++) sum += aAt(s, a, bi, m, k) * bAt(s, b, bi, k, n);
+        c[(bi * s.M + m) * s.N + n] = sum;
+      }
+    }
+  }
+  return c;
+}
+
+/** c[b, m, n] + bias[n] */
+export function addBiasRef(c: ArrayLike<number>, bias: ArrayLike<number>): Float64Array {
+  return Float64Array.from(c, (v, i) => v + bias[i % bias.length]);
+}
+
+/** Σ |op(A)[m,k]| · |op(B)[k,n]| per output: the scale of f32 rounding error in that sum. */
+export function matmulAbsRef(s: RefMatmul, a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  return matmulRef(s, Float64Array.from(a, Math.abs), Float64Array.from(b, Math.abs));
+}

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryTuneStore } from '../../src/gpu/autotune.js';
+import { createEngine } from '../../src/gpu/engine.js';
+import { ShapeError } from '../../src/gpu/errors.js';
+import { matmul } from '../../src/eager/matmul.js';
+import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import { matmulCandidates, matmulProgram, matmulShapeClass } from '../../src/kernels/matmul.js';
+import { useEngine } from '../helpers/engine.js';
+import { dot, expectClose, numericGradient } from '../helpers/compare.js';
+import { uniform } from '../helpers/random.js';
+import { activateAll } from '../reference/activation.js';
+import { addBiasRef, matmulRef } from '../reference/matmul.js';
+
+const engine = useEngine();
+
+/** f32 sums of K products of values in [-1, 1]: rounding grows at most linearly in K. */
+const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
+
+/** Stored shape of an operand: op(X) is rows×cols, X is stored transposed when `trans`. */
+const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
+
+const TRANSPOSITIONS = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
+
+function disposeAll(...ts: Tensor[]): void {
+  for (const t of ts) t.dispose();
+}
+
+describe('matmul forward (default configuration)', () => {
+  // Degenerate sides, K tails, sizes that are not multiples of the block, and aligned shapes that
+  // take the vec4 paths (12×20×36) or only some of them (5×8×12).
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [1, 5, 3],
+    [6, 1, 3],
+    [5, 6, 1],
+    [33, 7, 257],
+    [127, 255, 3],
+    [12, 20, 36],
+    [5, 8, 12],
+  ];
+  for (const [transA, transB] of TRANSPOSITIONS) {
+    it(`${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} matches float64 reference`, async () => {
+      for (const [M, N, K] of shapes) {
+        const a = uniform(M * K, M + 3 * K);
+        const b = uniform(K * N, N + 5 * K);
+        const ta = tensor(engine(), a, stored(M, K, transA));
+        const tb = tensor(engine(), b, stored(K, N, transB));
+        const c = await matmul(ta, tb, { transA, transB });
+        expect(c.shape).toEqual([M, N]);
+        const want = matmulRef({ batch: 1, M, N, K, transA, transB }, a, b);
+        expectClose(await c.read(), want, tol(K), `${M}×${N}×${K}`);
+        disposeAll(ta, tb, c);
+      }
+    });
+  }
+});
+
+describe('matmul fused epilogue', () => {
+  const activations = [
+    { kind: 'relu' },
+    { kind: 'leaky_relu', alpha: 0.2 },
+    { kind: 'sigmoid' },
+    { kind: 'tanh' },
+    { kind: 'gelu' },
+  ] as const;
+  // Odd shapes take the scalar store path, N % 4 == 0 the vec4 one; each activation gets one of them.
+  activations.forEach((act, i) => {
+    const [M, N, K] = i % 2 === 0 ? [7, 9, 13] : [6, 12, 8];
+    it(`bias + ${act.kind} on ${M}×${N}×${K}`, async () => {
+      const a = uniform(M * K, 1);
+      const b = uniform(K * N, 2);
+      const bias = uniform(N, 3);
+      const [ta, tb, tbias] = [tensor(engine(), a, [M, K]), tensor(engine(), b, [K, N]), tensor(engine(), bias, [N])];
+      const c = await matmul(ta, tb, { bias: tbias, activation: act });
+      const z = addBiasRef(matmulRef({ batch: 1, M, N, K }, a, b), bias);
+      expectClose(await c.read(), activateAll(act.kind, z, 'alpha' in act ? act.alpha : undefined), tol(K), act.kind);
+      disposeAll(ta, tb, tbias, c);
+    });
+  });
+});
+
+describe('matmul backward identities', () => {
+  it('dA = dC·Bᵀ and dB = Aᵀ·dC match finite differences of L = sum(dC ⊙ A·B)', async () => {
+    const [M, N, K] = [7, 9, 5];
+    const a = uniform(M * K, 11);
+    const b = uniform(K * N, 12);
+    const dc = uniform(M * N, 13);
+    const [ta, tb, tdc] = [tensor(engine(), a, [M, K]), tensor(engine(), b, [K, N]), tensor(engine(), dc, [M, N])];
+    const da = await matmul(tdc, tb, { transB: true });
+    const db = await matmul(ta, tdc, { transA: true });
+    const s = { batch: 1, M, N, K };
+    expectClose(await da.read(), numericGradient((x) => dot(dc, matmulRef(s, x, b)), a), tol(N), 'dA');
+    expectClose(await db.read(), numericGradient((x) => dot(dc, matmulRef(s, a, x)), b), tol(M), 'dB');
+    disposeAll(ta, tb, tdc, da, db);
+  });
+
+  // H = f(Z), Y = H·W, L = sum(dY ⊙ Y): dL/dZ = (dY·Wᵀ) ⊙ f'(Z), one kernel with the prologue.
+  for (const act of [{ kind: 'relu' }, { kind: 'tanh' }, { kind: 'gelu' }] as const) {
+    it(`dZ = (dY·Wᵀ) ⊙ ${act.kind}'(Z) matches finite differences`, async () => {
+      const [B, H, O] = [6, 9, 4];
+      // Keep Z away from relu's kink, where finite differences are meaningless.
+      const z = uniform(B * H, 21, -2, 2).map((v) => (Math.abs(v) < 0.05 ? v + 0.1 : v));
+      const w = uniform(H * O, 22);
+      const dy = uniform(B * O, 23);
+      const savedValues = act.kind === 'gelu' ? z : Float32Array.from(activateAll(act.kind, z));
+      const [tdy, tw, tsaved] = [tensor(engine(), dy, [B, O]), tensor(engine(), w, [H, O]), tensor(engine(), savedValues, [B, H])];
+      const dz = await matmul(tdy, tw, { transB: true, prologue: { activation: act, saved: tsaved } });
+      const loss = (zz: Float64Array) => dot(dy, matmulRef({ batch: 1, M: B, N: O, K: H }, activateAll(act.kind, zz), w));
+      expectClose(await dz.read(), numericGradient(loss, z), { atol: 1e-5, rtol: 1e-4 }, `${act.kind} dZ`);
+      disposeAll(tdy, tw, tsaved, dz);
+    });
+  }
+});
+
+describe('batched matmul', () => {
+  it('3-D × 3-D and 3-D × shared 2-D, with transposes', async () => {
+    const [batch, M, N, K] = [3, 5, 6, 7];
+    for (const [transA, transB] of TRANSPOSITIONS) {
+      const a = uniform(batch * M * K, 31);
+      const b = uniform(batch * K * N, 32);
+      const ta = tensor(engine(), a, [batch, ...stored(M, K, transA)]);
+      const tb = tensor(engine(), b, [batch, ...stored(K, N, transB)]);
+      const c = await matmul(ta, tb, { transA, transB });
+      expect(c.shape).toEqual([batch, M, N]);
+      expectClose(await c.read(), matmulRef({ batch, M, N, K, transA, transB }, a, b), tol(K), `batched ${transA}${transB}`);
+      const shared = tensor(engine(), b.subarray(0, K * N), stored(K, N, transB));
+      const cs = await matmul(ta, shared, { transA, transB });
+      const want = matmulRef({ batch, M, N, K, transA, transB, strideB: 0 }, a, b.subarray(0, K * N));
+      expectClose(await cs.read(), want, tol(K), `shared B ${transA}${transB}`);
+      disposeAll(ta, tb, c, shared, cs);
+    }
+  });
+});
+
+describe('split-K', () => {
+  it('partial sums + reduce with bias, activation and prologue', async () => {
+    const [M, N, K] = [6, 10, 301];
+    const a = uniform(K * M, 41);
+    const b = uniform(K * N, 42);
+    const bias = uniform(N, 43);
+    const saved = uniform(M * N, 44, -1, 1);
+    const [ta, tb, tbias, tsaved] = [tensor(engine(), a, [K, M]), tensor(engine(), b, [K, N]), tensor(engine(), bias, [N]), tensor(engine(), saved, [M, N])];
+    const product = matmulRef({ batch: 1, M, N, K, transA: true }, a, b);
+    for (const config of ['reg4x4-wg16x4-split4', 'reg4x4-wg16x4-split16']) {
+      const c = await matmul(ta, tb, { transA: true, bias: tbias, activation: { kind: 'sigmoid' }, config });
+      expectClose(await c.read(), activateAll('sigmoid', addBiasRef(product, bias)), tol(K), `${config} epilogue`);
+      const g = await matmul(ta, tb, { transA: true, prologue: { activation: { kind: 'tanh' }, saved: tsaved }, config });
+      expectClose(await g.read(), product.map((v, i) => v * (1 - saved[i] * saved[i])), tol(K), `${config} prologue`);
+      disposeAll(c, g);
+    }
+    disposeAll(ta, tb, tbias, tsaved);
+  });
+
+  it('splits long-K products with small outputs into two launches', () => {
+    const p = { batch: 1, M: 16, N: 10, K: 4096, transA: true, transB: false };
+    const first = matmulCandidates(p)[0];
+    expect(first.splits).toBeGreaterThan(1);
+    expect(matmulProgram(p, first).launches).toHaveLength(2);
+  });
+});
+
+describe('autotuning', () => {
+  it('picks one of the candidates, caches it per shape class, and computes correctly with it', async () => {
+    class RecordingStore extends MemoryTuneStore {
+      readonly writes: [string, string][] = [];
+      override set(key: string, value: string): void {
+        this.writes.push([key, value]);
+        super.set(key, value);
+      }
+    }
+    const store = new RecordingStore();
+    const tuned = await createEngine({ autotune: true, tuneStore: store, log: () => {} });
+    try {
+      const [M, N, K] = [20, 12, 16];
+      const a = uniform(M * K, 51);
+      const b = uniform(N * K, 52);
+      const [ta, tb] = [tensor(tuned, a, [M, K]), tensor(tuned, b, [N, K])];
+      const params = { batch: 1, M, N, K, transA: false, transB: true };
+      const ids = matmulCandidates(params).map((c) => c.id);
+      expect(ids.length).toBeGreaterThan(1);
+      const c1 = await matmul(ta, tb, { transB: true });
+      expect(store.writes).toHaveLength(1);
+      const [key, winner] = store.writes[0];
+      expect(key.endsWith(`|${matmulShapeClass(params)}`)).toBe(true);
+      expect(ids).toContain(winner);
+      const c2 = await matmul(ta, tb, { transB: true });
+      expect(store.writes).toHaveLength(1);
+      const want = matmulRef({ ...params }, a, b);
+      expectClose(await c1.read(), want, tol(K), 'first call');
+      expectClose(await c2.read(), want, tol(K), 'cached call');
+      disposeAll(ta, tb, c1, c2);
+      expect(tuned.stats.liveBuffers).toBe(0);
+      expect(tuned.pipelines.messages).toEqual([]);
+    } finally {
+      tuned.destroy();
+    }
+  });
+});
+
+describe('matmul shape errors', () => {
+  it('are thrown before any GPU work, naming shapes and fix', async () => {
+    const e = engine();
+    const a = tensor(e, new Float32Array(12), [3, 4]);
+    const b = tensor(e, new Float32Array(30), [5, 6]);
+    const v = tensor(e, new Float32Array(4), [4]);
+    const c3 = tensor(e, new Float32Array(2 * 4 * 5), [2, 4, 5]);
+    const d3 = tensor(e, new Float32Array(3 * 4 * 5), [3, 4, 5]);
+    const bias = tensor(e, new Float32Array(5), [5]);
+    const s33 = tensor(e, new Float32Array(9), [3, 3]);
+    const before = e.stats;
+    await expect(matmul(a, b)).rejects.toThrow(ShapeError);
+    await expect(matmul(a, b)).rejects.toThrow(/A \[3, 4\] and B \[5, 6\]: inner dimensions 4 and 5 differ; transpose B/);
+    await expect(matmul(v, b)).rejects.toThrow(/A \[4\] must be 2-D/);
+    await expect(matmul(c3, d3, { transB: true })).rejects.toThrow(/batch sizes 2 and 3 differ/);
+    await expect(matmul(a, a, { transB: true, bias })).rejects.toThrow(/bias \[5\] must be \[3\]/);
+    const prologue = { activation: { kind: 'relu' }, saved: a } as const;
+    await expect(matmul(a, a, { transB: true, prologue })).rejects.toThrow(/prologue saved \[3, 4\] must have the result's shape \[3, 3\]/);
+    const both = { transB: true, activation: { kind: 'relu' }, prologue: { activation: { kind: 'relu' }, saved: s33 } } as const;
+    await expect(matmul(a, a, both)).rejects.toThrow(/prologue \(relu\) and an output activation \(relu\) cannot share one kernel/);
+    expect(() => matmulProgram({ batch: 1, M: 0, N: 2, K: 2, transA: false, transB: false }, matmulCandidates({ batch: 1, M: 1, N: 2, K: 2, transA: false, transB: false })[0])).toThrow(
+      /M = 0 must be a positive integer/,
+    );
+    expect(e.stats).toEqual(before);
+    disposeAll(a, b, v, c3, d3, bias, s33);
+  });
+});
+
+describe('matmul cleanup', () => {
+  it('leaves no buffers alive', async () => {
+    await engine().sync();
+    expect(engine().stats.liveBuffers).toBe(0);
+  });
+});
