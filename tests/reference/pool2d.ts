@@ -1,0 +1,66 @@
+/** Float64 2-D pooling over NCHW, written from PyTorch's documented definitions. */
+export interface RefPool {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  countIncludePad: boolean;
+}
+
+export function outSize(shape: readonly number[], p: RefPool): [number, number] {
+  const o = (i: number, d: 0 | 1) => Math.floor((shape[2 + d] + 2 * p.padding[d] - p.dilation[d] * (p.kernel[d] - 1) - 1) / p.stride[d]) + 1;
+  return [o(0, 0), o(0, 1)];
+}
+
+/** Visits the input positions of each output window: fn(plane, outIndex, iy, ix, inside). */
+function windows(shape: readonly number[], p: RefPool, fn: (plane: number, o: number, iy: number, ix: number, inside: boolean) => void): void {
+  const [n, c, h, w] = shape;
+  const [oh, ow] = outSize(shape, p);
+  for (let plane = 0; plane < n * c; plane++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let ky = 0; ky < p.kernel[0]; ky++)
+          for (let kx = 0; kx < p.kernel[1]; kx++) {
+            const iy = oy * p.stride[0] - p.padding[0] + ky * p.dilation[0];
+            const ix = ox * p.stride[1] - p.padding[1] + kx * p.dilation[1];
+            fn(plane, (plane * oh + oy) * ow + ox, iy, ix, iy >= 0 && iy < h && ix >= 0 && ix < w);
+          }
+}
+
+export function maxPool(x: ArrayLike<number>, shape: readonly number[], p: RefPool): { y: Float64Array; argmax: Int32Array } {
+  const [oh, ow] = outSize(shape, p);
+  const count = shape[0] * shape[1] * oh * ow;
+  const y = new Float64Array(count).fill(-Infinity);
+  const argmax = new Int32Array(count).fill(-1);
+  const [h, w] = [shape[2], shape[3]];
+  windows(shape, p, (plane, o, iy, ix, inside) => {
+    if (!inside) return;
+    const v = x[plane * h * w + iy * w + ix];
+    if (v > y[o]) {
+      y[o] = v;
+      argmax[o] = iy * w + ix;
+    }
+  });
+  return { y, argmax };
+}
+
+export function avgPool(x: ArrayLike<number>, shape: readonly number[], p: RefPool): Float64Array {
+  const [oh, ow] = outSize(shape, p);
+  const count = shape[0] * shape[1] * oh * ow;
+  const sum = new Float64Array(count);
+  const cells = new Float64Array(count);
+  const [h, w] = [shape[2], shape[3]];
+  windows(shape, p, (plane, o, iy, ix, inside) => {
+    // In floor mode every window lies inside the padded input, so counting padding means counting every tap.
+    if (inside) sum[o] += x[plane * h * w + iy * w + ix];
+    if (inside || p.countIncludePad) cells[o] += 1;
+  });
+  return sum.map((s, o) => s / cells[o]);
+}
+
+export function globalAvgPool(x: ArrayLike<number>, shape: readonly number[]): Float64Array {
+  const hw = shape[2] * shape[3];
+  const out = new Float64Array(shape[0] * shape[1]);
+  for (let i = 0; i < x.length; i++) out[Math.floor(i / hw)] += x[i] / hw;
+  return out;
+}
