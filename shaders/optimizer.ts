@@ -1,0 +1,186 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { flatIndexWGSL } from './lib/indexing.js';
+
+/**
+ * Optimizer updates over flat buffers: every parameter tensor of a model packed at offsets into one
+ * buffer, its gradient and state likewise, so one dispatch updates the whole model. All
+ * hyperparameters, and the step count t, sit in the uniform buffer: a learning-rate schedule
+ * rewrites the uniform each step and never recompiles.
+ */
+
+/**
+ * torch.optim.SGD, element-wise (θ param, g grad, b momentum buffer, μ momentum, τ dampening, λ decay):
+ *   g ← g + λθ;  b ← g at t = 1, else μb + (1 − τ)g;  g ← g + μb (nesterov) or b;  θ ← θ − lr·g.
+ * Bindings: param, grad, [momentum_buffer].
+ */
+export function sgdShader(momentum: boolean): string {
+  return wgsl`
+${flatIndexWGSL}
+override WG: u32 = 256;
+struct Params {
+  n: u32,
+  t: u32,
+  nesterov: u32,
+  lr: f32,
+  momentum: f32,
+  dampening: f32,
+  weight_decay: f32,
+}
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+#if ${momentum}
+@group(0) @binding(2) var<storage, read_write> momentum_buffer: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+#else
+@group(0) @binding(2) var<uniform> params: Params;
+#endif
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let p = param[i];
+  var g = grad[i] + params.weight_decay * p;
+#if ${momentum}
+  // PyTorch starts the buffer as a copy of the first gradient, undamped.
+  let b = select(params.momentum * momentum_buffer[i] + (1.0 - params.dampening) * g, g, params.t == 1u);
+  momentum_buffer[i] = b;
+  g = select(b, g + params.momentum * b, params.nesterov != 0u);
+#endif
+  param[i] = p - params.lr * g;
+}
+`;
+}
+
+/**
+ * torch.optim.Adam and AdamW in one kernel (θ param, g grad, m, v moments):
+ *   g ← g + l2·θ (Adam's weight decay; 0 for AdamW);  θ ← θ·(1 − decay) (AdamW's lr·λ; 0 for Adam);
+ *   m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
+ *   θ ← θ − step_size·m / (√v / bc2_sqrt + eps), step_size = lr/(1 − β1^t), bc2_sqrt = √(1 − β2^t),
+ * which is m̂/(√v̂ + eps) arranged as PyTorch computes it. The bias corrections are formed in float64
+ * on the CPU from t (f32 pow would lose digits of 1 − β2^t at small t).
+ * Bindings: param, grad, m, v.
+ */
+export function adamShader(): string {
+  return /* wgsl */ `
+${flatIndexWGSL}
+override WG: u32 = 256;
+struct Params {
+  n: u32,
+  t: u32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  l2: f32,
+  decay: f32,
+  step_size: f32,
+  bc2_sqrt: f32,
+}
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let p = param[i];
+  let g = grad[i] + params.l2 * p;
+  let m = params.beta1 * exp_avg[i] + (1.0 - params.beta1) * g;
+  let v = params.beta2 * exp_avg_sq[i] + (1.0 - params.beta2) * g * g;
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  let denom = sqrt(v) / params.bc2_sqrt + params.eps;
+  param[i] = p * (1.0 - params.decay) - params.step_size * m / denom;
+}
+`;
+}
+
+/** out[i] = value for i < n (gradient zeroing in launch order; clearBuffer is not in the eager chain). */
+export function fillShader(): string {
+  return /* wgsl */ `
+${flatIndexWGSL}
+override WG: u32 = 256;
+struct Params { n: u32, value: f32 }
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  out[i] = params.value;
+}
+`;
+}
+
+/**
+ * Two-stage sum of squares for the global gradient norm. 'partial': workgroup w sums src[i]² over
+ * i ≡ w·WG + lane (mod groups·WG), writing dst[w]. 'final': one workgroup sums the partials and
+ * writes dst[0] = √Σ. Neither needs the CPU, so clipping stays inside one submit.
+ */
+export function sumSquaresShader(stage: 'partial' | 'final'): string {
+  const partial = stage === 'partial';
+  return wgsl`
+override WG: u32 = 64;
+struct Params { n: u32, groups: u32 }
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+var<workgroup> lanes: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  var acc = 0.0;
+#if ${partial}
+  for (var i = wid.x * WG + lid; i < params.n; i += params.groups * WG) {
+    let v = src[i];
+    acc += v * v;
+  }
+#else
+  for (var i = lid; i < params.n; i += WG) { acc += src[i]; }
+#endif
+  lanes[lid] = acc;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      lanes[lid] += lanes[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+#if ${partial}
+    dst[wid.x] = lanes[0];
+#else
+    dst[0] = sqrt(lanes[0]);
+#endif
+  }
+}
+`;
+}
+
+/**
+ * grad ← grad · min(1, max_norm / (norm + 1e-6)), the norm read from a buffer written on the GPU
+ * (torch.nn.utils.clip_grad_norm_ with its 1e-6 guard). Bindings: norm, grad.
+ */
+export function clipScaleShader(): string {
+  return /* wgsl */ `
+${flatIndexWGSL}
+override WG: u32 = 256;
+struct Params { n: u32, max_norm: f32 }
+@group(0) @binding(0) var<storage, read> norm: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= params.n) { return; }
+  let coef = min(1.0, params.max_norm / (norm[0] + 1e-6));
+  grad[i] = grad[i] * coef;
+}
+`;
+}
