@@ -122,6 +122,7 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       case 'softmax_cross_entropy': {
         const [B, C] = a.shape;
         let loss = 0;
+        let correct = 0;
         const d = new Float64Array(B * C);
         for (let r = 0; r < B; r++) {
           const row = x[0].subarray(r * C, r * C + C);
@@ -129,9 +130,10 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
           const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
           const label = x[1][r];
           loss += -(row[label] - max - Math.log(z));
+          if (row.indexOf(max) === label) correct++;
           for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) / B;
         }
-        results = [Float64Array.of(loss / B), d];
+        results = [Float64Array.of(loss / B), d, Float64Array.of(correct)];
         break;
       }
       case 'mse': {

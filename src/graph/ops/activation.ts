@@ -1,4 +1,7 @@
 import { activationSaves } from '../../../shaders/lib/activations.js';
+import { activationBackward, activationForward } from '../../kernels/activation.js';
+import { singleLaunch } from '../../kernels/kernel.js';
+import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
 export const activationRule: OpRule<'activation'> = {
@@ -13,6 +16,7 @@ export const activationRule: OpRule<'activation'> = {
     const saved = activationSaves(activation.kind) === 'output' ? node.outputs[0] : node.inputs[0];
     return [g.apply('activation_backward', [materialise(g, up, node.outputs[0]), saved], { activation })[0]];
   },
+  lower: ({ inputs: [x], attrs }) => program(singleLaunch(activationForward(attrs.activation, x.size))),
 };
 
 export const activationBackwardRule: OpRule<'activation_backward'> = {
@@ -24,4 +28,5 @@ export const activationBackwardRule: OpRule<'activation_backward'> = {
   // Second derivatives are not needed by any model the engine trains (a GAN differentiates
   // through D's forward pass only), so autodiff refuses to pass here at build time.
   grad: 'nondiff',
+  lower: ({ inputs: [dy], attrs }) => program(singleLaunch(activationBackward(attrs.activation, dy.size))),
 };

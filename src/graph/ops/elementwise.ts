@@ -1,5 +1,9 @@
 import { ShapeError } from '../../gpu/errors.js';
+import { binaryForward, broadcastLayout, scaleSpec, type BinaryOp } from '../../kernels/elementwise.js';
+import { singleLaunch } from '../../kernels/kernel.js';
 import { describeShape, type Graph, type Value } from '../ir.js';
+import { program, type Lowering } from '../lower.js';
+import type { ScheduledOp } from '../passes/schedule.js';
 import { expectArity, expectF32, expectSameShape, materialise, normaliseAxis, type Grad, type OpRule } from './rule.js';
 
 function binary(name: string): OpRule<'add'>['infer'] {
@@ -12,6 +16,12 @@ function binary(name: string): OpRule<'add'>['infer'] {
   };
 }
 
+/** a (op) b, b broadcast over a as the kernels' layout rules say (same shape, [1], or a channel block). */
+function lowerBinary(op: BinaryOp, axis?: number) {
+  return ({ inputs: [a, b], layer, op: kind }: ScheduledOp): Lowering =>
+    program(singleLaunch(binaryForward(op, broadcastLayout(layer ? `${layer}: ${kind}` : kind, a.shape, b.shape, axis))));
+}
+
 const asValue = (g: Graph, grad: Grad, like: Value): Value | null => (grad === null ? null : materialise(g, grad, like));
 
 // d(a + b) = da + db
@@ -21,6 +31,7 @@ export const addRule: OpRule<'add'> = {
     const d = asValue(g, up, node.outputs[0]);
     return [d, d];
   },
+  lower: lowerBinary('add'),
 };
 
 // d(a − b): da = g, db = −g
@@ -31,6 +42,7 @@ export const subRule: OpRule<'sub'> = {
     if (!d) return [null, null];
     return [d, needs[1] ? g.apply('scale', [d], { scale: -1, shift: 0 })[0] : null];
   },
+  lower: lowerBinary('sub'),
 };
 
 // d(a ⊙ b): da = g ⊙ b, db = g ⊙ a
@@ -42,6 +54,7 @@ export const mulRule: OpRule<'mul'> = {
     const [a, b] = node.inputs;
     return [needs[0] ? g.apply('mul', [d, b], {})[0] : null, needs[1] ? g.apply('mul', [d, a], {})[0] : null];
   },
+  lower: lowerBinary('mul'),
 };
 
 // d(x·s + t)/dx = s
@@ -55,6 +68,7 @@ export const scaleRule: OpRule<'scale'> = {
     if (!d || node.attrs.scale === 0) return [null];
     return [node.attrs.scale === 1 ? d : g.apply('scale', [d], { scale: node.attrs.scale, shift: 0 })[0]];
   },
+  lower: ({ inputs: [x], attrs }) => program(singleLaunch(scaleSpec(x.size, attrs.scale, attrs.shift))),
 };
 
 // y = x·s with s a [1] tensor: dx = g·s, ds = Σ g ⊙ x
@@ -76,6 +90,7 @@ export const mulScalarRule: OpRule<'mul_scalar'> = {
     }
     return [dx, ds];
   },
+  lower: lowerBinary('mul'),
 };
 
 /** Splits `shape` around `axis` into [before, channels, after] element counts. */
@@ -106,4 +121,5 @@ export const biasAddRule: OpRule<'bias_add'> = {
     r = g.apply('sum', [r], { axis: 0 })[0];
     return [d, r];
   },
+  lower: (step) => lowerBinary('add', (step as ScheduledOp<'bias_add'>).attrs.axis)(step),
 };

@@ -1,5 +1,9 @@
 import { ShapeError } from '../../gpu/errors.js';
+import { mseBackward, mseProgram } from '../../kernels/mse.js';
+import { softmaxCrossEntropyProgram } from '../../kernels/softmax_cross_entropy.js';
 import { describeShape } from '../ir.js';
+import { singleLaunch } from '../../kernels/kernel.js';
+import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, scaleBy, type OpRule } from './rule.js';
 
 export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
@@ -12,16 +16,21 @@ export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
         `${where}: labels ${describeShape(labels.shape)} (${labels.dtype}) must be u32 class indices of shape [${logits.shape[0]}] to match logits ${describeShape(logits.shape)}`,
       );
     }
+    // Outputs: mean loss, dLogits, and the number of rows whose argmax is the label (for accuracy).
     return [
       { shape: [1], dtype: 'f32' },
       { shape: logits.shape, dtype: 'f32' },
+      { shape: [1], dtype: 'f32' },
     ];
   },
   // The kernel already wrote dL/dlogits = (softmax − onehot)/B as its second output.
-  grad(g, node, [up, upDLogits]) {
-    if (upDLogits !== null) throw new ShapeError('softmax_cross_entropy: its dLogits output cannot itself be differentiated');
+  grad(g, node, [up, upDLogits, upCorrect]) {
+    if (upDLogits !== null || upCorrect !== null) {
+      throw new ShapeError('softmax_cross_entropy: only its loss output can be differentiated');
+    }
     return [scaleBy(g, node.outputs[1], up), null];
   },
+  lower: ({ inputs: [logits] }) => program(softmaxCrossEntropyProgram(logits.shape[0], logits.shape[1], true)),
 };
 
 export const mseRule: OpRule<'mse'> = {
@@ -36,6 +45,7 @@ export const mseRule: OpRule<'mse'> = {
     const dp = scaleBy(g, g.apply('mse_backward', [...node.inputs], {})[0], up)!;
     return [dp, needs[1] ? g.apply('scale', [dp], { scale: -1, shift: 0 })[0] : null];
   },
+  lower: ({ inputs: [pred] }) => program(mseProgram(pred.size)),
 };
 
 export const mseBackwardRule: OpRule<'mse_backward'> = {
@@ -44,4 +54,5 @@ export const mseBackwardRule: OpRule<'mse_backward'> = {
     return [{ shape: pred.shape, dtype: 'f32' }];
   },
   grad: 'nondiff',
+  lower: ({ inputs: [pred] }) => program(singleLaunch(mseBackward(pred.size, false))),
 };

@@ -1,5 +1,15 @@
 import { ShapeError } from '../../gpu/errors.js';
-import { describeShape, type Graph, type Value } from '../ir.js';
+import {
+  matmulCandidates,
+  matmulConfig,
+  matmulProgram,
+  matmulShapeClass,
+  matmulTuneScratchBytes,
+  matmulTuneSpec,
+  type MatmulParams,
+} from '../../kernels/matmul.js';
+import { describeShape, type Graph, type TensorType, type Value } from '../ir.js';
+import { program, type LowerContext, type Lowering } from '../lower.js';
 import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
 
 /** [batch, rows, cols] of an operand as stored, and its logical [rows, cols] after the optional transpose. */
@@ -57,4 +67,23 @@ export const matmulRule: OpRule<'matmul'> = {
     }
     return [da, db];
   },
+  lower: ({ inputs: [a, b], attrs }, ctx) => lowerMatmul(matmulParamsOf(a, b, attrs.transA, attrs.transB), ctx),
 };
+
+/** Kernel parameters of a (possibly fused) matmul node from its operand shapes. */
+export function matmulParamsOf(a: TensorType, b: TensorType, transA: boolean, transB: boolean): MatmulParams {
+  const A = operand(a.shape, transA);
+  const B = operand(b.shape, transB);
+  return { batch: A.batch, M: A.rows, N: B.cols, K: A.cols, transA, transB };
+}
+
+/** Chooses the matmul configuration for these parameters, timing candidates when tuning is on. */
+export async function lowerMatmul(p: MatmulParams, ctx: LowerContext): Promise<Lowering> {
+  const candidates = matmulCandidates(p);
+  const id = await ctx.tune(
+    matmulShapeClass(p),
+    candidates.map((c) => ({ id: c.id, spec: matmulTuneSpec(p, c) })),
+    [p.batch * p.M * p.K * 4, p.batch * p.K * p.N * 4, matmulTuneScratchBytes(p, candidates)],
+  );
+  return program(matmulProgram(p, matmulConfig(id)));
+}

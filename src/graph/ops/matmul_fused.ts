@@ -1,6 +1,6 @@
 import { ShapeError } from '../../gpu/errors.js';
 import { describeShape } from '../ir.js';
-import { matmulRule } from './matmul.js';
+import { lowerMatmul, matmulParamsOf, matmulRule } from './matmul.js';
 import type { OpRule } from './rule.js';
 
 /** Shape rule of the fused matmul; its meaning is the unfused composition it replaces. */
@@ -21,4 +21,14 @@ export const matmulFusedRule: OpRule<'matmul_fused'> = {
   },
   // Fusion runs after autodiff, so nothing ever differentiates a fused node.
   grad: 'nondiff',
+  lower: ({ inputs: [a, b], attrs }, ctx) =>
+    lowerMatmul(
+      {
+        ...matmulParamsOf(a, b, attrs.transA, attrs.transB),
+        bias: attrs.bias,
+        activation: attrs.activation,
+        prologue: attrs.prologue ?? undefined,
+      },
+      ctx,
+    ),
 };

@@ -1,5 +1,7 @@
 import { ShapeError } from '../../gpu/errors.js';
 import type { Graph, Node, TensorType, Value } from '../ir.js';
+import type { LowerContext, Lowering } from '../lower.js';
+import type { ScheduledOp } from '../passes/schedule.js';
 import { describeShape } from '../ir.js';
 import type { OpAttrs, OpKind } from './kinds.js';
 
@@ -18,6 +20,8 @@ export interface OpRule<K extends OpKind> {
    * must be given (others may be null, as must labels and indices). 'nondiff' marks ops that autodiff must never pass through.
    */
   grad: ((g: Graph, node: Node<K>, outGrads: readonly Grad[], needs: readonly boolean[]) => (Value | null)[]) | 'nondiff';
+  /** The kernels that run the op, chosen from its (already checked) shapes and attributes. */
+  lower(step: ScheduledOp<K>, ctx: LowerContext): Lowering | Promise<Lowering>;
 }
 
 export type RuleTable = { [K in OpKind]: OpRule<K> };

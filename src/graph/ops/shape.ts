@@ -1,5 +1,8 @@
 import { ShapeError } from '../../gpu/errors.js';
 import { describeShape } from '../ir.js';
+import { singleLaunch } from '../../kernels/kernel.js';
+import { broadcastAxisSpec, reduceAxisProgram } from '../../kernels/reduce.js';
+import { program, VIEW } from '../lower.js';
 import { materialise, normaliseAxis, type OpRule } from './rule.js';
 
 export const reshapeRule: OpRule<'reshape'> = {
@@ -15,11 +18,13 @@ export const reshapeRule: OpRule<'reshape'> = {
     if (up === null) return [null];
     return [g.apply('reshape', [materialise(g, up, node.outputs[0])], { shape: node.inputs[0].shape })[0]];
   },
+  lower: () => VIEW,
 };
 
 export const stopGradientRule: OpRule<'stop_gradient'> = {
   infer: ([x]) => [{ shape: x.shape, dtype: x.dtype }],
   grad: () => [null],
+  lower: () => VIEW,
 };
 
 export const sumRule: OpRule<'sum'> = {
@@ -40,6 +45,7 @@ export const sumRule: OpRule<'sum'> = {
       : g.apply('expand', [d], { axis: a, size: x.shape[a] })[0];
     return [x.shape.length === 1 ? g.apply('reshape', [expanded], { shape: x.shape })[0] : expanded];
   },
+  lower: ({ inputs: [x], attrs }) => program(reduceAxisProgram('sum', x.shape, attrs.axis).program),
 };
 
 export const expandRule: OpRule<'expand'> = {
@@ -56,5 +62,11 @@ export const expandRule: OpRule<'expand'> = {
     const d = materialise(g, up, node.outputs[0]);
     const summed = g.apply('sum', [d], { axis: node.attrs.axis })[0];
     return [summed.shape.join() === node.inputs[0].shape.join() ? summed : g.apply('reshape', [summed], { shape: node.inputs[0].shape })[0]];
+  },
+  lower({ outputs: [y], attrs }) {
+    const a = normaliseAxis('expand', attrs.axis, y.shape.length);
+    const outer = y.shape.slice(0, a).reduce((p, q) => p * q, 1);
+    const inner = y.shape.slice(a + 1).reduce((p, q) => p * q, 1);
+    return program(singleLaunch(broadcastAxisSpec(outer, attrs.size, inner)));
   },
 };

@@ -1,0 +1,19 @@
+import type { TuneCandidate } from '../gpu/autotune.js';
+import type { KernelProgram } from '../kernels/kernel.js';
+
+/**
+ * How one scheduled op runs: a kernel program whose io buffers are the op's inputs then outputs,
+ * or a view that shares its first input's storage (reshape, stop_gradient).
+ */
+export type Lowering = { kind: 'program'; program: KernelProgram } | { kind: 'view' };
+
+export interface LowerContext {
+  /**
+   * Returns the id of the fastest candidate for `shapeClass` on this adapter (the first one when
+   * tuning is off). `bufferBytes` sizes the throwaway buffers the candidates are timed on.
+   */
+  tune(shapeClass: string, candidates: TuneCandidate[], bufferBytes: number[]): Promise<string>;
+}
+
+export const program = (p: KernelProgram): Lowering => ({ kind: 'program', program: p });
+export const VIEW: Lowering = { kind: 'view' };
