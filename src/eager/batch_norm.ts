@@ -89,10 +89,12 @@ export function batchNormGrad(
   saved: { mean: Tensor; invstd: Tensor },
   options: Pick<BatchNormParams, 'gamma'> = {},
 ): BatchNormGrads {
-  const s = check('batch_norm_backward', x, { gamma: options.gamma, beta: options.gamma });
-  sameShape('batch_norm_backward', dy, x);
-  channelTensor('batch_norm_backward', 'mean', saved.mean, s);
-  channelTensor('batch_norm_backward', 'invstd', saved.invstd, s);
+  const op = 'batch_norm_backward';
+  const s = batchNormShape(op, x.shape);
+  sameShape(op, dy, x);
+  for (const [name, t] of [['gamma', options.gamma], ['mean', saved.mean], ['invstd', saved.invstd]] as const) {
+    channelTensor(op, name, t, s);
+  }
   return grads(batchNormBackward(s, 0, !!options.gamma, true), dy, x, saved.mean, saved.invstd, options.gamma, s);
 }
 
