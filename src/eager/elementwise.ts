@@ -53,12 +53,12 @@ export function mulBackward(dy: Tensor, a: Tensor, b: Tensor, options: Broadcast
   return { da, db };
 }
 
-/** x * s + t for scalars s and t. */
-export function scale(x: Tensor, s: number, t = 0): Tensor {
-  return launch(scaleSpec(x.size, s, t), [x], [{ shape: x.shape }])[0];
+/** x * s + shift for scalars s and shift. */
+export function scale(x: Tensor, s: number, shift = 0): Tensor {
+  return launch(scaleSpec(x.size, s, shift), [x], [{ shape: x.shape }])[0];
 }
 
-/** Gradient of x * s + t: dx = dy * s. */
+/** Gradient of x * s + shift: dx = dy * s. */
 export function scaleBackward(dy: Tensor, s: number): Tensor {
   return launch(scaleSpec(dy.size, s, 0), [dy], [{ shape: dy.shape }])[0];
 }

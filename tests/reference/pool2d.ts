@@ -8,8 +8,8 @@ export interface RefPool {
 }
 
 export function outSize(shape: readonly number[], p: RefPool): [number, number] {
-  const o = (i: number, d: 0 | 1) => Math.floor((shape[2 + d] + 2 * p.padding[d] - p.dilation[d] * (p.kernel[d] - 1) - 1) / p.stride[d]) + 1;
-  return [o(0, 0), o(0, 1)];
+  const o = (d: 0 | 1) => Math.floor((shape[2 + d] + 2 * p.padding[d] - p.dilation[d] * (p.kernel[d] - 1) - 1) / p.stride[d]) + 1;
+  return [o(0), o(1)];
 }
 
 /** Visits the input positions of each output window: fn(plane, outIndex, iy, ix, inside). */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sumAllProgram } from '../../src/kernels/reduce.js';
 import { mean, meanBackward, sum, sumAll, sumAllBackward, sumBackward } from '../../src/eager/reduce.js';
 import { tensor } from '../../src/eager/tensor.js';
 import { ShapeError } from '../../src/gpu/errors.js';
@@ -63,6 +64,10 @@ describe('reduce', () => {
 
   it('sumAll over 100k+ elements is close to float64 and identical bit for bit on every run', async () => {
     const n = 131_071;
+    // A tree of launches with scratch between them, not one workgroup walking the whole array.
+    const program = sumAllProgram(n);
+    expect(program.launches.length).toBeGreaterThanOrEqual(2);
+    expect(program.scratch.length).toBeGreaterThanOrEqual(1);
     const x = uniform(n, 11, -1, 3);
     const xt = tensor(engine(), x, [n]);
     const runs: number[] = [];
