@@ -95,7 +95,8 @@ describe('random initialisers', () => {
   it('normal matches Box-Muller in float64 and has the asked mean and variance', async () => {
     for (const n of [1, 7, 257]) {
       const t = randomNormal(engine(), [n], { mean: 1, std: 2, seed: 11 });
-      // WGSL bounds cos/sin to 2^-11 absolute on [-π, π]; log and sqrt are far tighter.
+      // WGSL allows cos/sin 2^-11 absolute error on [-π, π], and log near 1 an absolute error that
+      // sqrt(−2 log u) magnifies when the radius is near 0 (measured worst: 7e-4 on SwiftShader).
       expectClose(await t.read(), normalRef(n, 11, 1, 2), { atol: 2e-3, rtol: 1e-4 }, `normal n=${n}`);
       t.dispose();
     }
@@ -109,8 +110,9 @@ describe('random initialisers', () => {
 
   it('truncated normal matches the inverse-CDF reference, respects the bounds and the moments', async () => {
     for (const n of [1, 33, 127]) {
+      // Giles' erfinv is near f32 rounding inside ±2.3σ (measured worst 1e-6 here); far tails lose more to e's rounding.
       const t = truncatedNormal(engine(), [n], { mean: 0.5, std: 2, a: -1, b: 4, seed: 21 });
-      expectClose(await t.read(), truncatedNormalRef(n, 21, 0.5, 2, -1, 4), { atol: 1e-4, rtol: 1e-4 }, `trunc n=${n}`);
+      expectClose(await t.read(), truncatedNormalRef(n, 21, 0.5, 2, -1, 4), { atol: 1e-5, rtol: 1e-5 }, `trunc n=${n}`);
       t.dispose();
     }
     const t = truncatedNormal(engine(), [65536], { seed: 4 });
