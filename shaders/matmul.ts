@@ -215,3 +215,58 @@ export const batchSetupWGSL = /* wgsl */ `
   let bbase = b * params.strideB;
   let cbase = z * params.M * params.N;
 `;
+
+/** Where one K step of 4 reads its operands from (global memory or a workgroup tile). */
+export interface StepLoads {
+  /** op(A)[m0 + r, k..k+3] as vec4 along K (A stored M×K). */
+  aRow: (r: number) => string;
+  /** op(A)[m0 + 4g..4g+3, k + j] as vec4 along M (A stored K×M). */
+  aCol: (j: number, g: number) => string;
+  /** op(B)[k + j, n0 + 4c..4c+3] as vec4 along N (B stored K×N). */
+  bRow: (j: number, c: number) => string;
+  /** op(B)[k..k+3, n0 + n] as vec4 along K (B stored N×K, read in place). */
+  bCol: (n: number) => string;
+}
+
+/**
+ * One K step of 4 into the TM×TN accumulators, every product written out (Tint does not unroll).
+ * Each operand is read as vec4 along its stored rows: for Bᵀ that is along K, so A·Bᵀ becomes four
+ * dot products per accumulator, and Aᵀ·Bᵀ regroups the Bᵀ lanes into rows of op(B).
+ */
+export function kStepWGSL(o: MatmulShaderOptions, tm: number, tn: number, loads: StepLoads): string[] {
+  const out: string[] = [];
+  const groupsM = tm / 4;
+  const groupsN = tn / 4;
+  const aAt = (r: number, j: number) => (o.transA ? `a_${j}_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}.${COMPONENTS[j]}`);
+  if (o.transA) {
+    for (let j = 0; j < 4; j++) for (let g = 0; g < groupsM; g++) out.push(`let a_${j}_${g} = ${loads.aCol(j, g)};`);
+  } else {
+    for (let r = 0; r < tm; r++) out.push(`let a_${r} = ${loads.aRow(r)};`);
+  }
+  if (o.transB) {
+    for (let n = 0; n < tn; n++) out.push(`let bt_${n} = ${loads.bCol(n)};`);
+  } else {
+    for (let j = 0; j < 4; j++) for (let c = 0; c < groupsN; c++) out.push(`let b_${j}_${c} = ${loads.bRow(j, c)};`);
+  }
+  if (o.transB && !o.transA) {
+    for (let r = 0; r < tm; r++) {
+      for (let c = 0; c < groupsN; c++) {
+        const dots = [0, 1, 2, 3].map((t) => `dot(a_${r}, bt_${4 * c + t})`).join(', ');
+        out.push(`acc_${r}_${c} += vec4f(${dots});`);
+      }
+    }
+    return out;
+  }
+  if (o.transB) {
+    for (let j = 0; j < 4; j++) {
+      for (let c = 0; c < groupsN; c++) {
+        const lanes = [0, 1, 2, 3].map((t) => `bt_${4 * c + t}.${COMPONENTS[j]}`).join(', ');
+        out.push(`let b_${j}_${c} = vec4f(${lanes});`);
+      }
+    }
+  }
+  for (let j = 0; j < 4; j++) {
+    for (let r = 0; r < tm; r++) for (let c = 0; c < groupsN; c++) out.push(`acc_${r}_${c} += ${aAt(r, j)} * b_${j}_${c};`);
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ import {
   bindingsWGSL,
   clampedLoadersWGSL,
   epilogueWGSL,
+  kStepWGSL,
   paramsWGSL,
   storeBlockWGSL,
   type MatmulShaderOptions,
@@ -41,39 +42,13 @@ export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: nu
     }
   }
 
-  // One K step of 4: a(r, j) = op(A)[m0 + r, k + j]; brow(j, c) = op(B)[k + j, n0 + 4c ..].
-  const aAt = (r: number, j: number) => (o.transA ? `a_${j}_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}.${COMPONENTS[j]}`);
-  if (o.transA) {
-    for (let j = 0; j < 4; j++) for (let g = 0; g < groupsM; g++) emit(`let a_${j}_${g} = load_a(abase, k + ${j}u, ca_${g});`);
-  } else {
-    for (let r = 0; r < tm; r++) emit(`let a_${r} = load_a(abase, ra_${r}, k);`);
-  }
-  if (o.transB) {
-    // Bᵀ in place: each column of op(B) is a stored row, read as vec4 along K.
-    for (let n = 0; n < tn; n++) emit(`let bt_${n} = load_b(bbase, rb_${n}, k);`);
-  } else {
-    for (let j = 0; j < 4; j++) for (let c = 0; c < groupsN; c++) emit(`let b_${j}_${c} = load_b(bbase, k + ${j}u, cb_${c});`);
-  }
-  if (o.transB && !o.transA) {
-    // Both operands run along K: four dot products per accumulator.
-    for (let r = 0; r < tm; r++) {
-      for (let c = 0; c < groupsN; c++) {
-        const dots = [0, 1, 2, 3].map((t) => `dot(a_${r}, bt_${4 * c + t})`).join(', ');
-        emit(`acc_${r}_${c} += vec4f(${dots});`);
-      }
-    }
-  } else {
-    if (o.transB) {
-      for (let j = 0; j < 4; j++) {
-        for (let c = 0; c < groupsN; c++) {
-          const lanes = [0, 1, 2, 3].map((t) => `bt_${4 * c + t}.${COMPONENTS[j]}`).join(', ');
-          emit(`let b_${j}_${c} = vec4f(${lanes});`);
-        }
-      }
-    }
-    for (let j = 0; j < 4; j++) {
-      for (let r = 0; r < tm; r++) for (let c = 0; c < groupsN; c++) emit(`acc_${r}_${c} += ${aAt(r, j)} * b_${j}_${c};`);
-    }
+  for (const line of kStepWGSL(o, tm, tn, {
+    aRow: (r) => `load_a(abase, ra_${r}, k)`,
+    aCol: (j, g) => `load_a(abase, k + ${j}u, ca_${g})`,
+    bRow: (j, c) => `load_b(bbase, k + ${j}u, cb_${c})`,
+    bCol: (n) => `load_b(bbase, rb_${n}, k)`,
+  })) {
+    emit(line);
   }
 
   // K % 4 leftovers, one k at a time (only generated when K is not a multiple of 4).
@@ -99,6 +74,7 @@ export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: nu
     }
   }
 
+  const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.join('\n')}\n  }` : '';
   return `${paramsWGSL}
 ${bindingsWGSL(o)}
 ${clampedLoadersWGSL(o)}
@@ -119,7 +95,7 @@ ${accumulatorsWGSL(tm, tn)}
   for (; k + 4u <= k_end; k += 4u) {
 ${body.join('\n')}
   }
-${o.kTail ? `  for (; k < k_end; k++) {\n${tail.join('\n')}\n  }` : ''}
+${tailLoop}
 ${storeBlockWGSL(o, tm, tn)}
 }
 `;

@@ -1,10 +1,10 @@
 import {
-  COMPONENTS,
   accumulatorsWGSL,
   batchSetupWGSL,
   bindingsWGSL,
   epilogueWGSL,
   guardedLoadersWGSL,
+  kStepWGSL,
   paramsWGSL,
   storeBlockWGSL,
   type MatmulShaderOptions,
@@ -12,8 +12,8 @@ import {
 
 /**
  * Workgroup-tiled matmul: a (WG_Y·TM)×(WG_X·TN) tile of C per workgroup; per K step of BK the
- * workgroup stages op(A) and op(B) tiles in workgroup memory, k-major as vec4 along M and N, so each
- * invocation reads its TM×TN register block's operands as whole vec4s. This is what GPUs reward
+ * workgroup stages A and B tiles in workgroup memory, from which each invocation reads its TM×TN
+ * register block's operands as whole vec4s. This is what GPUs reward
  * (operands reused WG_X or WG_Y times from on-chip memory); on CPU adapters the barriers dominate.
  * Tiles are filled with vec4 loads along each operand's contiguous axis (Bᵀ rows along K) where
  * alignment allows, zero-filled past the edges, so no edge case reaches the inner loop.
@@ -22,35 +22,25 @@ export function matmulTiledShader(o: MatmulShaderOptions, tm: number, tn: number
   if (tm % 4 !== 0 || tn % 4 !== 0 || bk % 4 !== 0) {
     throw new Error(`matmul tile block ${tm}×${tn}, K step ${bk}: all must be multiples of 4`);
   }
-  const scatter = (tile: string, stride: string, rowVar: string) =>
-    [0, 1, 2, 3].map((t) => `      ${tile}[(4u * q + ${t}u) * ${stride} + ${rowVar} / 4u][${rowVar} % 4u] = v.${COMPONENTS[t]};`).join('\n');
-
-  // Fill of the A tile (BK × BM, k-major): along K when A is stored M×K, along M when stored K×M.
-  const loadA = o.transA
-    ? `      let r = i / QM;
-      let q = i % QM;
-      As[r * QM + q] = load_a_zero(abase, k0 + r, mt + 4u * q, k_end, params.M);`
-    : `      let r = i / QK;
-      let q = i % QK;
-      let v = load_a_zero(abase, mt + r, k0 + 4u * q, params.M, k_end);
-${scatter('As', 'QM', 'r')}`;
-  const loadB = o.transB
-    ? `      let r = i / QK;
-      let q = i % QK;
-      let v = load_b_zero(bbase, nt + r, k0 + 4u * q, params.N, k_end);
-${scatter('Bs', 'QN', 'r')}`
-    : `      let r = i / QN;
-      let q = i % QN;
-      Bs[r * QN + q] = load_b_zero(bbase, k0 + r, nt + 4u * q, k_end, params.N);`;
+  // Tiles keep each operand's stored layout (vec4 along its contiguous axis), so filling them is
+  // one vec4 copy per slot: A tile BM×BK (A) or BK×BM (Aᵀ), B tile BK×BN (B) or BN×BK (Bᵀ).
+  const fillA = o.transA
+    ? 'load_a_zero(abase, k0 + i / QM, mt + 4u * (i % QM), k_end, params.M)'
+    : 'load_a_zero(abase, mt + i / QK, k0 + 4u * (i % QK), params.M, k_end)';
+  const fillB = o.transB
+    ? 'load_b_zero(bbase, nt + i / QK, k0 + 4u * (i % QK), params.N, k_end)'
+    : 'load_b_zero(bbase, k0 + i / QN, nt + 4u * (i % QN), k_end, params.N)';
 
   const inner: string[] = [];
-  for (let kk = 0; kk < bk; kk++) {
+  for (let q = 0; q < bk / 4; q++) {
     inner.push('    {');
-    for (let g = 0; g < tm / 4; g++) inner.push(`      let a_${g} = As[${kk}u * QM + lid.y * ${tm / 4}u + ${g}u];`);
-    for (let c = 0; c < tn / 4; c++) inner.push(`      let b_${c} = Bs[${kk}u * QN + lid.x * ${tn / 4}u + ${c}u];`);
-    for (let r = 0; r < tm; r++) {
-      for (let c = 0; c < tn / 4; c++) inner.push(`      acc_${r}_${c} += a_${r >> 2}.${COMPONENTS[r & 3]} * b_${c};`);
-    }
+    const step = kStepWGSL(o, tm, tn, {
+      aRow: (r) => `As[(lid.y * ${tm}u + ${r}u) * QK + ${q}u]`,
+      aCol: (j, g) => `As[${4 * q + j}u * QM + lid.y * ${tm / 4}u + ${g}u]`,
+      bRow: (j, c) => `Bs[${4 * q + j}u * QN + lid.x * ${tn / 4}u + ${c}u]`,
+      bCol: (n) => `Bs[(lid.x * ${tn}u + ${n}u) * QK + ${q}u]`,
+    });
+    for (const line of step) inner.push(`      ${line}`);
     inner.push('    }');
   }
 
@@ -81,10 +71,10 @@ ${accumulatorsWGSL(tm, tn)}
   let threads = WG_X * WG_Y;
   for (var k0 = k_begin; k0 < k_end; k0 += BK) {
     for (var i = li; i < TILE_A; i += threads) {
-${loadA}
+      As[i] = ${fillA};
     }
     for (var i = li; i < TILE_B; i += threads) {
-${loadB}
+      Bs[i] = ${fillB};
     }
     workgroupBarrier();
 ${inner.join('\n')}

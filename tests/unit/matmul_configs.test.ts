@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { matmul } from '../../src/eager/matmul.js';
+import { tensor } from '../../src/eager/tensor.js';
+import { MATMUL_CONFIGS } from '../../src/kernels/matmul.js';
+import { useEngine } from '../helpers/engine.js';
+import { expectClose } from '../helpers/compare.js';
+import { uniform } from '../helpers/random.js';
+import { activateAll } from '../reference/activation.js';
+import { addBiasRef, matmulRef } from '../reference/matmul.js';
+
+const engine = useEngine();
+
+const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
+const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
+
+/**
+ * Every configuration, forced, under every transposition. Half the cases use a shape with no side
+ * a multiple of 4 (scalar loads, K tail, partial tiles) plus bias and leaky_relu; the other half an
+ * aligned, batched shape (vec4 loads everywhere, still not a multiple of any tile, K not a multiple
+ * of the K step) with a sigmoid-gradient prologue.
+ */
+describe('matmul configurations', () => {
+  MATMUL_CONFIGS.forEach((config, j) => {
+    [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ].forEach(([transA, transB], i) => {
+      const aligned = (i + j) % 2 === 1;
+      it(`${config.id} ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'} ${aligned ? 'aligned, batched, prologue' : 'unaligned, bias + leaky_relu'}`, async () => {
+        const e = engine();
+        const [batch, M, N, K] = aligned ? [2, 36, 68, 132] : [1, 33, 7, 257];
+        const a = uniform(batch * M * K, 100 + i + 7 * j);
+        const b = uniform(batch * K * N, 200 + i + 7 * j);
+        const lead = batch > 1 ? [batch] : [];
+        const ta = tensor(e, a, [...lead, ...stored(M, K, transA)]);
+        const tb = tensor(e, b, [...lead, ...stored(K, N, transB)]);
+        const product = matmulRef({ batch, M, N, K, transA, transB }, a, b);
+        if (aligned) {
+          const saved = uniform(batch * M * N, 300 + j, 0.05, 0.95);
+          const ts = tensor(e, saved, [batch, M, N]);
+          const c = await matmul(ta, tb, { transA, transB, prologue: { activation: { kind: 'sigmoid' }, saved: ts }, config: config.id });
+          expect(c.shape).toEqual([batch, M, N]);
+          expectClose(await c.read(), product.map((v, k) => v * saved[k] * (1 - saved[k])), tol(K), config.id);
+          ts.dispose();
+          c.dispose();
+        } else {
+          const bias = uniform(N, 400 + j);
+          const tbias = tensor(e, bias, [N]);
+          const c = await matmul(ta, tb, { transA, transB, bias: tbias, activation: { kind: 'leaky_relu', alpha: 0.1 }, config: config.id });
+          expectClose(await c.read(), activateAll('leaky_relu', addBiasRef(product, bias), 0.1), tol(K), config.id);
+          tbias.dispose();
+          c.dispose();
+        }
+        ta.dispose();
+        tb.dispose();
+      });
+    });
+  });
+
+  it('leaves no buffers alive', async () => {
+    await engine().sync();
+    expect(engine().stats.liveBuffers).toBe(0);
+  });
+});
