@@ -1,9 +1,7 @@
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { flatIndexWGSL } from './lib/indexing.js';
-import { rowIndexWGSL, rowReduceWGSL } from './lib/reduce.js';
 
 /**
- * What a row reduction sums: `inputs` read-only f32 buffers at bindings 0.. and `load(i)`, the value
+ * What a reduction sums: `inputs` read-only f32 buffers at bindings 0.. and `load(i)`, the value
  * of element i. Plain sums load x[i]; fused losses (bce_with_logits, mse) compute the per-element
  * loss here, so no per-element loss buffer is written.
  */
@@ -19,58 +17,28 @@ export interface ReduceLoad {
 export const LOAD_IDENTITY: ReduceLoad = { name: 'sum', inputs: ['x'], body: 'return x[i];' };
 
 /**
- * out[r] = scale * sum_{j < cols, r*cols + j < n} load(r*cols + j): one workgroup per row, each
- * lane summing a strided slice in order, then the fixed-order tree of row_sum. The ragged last row
- * (bounded by n) lets the same kernel reduce a flat array in chunks: the deterministic global sum.
+ * x viewed as [outer, len, inner], reduced over `len` in `chunks` chunks of `chunk` rows:
+ * out[c][o][i] = scale * sum_{r in chunk c} load(o*len*inner + r*inner + i), skipping flat indices
+ * >= n (a flat array viewed as a ragged [len, inner] grid). One invocation per output, summing in
+ * order: no workgroup memory or barriers (costly on CPU adapters), and a fixed order, so results
+ * are the same bit for bit on every run. Neighbouring invocations read neighbouring columns, so
+ * reads along a row are coalesced (the bias-gradient case, axis 0 of [B, N]). Chunks give
+ * parallelism when there are few outputs and many rows; a later pass sums them the same way.
  */
-export function reduceRowsShader(load: ReduceLoad): string {
+export function reduceColumnsShader(load: ReduceLoad): string {
   const k = load.inputs.length;
   const decls = load.inputs.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;`).join('\n');
-  return wgsl`
+  return /* wgsl */ `
+${flatIndexWGSL}
 override WG: u32 = 256;
-struct Params { rows: u32, cols: u32, n: u32, scale: f32 }
+struct Params { outer: u32, len: u32, inner: u32, chunk: u32, chunks: u32, n: u32, scale: f32 }
 ${decls}
 @group(0) @binding(${k}) var<storage, read_write> out: array<f32>;
 @group(0) @binding(${k + 1}) var<uniform> params: Params;
-${rowReduceWGSL(true)}
-${rowIndexWGSL(true)}
 ${load.helpers ?? ''}
 fn load(i: u32) -> f32 {
   ${load.body}
 }
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
-        @builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = row_of(wid, gid, nwg);
-  if (row >= params.rows) { return; }
-  let base = row * params.cols;
-  let end = min(params.cols, params.n - base);
-  var acc = 0.0;
-  for (var j = lid; j < end; j += WG) {
-    acc += load(base + j);
-  }
-  let total = row_sum(acc, lid);
-  if (lid == 0u) { out[row] = total * params.scale; }
-}
-`;
-}
-
-/**
- * x viewed as [outer, len, inner], reduced over `len` in `chunks` chunks of `chunk` rows:
- * out[c][o][i] = scale * sum_{r in chunk c} x[o][r][i]. One invocation per output; neighbouring
- * invocations read neighbouring columns, so reads along a row are coalesced (the bias-gradient
- * case, axis 0 of [B, N]). Chunks give parallelism when there are few columns and many rows; a
- * second pass sums them in a fixed order.
- */
-export function reduceColumnsShader(): string {
-  return /* wgsl */ `
-${flatIndexWGSL}
-override WG: u32 = 256;
-struct Params { outer: u32, len: u32, inner: u32, chunk: u32, chunks: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -79,13 +47,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= m * params.chunks) { return; }
   let c = i / m;
   let o = i % m;
-  let col = o % params.inner;
-  let base = (o / params.inner) * params.len * params.inner + col;
+  let base = (o / params.inner) * params.len * params.inner + o % params.inner;
   let r0 = c * params.chunk;
   let r1 = min(params.len, r0 + params.chunk);
   var acc = 0.0;
   for (var r = r0; r < r1; r++) {
-    acc += x[base + r * params.inner];
+    let at = base + r * params.inner;
+    if (at >= params.n) { break; }
+    acc += load(at);
   }
   out[i] = acc * params.scale;
 }

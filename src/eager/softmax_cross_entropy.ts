@@ -1,6 +1,6 @@
 import { ShapeError } from '../gpu/errors.js';
 import { checkCrossEntropyShapes, softmaxCrossEntropyProgram } from '../kernels/softmax_cross_entropy.js';
-import type { SoftmaxVariant } from '../kernels/softmax.js';
+import { defaultRowVariant, type SoftmaxVariant } from '../kernels/softmax.js';
 import { launch, type Tensor } from './tensor.js';
 
 export interface SoftmaxCrossEntropyResult {
@@ -27,6 +27,7 @@ export function softmaxCrossEntropy(
   }
   const count = options.countCorrect ?? false;
   const outputs = [{ shape: [1] }, { shape: logits.shape }, ...(count ? [{ shape: [1] }] : [])];
-  const [loss, dLogits, correct] = launch(softmaxCrossEntropyProgram(batch, classes, count, options.variant), [logits, labels], outputs);
+  const variant = options.variant ?? defaultRowVariant(classes, logits.engine.info.software);
+  const [loss, dLogits, correct] = launch(softmaxCrossEntropyProgram(batch, classes, count, variant), [logits, labels], outputs);
   return count ? { loss, dLogits, correct } : { loss, dLogits };
 }

@@ -1,15 +1,18 @@
-import { broadcastAxisShader, LOAD_IDENTITY, reduceColumnsShader, reduceRowsShader, type ReduceLoad } from '../../shaders/reduce.js';
+import { broadcastAxisShader, LOAD_IDENTITY, reduceColumnsShader, type ReduceLoad } from '../../shaders/reduce.js';
 import { ShapeError } from '../gpu/errors.js';
 import { dispatch1D, product } from './geometry.js';
 import { UniformWriter, type ArgRef, type KernelProgram, type KernelSpec } from './kernel.js';
 
 const WG = 256;
-/** Elements one workgroup folds per level of the global sum: 16 per lane keeps levels few and lanes busy. */
-const SUM_ALL_CHUNK = WG * 16;
-/** Below this many outputs a column reduction splits its rows into chunks to keep enough invocations busy. */
+/**
+ * Values one invocation sums per level of the global sum: enough to amortise a launch, few enough
+ * that the first level still has n / 64 invocations to spread over the device.
+ */
+const SUM_ALL_PER_INVOCATION = 64;
+/** Below this many outputs a reduction splits its rows into chunks to keep enough invocations busy. */
 const COLUMN_PARALLELISM = 8192;
-/** Rows shorter than this are summed by one invocation each; longer ones by a workgroup. */
-const COOPERATIVE_ROW = 64;
+/** Rows per chunk at least: shorter chunks would cost more in the second pass than they save. */
+const MIN_CHUNK = 32;
 
 /**
  * Collects the launches and scratch buffers of a multi-launch op, so that families can chain their
@@ -37,78 +40,62 @@ export class ProgramBuilder {
   }
 }
 
-/** Smallest power of two >= n, clamped to [lo, hi]. */
-function pow2(n: number, lo: number, hi: number): number {
-  let p = lo;
-  while (p < n && p < hi) p *= 2;
-  return p;
-}
-
 /**
- * One launch of the workgroup-per-row reduction: out[r] = scale * sum of load() over row r of
- * `cols` elements (the last row may be ragged; `n` elements in all). Bindings: load inputs, out.
+ * One launch of the column reduction of [outer, len, inner] (flat indices >= n skipped) in chunks
+ * of `chunk` rows. Bindings: the load's inputs, out [chunks, outer, inner].
  */
-export function reduceRowsSpec(rows: number, cols: number, n: number, scale: number, load: ReduceLoad = LOAD_IDENTITY): KernelSpec {
-  const wg = pow2(Math.ceil(cols / 4), 32, WG);
-  return {
-    name: `reduce_rows_${load.name}`,
-    code: reduceRowsShader(load),
-    entryPoint: 'main',
-    constants: { WG: wg },
-    bindings: [...load.inputs.map(() => 'read' as const), 'write', 'uniform'],
-    workgroups: dispatch1D(rows, 1),
-    uniforms: new UniformWriter().u32(rows, cols, n).f32(scale).finish(),
-  };
-}
-
-/** One launch of the column reduction of x [outer, len, inner] in `chunks` chunks of `chunk` rows. Bindings: x, out. */
-export function reduceColumnsSpec(outer: number, len: number, inner: number, chunk: number, scale: number): KernelSpec {
+export function reduceColumnsSpec(
+  outer: number,
+  len: number,
+  inner: number,
+  chunk: number,
+  scale: number,
+  load: ReduceLoad = LOAD_IDENTITY,
+  n = outer * len * inner,
+): KernelSpec {
   const chunks = Math.ceil(len / chunk);
   return {
-    name: 'reduce_columns',
-    code: reduceColumnsShader(),
+    name: `reduce_${load.name}`,
+    code: reduceColumnsShader(load),
     entryPoint: 'main',
     constants: { WG },
-    bindings: ['read', 'write', 'uniform'],
+    bindings: [...load.inputs.map(() => 'read' as const), 'write', 'uniform'],
     workgroups: dispatch1D(outer * inner * chunks, WG),
-    uniforms: new UniformWriter().u32(outer, len, inner, chunk, chunks).f32(scale).finish(),
+    uniforms: new UniformWriter().u32(outer, len, inner, chunk, chunks, n).f32(scale).finish(),
   };
 }
 
 /**
  * Appends launches computing dst = scale * sum(load(i), i < n) as a fixed-order tree: each level
- * folds chunks of SUM_ALL_CHUNK values with one workgroup each, into scratch, until one value is
- * left. The order depends only on n, so the result is the same bit for bit on every run.
+ * views its input as a ragged [len, width] grid (width = n / 64) and sums each column, so
+ * neighbouring invocations read neighbouring values, until one value is left. The order depends
+ * only on n, so the result is the same bit for bit on every run.
  */
 export function appendSumAll(pb: ProgramBuilder, src: ArgRef[], dst: ArgRef, n: number, scale = 1, load: ReduceLoad = LOAD_IDENTITY): void {
   let count = n;
   let from = src;
   let first = true;
   for (;;) {
-    const groups = Math.ceil(count / SUM_ALL_CHUNK);
-    const last = groups === 1;
-    const to = last ? dst : pb.temp(groups);
-    pb.add(reduceRowsSpec(groups, SUM_ALL_CHUNK, count, last ? scale : 1, first ? load : LOAD_IDENTITY), [...from, to]);
+    const width = Math.ceil(count / SUM_ALL_PER_INVOCATION);
+    const len = Math.ceil(count / width);
+    const last = width === 1;
+    const to = last ? dst : pb.temp(width);
+    pb.add(reduceColumnsSpec(1, len, width, len, last ? scale : 1, first ? load : LOAD_IDENTITY, count), [...from, to]);
     if (last) return;
     from = [to];
-    count = groups;
+    count = width;
     first = false;
   }
 }
 
 /**
  * Appends launches computing dst[o][i] = scale * sum_r src[o][r][i] for src viewed as
- * [outer, len, inner]. Rows (inner = 1) go to the workgroup-per-row kernel when long; otherwise
- * columns, chunked over r when there are too few outputs to fill the device, with the chunk
- * partials reduced again the same way. Fixed order throughout, hence deterministic.
+ * [outer, len, inner]: one invocation per output, the rows split into chunks when there are too
+ * few outputs to fill the device, the chunk partials then reduced again the same way.
  */
 export function appendReduceAxis(pb: ProgramBuilder, src: ArgRef, dst: ArgRef, outer: number, len: number, inner: number, scale = 1): void {
-  if (inner === 1 && len > COOPERATIVE_ROW) {
-    pb.add(reduceRowsSpec(outer, len, outer * len, scale), [src, dst]);
-    return;
-  }
   const outputs = outer * inner;
-  const chunks = outputs >= COLUMN_PARALLELISM || len <= COOPERATIVE_ROW ? 1 : Math.min(Math.ceil(len / 32), Math.ceil(COLUMN_PARALLELISM / outputs));
+  const chunks = outputs >= COLUMN_PARALLELISM ? 1 : Math.min(Math.ceil(len / MIN_CHUNK), Math.ceil(COLUMN_PARALLELISM / outputs));
   const chunk = Math.ceil(len / chunks);
   const used = Math.ceil(len / chunk);
   if (used === 1) {

@@ -8,7 +8,18 @@ export const COOPERATIVE_MIN_COLS = 64;
 /** Invocations per workgroup when one invocation owns a row. */
 const ROW_WG = 64;
 
+/** One invocation per row, or a workgroup per row with tree reductions. */
 export type SoftmaxVariant = 'thread' | 'workgroup';
+
+/**
+ * The kernel to use when none is asked for. Barriers cost more than they save on CPU adapters
+ * (SwiftShader, 2 cores: softmax [256, 1000] took 12 ms one-invocation-per-row against 298 ms
+ * workgroup-per-row), so software adapters always take one invocation per row; GPUs share rows
+ * of COOPERATIVE_MIN_COLS or more across a workgroup. Both remain valid autotuning candidates.
+ */
+export function defaultRowVariant(cols: number, software: boolean): SoftmaxVariant {
+  return !software && cols >= COOPERATIVE_MIN_COLS ? 'workgroup' : 'thread';
+}
 
 /** [rows, cols] of a tensor softmaxed along its last axis. */
 export function softmaxRows(op: string, shape: readonly number[]): [number, number] {
@@ -18,7 +29,7 @@ export function softmaxRows(op: string, shape: readonly number[]): [number, numb
 }
 
 function spec(direction: 'forward' | 'backward', rows: number, cols: number, variant?: SoftmaxVariant): KernelSpec {
-  const cooperative = (variant ?? (cols >= COOPERATIVE_MIN_COLS ? 'workgroup' : 'thread')) === 'workgroup';
+  const cooperative = (variant ?? defaultRowVariant(cols, false)) === 'workgroup';
   // Workgroup lanes: about four elements each, as a power of two for the tree.
   let wg = 32;
   while (cooperative && wg < 256 && wg * 4 < cols) wg *= 2;
@@ -33,7 +44,7 @@ function spec(direction: 'forward' | 'backward', rows: number, cols: number, var
   };
 }
 
-/** y = softmax(x) along the last axis of x viewed as [rows, cols]. Bindings: x, y. `variant` overrides the choice by row length. */
+/** y = softmax(x) along the last axis of x viewed as [rows, cols]. Bindings: x, y. `variant` defaults to defaultRowVariant(cols, false). */
 export function softmaxForward(rows: number, cols: number, variant?: SoftmaxVariant): KernelSpec {
   return spec('forward', rows, cols, variant);
 }

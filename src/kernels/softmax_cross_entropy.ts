@@ -3,7 +3,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { dispatch1D } from './geometry.js';
 import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js';
 import { appendSumAll, ProgramBuilder } from './reduce.js';
-import { COOPERATIVE_MIN_COLS, type SoftmaxVariant } from './softmax.js';
+import { defaultRowVariant, type SoftmaxVariant } from './softmax.js';
 
 const ROW_WG = 64;
 
@@ -22,10 +22,11 @@ export function checkCrossEntropyShapes(logits: readonly number[], labels: reado
 
 /**
  * The fused kernel alone. Bindings: logits [B, C], labels [B] (u32), rowLoss [B], dLogits [B, C],
- * rowCorrect [B] (1 or 0). dLogits = gradScale * (softmax - onehot).
+ * rowCorrect [B] (1 or 0). dLogits = gradScale * (softmax - onehot). `variant` defaults to
+ * defaultRowVariant(classes, false).
  */
 export function softmaxCrossEntropySpec(batch: number, classes: number, gradScale: number, variant?: SoftmaxVariant): KernelSpec {
-  const cooperative = (variant ?? (classes >= COOPERATIVE_MIN_COLS ? 'workgroup' : 'thread')) === 'workgroup';
+  const cooperative = (variant ?? defaultRowVariant(classes, false)) === 'workgroup';
   let wg = 32;
   while (cooperative && wg < 256 && wg * 4 < classes) wg *= 2;
   return {

@@ -11,8 +11,8 @@ import { meanAxis, sumAll as refSumAll, sumAxis } from '../reference/reduce.js';
 const engine = useEngine();
 
 describe('reduce', () => {
-  // Each case exercises one path: long rows (workgroup per row), short rows (one invocation per
-  // row), columns with and without chunking over rows, and the chunk partials' second pass.
+  // Rows and columns, few outputs over many rows (chunked, with one or two further passes over the
+  // chunk partials), leading and trailing kept dimensions, and single elements.
   const cases: { shape: number[]; axis: number }[] = [
     { shape: [1], axis: 0 },
     { shape: [7], axis: 0 },
