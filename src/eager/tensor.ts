@@ -43,7 +43,7 @@ export class Tensor<D extends DType = DType> {
 
   dispose(): void {
     if (!this.gpuBuffer) return;
-    this.engine.buffers.destroy(this.gpuBuffer);
+    this.engine.release(this.gpuBuffer);
     this.gpuBuffer = undefined;
   }
 

@@ -1,5 +1,19 @@
 import { DisposedError } from './errors.js';
 
+/** A byte range of a GPU buffer holding one tensor. Offsets of bound ranges are 256-byte aligned. */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** A whole buffer or a range of one, as kernels may bind either. */
+export type BufferBinding = GPUBuffer | BufferRange;
+
+export function bindingResource(b: BufferBinding): GPUBufferBinding {
+  return 'buffer' in b ? { buffer: b.buffer, offset: b.offset, size: Math.max(4, Math.ceil(b.size / 4) * 4) } : { buffer: b };
+}
+
 /**
  * Creates and destroys every GPU buffer the engine makes, so that tests and `engine.stats` can
  * see what is alive. Owners (tensors, plans, datasets) call `destroy` from their dispose().

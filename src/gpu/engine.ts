@@ -1,7 +1,7 @@
 import type { KernelProgram, KernelSpec } from '../kernels/kernel.js';
 import { acquireAdapter } from './acquire.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
-import { BufferRegistry } from './buffers.js';
+import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
 import { DeviceLostError, DisposedError, KernelError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 
@@ -83,6 +83,10 @@ export class Engine {
   /** Uniform buffers of recorded but not yet submitted dispatches; destroyed after submit. */
   private transient: GPUBuffer[] = [];
   private work: Promise<void> = Promise.resolve();
+  /** Flushes in progress, chained so that concurrent reads submit in recording order. */
+  private flushing: Promise<void> = Promise.resolve();
+  /** Eager launches recorded since the last submit (counted synchronously, unlike `work`). */
+  private pending = 0;
   private lostError: DeviceLostError | undefined;
   private destroyed = false;
 
@@ -118,28 +122,53 @@ export class Engine {
     );
   }
 
+  /**
+   * Writes `data` into `buffer`. With eager launches still unsubmitted, the write waits for them
+   * (writeBuffer would otherwise land before launches recorded earlier).
+   */
   upload(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.check();
-    this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+    if (this.pending === 0) {
+      this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+      return;
+    }
+    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this.work = this.work.then(() => {
+      this.submitPending();
+      this.device.queue.writeBuffer(buffer, offsetBytes, copy);
+    });
+  }
+
+  /** Destroys a buffer now, or after the next submit if unsubmitted eager work may use it. */
+  release(buffer: GPUBuffer): void {
+    if (this.pending > 0 && !this.destroyed) {
+      // Queued behind the launches recorded so far, so it is freed by the submit that covers them.
+      this.work = this.work.then(() => {
+        this.transient.push(buffer);
+      });
+    } else {
+      this.buffers.destroy(buffer);
+    }
   }
 
   /**
    * Records a kernel launch. Pipeline compilation is asynchronous, so launches are chained; their
    * order is kept, and any error surfaces at the next `flush()` or read.
    */
-  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+  dispatch(spec: KernelSpec, buffers: readonly BufferBinding[]): void {
     this.check();
     const expected = spec.bindings.filter((b) => b !== 'uniform').length;
     if (buffers.length !== expected) {
       throw new KernelError(spec.name, `expects ${expected} storage buffers, got ${buffers.length}`);
     }
     const uniform = spec.uniforms ? this.uniformBuffer(spec.uniforms, spec.name) : undefined;
+    this.pending++;
     this.work = this.work.then(async () => {
       const { pipeline, layout } = await this.pipelines.get(spec);
       let next = 0;
       const entries = spec.bindings.map((kind, binding) => ({
         binding,
-        resource: { buffer: kind === 'uniform' ? uniform! : buffers[next++] },
+        resource: kind === 'uniform' ? { buffer: uniform! } : bindingResource(buffers[next++]),
       }));
       const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.name });
       const pass = this.pendingEncoder().beginComputePass({ label: spec.name });
@@ -147,6 +176,7 @@ export class Engine {
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(...spec.workgroups);
       pass.end();
+      if (uniform) this.transient.push(uniform);
     });
   }
 
@@ -154,24 +184,22 @@ export class Engine {
    * Records every launch of a program; `buffers` are the op's inputs then outputs. Scratch buffers
    * are made here and destroyed after the next submit.
    */
-  dispatchProgram(program: KernelProgram, buffers: readonly GPUBuffer[]): void {
+  dispatchProgram(program: KernelProgram, buffers: readonly BufferBinding[]): void {
     this.check();
-    const scratch = program.scratch.map((bytes, i) => {
-      const b = this.createStorage(bytes, `${program.name}.scratch${i}`);
-      this.transient.push(b);
-      return b;
-    });
+    const scratch = program.scratch.map((bytes, i) => this.createStorage(bytes, `${program.name}.scratch${i}`));
     for (const { spec, args } of program.launches) {
       this.dispatch(
         spec,
         args.map((a) => ('io' in a ? buffers[a.io] : scratch[a.scratch])),
       );
     }
+    for (const b of scratch) this.release(b);
   }
 
   /** Records a buffer-to-buffer copy in launch order. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.check();
+    this.pending++;
     this.work = this.work.then(() => {
       this.pendingEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     });
@@ -182,16 +210,29 @@ export class Engine {
     this.check();
     const work = this.work;
     this.work = Promise.resolve();
-    try {
-      await work;
-    } finally {
-      const encoder = this.encoder;
-      this.encoder = undefined;
-      if (encoder) this.device.queue.submit([encoder.finish()]);
-      const transient = this.transient;
-      this.transient = [];
-      for (const b of transient) this.buffers.destroy(b);
-    }
+    this.pending = 0;
+    const run = this.flushing.then(async () => {
+      try {
+        await work;
+      } finally {
+        // Push, submit and pop without an await between them, so no other scope interleaves.
+        this.device.pushErrorScope('validation');
+        this.submitPending();
+        const error = await this.device.popErrorScope();
+        if (error) throw new KernelError('eager launch', error.message);
+      }
+    });
+    this.flushing = run.catch(() => {});
+    await run;
+  }
+
+  private submitPending(): void {
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    if (encoder && !this.destroyed) this.device.queue.submit([encoder.finish()]);
+    const transient = this.transient;
+    this.transient = [];
+    for (const b of transient) this.buffers.destroy(b);
   }
 
   /** Copies `bytes` of `buffer` to the CPU after all recorded work. */
@@ -248,7 +289,6 @@ export class Engine {
   private uniformBuffer(data: ArrayBuffer, label: string): GPUBuffer {
     const buffer = this.buffers.create(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${label}.uniforms`);
     this.device.queue.writeBuffer(buffer, 0, data);
-    this.transient.push(buffer);
     return buffer;
   }
 }
