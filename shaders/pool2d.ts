@@ -14,7 +14,7 @@ const NONE = 0xffffffff;
  *   max: dx[y][x] = sum of dy[o] over outputs o whose saved argmax is (y, x)
  *   avg: dx[y][x] = sum of dy[o] / divisor(o) over outputs o whose window contains (y, x)
  */
-export function pool2dShader(kind: 'max' | 'avg', direction: 'forward' | 'backward'): string {
+export function pool2dShader(kind: 'max' | 'avg', direction: 'forward' | 'backward', dilated: boolean): string {
   const backward = direction === 'backward';
   const max = kind === 'max';
   return wgsl`
@@ -66,6 +66,22 @@ fn divisor(oy: u32, ox: u32) -> f32 {
 }
 #endif
 
+#if ${backward}
+// Smallest o with t - o*s < k, i.e. ceil((t - k + 1) / s) clamped at 0.
+fn first_output(t: u32, k: u32, s: u32) -> u32 {
+  return select(0u, (t - k + s) / s, t + 1u > k);
+}
+
+// What output o (at oy, ox) passes back to the input element at plane index here.
+fn contribution(o: u32, oy: u32, ox: u32, here: u32) -> f32 {
+#if ${max}
+  return select(0.0, dy[o], argmax[o] == here);
+#else
+  return dy[o] / divisor(oy, ox);
+#endif
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_index(gid, nwg, WG);
@@ -77,6 +93,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let here = py * params.w + px;
   let out_base = plane * params.oh * params.ow;
   var acc = 0.0;
+#if ${dilated}
+  // Dilated taps skip positions, so test each tap (ky, kx) for an output that lands on (py, px).
   for (var ky = 0u; ky < params.kh; ky++) {
     let ty = i32(py + params.ph) - i32(ky * params.dh);
     if (ty < 0 || u32(ty) % params.sh != 0u) { continue; }
@@ -87,14 +105,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       if (tx < 0 || u32(tx) % params.sw != 0u) { continue; }
       let ox = u32(tx) / params.sw;
       if (ox >= params.ow) { continue; }
-      let o = out_base + oy * params.ow + ox;
-#if ${max}
-      acc += select(0.0, dy[o], argmax[o] == here);
-#else
-      acc += dy[o] / divisor(oy, ox);
-#endif
+      acc += contribution(out_base + oy * params.ow + ox, oy, ox, here);
     }
   }
+#else
+  // Contiguous windows: the outputs covering row py are exactly those with
+  // 0 <= py + ph - oy*sh < kh, a range, so only they are visited (one per axis when stride = kernel).
+  let y_end = min(params.oh, (py + params.ph) / params.sh + 1u);
+  let x_end = min(params.ow, (px + params.pw) / params.sw + 1u);
+  for (var oy = first_output(py + params.ph, params.kh, params.sh); oy < y_end; oy++) {
+    for (var ox = first_output(px + params.pw, params.kw, params.sw); ox < x_end; ox++) {
+      acc += contribution(out_base + oy * params.ow + ox, oy, ox, here);
+    }
+  }
+#endif
   dx[i] = acc;
 #else
   let ox = i % params.ow;

@@ -110,7 +110,7 @@ function spec(kind: 'max' | 'avg', direction: 'forward' | 'backward', g: Pool2dG
   const writes = kind === 'max' && direction === 'forward' ? 2 : 1;
   return {
     name: `${kind}_pool2d${direction === 'backward' ? '_backward' : ''}`,
-    code: pool2dShader(kind, direction),
+    code: pool2dShader(kind, direction, g.dh > 1 || g.dw > 1),
     entryPoint: 'main',
     constants: { WG },
     bindings: [...Array<'read'>(reads).fill('read'), ...Array<'write'>(writes).fill('write'), 'uniform'],
