@@ -210,11 +210,12 @@ export class Engine {
     this.check();
     const work = this.work;
     this.work = Promise.resolve();
-    this.pending = 0;
+    const recorded = this.pending;
     const run = this.flushing.then(async () => {
       try {
         await work;
       } finally {
+        this.pending -= recorded;
         // Push, submit and pop without an await between them, so no other scope interleaves.
         this.device.pushErrorScope('validation');
         this.submitPending();
