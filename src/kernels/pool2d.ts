@@ -119,7 +119,10 @@ function spec(kind: 'max' | 'avg', direction: 'forward' | 'backward', g: Pool2dG
   };
 }
 
-/** Bindings: x [N, C, H, W], y [N, C, OH, OW], argmax [N, C, OH, OW] (u32, index y*W + x within the plane). */
+/**
+ * Bindings: x [N, C, H, W], y [N, C, OH, OW], argmax [N, C, OH, OW] (u32, index y*W + x within the
+ * plane). A NaN wins a window only when it is the window's first input element (PyTorch always propagates it).
+ */
 export const maxPool2dForward = (g: Pool2dGeometry) => spec('max', 'forward', g);
 /** Bindings: dy [N, C, OH, OW], argmax (u32), dx [N, C, H, W]. */
 export const maxPool2dBackward = (g: Pool2dGeometry) => spec('max', 'backward', g);
