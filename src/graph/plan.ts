@@ -1,3 +1,4 @@
+import { bindingResource, type BufferBinding, type BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, KernelError } from '../gpu/errors.js';
 import type { KernelSpec } from '../kernels/kernel.js';
@@ -9,12 +10,7 @@ import type { OpRule } from './ops/rule.js';
 import { planMemory, type PlanStep } from './passes/plan_memory.js';
 import type { Schedule, ScheduledOp } from './passes/schedule.js';
 
-/** A byte range of a GPU buffer holding one value. Offsets of bound ranges are 256-byte aligned. */
-export interface BufferRange {
-  buffer: GPUBuffer;
-  offset: number;
-  size: number;
-}
+export type { BufferRange };
 
 export interface PlanSpec {
   schedule: Schedule;
@@ -24,7 +20,7 @@ export interface PlanSpec {
   outputs: readonly Value[];
 }
 
-interface Launch {
+export interface Launch {
   name: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -36,6 +32,8 @@ interface Launch {
  * here once, so running it only records dispatches. Activations share buffers by liveness.
  */
 export class Plan {
+  private disposed = false;
+
   private constructor(
     private readonly engine: Engine,
     private readonly launches: Launch[],
@@ -120,12 +118,8 @@ export class Plan {
 
   /** Records every dispatch of the plan into `pass`. */
   encode(pass: GPUComputePassEncoder): void {
-    if (!this.owned) throw new DisposedError('plan was used after dispose()');
-    for (const l of this.launches) {
-      pass.setPipeline(l.pipeline);
-      pass.setBindGroup(0, l.bindGroup);
-      pass.dispatchWorkgroups(...l.workgroups);
-    }
+    if (this.disposed) throw new DisposedError('plan was used after dispose()');
+    for (const l of this.launches) encodeLaunch(pass, l);
   }
 
   /** Where a value of the plan lives (outputs and placed values stay valid between runs). */
@@ -151,10 +145,12 @@ export class Plan {
   dispose(): void {
     for (const b of this.owned) this.engine.buffers.destroy(b);
     this.owned = [];
+    this.disposed = true;
   }
 }
 
-async function makeLaunch(engine: Engine, spec: KernelSpec, buffers: BufferRange[], owned: GPUBuffer[]): Promise<Launch> {
+/** Pipeline, uniforms (written once) and bind group of one kernel launch; buffers made go to `owned`. */
+export async function makeLaunch(engine: Engine, spec: KernelSpec, buffers: readonly BufferBinding[], owned: GPUBuffer[]): Promise<Launch> {
   const { pipeline, layout } = await engine.pipelines.get(spec);
   let uniform: GPUBuffer | undefined;
   if (spec.uniforms) {
@@ -165,9 +161,14 @@ async function makeLaunch(engine: Engine, spec: KernelSpec, buffers: BufferRange
   let next = 0;
   const entries = spec.bindings.map((kind, binding) => {
     if (kind === 'uniform') return { binding, resource: { buffer: uniform! } };
-    const r = buffers[next++];
-    return { binding, resource: { buffer: r.buffer, offset: r.offset, size: Math.max(4, Math.ceil(r.size / 4) * 4) } };
+    return { binding, resource: bindingResource(buffers[next++]) };
   });
   const bindGroup = engine.device.createBindGroup({ layout, entries, label: spec.name });
   return { name: spec.name, pipeline, bindGroup, workgroups: spec.workgroups };
+}
+
+export function encodeLaunch(pass: GPUComputePassEncoder, l: Launch): void {
+  pass.setPipeline(l.pipeline);
+  pass.setBindGroup(0, l.bindGroup);
+  pass.dispatchWorkgroups(...l.workgroups);
 }

@@ -116,9 +116,11 @@ export const biasAddRule: OpRule<'bias_add'> = {
     if (!needs[1]) return [d, null];
     const a = normaliseAxis('bias_add', node.attrs.axis, d.shape.length);
     const [before, channels, after] = splitAround(d.shape, a);
+    // Reduce only the axes that are longer than 1: [B, N] needs one column sum, not two launches.
     let r = g.apply('reshape', [d], { shape: [before, channels, after] })[0];
-    r = g.apply('sum', [r], { axis: 2 })[0];
-    r = g.apply('sum', [r], { axis: 0 })[0];
+    if (after > 1) r = g.apply('sum', [r], { axis: 2 })[0];
+    else r = g.apply('reshape', [r], { shape: [before, channels] })[0];
+    r = before > 1 ? g.apply('sum', [r], { axis: 0 })[0] : g.apply('reshape', [r], { shape: [channels] })[0];
     return [d, r];
   },
   lower: (step) => lowerBinary('add', (step as ScheduledOp<'bias_add'>).attrs.axis)(step),

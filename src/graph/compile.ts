@@ -1,0 +1,241 @@
+import type { BufferRange } from '../gpu/buffers.js';
+import type { Engine } from '../gpu/engine.js';
+import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { clipGradNormProgram } from '../kernels/optimizer.js';
+import { gradients } from './autodiff.js';
+import { createGraph } from './graph.js';
+import type { DType, Graph, Value } from './ir.js';
+import type { LowerContext } from './lower.js';
+import type { ParameterStore } from './params.js';
+import { fuseMatmul } from './passes/fuse_matmul.js';
+import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
+import { encodeLaunch, makeLaunch, Plan, type Launch } from './plan.js';
+import type { UpdateRule } from './update.js';
+
+export interface InputSpec {
+  shape: readonly number[];
+  dtype?: DType;
+}
+
+/** What a step's graph function returns. */
+export interface StepGraph {
+  /** Values to keep readable after each run (loss, logits, metrics). */
+  outputs?: Record<string, Value>;
+  /** Differentiate `loss` with respect to every parameter of `store` used in the graph, then update them. */
+  minimize?: { loss: Value; store: ParameterStore; optimizer: UpdateRule; clipNorm?: number };
+}
+
+export interface StepDefinition<I extends string> {
+  inputs: Record<I, InputSpec>;
+  /** Stores whose parameters the graph may use; each parameter name must belong to exactly one. */
+  stores: readonly ParameterStore[];
+  build(g: Graph, inputs: Record<I, Value>): StepGraph;
+  /** Fuse epilogues and backward prologues into matmuls (default true). */
+  fuse?: boolean;
+}
+
+export interface StepStats {
+  /** Kernel dispatches recorded by one run (all in one compute pass, one submit). */
+  dispatches: number;
+  /** Bytes of GPU memory this step holds (not counting the parameter stores). */
+  bytes: number;
+  /** Buffers this step owns. */
+  buffers: number;
+  /** Bytes of activation/gradient slots after liveness-based reuse. */
+  pooledBytes: number;
+}
+
+/**
+ * Traces `def.build` once into a graph, differentiates it, fuses and plans it, and returns a step
+ * that replays the whole thing — forward, backward, optimizer — as one command buffer per run.
+ */
+export async function compileStep<I extends string>(engine: Engine, def: StepDefinition<I>): Promise<CompiledStep<I>> {
+  const g = createGraph();
+  const inputs = {} as Record<I, Value>;
+  for (const [name, spec] of Object.entries(def.inputs) as [I, InputSpec][]) inputs[name] = g.input(name, spec.shape, spec.dtype ?? 'f32');
+  const result = def.build(g, inputs);
+  const outputs = result.outputs ?? {};
+
+  const owner = new Map<Value, ParameterStore>();
+  for (const p of g.params) {
+    const stores = def.stores.filter((s) => s.has(p.name));
+    if (stores.length !== 1) {
+      throw new ShapeError(`parameter '${p.name}' is ${stores.length ? 'in several stores' : 'in none of the stores given to compile'}; pass the model's store in 'stores'`);
+    }
+    owner.set(p, stores[0]);
+  }
+
+  const placed = new Map<Value, BufferRange>();
+  for (const [p, store] of owner) placed.set(p, store.range(p.name));
+  const keep = new Set<Value>(Object.values(outputs));
+  const minimize = result.minimize;
+  if (minimize) {
+    const wrt = g.params.filter((p) => owner.get(p) === minimize.store);
+    if (!wrt.length) throw new ShapeError('minimize: the loss uses no parameter of the given store');
+    const grads = gradients(g, minimize.loss, wrt);
+    for (const p of wrt) {
+      let d = grads.get(p)!;
+      // Two parameters may receive the very same gradient value; each needs its own copy in the flat buffer.
+      if (placed.has(d) || keep.has(d)) d = g.apply('scale', [d], { scale: 1, shift: 0 })[0];
+      placed.set(d, minimize.store.gradRange(p.name));
+      keep.add(d);
+    }
+  }
+
+  const owned: GPUBuffer[] = [];
+  const inputRanges = new Map<I, BufferRange>();
+  for (const [name, v] of Object.entries(inputs) as [I, Value][]) {
+    const buffer = engine.createStorage(v.size * 4, `input ${name}`);
+    owned.push(buffer);
+    const range = { buffer, offset: 0, size: v.size * 4 };
+    inputRanges.set(name, range);
+    placed.set(v, range);
+  }
+
+  let schedule = eliminateDeadOps(scheduleOf(g), keep);
+  if (def.fuse ?? true) schedule = fuseMatmul(schedule, keep);
+  const ctx: LowerContext = {
+    tune: async (shapeClass, candidates, bufferBytes) => {
+      if (!engine.tuner.enabled || candidates.length < 2) return candidates[0].id;
+      const temp = bufferBytes.map((b, i) => engine.createStorage(b, `tune ${i}`));
+      try {
+        return await engine.tuner.choose(shapeClass, candidates, temp);
+      } finally {
+        for (const b of temp) engine.buffers.destroy(b);
+      }
+    },
+  };
+  try {
+    const plan = await Plan.build(engine, { schedule, placed, outputs: [...keep] }, ctx);
+    const update = minimize ? await buildUpdate(engine, minimize, owned) : undefined;
+    return new CompiledStep(engine, plan, inputs, inputRanges, outputs, owned, update);
+  } catch (e) {
+    for (const b of owned) engine.buffers.destroy(b);
+    throw e;
+  }
+}
+
+interface UpdateLaunches {
+  launches: Launch[];
+  uniform: GPUBuffer;
+  rule: UpdateRule;
+  n: number;
+}
+
+async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>, owned: GPUBuffer[]): Promise<UpdateLaunches> {
+  const store = m.store;
+  const n = store.length;
+  const launches: Launch[] = [];
+  if (m.clipNorm !== undefined) {
+    const clip = clipGradNormProgram(n, m.clipNorm);
+    const norm = engine.createStorage(4, 'grad norm');
+    owned.push(norm);
+    const scratch = clip.scratch.map((b, i) => {
+      const buffer = engine.createStorage(b, `clip scratch ${i}`);
+      owned.push(buffer);
+      return buffer;
+    });
+    for (const { spec, args } of clip.launches) {
+      const buffers = args.map((a) => ('io' in a ? [store.gradBuffer, norm][a.io] : scratch[a.scratch]));
+      launches.push(await makeLaunch(engine, spec, buffers, owned));
+    }
+  }
+  const spec = m.optimizer.kernel(n, 1);
+  const stateBuffers = m.optimizer.stateKeys.map((k) => store.state(k));
+  const updateOwned: GPUBuffer[] = [];
+  const launch = await makeLaunch(engine, spec, [store.paramBuffer, store.gradBuffer, ...stateBuffers], updateOwned);
+  owned.push(...updateOwned);
+  launches.push(launch);
+  // makeLaunch made exactly one buffer for this kernel: its uniforms, rewritten every step.
+  return { launches, uniform: updateOwned[0], rule: m.optimizer, n };
+}
+
+/** A compiled training or inference step. */
+export class CompiledStep<I extends string> {
+  private steps = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly plan: Plan,
+    private readonly inputValues: Record<I, Value>,
+    private readonly inputRanges: Map<I, BufferRange>,
+    private readonly outputValues: Record<string, Value>,
+    private readonly owned: GPUBuffer[],
+    private readonly update: UpdateLaunches | undefined,
+  ) {}
+
+  /** Updates applied so far (the optimizer's step count t). */
+  get step(): number {
+    return this.steps;
+  }
+
+  /**
+   * Uploads the given inputs, then records the whole step into one compute pass and submits it.
+   * Inputs left out keep what they hold (e.g. written by a GPU data loader through `inputRange`).
+   * `before` may record work (such as a batch gather) into the same command buffer first.
+   */
+  run(feeds: Partial<Record<I, ArrayBufferView>> = {}, before?: (encoder: GPUCommandEncoder) => void): void {
+    if (this.disposed) throw new DisposedError('step was used after dispose()');
+    this.engine.check();
+    for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
+      const v = this.inputValues[name];
+      if (!v) throw new ShapeError(`step input '${name}' does not exist (inputs: ${Object.keys(this.inputValues).join(', ')})`);
+      if (data.byteLength !== v.size * 4) {
+        throw new ShapeError(`step input '${name}' [${v.shape.join(', ')}] takes ${v.size} values, got ${data.byteLength / 4}`);
+      }
+      this.engine.upload(this.inputRanges.get(name)!.buffer, data);
+    }
+    if (this.update) {
+      this.steps++;
+      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, this.steps));
+    }
+    const encoder = this.engine.device.createCommandEncoder({ label: 'step' });
+    before?.(encoder);
+    const pass = encoder.beginComputePass({ label: 'step' });
+    this.plan.encode(pass);
+    for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
+    pass.end();
+    this.engine.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Where an input lives, for GPU-side producers that fill it before a run. */
+  inputRange(name: I): BufferRange {
+    const r = this.inputRanges.get(name);
+    if (!r) throw new ShapeError(`step input '${name}' does not exist`);
+    return r;
+  }
+
+  /** Where an output lives (valid until dispose). */
+  outputRange(name: string): BufferRange {
+    return this.plan.range(this.output(name));
+  }
+
+  /** Reads an output after the runs submitted so far (this waits for the GPU). */
+  async read(name: string): Promise<Float32Array> {
+    return this.plan.read(this.output(name));
+  }
+
+  get stats(): StepStats {
+    const ownBytes = this.owned.reduce((a, b) => a + b.size, 0);
+    return {
+      dispatches: this.plan.dispatches + (this.update?.launches.length ?? 0),
+      bytes: this.plan.ownedBytes + ownBytes,
+      buffers: this.plan.ownedBuffers + this.owned.length,
+      pooledBytes: this.plan.pooledBytes,
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.plan.dispose();
+    for (const b of this.owned) this.engine.buffers.destroy(b);
+  }
+
+  private output(name: string): Value {
+    const v = this.outputValues[name];
+    if (!v) throw new ShapeError(`step output '${name}' does not exist (outputs: ${Object.keys(this.outputValues).join(', ') || 'none'})`);
+    return v;
+  }
+}

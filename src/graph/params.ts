@@ -1,0 +1,170 @@
+import type { Engine } from '../gpu/engine.js';
+import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { fillKernel } from '../kernels/optimizer.js';
+import { randomNormalKernel, randomUniformKernel } from '../kernels/random.js';
+import type { KernelSpec } from '../kernels/kernel.js';
+import type { Graph, Value } from './ir.js';
+import type { BufferRange } from '../gpu/buffers.js';
+
+/** How a parameter starts: constants, or seeded uniform/normal draws made on the GPU. */
+export type Init =
+  | { kind: 'constant'; value: number }
+  | { kind: 'uniform'; low: number; high: number }
+  | { kind: 'normal'; mean: number; std: number };
+
+export interface ParamEntry {
+  name: string;
+  shape: readonly number[];
+  size: number;
+  /** Offset in floats inside the flat buffers. */
+  offset: number;
+  init: Init;
+}
+
+/** Bound sub-ranges must start on the device's storage offset alignment (256 bytes = 64 floats). */
+const ALIGN_FLOATS = 64;
+
+/**
+ * The parameters of one model in flat buffers — values, gradients and any optimizer state — each
+ * tensor at an aligned offset, so zeroing, clipping and updating are one dispatch over the whole
+ * model. Tensors are declared first; buffers are made and initialised on first use.
+ */
+export class ParameterStore {
+  private readonly entries = new Map<string, ParamEntry>();
+  private floats = 0;
+  private params: GPUBuffer | undefined;
+  private grads: GPUBuffer | undefined;
+  private readonly states = new Map<string, GPUBuffer>();
+  private disposed = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly options: { seed: number } = { seed: 0 },
+  ) {}
+
+  add(name: string, shape: readonly number[], init: Init): void {
+    if (this.params) throw new ShapeError(`parameter '${name}': the model's parameters were already allocated; declare every layer before the first step`);
+    if (this.entries.has(name)) throw new ShapeError(`parameter '${name}' is declared twice; layer names must be unique`);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 1)) throw new ShapeError(`parameter '${name}': shape [${shape.join(', ')}] must be positive integers`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    this.entries.set(name, { name, shape: [...shape], size, offset: this.floats, init });
+    this.floats += Math.ceil(size / ALIGN_FLOATS) * ALIGN_FLOATS;
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): ParamEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new ShapeError(`no parameter named '${name}' (known: ${[...this.entries.keys()].join(', ') || 'none'})`);
+    return e;
+  }
+
+  get list(): ParamEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Length of the flat buffers in floats, padding included. */
+  get length(): number {
+    return Math.max(this.floats, 1);
+  }
+
+  /** Number of trainable values (without padding). */
+  get count(): number {
+    return this.list.reduce((a, e) => a + e.size, 0);
+  }
+
+  /** The parameter as a graph value: `g.param` with this store's shape, made once per graph. */
+  value(g: Graph, name: string): Value {
+    const e = this.entry(name);
+    return g.params.find((p) => p.name === name) ?? g.param(name, e.shape);
+  }
+
+  get paramBuffer(): GPUBuffer {
+    this.allocate();
+    return this.params!;
+  }
+
+  get gradBuffer(): GPUBuffer {
+    this.allocate();
+    return this.grads!;
+  }
+
+  /** A zeroed flat buffer of optimizer state (e.g. Adam's moments), made on first request. */
+  state(key: string): GPUBuffer {
+    this.allocate();
+    let b = this.states.get(key);
+    if (!b) {
+      b = this.engine.createStorage(this.length * 4, `state ${key}`);
+      this.states.set(key, b);
+    }
+    return b;
+  }
+
+  range(name: string): BufferRange {
+    const e = this.entry(name);
+    return { buffer: this.paramBuffer, offset: e.offset * 4, size: e.size * 4 };
+  }
+
+  gradRange(name: string): BufferRange {
+    const e = this.entry(name);
+    return { buffer: this.gradBuffer, offset: e.offset * 4, size: e.size * 4 };
+  }
+
+  async read(name: string): Promise<Float32Array> {
+    const e = this.entry(name);
+    return new Float32Array(await this.engine.readBytes(this.paramBuffer, e.size * 4, e.offset * 4));
+  }
+
+  write(name: string, data: Float32Array): void {
+    const e = this.entry(name);
+    if (data.length !== e.size) throw new ShapeError(`parameter '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
+    this.engine.upload(this.paramBuffer, data, e.offset * 4);
+  }
+
+  /** Resets every parameter to a fresh draw of its initialiser (and drops optimizer state). */
+  reinitialise(seed = this.options.seed): void {
+    this.allocate();
+    const encoder = this.engine.device.createCommandEncoder({ label: 'init' });
+    encoder.clearBuffer(this.params!);
+    encoder.clearBuffer(this.grads!);
+    for (const b of this.states.values()) encoder.clearBuffer(b);
+    this.engine.device.queue.submit([encoder.finish()]);
+    this.list.forEach((e, i) => {
+      // Each tensor draws from its own seed so that adding a layer does not change the others.
+      const spec = initKernel(e, seed * 1000 + i);
+      if (spec) this.engine.dispatch(spec, [{ buffer: this.params!, offset: e.offset * 4, size: e.size * 4 }]);
+    });
+  }
+
+  get bytes(): number {
+    return this.params ? (2 + this.states.size) * this.length * 4 : 0;
+  }
+
+  dispose(): void {
+    for (const b of [this.params, this.grads, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
+    this.params = this.grads = undefined;
+    this.states.clear();
+    this.disposed = true;
+  }
+
+  private allocate(): void {
+    if (this.disposed) throw new DisposedError('parameter store was used after dispose()');
+    if (this.params) return;
+    this.params = this.engine.createStorage(this.length * 4, 'parameters');
+    this.grads = this.engine.createStorage(this.length * 4, 'gradients');
+    this.reinitialise();
+  }
+}
+
+function initKernel(e: ParamEntry, seed: number): KernelSpec | undefined {
+  switch (e.init.kind) {
+    case 'constant':
+      return e.init.value === 0 ? undefined : fillKernel(e.size, e.init.value);
+    case 'uniform':
+      return randomUniformKernel(e.size, e.init.low, e.init.high, seed);
+    case 'normal':
+      return randomNormalKernel(e.size, e.init.mean, e.init.std, seed);
+  }
+}

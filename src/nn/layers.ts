@@ -1,0 +1,104 @@
+import type { ActivationSpec } from '../../shaders/lib/activations.js';
+import { ShapeError } from '../gpu/errors.js';
+import { describeShape, type Graph, type Value } from '../graph/ir.js';
+import { Module, type ForwardContext, type ParamSpec } from './module.js';
+
+/** y = x·Wᵀ + b with W [out, in] as torch.nn.Linear, initialised as PyTorch does: U(±1/√in). */
+export class Linear extends Module {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    readonly options: { bias?: boolean } = {},
+  ) {
+    super();
+    for (const [what, v] of [['in', inFeatures], ['out', outFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new ShapeError(`Linear: ${what}Features ${v} must be a positive integer`);
+    }
+  }
+
+  describe(): string {
+    return `Linear(${this.inFeatures}→${this.outFeatures})`;
+  }
+
+  override params(): ParamSpec[] {
+    // kaiming_uniform_(a=√5) on the weight and U(±1/√fan_in) on the bias both reduce to this bound.
+    const bound = 1 / Math.sqrt(this.inFeatures);
+    const init = { kind: 'uniform', low: -bound, high: bound } as const;
+    const specs: ParamSpec[] = [{ name: 'weight', shape: [this.outFeatures, this.inFeatures], init }];
+    if (this.options.bias ?? true) specs.push({ name: 'bias', shape: [this.outFeatures], init });
+    return specs;
+  }
+
+  forward(g: Graph, x: Value, ctx: ForwardContext): Value {
+    if (x.shape.length !== 2 || x.shape[1] !== this.inFeatures) {
+      throw new ShapeError(
+        `${this.describe()} got input ${describeShape(x.shape)}: expected [batch, ${this.inFeatures}]` +
+          (x.shape.length > 2 ? '; add a Flatten layer before it' : ''),
+      );
+    }
+    let y = g.apply('matmul', [x, this.param(g, ctx, 'weight')], { transA: false, transB: true })[0];
+    if (this.options.bias ?? true) y = g.apply('bias_add', [y, this.param(g, ctx, 'bias')], { axis: -1 })[0];
+    return y;
+  }
+}
+
+/** A pointwise nonlinearity. */
+export class Activation extends Module {
+  constructor(readonly spec: ActivationSpec) {
+    super();
+  }
+
+  describe(): string {
+    return this.spec.kind === 'leaky_relu' ? `LeakyReLU(${this.spec.alpha ?? 0.01})` : this.spec.kind;
+  }
+
+  forward(g: Graph, x: Value): Value {
+    return g.apply('activation', [x], { activation: this.spec })[0];
+  }
+}
+
+export const ReLU = () => new Activation({ kind: 'relu' });
+export const LeakyReLU = (alpha = 0.01) => new Activation({ kind: 'leaky_relu', alpha });
+export const Sigmoid = () => new Activation({ kind: 'sigmoid' });
+export const Tanh = () => new Activation({ kind: 'tanh' });
+export const GELU = () => new Activation({ kind: 'gelu' });
+
+/** [batch, ...] → [batch, product of the rest], as torch.nn.Flatten. */
+export class Flatten extends Module {
+  describe(): string {
+    return 'Flatten';
+  }
+
+  forward(g: Graph, x: Value): Value {
+    const rest = x.shape.slice(1).reduce((a, b) => a * b, 1);
+    return x.shape.length === 2 ? x : g.apply('reshape', [x], { shape: [x.shape[0], rest] })[0];
+  }
+}
+
+/** Children applied in order; parameters named '0.weight', '1.bias', … like torch.nn.Sequential. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    if (!layers.length) throw new ShapeError('Sequential needs at least one layer');
+    this.layers = layers;
+  }
+
+  describe(): string {
+    return 'Sequential';
+  }
+
+  override children(): Module[] {
+    return this.layers;
+  }
+
+  forward(g: Graph, x: Value, ctx: ForwardContext): Value {
+    return this.layers.reduce((h, layer) => layer.apply(g, h, ctx), x);
+  }
+
+  /** Sequential is transparent in error messages: its children name themselves. */
+  override apply(g: Graph, x: Value, ctx: ForwardContext): Value {
+    return this.forward(g, x, ctx);
+  }
+}
