@@ -70,34 +70,6 @@ function storedDims(o: MatmulShaderOptions): { aRows: string; aCols: string; bRo
   };
 }
 
-function loader(name: string, array: string, vec: boolean, cols: string, clamp: boolean): string {
-  if (vec) {
-    return `fn ${name}(base: u32, r: u32, c: u32) -> vec4f { return ${array}[(base + r * ${cols} + c) / 4u]; }`;
-  }
-  const idx = (t: number) => {
-    const c = t === 0 ? 'c' : `c + ${t}u`;
-    return clamp ? `${array}[i + min(${c}, last)]` : `${array}[i + ${c}]`;
-  };
-  return `fn ${name}(base: u32, r: u32, c: u32) -> vec4f {
-  let i = base + r * ${cols};${clamp ? `\n  let last = ${cols} - 1u;` : ''}
-  return vec4f(${[0, 1, 2, 3].map(idx).join(', ')});
-}`;
-}
-
-/**
- * Unguarded loaders for the register kernel: `load_a(base, r, c)` = stored A[r, c..c+3] with r
- * already clamped to a valid row. Along K the main loop never passes the end; along M or N a
- * scalar-bound operand clamps each column, so the lanes past the edge repeat the last column and are
- * dropped at the store.
- */
-export function clampedLoadersWGSL(o: MatmulShaderOptions): string {
-  const d = storedDims(o);
-  return [
-    loader('load_a', 'A', o.vecA, d.aCols, o.transA),
-    loader('load_b', 'B', o.vecB, d.bCols, !o.transB),
-  ].join('\n');
-}
-
 function guardedLoader(name: string, array: string, vec: boolean, rows: string, cols: string): string {
   if (vec) {
     return `fn ${name}(base: u32, r: u32, c: u32, rlim: u32, clim: u32) -> vec4f {

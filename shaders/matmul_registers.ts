@@ -3,7 +3,6 @@ import {
   accumulatorsWGSL,
   batchSetupWGSL,
   bindingsWGSL,
-  clampedLoadersWGSL,
   epilogueWGSL,
   kStepWGSL,
   paramsWGSL,
@@ -20,73 +19,89 @@ import {
  */
 export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: number): string {
   if (tm % 4 !== 0 || tn % 4 !== 0) throw new Error(`matmul register block ${tm}×${tn}: both sides must be multiples of 4`);
-  const body: string[] = [];
-  const emit = (line: string) => body.push(`    ${line}`);
   const groupsM = tm / 4;
   const groupsN = tn / 4;
+  const lanes = [0, 1, 2, 3];
+  const vec4 = (parts: string[]) => `vec4f(${parts.join(', ')})`;
+  // Row offsets j·M (Aᵀ) or j·N (B) of the four k of a step; the first is 0.
+  const plus = (prefix: string, j: number) => (j === 0 ? '' : ` + ${prefix}_${j}`);
 
-  // Operand coordinates that do not change along K, clamped so every load stays inside the matrix.
+  // Everything that does not change along K is computed once: row starts, and operand columns
+  // clamped into the matrix (lanes past an edge read the last row or column and are never stored).
+  // Operands stepping along their rows with k keep a running offset (ka, kb) instead of multiplying.
   const setup: string[] = [];
+  const advance: string[] = [];
+  const advanceTail: string[] = [];
+  let aRow = (_r: number) => '';
+  let aCol = (_j: number, _g: number) => '';
+  let aTail = (_r: number) => '';
   if (o.transA) {
+    setup.push('  var ka = abase + k_begin * M;', '  let sa_1 = M;', '  let sa_2 = 2u * M;', '  let sa_3 = 3u * M;');
+    advance.push('ka += 4u * M;');
+    advanceTail.push('ka += M;');
     for (let g = 0; g < groupsM; g++) {
-      setup.push(o.vecA ? `  let ca_${g} = min(m0 + ${4 * g}u, params.M - 4u);` : `  let ca_${g} = m0 + ${4 * g}u;`);
+      if (o.vecA) setup.push(`  let ca_${g} = min(m0 + ${4 * g}u, M - 4u);`);
+      else for (const t of lanes) setup.push(`  let ca_${g}_${t} = min(m0 + ${4 * g + t}u, M - 1u);`);
     }
+    aCol = o.vecA
+      ? (j, g) => `A[(ka${plus('sa', j)} + ca_${g}) / 4u]`
+      : (j, g) => vec4(lanes.map((t) => `A[ka${plus('sa', j)} + ca_${g}_${t}]`));
   } else {
-    for (let r = 0; r < tm; r++) setup.push(`  let ra_${r} = min(m0 + ${r}u, params.M - 1u);`);
+    for (let r = 0; r < tm; r++) setup.push(`  let ia_${r} = abase + min(m0 + ${r}u, M - 1u) * K;`);
+    aRow = o.vecA ? (r) => `A[(ia_${r} + k) / 4u]` : (r) => vec4(lanes.map((t) => `A[ia_${r} + k${t ? ` + ${t}u` : ''}]`));
+    aTail = (r) => `A[ia_${r} + k]`;
   }
+  let bRow = (_j: number, _c: number) => '';
+  let bCol = (_n: number) => '';
   if (o.transB) {
-    for (let n = 0; n < tn; n++) setup.push(`  let rb_${n} = min(n0 + ${n}u, params.N - 1u);`);
+    for (let n = 0; n < tn; n++) setup.push(`  let ib_${n} = bbase + min(n0 + ${n}u, N - 1u) * K;`);
+    bCol = o.vecB ? (n) => `B[(ib_${n} + k) / 4u]` : (n) => vec4(lanes.map((t) => `B[ib_${n} + k${t ? ` + ${t}u` : ''}]`));
   } else {
+    setup.push('  var kb = bbase + k_begin * N;', '  let sb_1 = N;', '  let sb_2 = 2u * N;', '  let sb_3 = 3u * N;');
+    advance.push('kb += 4u * N;');
+    advanceTail.push('kb += N;');
     for (let c = 0; c < groupsN; c++) {
-      setup.push(o.vecB ? `  let cb_${c} = min(n0 + ${4 * c}u, params.N - 4u);` : `  let cb_${c} = n0 + ${4 * c}u;`);
+      if (o.vecB) setup.push(`  let cb_${c} = min(n0 + ${4 * c}u, N - 4u);`);
+      else for (const t of lanes) setup.push(`  let cb_${c}_${t} = min(n0 + ${4 * c + t}u, N - 1u);`);
     }
+    bRow = o.vecB
+      ? (j, c) => `B[(kb${plus('sb', j)} + cb_${c}) / 4u]`
+      : (j, c) => vec4(lanes.map((t) => `B[kb${plus('sb', j)} + cb_${c}_${t}]`));
   }
 
-  for (const line of kStepWGSL(o, tm, tn, {
-    aRow: (r) => `load_a(abase, ra_${r}, k)`,
-    aCol: (j, g) => `load_a(abase, k + ${j}u, ca_${g})`,
-    bRow: (j, c) => `load_b(bbase, k + ${j}u, cb_${c})`,
-    bCol: (n) => `load_b(bbase, rb_${n}, k)`,
-  })) {
-    emit(line);
-  }
+  const body = [...kStepWGSL(o, tm, tn, { aRow, aCol, bRow, bCol }), ...advance].map((l) => `    ${l}`);
 
   // K % 4 leftovers, one k at a time (only generated when K is not a multiple of 4).
   const tail: string[] = [];
-  const temit = (line: string) => tail.push(`    ${line}`);
   if (o.kTail) {
-    if (o.transA) {
-      for (let g = 0; g < groupsM; g++) temit(`let a_${g} = load_a(abase, k, ca_${g});`);
-    } else {
-      for (let r = 0; r < tm; r++) temit(`let a_${r} = A[abase + ra_${r} * params.K + k];`);
-    }
-    if (o.transB) {
-      for (let c = 0; c < groupsN; c++) {
-        const lanes = [0, 1, 2, 3].map((t) => `B[bbase + rb_${4 * c + t} * params.K + k]`).join(', ');
-        temit(`let b_${c} = vec4f(${lanes});`);
-      }
-    } else {
-      for (let c = 0; c < groupsN; c++) temit(`let b_${c} = load_b(bbase, k, cb_${c});`);
+    if (o.transA) for (let g = 0; g < groupsM; g++) tail.push(`let a_${g} = ${aCol(0, g)};`);
+    else for (let r = 0; r < tm; r++) tail.push(`let a_${r} = ${aTail(r)};`);
+    for (let c = 0; c < groupsN; c++) {
+      const b = o.transB ? vec4(lanes.map((t) => `B[ib_${4 * c + t} + k]`)) : bRow(0, c);
+      tail.push(`let b_${c} = ${b};`);
     }
     for (let r = 0; r < tm; r++) {
       const a = o.transA ? `a_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}`;
-      for (let c = 0; c < groupsN; c++) temit(`acc_${r}_${c} += ${a} * b_${c};`);
+      for (let c = 0; c < groupsN; c++) tail.push(`acc_${r}_${c} += ${a} * b_${c};`);
     }
+    tail.push(...advanceTail);
   }
+  const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.map((l) => `    ${l}`).join('\n')}\n  }` : '';
 
-  const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.join('\n')}\n  }` : '';
   return `${paramsWGSL}
 ${bindingsWGSL(o)}
-${clampedLoadersWGSL(o)}
 ${epilogueWGSL(o)}
 override WG_X: u32 = 16;
 override WG_Y: u32 = 4;
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
   let n0 = gid.x * ${tn}u;
   let m0 = gid.y * ${tm}u;
-  if (m0 >= params.M || n0 >= params.N) { return; }
+  if (m0 >= M || n0 >= N) { return; }
   let z = gid.z;
 ${batchSetupWGSL}
 ${setup.join('\n')}
