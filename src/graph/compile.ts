@@ -95,6 +95,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   let schedule = eliminateDeadOps(scheduleOf(g), keep);
   if (def.fuse ?? true) schedule = fuseMatmul(schedule, keep);
   const ctx: LowerContext = {
+    software: engine.info.software,
     tune: async (shapeClass, candidates, bufferBytes) => {
       if (!engine.tuner.enabled || candidates.length < 2) return candidates[0].id;
       const temp = bufferBytes.map((b, i) => engine.createStorage(b, `tune ${i}`));

@@ -8,6 +8,8 @@ import type { KernelProgram } from '../kernels/kernel.js';
 export type Lowering = { kind: 'program'; program: KernelProgram } | { kind: 'view' };
 
 export interface LowerContext {
+  /** True on a software adapter, where barriers cost more than they save (see kernel families). */
+  software: boolean;
   /**
    * Returns the id of the fastest candidate for `shapeClass` on this adapter (the first one when
    * tuning is off). `bufferBytes` sizes the throwaway buffers the candidates are timed on.

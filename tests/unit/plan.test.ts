@@ -13,7 +13,7 @@ import { integers, uniform } from '../helpers/random.js';
 import { evaluateOps } from '../reference/graph.js';
 
 const engine = useEngine();
-const firstCandidate: LowerContext = { tune: async (_c, candidates) => candidates[0].id };
+const firstCandidate: LowerContext = { software: true, tune: async (_c, candidates) => candidates[0].id };
 
 /** An MLP training graph in PyTorch's Linear layout, with awkward sizes. */
 function mlp(hidden: Activation, sizes = [7, 9, 5, 3], batch = 5) {

@@ -1,5 +1,6 @@
 import { ShapeError } from '../../gpu/errors.js';
 import { mseBackward, mseProgram } from '../../kernels/mse.js';
+import { defaultRowVariant } from '../../kernels/softmax.js';
 import { softmaxCrossEntropyProgram } from '../../kernels/softmax_cross_entropy.js';
 import { describeShape } from '../ir.js';
 import { singleLaunch } from '../../kernels/kernel.js';
@@ -30,7 +31,8 @@ export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
     }
     return [scaleBy(g, node.outputs[1], up), null];
   },
-  lower: ({ inputs: [logits] }) => program(softmaxCrossEntropyProgram(logits.shape[0], logits.shape[1], true)),
+  lower: ({ inputs: [logits] }, ctx) =>
+    program(softmaxCrossEntropyProgram(logits.shape[0], logits.shape[1], true, defaultRowVariant(logits.shape[1], ctx.software))),
 };
 
 export const mseRule: OpRule<'mse'> = {

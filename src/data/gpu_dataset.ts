@@ -1,0 +1,141 @@
+import type { BufferRange } from '../gpu/buffers.js';
+import type { Engine } from '../gpu/engine.js';
+import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '../kernels/gather_batch.js';
+import type { ImageDataset } from './dataset.js';
+
+/** How pixel bytes become inputs: (byte/255 − mean)/std. */
+export interface Normalisation {
+  mean: number;
+  std: number;
+}
+
+export const UNIT_RANGE: Normalisation = { mean: 0, std: 1 }; // [0, 1]
+export const SYMMETRIC_RANGE: Normalisation = { mean: 0.5, std: 0.5 }; // [−1, 1], for tanh generators
+
+/**
+ * An image dataset uploaded once to the GPU as bytes (a quarter of the memory of floats), with a
+ * per-epoch sample order. Batches are gathered and normalised by a kernel recorded into the same
+ * command buffer as the training step, so no data crosses the bus while training.
+ */
+export class GpuImageDataset {
+  readonly count: number;
+  readonly pixels: number;
+  private images: GPUBuffer | undefined;
+  private labels: GPUBuffer | undefined;
+  private order: GPUBuffer | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly data: ImageDataset,
+    readonly normalisation: Normalisation = UNIT_RANGE,
+  ) {
+    this.count = data.count;
+    this.pixels = data.height * data.width;
+    this.images = engine.createStorage(data.images.byteLength, 'dataset images');
+    engine.upload(this.images, padTo4(data.images));
+    this.labels = engine.createStorage(data.labels.byteLength, 'dataset labels');
+    engine.upload(this.labels, padTo4(data.labels));
+    this.order = engine.createStorage(this.count * 4, 'dataset order');
+    this.setOrder(Uint32Array.from({ length: this.count }, (_, i) => i));
+  }
+
+  /** Uses a fresh random order of the samples (Fisher–Yates from a seeded generator). */
+  shuffle(seed: number): void {
+    const order = Uint32Array.from({ length: this.count }, (_, i) => i);
+    let state = (seed * 2654435761 + 1) >>> 0;
+    const next = () => {
+      // xorshift32: enough to permute samples, and reproducible from the seed.
+      state ^= state << 13;
+      state >>>= 0;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      state >>>= 0;
+      return state / 4294967296;
+    };
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    this.setOrder(order);
+  }
+
+  setOrder(order: Uint32Array): void {
+    if (order.length !== this.count) throw new ShapeError(`dataset order has ${order.length} entries for ${this.count} samples`);
+    this.engine.upload(this.buffers().order, order);
+  }
+
+  /**
+   * A gatherer writing batches of `batch` samples into `x` (f32, batch × pixels values) and `y`
+   * (u32 labels); its pipeline and bind group are made here once.
+   */
+  async batcher(batch: number, x: BufferRange, y: BufferRange): Promise<Batcher> {
+    if (x.size < batch * this.pixels * 4) {
+      throw new ShapeError(`batch input holds ${x.size / 4} values; ${batch} samples of ${this.pixels} pixels need ${batch * this.pixels}`);
+    }
+    const params: GatherBatchParams = { batch, pixels: this.pixels, count: this.count, ...this.normalisation };
+    const spec = gatherBatchKernel(params);
+    const { pipeline, layout } = await this.engine.pipelines.get(spec);
+    const uniform = this.engine.buffers.create(spec.uniforms!.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'gather uniforms');
+    const b = this.buffers();
+    const bindGroup = this.engine.device.createBindGroup({
+      layout,
+      entries: [b.images, b.labels, b.order].map((buffer, binding) => ({ binding, resource: { buffer } })).concat([
+        { binding: 3, resource: { buffer: x.buffer, offset: x.offset, size: batch * this.pixels * 4 } } as never,
+        { binding: 4, resource: { buffer: y.buffer, offset: y.offset, size: batch * 4 } } as never,
+        { binding: 5, resource: { buffer: uniform } } as never,
+      ]),
+    });
+    return new Batcher(this.engine, params, pipeline, bindGroup, uniform, spec.workgroups);
+  }
+
+  dispose(): void {
+    for (const b of [this.images, this.labels, this.order]) if (b) this.engine.buffers.destroy(b);
+    this.images = this.labels = this.order = undefined;
+  }
+
+  private buffers(): { images: GPUBuffer; labels: GPUBuffer; order: GPUBuffer } {
+    if (!this.images || !this.labels || !this.order) throw new DisposedError('dataset was used after dispose()');
+    return { images: this.images, labels: this.labels, order: this.order };
+  }
+}
+
+/** Records the gather of batch `index` (samples order[index·batch …]) into a command encoder. */
+export class Batcher {
+  constructor(
+    private readonly engine: Engine,
+    readonly params: GatherBatchParams,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly bindGroup: GPUBindGroup,
+    private uniform: GPUBuffer | undefined,
+    private readonly workgroups: [number, number, number],
+  ) {}
+
+  /** Batches per epoch, counting a final partial batch (which is topped up from the start). */
+  get batchesPerEpoch(): number {
+    return Math.ceil(this.params.count / this.params.batch);
+  }
+
+  encode(encoder: GPUCommandEncoder, index: number): void {
+    if (!this.uniform) throw new DisposedError('batcher was used after dispose()');
+    // Written before this submit in queue order, so each recorded gather sees its own start.
+    this.engine.device.queue.writeBuffer(this.uniform, 0, gatherBatchUniforms(this.params, index * this.params.batch));
+    const pass = encoder.beginComputePass({ label: 'gather batch' });
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, this.bindGroup);
+    pass.dispatchWorkgroups(...this.workgroups);
+    pass.end();
+  }
+
+  dispose(): void {
+    if (this.uniform) this.engine.buffers.destroy(this.uniform);
+    this.uniform = undefined;
+  }
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength % 4 === 0) return bytes;
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
+}
