@@ -100,7 +100,7 @@ export class GpuImageDataset {
   }
 }
 
-/** Records the gather of batch `index` (samples order[index·batch …]) into a command encoder. */
+/** Records the gather of the batch of samples order[start …] into a command encoder. */
 export class Batcher {
   constructor(
     private readonly engine: Engine,
@@ -116,10 +116,10 @@ export class Batcher {
     return Math.ceil(this.params.count / this.params.batch);
   }
 
-  encode(encoder: GPUCommandEncoder, index: number): void {
+  encode(encoder: GPUCommandEncoder, start: number): void {
     if (!this.uniform) throw new DisposedError('batcher was used after dispose()');
     // Written before this submit in queue order, so each recorded gather sees its own start.
-    this.engine.device.queue.writeBuffer(this.uniform, 0, gatherBatchUniforms(this.params, index * this.params.batch));
+    this.engine.device.queue.writeBuffer(this.uniform, 0, gatherBatchUniforms(this.params, start));
     const pass = encoder.beginComputePass({ label: 'gather batch' });
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);

@@ -1,0 +1,287 @@
+import type { Engine } from '../gpu/engine.js';
+import { ShapeError } from '../gpu/errors.js';
+import { compileStep, type CompiledStep } from '../graph/compile.js';
+import { ParameterStore } from '../graph/params.js';
+import { GpuImageDataset, UNIT_RANGE, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizers.js';
+import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } from './metrics.js';
+import { MetricSums } from './metric_sums.js';
+import type { Schedule } from './schedules.js';
+import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
+
+export interface TrainerOptions {
+  model: Module;
+  /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
+  inputShape: readonly number[];
+  classes: number;
+  optimizer: Optimizer;
+  /** Seeds parameter initialisation and shuffling. */
+  seed?: number;
+  normalisation?: Normalisation;
+  /** Global-norm gradient clipping. */
+  clipNorm?: number;
+}
+
+export interface Progress {
+  epoch: number;
+  /** Steps done in this epoch, and per epoch. */
+  step: number;
+  steps: number;
+  /** Mean training loss and accuracy over the epoch so far. */
+  loss: number;
+  accuracy: number;
+  samplesPerSec: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  samplesPerSec: number;
+  seconds: number;
+  lr: number;
+  /** On the evaluation set given to fit (test or validation), if any. */
+  evalLoss?: number;
+  evalAccuracy?: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Data evaluated after every epoch (loss and accuracy in EpochResult). */
+  evaluate?: ImageDataset;
+  /** Learning rate per step from the optimizer's base rate; changed without recompiling. */
+  schedule?: Schedule;
+  /** Stop when the evaluation loss has not improved by `minDelta` for `patience` epochs. */
+  earlyStopping?: { patience: number; minDelta?: number };
+  /** Called about every `progressEvery` steps with running figures (read without stalling). */
+  onProgress?: (p: Progress) => void;
+  progressEvery?: number;
+  onEpoch?: (r: EpochResult) => void;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  confusion: number[][];
+  perClass: ClassReport[];
+  macroF1: number;
+}
+
+/**
+ * Trains a classifier on an image dataset entirely on the GPU: the dataset is uploaded once, every
+ * step (batch gather, forward, loss, backward, update, metric sums) is one command buffer, and
+ * progress is read back asynchronously.
+ */
+export class Trainer {
+  readonly store: ParameterStore;
+  private readonly evalSteps = new Map<number, CompiledStep<'x' | 'labels'>>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly options: TrainerOptions,
+  ) {
+    this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
+    options.model.register(this.store);
+  }
+
+  private trace(batch: number, training: boolean, minimize: boolean): Promise<CompiledStep<'x' | 'labels'>> {
+    const { model, inputShape, optimizer } = this.options;
+    const store = this.store;
+    return compileStep(this.engine, {
+      inputs: { x: { shape: [batch, ...inputShape] }, labels: { shape: [batch], dtype: 'u32' } },
+      stores: [store],
+      build: (g, { x, labels }) => {
+        const logits = model.apply(g, x, { store, training });
+        if (logits.shape.length !== 2 || logits.shape[1] !== this.options.classes) {
+          throw new ShapeError(`the model outputs [${logits.shape.join(', ')}]; a classifier of ${this.options.classes} classes needs [batch, ${this.options.classes}]`);
+        }
+        const [loss, , correct] = g.apply('softmax_cross_entropy', [logits, labels], {});
+        return {
+          outputs: { loss, correct, logits },
+          minimize: minimize ? { loss, store, optimizer, clipNorm: this.options.clipNorm } : undefined,
+        };
+      },
+    });
+  }
+
+  async fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
+    const batch = o.batchSize ?? 128;
+    this.checkData(train);
+    if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
+    const step = await this.trace(batch, true, true);
+    const data = new GpuImageDataset(this.engine, train, this.options.normalisation ?? UNIT_RANGE);
+    const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
+    const sums = await MetricSums.create(this.engine, ['loss', 'correct'], [step.outputRange('loss'), step.outputRange('correct')]);
+    const history: EpochResult[] = [];
+    const steps = Math.floor(train.count / batch); // the last partial batch is dropped, as drop_last=True
+    const total = steps * o.epochs;
+    const base = this.options.optimizer.lr;
+    let best = Infinity;
+    let stale = 0;
+    try {
+      for (let epoch = 1; epoch <= o.epochs; epoch++) {
+        data.shuffle((this.options.seed ?? 0) * 7919 + epoch);
+        sums.reset();
+        const started = performance.now();
+        for (let i = 0; i < steps; i++) {
+          if (o.schedule) this.options.optimizer.lr = o.schedule((epoch - 1) * steps + i, total, base);
+          const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
+          let collect: ReturnType<MetricSums['snapshot']>;
+          step.run({}, {
+            before: (encoder) => batcher.encode(encoder, i * batch),
+            inPass: (pass) => sums.encode(pass),
+            after: report ? (encoder) => (collect = sums.snapshot(encoder)) : undefined,
+          });
+          if (collect!) {
+            const done = i + 1;
+            collect().then((s) => {
+              o.onProgress!({
+                epoch,
+                step: done,
+                steps,
+                loss: s.loss / done,
+                accuracy: s.correct / (done * batch),
+                samplesPerSec: (done * batch) / ((performance.now() - started) / 1000),
+              });
+            });
+            collect = undefined;
+          }
+          // Keep the queue from running far ahead of the GPU (and the page responsive).
+          if (i % 8 === 7) await this.engine.device.queue.onSubmittedWorkDone();
+        }
+        const s = await sums.read();
+        const seconds = (performance.now() - started) / 1000;
+        const result: EpochResult = {
+          epoch,
+          loss: s.loss / steps,
+          trainAccuracy: s.correct / (steps * batch),
+          samplesPerSec: (steps * batch) / seconds,
+          seconds,
+          lr: this.options.optimizer.lr,
+        };
+        if (o.evaluate) {
+          const e = await this.evaluate(o.evaluate);
+          result.evalLoss = e.loss;
+          result.evalAccuracy = e.accuracy;
+        }
+        history.push(result);
+        o.onEpoch?.(result);
+        if (o.earlyStopping && result.evalLoss !== undefined) {
+          if (result.evalLoss < best - (o.earlyStopping.minDelta ?? 0)) {
+            best = result.evalLoss;
+            stale = 0;
+          } else if (++stale >= o.earlyStopping.patience) break;
+        }
+      }
+    } finally {
+      this.options.optimizer.lr = base;
+      sums.dispose();
+      batcher.dispose();
+      data.dispose();
+      step.dispose();
+    }
+    return history;
+  }
+
+  /** Loss, accuracy, confusion matrix and per-class precision/recall/F1 on `data`. */
+  async evaluate(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
+    this.checkData(data);
+    const { classes } = this.options;
+    const gpu = new GpuImageDataset(this.engine, data, this.options.normalisation ?? UNIT_RANGE);
+    const predictions = new Uint32Array(data.count);
+    const batchers = new Map<number, Batcher>();
+    let loss = 0;
+    try {
+      for (let start = 0; start < data.count; start += batchSize) {
+        const n = Math.min(batchSize, data.count - start);
+        const step = await this.evalStep(n);
+        let batcher = batchers.get(n);
+        if (!batcher) {
+          batcher = await gpu.batcher(n, step.inputRange('x'), step.inputRange('labels'));
+          batchers.set(n, batcher);
+        }
+        const b = batcher;
+        // The dataset keeps its identity order here, so the gather reads samples start … start + n.
+        step.run({}, { before: (e) => b.encode(e, start) });
+        const logits = await step.read('logits');
+        predictions.set(argmaxRows(logits, classes), start);
+        for (let r = 0; r < n; r++) loss += crossEntropy(logits.subarray(r * classes, (r + 1) * classes), data.labels[start + r]);
+      }
+    } finally {
+      for (const b of batchers.values()) b.dispose();
+      gpu.dispose();
+    }
+    const confusion = confusionMatrix(data.labels, predictions, Math.max(classes, data.classes));
+    const report = classificationReport(confusion);
+    return { loss: loss / data.count, accuracy: report.accuracy, confusion, perClass: report.perClass, macroF1: report.macroF1 };
+  }
+
+  /** Class probabilities for `count` samples of raw pixel bytes (as stored in the dataset). */
+  async predict(images: Uint8Array, count: number): Promise<Float32Array> {
+    const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
+    if (images.length !== count * pixels) throw new ShapeError(`predict: ${images.length} bytes for ${count} samples of ${pixels} pixels`);
+    const { mean, std } = this.options.normalisation ?? UNIT_RANGE;
+    const step = await this.evalStep(count);
+    step.run({ x: Float32Array.from(images, (v) => (v / 255 - mean) / std), labels: new Uint32Array(count) });
+    const logits = await step.read('logits');
+    const c = this.options.classes;
+    const out = new Float32Array(logits.length);
+    for (let r = 0; r < count; r++) {
+      const row = logits.subarray(r * c, (r + 1) * c);
+      const max = Math.max(...row);
+      let z = 0;
+      for (let k = 0; k < c; k++) z += Math.exp(row[k] - max);
+      for (let k = 0; k < c; k++) out[r * c + k] = Math.exp(row[k] - max) / z;
+    }
+    return out;
+  }
+
+  /** Parameters as safetensors, named and laid out as the equivalent PyTorch module's state_dict. */
+  async checkpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    const tensors: NamedTensor[] = [];
+    for (const p of this.store.list) tensors.push({ name: p.name, shape: p.shape, data: await this.store.read(p.name) });
+    return encodeSafetensors(tensors, { format: 'pt', ...metadata });
+  }
+
+  /** Loads parameters saved by `checkpoint` (or by PyTorch's safetensors for the same module). */
+  load(bytes: Uint8Array): void {
+    const { tensors } = decodeSafetensors(bytes);
+    checkCheckpoint(new Map(this.store.list.map((p) => [p.name, p.shape])), tensors);
+    for (const t of tensors.values()) this.store.write(t.name, t.data);
+  }
+
+  dispose(): void {
+    for (const s of this.evalSteps.values()) s.dispose();
+    this.evalSteps.clear();
+    this.store.dispose();
+  }
+
+  private async evalStep(batch: number): Promise<CompiledStep<'x' | 'labels'>> {
+    let s = this.evalSteps.get(batch);
+    if (!s) {
+      s = await this.trace(batch, false, false);
+      this.evalSteps.set(batch, s);
+    }
+    return s;
+  }
+
+  private checkData(d: ImageDataset): void {
+    const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
+    if (d.height * d.width !== pixels) {
+      throw new ShapeError(`dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${this.options.inputShape.join(', ')}] = ${pixels}`);
+    }
+    if (d.classes > this.options.classes) {
+      throw new ShapeError(`dataset has labels up to ${d.classes - 1}, but the model has ${this.options.classes} classes`);
+    }
+  }
+}
+
+function crossEntropy(row: Float32Array, label: number): number {
+  const max = Math.max(...row);
+  let z = 0;
+  for (const v of row) z += Math.exp(v - max);
+  return -(row[label] - max - Math.log(z));
+}
