@@ -1,0 +1,71 @@
+import type { Activation, ActivationSpec } from '../../shaders/lib/activations.js';
+import { ShapeError } from '../gpu/errors.js';
+import {
+  conv2dBackwardDataProgram,
+  conv2dBackwardFilterProgram,
+  conv2dOutputShape,
+  conv2dParams,
+  conv2dProgram,
+  type Conv2dAttrs,
+  type ConvFilterConfig,
+  type ConvGemmConfig,
+} from '../kernels/conv2d.js';
+import { launch, type Tensor } from './tensor.js';
+
+export interface Conv2dOptions extends Conv2dAttrs {
+  /** [Cout], added before the activation. */
+  bias?: Tensor;
+  activation?: Activation | ActivationSpec;
+  /** Force a kernel configuration (default: the family's default; compiled plans autotune). */
+  config?: ConvGemmConfig;
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+export function activationSpec(a: Activation | ActivationSpec | undefined): ActivationSpec {
+  if (a === undefined) return { kind: 'none' };
+  return typeof a === 'string' ? { kind: a } : a;
+}
+
+export function sameShape(op: string, what: string, got: readonly number[], expected: readonly number[], fix: string): void {
+  if (got.length !== expected.length || got.some((d, i) => d !== expected[i])) {
+    throw new ShapeError(`${op}: ${what} is ${fmt(got)} but ${fmt(expected)} was expected; ${fix}`);
+  }
+}
+
+/** y = activation(conv2d(x, w) + bias). x: NCHW [N, Cin, H, W]; w: [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
+export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  const p = conv2dParams(x.shape, w.shape, { ...options, bias: options.bias !== undefined, activation: activationSpec(options.activation) });
+  if (options.bias) sameShape('conv2d', 'bias', options.bias.shape, [w.shape[0]], 'give one bias per output channel');
+  const inputs = options.bias ? [x, w, options.bias] : [x, w];
+  return launch(conv2dProgram(p, options.config), inputs, [{ shape: conv2dOutputShape(p) }])[0];
+}
+
+/**
+ * dX of conv2d for the gradient dy of its (pre-activation) output. `inputShape` is X's shape, which
+ * dy alone does not determine when stride > 1.
+ */
+export function conv2dBackwardData(
+  dy: Tensor,
+  w: Tensor,
+  inputShape: readonly number[],
+  attrs: Conv2dAttrs & { config?: ConvGemmConfig } = {},
+): Tensor {
+  const p = conv2dParams(inputShape, w.shape, attrs);
+  sameShape('conv2d backward-data', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output for this input shape');
+  return launch(conv2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
+}
+
+/** dW (and with `bias: true` also dBias = sum of dy over N, H, W) of conv2d. */
+export function conv2dBackwardFilter(
+  x: Tensor,
+  dy: Tensor,
+  weightShape: readonly number[],
+  attrs: Conv2dAttrs & { bias?: boolean; config?: ConvFilterConfig } = {},
+): { dw: Tensor; dbias?: Tensor } {
+  const p = conv2dParams(x.shape, weightShape, attrs);
+  sameShape('conv2d backward-filter', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output of x');
+  const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[0]] }] : [{ shape: weightShape }];
+  const [dw, dbias] = launch(conv2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
+  return dbias ? { dw, dbias } : { dw };
+}

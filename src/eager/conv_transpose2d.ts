@@ -1,0 +1,57 @@
+import type { Activation, ActivationSpec } from '../../shaders/lib/activations.js';
+import type { ConvFilterConfig, ConvGemmConfig } from '../kernels/conv2d.js';
+import {
+  convTranspose2dBackwardDataProgram,
+  convTranspose2dBackwardFilterProgram,
+  convTranspose2dOutputShape,
+  convTranspose2dParams,
+  convTranspose2dProgram,
+  type ConvTranspose2dAttrs,
+} from '../kernels/conv_transpose2d.js';
+import { activationSpec, sameShape } from './conv2d.js';
+import { launch, type Tensor } from './tensor.js';
+
+export interface ConvTranspose2dOptions extends ConvTranspose2dAttrs {
+  /** [Cout], added before the activation. */
+  bias?: Tensor;
+  activation?: Activation | ActivationSpec;
+  config?: ConvGemmConfig;
+}
+
+/** y = activation(conv_transpose2d(x, w) + bias). x: [N, Cin, H, W]; w: [Cin, Cout, KH, KW] → [N, Cout, OH, OW]. */
+export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOptions = {}): Tensor {
+  const p = convTranspose2dParams(x.shape, w.shape, {
+    ...options,
+    bias: options.bias !== undefined,
+    activation: activationSpec(options.activation),
+  });
+  if (options.bias) sameShape('conv_transpose2d', 'bias', options.bias.shape, [w.shape[1]], 'give one bias per output channel');
+  const inputs = options.bias ? [x, w, options.bias] : [x, w];
+  return launch(convTranspose2dProgram(p, options.config), inputs, [{ shape: convTranspose2dOutputShape(p) }])[0];
+}
+
+/** dX of conv_transpose2d for the gradient dy of its (pre-activation) output; `inputShape` is X's shape. */
+export function convTranspose2dBackwardData(
+  dy: Tensor,
+  w: Tensor,
+  inputShape: readonly number[],
+  attrs: ConvTranspose2dAttrs & { config?: ConvGemmConfig } = {},
+): Tensor {
+  const p = convTranspose2dParams(inputShape, w.shape, attrs);
+  sameShape('conv_transpose2d backward-data', 'dy', dy.shape, convTranspose2dOutputShape(p), 'dy must have the shape of the conv_transpose2d output for this input shape');
+  return launch(convTranspose2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
+}
+
+/** dW [Cin, Cout, KH, KW] (and with `bias: true` also dBias [Cout]) of conv_transpose2d. */
+export function convTranspose2dBackwardFilter(
+  x: Tensor,
+  dy: Tensor,
+  weightShape: readonly number[],
+  attrs: ConvTranspose2dAttrs & { bias?: boolean; config?: ConvFilterConfig } = {},
+): { dw: Tensor; dbias?: Tensor } {
+  const p = convTranspose2dParams(x.shape, weightShape, attrs);
+  sameShape('conv_transpose2d backward-filter', 'dy', dy.shape, convTranspose2dOutputShape(p), 'dy must have the shape of the conv_transpose2d output of x');
+  const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[1]] }] : [{ shape: weightShape }];
+  const [dw, dbias] = launch(convTranspose2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
+  return dbias ? { dw, dbias } : { dw };
+}

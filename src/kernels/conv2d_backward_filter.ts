@@ -1,0 +1,150 @@
+import { biasGradShader, convFilterPartialShader, splitSumShader } from '../../shaders/conv2d_backward_filter.js';
+import type { TuneCandidate } from '../gpu/autotune.js';
+import type { Pair } from './conv2d_gemm.js';
+import { ceilDiv, dispatch1D } from './geometry.js';
+import { UniformWriter, type ArgRef, type KernelProgram, type KernelSpec } from './kernel.js';
+
+/**
+ * A weight gradient dW [m, c, KH, KW] = sum over (n, oy, ox) of grad[n, m, oy, ox] times src gathered
+ * forward at (oy, ox) (see shaders/conv2d_backward_filter.ts); optionally also db[k] = sum of one
+ * of the two tensors over (n, y, x).
+ */
+export interface ConvFilter {
+  name: string;
+  batch: number;
+  m: number;
+  c: number;
+  src: Pair;
+  grad: Pair;
+  kernel: Pair;
+  stride: Pair;
+  padding: Pair;
+  dilation: Pair;
+}
+
+/** Which op buffers (io indices) the program reads and writes. */
+export interface ConvFilterIo {
+  grad: number;
+  src: number;
+  dw: number;
+  /** Bias gradient: sum `from` [batch, channels, h, w] over all but channels into `out`. */
+  bias?: { from: number; channels: number; plane: number; out: number };
+}
+
+/**
+ * `split_CxP_T`: each invocation C rows × 4 columns; the (n, oy) reduction is split until about T
+ * invocations run (T ≈ what keeps the adapter busy; long splits amortise the partial sums better).
+ */
+export const CONV_FILTER_CONFIGS = ['split_4x4_4k', 'split_8x4_4k', 'split_4x4_32k'] as const;
+export type ConvFilterConfig = (typeof CONV_FILTER_CONFIGS)[number];
+
+const FILTER_BLOCKS: Record<ConvFilterConfig, { groups: number; target: number }> = {
+  split_4x4_4k: { groups: 1, target: 4096 },
+  split_8x4_4k: { groups: 2, target: 4096 },
+  split_4x4_32k: { groups: 1, target: 32768 },
+};
+
+const WG_X = 16;
+const WG_Y = 4;
+/** Fewer output positions than this per split spends more on partial sums than on products. */
+const MIN_POSITIONS_PER_SPLIT = 64;
+
+function checked(f: ConvFilter): boolean {
+  const reach = (d: 0 | 1) => (f.grad[d] - 1) * f.stride[d] + (f.kernel[d] - 1) * f.dilation[d];
+  return f.padding[0] !== 0 || f.padding[1] !== 0 || reach(0) >= f.src[0] || reach(1) >= f.src[1];
+}
+
+interface FilterPlan {
+  spec: KernelSpec;
+  splits: number;
+  cols: number;
+}
+
+function partialLaunch(f: ConvFilter, config: ConvFilterConfig): FilterPlan {
+  const { groups, target } = FILTER_BLOCKS[config];
+  const cols = f.c * f.kernel[0] * f.kernel[1];
+  const rows = f.batch * f.grad[0];
+  const colBlocks = ceilDiv(cols, 4);
+  const mBlocks = ceilDiv(f.m, groups * 4);
+  const wanted = Math.min(rows, Math.max(1, Math.ceil(target / (colBlocks * mBlocks))));
+  const rowsPerSplit = Math.max(ceilDiv(rows, wanted), ceilDiv(MIN_POSITIONS_PER_SPLIT, f.grad[1]));
+  const splits = ceilDiv(rows, rowsPerSplit);
+  const spec: KernelSpec = {
+    name: `${f.name}_${config}`,
+    code: convFilterPartialShader({ kernel: f.kernel, checked: checked(f) }, groups),
+    entryPoint: 'main',
+    constants: { WG_X, WG_Y },
+    bindings: ['read', 'read', 'write', 'uniform'],
+    workgroups: [ceilDiv(colBlocks, WG_X), ceilDiv(mBlocks, WG_Y), splits],
+    uniforms: new UniformWriter()
+      .i32(f.batch, f.m, f.c, rows)
+      .i32(...f.src, ...f.grad)
+      .i32(...f.stride, ...f.padding)
+      .i32(...f.dilation, cols, rowsPerSplit)
+      .finish(),
+  };
+  return { spec, splits, cols };
+}
+
+const SUM_WG = 64;
+const BIAS_WG = 64;
+
+export function biasGradSpec(name: string, batch: number, channels: number, plane: number): KernelSpec {
+  return {
+    name: `${name}_bias`,
+    code: biasGradShader(),
+    entryPoint: 'main',
+    constants: { WG: BIAS_WG },
+    bindings: ['read', 'write', 'uniform'],
+    workgroups: [channels, 1, 1],
+    uniforms: new UniformWriter().u32(batch, channels, plane).finish(),
+  };
+}
+
+/**
+ * Partial products into scratch 0 ([splits, m, cols]), then their sum into dW; with a single
+ * split the partial launch writes dW directly. Then the bias gradient, if asked.
+ */
+export function convFilterProgram(f: ConvFilter, io: ConvFilterIo, config: ConvFilterConfig): KernelProgram {
+  const { spec, splits, cols } = partialLaunch(f, config);
+  const count = f.m * cols;
+  const launches: { spec: KernelSpec; args: ArgRef[] }[] = [];
+  const scratch: number[] = [];
+  if (splits === 1) {
+    launches.push({ spec, args: [{ io: io.grad }, { io: io.src }, { io: io.dw }] });
+  } else {
+    scratch.push(splits * count * 4);
+    launches.push({ spec, args: [{ io: io.grad }, { io: io.src }, { scratch: 0 }] });
+    launches.push({
+      spec: {
+        name: `${f.name}_split_sum`,
+        code: splitSumShader(),
+        entryPoint: 'main',
+        constants: { WG: SUM_WG },
+        bindings: ['read', 'write', 'uniform'],
+        workgroups: dispatch1D(count, SUM_WG),
+        uniforms: new UniformWriter().u32(count, splits).finish(),
+      },
+      args: [{ scratch: 0 }, { io: io.dw }],
+    });
+  }
+  if (io.bias) {
+    const b = io.bias;
+    launches.push({ spec: biasGradSpec(f.name, f.batch, b.channels, b.plane), args: [{ io: b.from }, { io: b.out }] });
+  }
+  return { name: f.name, scratch, launches };
+}
+
+/**
+ * Tuning of the dominant launch (the partial products). Candidates bind grad, src and a scratch
+ * buffer of `scratchBytes` (enough for every candidate's split count).
+ */
+export function convFilterTuning(f: ConvFilter): { shapeClass: string; candidates: TuneCandidate[]; scratchBytes: number } {
+  const plans = CONV_FILTER_CONFIGS.map((id) => ({ id, ...partialLaunch(f, id) }));
+  const b = (n: number) => Math.ceil(Math.log2(Math.max(1, n)));
+  return {
+    shapeClass: `${f.name}|m${b(f.m)}|c${b(f.c)}|r${b(f.batch * f.grad[0] * f.grad[1])}|k${f.kernel.join('x')}`,
+    candidates: plans.map((p) => ({ id: p.id, spec: p.spec })),
+    scratchBytes: Math.max(...plans.map((p) => p.splits * f.m * p.cols * 4)),
+  };
+}

@@ -1,0 +1,183 @@
+import type { ActivationSpec } from '../../shaders/lib/activations.js';
+import type { TuneCandidate } from '../gpu/autotune.js';
+import { ShapeError } from '../gpu/errors.js';
+import { checkRank4, pair, type Conv2dAttrs, type Size2 } from './conv2d.js';
+import { convFilterProgram, convFilterTuning, type ConvFilter, type ConvFilterConfig } from './conv2d_backward_filter.js';
+import { convGemmCandidates, convGemmShapeClass, convGemmSpec, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
+import { singleLaunch, type KernelProgram } from './kernel.js';
+
+/**
+ * conv_transpose2d is the adjoint of conv2d, so it reuses conv2d's kernels with the roles swapped:
+ * its forward is conv2d's backward-data gather, its backward-data is conv2d's forward gather, and
+ * its weight gradient is conv2d's with X and dY exchanged. Weight: PyTorch's [Cin, Cout, KH, KW].
+ */
+export interface ConvTranspose2dAttrs extends Conv2dAttrs {
+  /** Extra rows/columns on the bottom/right of the output, to pick among the input sizes a strided conv maps to one size. */
+  outputPadding?: Size2;
+}
+
+export interface ConvTranspose2dParams {
+  input: readonly number[];
+  weight: readonly number[];
+  stride: Pair;
+  padding: Pair;
+  outputPadding: Pair;
+  dilation: Pair;
+  bias: boolean;
+  activation: ActivationSpec;
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+export function convTranspose2dParams(
+  input: readonly number[],
+  weight: readonly number[],
+  attrs: ConvTranspose2dAttrs & { bias?: boolean; activation?: ActivationSpec } = {},
+): ConvTranspose2dParams {
+  const op = 'conv_transpose2d';
+  checkRank4(op, 'input', input, 'NCHW [N, C, H, W]');
+  checkRank4(op, 'weight', weight, '[Cin, Cout, KH, KW]');
+  const p: ConvTranspose2dParams = {
+    input,
+    weight,
+    stride: pair(op, 'stride', attrs.stride, 1, 1),
+    padding: pair(op, 'padding', attrs.padding, 0, 0),
+    outputPadding: pair(op, 'outputPadding', attrs.outputPadding, 0, 0),
+    dilation: pair(op, 'dilation', attrs.dilation, 1, 1),
+    bias: attrs.bias ?? false,
+    activation: attrs.activation ?? { kind: 'none' },
+  };
+  if (input[1] !== weight[0]) {
+    throw new ShapeError(
+      `${op}: input ${fmt(input)} has ${input[1]} channels but weight ${fmt(weight)} expects Cin = ${weight[0]}; transposed-conv weights are [Cin, Cout, KH, KW], fix the input channels or the weight`,
+    );
+  }
+  for (const d of [0, 1]) {
+    if (p.outputPadding[d] >= Math.max(p.stride[d], p.dilation[d])) {
+      throw new ShapeError(
+        `${op}: outputPadding ${fmt(p.outputPadding)} must be smaller than stride ${fmt(p.stride)} or dilation ${fmt(p.dilation)} on each axis; reduce outputPadding`,
+      );
+    }
+  }
+  convTranspose2dOutputShape(p);
+  return p;
+}
+
+/** PyTorch's ConvTranspose2d: out = (in - 1)*stride - 2*pad + dil*(k - 1) + output_padding + 1 per axis. */
+export function convTranspose2dOutputShape(
+  p: Pick<ConvTranspose2dParams, 'input' | 'weight' | 'stride' | 'padding' | 'outputPadding' | 'dilation'>,
+): [number, number, number, number] {
+  const [n, , h, w] = p.input;
+  const [, cout, kh, kw] = p.weight;
+  const out = [h, w].map((size, d) => {
+    const o = (size - 1) * p.stride[d] - 2 * p.padding[d] + p.dilation[d] * ([kh, kw][d] - 1) + p.outputPadding[d] + 1;
+    if (o < 1) {
+      throw new ShapeError(
+        `conv_transpose2d: input ${fmt(p.input)} with weight ${fmt(p.weight)}, stride ${fmt(p.stride)} and padding ${fmt(p.padding)} gives output size ${o} along ${d ? 'W' : 'H'}; reduce the padding`,
+      );
+    }
+    return o;
+  });
+  return [n, cout, out[0], out[1]];
+}
+
+/** y[n, co, oy, ox] = sum over (ci, kh, kw) of x[n, ci, y, x] * W[ci, co, kh, kw], oy = y*stride - pad + kh*dil. */
+function forwardGemm(p: ConvTranspose2dParams): ConvGemm {
+  const [n, cin, h, w] = p.input;
+  const [, cout, kh, kw] = p.weight;
+  const [, , oh, ow] = convTranspose2dOutputShape(p);
+  return {
+    name: 'conv_transpose2d',
+    gather: 'transposed',
+    batch: n,
+    m: cout,
+    c: cin,
+    src: [h, w],
+    dst: [oh, ow],
+    kernel: [kh, kw],
+    stride: p.stride,
+    padding: p.padding,
+    dilation: p.dilation,
+    wStrideOut: kh * kw,
+    wStrideRed: cout * kh * kw,
+    bias: p.bias,
+    activation: p.activation,
+  };
+}
+
+/** dX[n, ci, y, x] = sum over (co, kh, kw) of dY[n, co, y*stride - pad + kh*dil, ...] * W[ci, co, kh, kw]. */
+function backwardDataGemm(p: ConvTranspose2dParams): ConvGemm {
+  const [n, cin, h, w] = p.input;
+  const [, cout, kh, kw] = p.weight;
+  const [, , oh, ow] = convTranspose2dOutputShape(p);
+  return {
+    name: 'conv_transpose2d_backward_data',
+    gather: 'forward',
+    batch: n,
+    m: cin,
+    c: cout,
+    src: [oh, ow],
+    dst: [h, w],
+    kernel: [kh, kw],
+    stride: p.stride,
+    padding: p.padding,
+    dilation: p.dilation,
+    wStrideOut: cout * kh * kw,
+    wStrideRed: kh * kw,
+    bias: false,
+    activation: { kind: 'none' },
+  };
+}
+
+/** dW[ci, co, kh, kw] = sum over (n, y, x) of X[n, ci, y, x] * dY[n, co, y*stride - pad + kh*dil, ...]. */
+function filterOf(p: ConvTranspose2dParams): ConvFilter {
+  const [n, cin, h, w] = p.input;
+  const [, cout, kh, kw] = p.weight;
+  const [, , oh, ow] = convTranspose2dOutputShape(p);
+  return {
+    name: 'conv_transpose2d_backward_filter',
+    batch: n,
+    m: cin,
+    c: cout,
+    src: [oh, ow],
+    grad: [h, w],
+    kernel: [kh, kw],
+    stride: p.stride,
+    padding: p.padding,
+    dilation: p.dilation,
+  };
+}
+
+/** io: x, w, [bias], y. */
+export function convTranspose2dProgram(p: ConvTranspose2dParams, config: ConvGemmConfig = 'direct_4x4'): KernelProgram {
+  return singleLaunch(convGemmSpec(forwardGemm(p), config));
+}
+
+/** io: dy, w, dx (dy is the gradient before any fused activation). */
+export function convTranspose2dBackwardDataProgram(p: ConvTranspose2dParams, config: ConvGemmConfig = 'direct_4x4'): KernelProgram {
+  return singleLaunch(convGemmSpec(backwardDataGemm(p), config));
+}
+
+/** io: x, dy, dw, then db when `p.bias` (db[co] = sum of dy over N, H, W). */
+export function convTranspose2dBackwardFilterProgram(p: ConvTranspose2dParams, config: ConvFilterConfig = 'split_4x4_4k'): KernelProgram {
+  const [, cout, oh, ow] = convTranspose2dOutputShape(p);
+  const bias = p.bias ? { from: 1, channels: cout, plane: oh * ow, out: 3 } : undefined;
+  return convFilterProgram(filterOf(p), { grad: 0, src: 1, dw: 2, bias }, config);
+}
+
+/** Tuning candidates (bind x, w, [bias], y) and their shape class. */
+export function convTranspose2dTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
+  const g = forwardGemm(p);
+  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+}
+
+/** As convTranspose2dTuning for backward-data (bind dy, w, dx). */
+export function convTranspose2dBackwardDataTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
+  const g = backwardDataGemm(p);
+  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+}
+
+/** Tuning of backward-filter's partial-product launch (bind x, dy, a scratch of `scratchBytes`). */
+export function convTranspose2dBackwardFilterTuning(p: ConvTranspose2dParams) {
+  return convFilterTuning(filterOf(p));
+}

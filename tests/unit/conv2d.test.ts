@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
+import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import { ShapeError } from '../../src/gpu/errors.js';
+import { conv2dParams, conv2dTuning, type ConvFilterConfig, type ConvGemmConfig } from '../../src/kernels/conv2d.js';
+import { dot, expectClose, numericGradient } from '../helpers/compare.js';
+import { useEngine } from '../helpers/engine.js';
+import { uniform } from '../helpers/random.js';
+import { activateAll } from '../reference/activation.js';
+import { conv2dRef } from '../reference/conv2d.js';
+
+const engine = useEngine();
+
+type P2 = [number, number];
+interface Case {
+  x: number[];
+  w: number[];
+  stride?: P2;
+  padding?: P2;
+  dilation?: P2;
+}
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const label = (c: Case) => `x [${c.x}] w [${c.w}] s ${c.stride ?? 1} p ${c.padding ?? 0} d ${c.dilation ?? 1}`;
+const attrsOf = (c: Case) => ({ stride: c.stride, padding: c.padding, dilation: c.dilation });
+
+async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
+  const out = await Promise.all(ts.map((t) => t.read()));
+  for (const t of ts) t.dispose();
+  return out;
+}
+
+describe('conv2d forward', () => {
+  // Batch 1, Cin 1 and 3, Cout 1/7/33, spatial 1×1 to 13×13, kernels 1×1 to 5×5 (5×5 exercises the
+  // run-time kh loop), stride, padding, dilation and asymmetric attributes; each config forced.
+  const cases: [Case, ConvGemmConfig, 'none' | 'relu' | 'sigmoid'][] = [
+    [{ x: [1, 1, 5, 7], w: [7, 1, 3, 3], padding: [1, 1] }, 'direct_4x4', 'relu'],
+    [{ x: [2, 3, 13, 13], w: [33, 3, 5, 5], stride: [2, 2], padding: [2, 2] }, 'direct_8x4', 'none'],
+    [{ x: [1, 3, 1, 1], w: [1, 3, 1, 1] }, 'tiled_32x32', 'sigmoid'],
+    [{ x: [2, 3, 9, 11], w: [7, 3, 2, 3], stride: [2, 1], padding: [1, 2], dilation: [2, 1] }, 'tiled_32x32', 'none'],
+    [{ x: [2, 3, 9, 11], w: [7, 3, 2, 3], stride: [2, 1], padding: [1, 2], dilation: [2, 1] }, 'direct_4x4', 'none'],
+    [{ x: [3, 3, 13, 13], w: [33, 3, 3, 3], dilation: [2, 2] }, 'direct_4x4', 'relu'],
+  ];
+  for (const [c, config, act] of cases) {
+    it(`${label(c)} ${act} (${config}) matches float64 reference`, async () => {
+      const x = uniform(size(c.x), 1);
+      const w = uniform(size(c.w), 2);
+      const b = uniform(c.w[0], 3);
+      const xt = tensor(engine(), x, c.x);
+      const wt = tensor(engine(), w, c.w);
+      const bt = tensor(engine(), b, [c.w[0]]);
+      const y = conv2d(xt, wt, { ...attrsOf(c), bias: bt, activation: act, config });
+      const ref = conv2dRef(x, c.x, w, c.w, attrsOf(c), b);
+      expect(y.shape).toEqual(ref.shape);
+      const [got] = await readAll(y, xt, wt, bt);
+      // Sums of up to 75 products of values in [-1, 1]: f32 error well under 1e-5.
+      expectClose(got, activateAll(act, ref.data), { atol: 2e-5, rtol: 1e-4 }, label(c));
+    });
+  }
+
+  it('offers a workgroup-memory and a register-only candidate per shape class', () => {
+    const { shapeClass, candidates } = conv2dTuning(conv2dParams([64, 32, 26, 26], [64, 32, 3, 3]));
+    expect(shapeClass).toMatch(/^conv2d\|/);
+    expect(candidates.map((c) => c.id)).toEqual(['direct_4x4', 'direct_8x4', 'tiled_32x32']);
+    expect(candidates.some((c) => c.spec.code.includes('var<workgroup>'))).toBe(true);
+    expect(candidates.some((c) => !c.spec.code.includes('var<workgroup>'))).toBe(true);
+  });
+});
+
+/** L = sum(dy ⊙ conv(x, w) + bias), the loss whose gradients the backward kernels compute. */
+function loss(c: Case, dy: ArrayLike<number>) {
+  return {
+    ofX: (w: ArrayLike<number>) => (x: Float64Array) => dot(dy, conv2dRef(x, c.x, w, c.w, attrsOf(c)).data),
+    ofW: (x: ArrayLike<number>) => (w: Float64Array) => dot(dy, conv2dRef(x, c.x, w, c.w, attrsOf(c)).data),
+    ofB: (x: ArrayLike<number>, w: ArrayLike<number>) => (b: Float64Array) => dot(dy, conv2dRef(x, c.x, w, c.w, attrsOf(c), b).data),
+  };
+}
+
+function outShape(c: Case): number[] {
+  return conv2dRef(new Float64Array(size(c.x)), c.x, new Float64Array(size(c.w)), c.w, attrsOf(c)).shape;
+}
+
+describe('conv2d backward', () => {
+  // L is linear in each argument, so central differences are exact up to rounding; eps 1e-3 keeps that small.
+  const EPS = 1e-3;
+  const dataCases: [Case, ConvGemmConfig][] = [
+    [{ x: [2, 3, 7, 9], w: [5, 3, 3, 3], stride: [2, 2], padding: [1, 1] }, 'direct_4x4'],
+    [{ x: [1, 2, 6, 5], w: [4, 2, 2, 3], stride: [1, 2], padding: [0, 1], dilation: [2, 1] }, 'tiled_32x32'],
+    [{ x: [2, 1, 5, 5], w: [3, 1, 3, 3], padding: [2, 2] }, 'direct_8x4'],
+  ];
+  for (const [c, config] of dataCases) {
+    it(`backward-data ${label(c)} (${config}) matches finite differences`, async () => {
+      const x = uniform(size(c.x), 4);
+      const w = uniform(size(c.w), 5);
+      const dyShape = outShape(c);
+      const dy = uniform(size(dyShape), 6);
+      const dyt = tensor(engine(), dy, dyShape);
+      const wt = tensor(engine(), w, c.w);
+      const dx = conv2dBackwardData(dyt, wt, c.x, { ...attrsOf(c), config });
+      expect(dx.shape).toEqual(c.x);
+      const [got] = await readAll(dx, dyt, wt);
+      expectClose(got, numericGradient(loss(c, dy).ofX(w), x, EPS), { atol: 2e-5, rtol: 1e-4 }, `dx ${label(c)}`);
+    });
+  }
+
+  const filterCases: [Case, ConvFilterConfig, boolean][] = [
+    // 33 rows of 11 positions: several splits, so the partial-sum reduction runs.
+    [{ x: [3, 2, 13, 13], w: [4, 2, 3, 3], padding: [1, 1], stride: [1, 1] }, 'split_4x4_4k', true],
+    [{ x: [1, 1, 5, 7], w: [7, 1, 2, 3], padding: [2, 1], dilation: [2, 1] }, 'split_8x4_4k', false],
+    [{ x: [2, 3, 7, 9], w: [5, 3, 3, 3], stride: [2, 2], padding: [1, 1] }, 'split_4x4_32k', true],
+  ];
+  for (const [c, config, bias] of filterCases) {
+    it(`backward-filter ${label(c)} bias ${bias} (${config}) matches finite differences`, async () => {
+      const x = uniform(size(c.x), 7);
+      const w = uniform(size(c.w), 8);
+      const dyShape = outShape(c);
+      const dy = uniform(size(dyShape), 9);
+      const xt = tensor(engine(), x, c.x);
+      const dyt = tensor(engine(), dy, dyShape);
+      const { dw, dbias } = conv2dBackwardFilter(xt, dyt, c.w, { ...attrsOf(c), bias, config });
+      expect(dw.shape).toEqual(c.w);
+      expect(dbias === undefined).toBe(!bias);
+      const [gotW, gotB] = await readAll(dw, ...(dbias ? [dbias] : []), xt, dyt);
+      const L = loss(c, dy);
+      // Reductions over up to 363 products: scale the tolerance with the length.
+      expectClose(gotW, numericGradient(L.ofW(x), w, EPS), { atol: 1e-4, rtol: 1e-4 }, `dw ${label(c)}`);
+      if (bias) expectClose(gotB, numericGradient(L.ofB(x, w), new Float64Array(c.w[0]), EPS), { atol: 1e-4, rtol: 1e-4 }, 'dbias');
+    });
+  }
+});
+
+describe('conv2d shape errors', () => {
+  it('rejects bad shapes and attributes before any GPU work', () => {
+    const e = engine();
+    const x = tensor(e, new Float32Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+    const w = tensor(e, new Float32Array(4 * 2 * 3 * 3), [4, 2, 3, 3]);
+    const big = tensor(e, new Float32Array(4 * 3 * 7 * 7), [4, 3, 7, 7]);
+    const flat = tensor(e, new Float32Array(12), [4, 3]);
+    const before = e.stats.liveBuffers;
+    expect(() => conv2d(x, w)).toThrow(ShapeError);
+    expect(() => conv2d(x, w)).toThrow(/conv2d: input \[2, 3, 5, 5\] has 3 channels but weight \[4, 2, 3, 3\] expects Cin = 2/);
+    expect(() => conv2d(x, big)).toThrow(/smaller than the dilated kernel extent 7.*add padding/);
+    expect(() => conv2d(x, flat)).toThrow(/weight \[4, 3\] must be 4-D/);
+    expect(() => conv2d(x, big, { padding: 1, stride: 0 })).toThrow(/stride 0 must be positive/);
+    expect(() => conv2dBackwardData(x, big, [2, 3, 9, 9])).toThrow(/dy is \[2, 3, 5, 5\] but \[2, 4, 3, 3\] was expected/);
+    expect(() => conv2dBackwardFilter(x, x, [4, 3, 3, 3])).toThrow(/conv2d backward-filter: dy is \[2, 3, 5, 5\]/);
+    expect(e.stats.liveBuffers).toBe(before);
+    for (const t of [x, w, big, flat]) t.dispose();
+  });
+
+  it('leaves no buffers alive', () => {
+    expect(engine().stats.liveBuffers).toBe(0);
+  });
+});
