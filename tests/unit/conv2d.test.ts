@@ -24,8 +24,10 @@ const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const label = (c: Case) => `x [${c.x}] w [${c.w}] s ${c.stride ?? 1} p ${c.padding ?? 0} d ${c.dilation ?? 1}`;
 const attrsOf = (c: Case) => ({ stride: c.stride, padding: c.padding, dilation: c.dilation });
 
+/** Reads every tensor (one after another: each read submits the pending work) and disposes them. */
 async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
-  const out = await Promise.all(ts.map((t) => t.read()));
+  const out: Float32Array[] = [];
+  for (const t of ts) out.push((await t.read()) as Float32Array);
   for (const t of ts) t.dispose();
   return out;
 }
