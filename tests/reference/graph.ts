@@ -143,10 +143,156 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         break;
       }
       case 'mse_backward': results = [x[0].map((v, i) => (2 * (v - x[1][i])) / x[0].length)]; break;
+      case 'conv2d':
+      case 'conv2d_backward_data':
+      case 'conv2d_backward_filter':
+      case 'conv_transpose2d':
+      case 'conv_transpose2d_backward_data':
+      case 'conv_transpose2d_backward_filter':
+        results = [convOp(node.op, node.attrs as ConvLike, node.inputs, x, out)];
+        break;
+      case 'max_pool2d':
+      case 'avg_pool2d': {
+        const r = pool(node.op, node.attrs as PoolLike, a.shape, x[0], out.shape);
+        results = node.op === 'max_pool2d' ? [r.y, r.argmax] : [r.y];
+        break;
+      }
+      case 'max_pool2d_backward': {
+        // dy flows to the input element each window picked.
+        const attrs = node.attrs as PoolLike & { inputShape: number[] };
+        const [, , h, w] = attrs.inputShape;
+        const dx = new Float64Array(out.size);
+        const outputsPerPlane = x[0].length / (attrs.inputShape[0] * attrs.inputShape[1]);
+        x[0].forEach((g, o) => (dx[Math.floor(o / outputsPerPlane) * h * w + x[1][o]] += g));
+        results = [dx];
+        break;
+      }
+      case 'avg_pool2d_backward': {
+        const attrs = node.attrs as PoolLike & { inputShape: number[] };
+        const dx = new Float64Array(out.size);
+        windows(attrs, attrs.inputShape, a.shape, (o, i, inside, count) => {
+          if (inside) dx[i] += x[0][o] / count;
+        });
+        results = [dx];
+        break;
+      }
+      case 'bce_with_logits': {
+        let s2 = 0;
+        x[0].forEach((v, i) => (s2 += Math.max(v, 0) - v * x[1][i] + Math.log1p(Math.exp(-Math.abs(v)))));
+        results = [Float64Array.of(s2 / x[0].length)];
+        break;
+      }
+      case 'bce_with_logits_backward':
+        results = [x[0].map((v, i) => (1 / (1 + Math.exp(-v)) - x[1][i]) / x[0].length)];
+        break;
       default:
         throw new Error(`reference interpreter: no rule for ${node.op}`);
     }
     node.outputs.forEach((v, i) => env.set(v, results[i]));
   }
   return env;
+}
+
+type Pair = readonly [number, number];
+interface ConvLike {
+  stride: Pair;
+  padding: Pair;
+  dilation: Pair;
+  outputPadding?: Pair;
+  inputShape?: readonly number[];
+  weightShape?: readonly number[];
+}
+interface PoolLike {
+  kernel: Pair;
+  stride: Pair;
+  padding: Pair;
+  dilation?: Pair;
+  countIncludePad?: boolean;
+}
+
+/**
+ * Visits every (input element, weight element, output element) triple of conv2d with input
+ * `xs` [N, Cin, H, W] and weight `ws` [Cout, Cin, KH, KW] producing `ys`: y += x·w for each.
+ * Forward, both gradients and the transposed conv are this one loop read in different directions.
+ */
+function convVisit(xs: readonly number[], ws: readonly number[], ys: readonly number[], a: ConvLike, fn: (xi: number, wi: number, yi: number) => void): void {
+  const [n, cin, h, w] = xs;
+  const [cout, , kh, kw] = ws;
+  const [, , oh, ow] = ys;
+  for (let b = 0; b < n; b++)
+    for (let co = 0; co < cout; co++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++)
+          for (let ci = 0; ci < cin; ci++)
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                const iy = oy * a.stride[0] - a.padding[0] + i * a.dilation[0];
+                const ix = ox * a.stride[1] - a.padding[1] + j * a.dilation[1];
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                fn(((b * cin + ci) * h + iy) * w + ix, ((co * cin + ci) * kh + i) * kw + j, ((b * cout + co) * oh + oy) * ow + ox);
+              }
+}
+
+function convOp(op: string, a: ConvLike, inputs: readonly Value[], x: Float64Array[], out: Value): Float64Array {
+  const r = new Float64Array(out.size);
+  const [p, q] = inputs;
+  // conv_transpose2d(x, w) is the input-gradient of the conv2d from its output (shape of y) to x.
+  switch (op) {
+    case 'conv2d':
+      convVisit(p.shape, q.shape, out.shape, a, (xi, wi, yi) => (r[yi] += x[0][xi] * x[1][wi]));
+      break;
+    case 'conv2d_backward_data':
+      convVisit(a.inputShape!, q.shape, p.shape, a, (xi, wi, yi) => (r[xi] += x[0][yi] * x[1][wi]));
+      break;
+    case 'conv2d_backward_filter':
+      convVisit(p.shape, a.weightShape!, q.shape, a, (xi, wi, yi) => (r[wi] += x[0][xi] * x[1][yi]));
+      break;
+    case 'conv_transpose2d':
+      convVisit(out.shape, q.shape, p.shape, a, (xi, wi, yi) => (r[xi] += x[0][yi] * x[1][wi]));
+      break;
+    case 'conv_transpose2d_backward_data':
+      convVisit(p.shape, q.shape, a.inputShape!, a, (xi, wi, yi) => (r[yi] += x[0][xi] * x[1][wi]));
+      break;
+    case 'conv_transpose2d_backward_filter':
+      convVisit(q.shape, a.weightShape!, p.shape, a, (xi, wi, yi) => (r[wi] += x[1][xi] * x[0][yi]));
+      break;
+  }
+  return r;
+}
+
+/** Visits each (output, input) pair of a pooling window; count is the divisor of average pooling. */
+function windows(a: PoolLike, xs: readonly number[], ys: readonly number[], fn: (o: number, i: number, inside: boolean, count: number) => void): void {
+  const [n, c, h, w] = xs;
+  const [, , oh, ow] = ys;
+  const dil = a.dilation ?? [1, 1];
+  for (let pl = 0; pl < n * c; pl++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        const taps: [number, boolean][] = [];
+        for (let ky = 0; ky < a.kernel[0]; ky++)
+          for (let kx = 0; kx < a.kernel[1]; kx++) {
+            const iy = oy * a.stride[0] - a.padding[0] + ky * dil[0];
+            const ix = ox * a.stride[1] - a.padding[1] + kx * dil[1];
+            const inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+            taps.push([inside ? pl * h * w + iy * w + ix : -1, inside]);
+          }
+        const count = a.countIncludePad === false ? taps.filter((t) => t[1]).length : taps.length;
+        for (const [i, inside] of taps) fn((pl * oh + oy) * ow + ox, i, inside, count);
+      }
+}
+
+function pool(op: string, a: PoolLike, xs: readonly number[], x: Float64Array, ys: readonly number[]): { y: Float64Array; argmax: Float64Array } {
+  const size = ys.reduce((p, q) => p * q, 1);
+  const y = new Float64Array(size).fill(op === 'max_pool2d' ? -Infinity : 0);
+  const argmax = new Float64Array(size);
+  const plane = xs[2] * xs[3];
+  windows(a, xs, ys, (o, i, inside, count) => {
+    if (!inside) return;
+    if (op === 'avg_pool2d') y[o] += x[i] / count;
+    else if (x[i] > y[o]) {
+      y[o] = x[i];
+      argmax[o] = i % plane;
+    }
+  });
+  return { y, argmax };
 }

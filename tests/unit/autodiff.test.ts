@@ -134,3 +134,48 @@ describe('autodiff', () => {
     expect(() => gradients(g, loss, [p])).toThrow(/mse_backward is not differentiable/);
   });
 });
+
+describe('autodiff through convolutions and pooling', () => {
+  const conv = { stride: [2, 1], padding: [1, 0], dilation: [1, 2] } as const;
+  it('differentiates conv2d → relu → max/avg pool → linear → softmax cross-entropy', () => {
+    const g = createGraph();
+    const x = g.param('x', [2, 2, 7, 8]);
+    const w = g.param('w', [3, 2, 3, 2]);
+    const b = g.param('b', [3]);
+    let h = g.apply('conv2d', [x, w], conv)[0]; // [2, 3, 4, 6]
+    h = g.apply('bias_add', [h, b], { axis: 1 })[0];
+    h = g.apply('activation', [h], { activation: { kind: 'tanh' } })[0];
+    const [m] = g.apply('max_pool2d', [h], { kernel: [2, 3], stride: [1, 2], padding: [1, 1], dilation: [1, 1] });
+    const avg = g.apply('avg_pool2d', [m], { kernel: [2, 2], stride: [2, 2], padding: [0, 1], countIncludePad: true })[0];
+    const flat = g.apply('reshape', [avg], { shape: [2, avg.size / 2] })[0];
+    const fc = g.param('fc', [flat.shape[1], 4]);
+    const logits = g.apply('matmul', [flat, fc], { transA: false, transB: false })[0];
+    const labels = g.input('labels', [2], 'u32');
+    const [loss] = g.apply('softmax_cross_entropy', [logits, labels], {});
+    const feeds = new Map([
+      [x, f64(uniform(x.size, 21))],
+      [w, f64(uniform(w.size, 22))],
+      [b, f64(uniform(3, 23))],
+      [fc, f64(uniform(fc.size, 24))],
+      [labels, f64([1, 3])],
+    ]);
+    checkGradients(g, loss, feeds, [x, w, b, fc]);
+  });
+
+  it('differentiates conv_transpose2d and BCE with logits (a DCGAN generator and discriminator head)', () => {
+    const g = createGraph();
+    const z = g.param('z', [2, 3, 3, 2]);
+    const w = g.param('w', [3, 2, 3, 3]); // [Cin, Cout, KH, KW]
+    const up = g.apply('conv_transpose2d', [z, w], { stride: [2, 2], padding: [1, 0], dilation: [1, 1], outputPadding: [1, 0] })[0];
+    const act = g.apply('activation', [up], { activation: { kind: 'leaky_relu', alpha: 0.2 } })[0];
+    const flat = g.apply('reshape', [act], { shape: [act.size] })[0];
+    const target = g.input('t', flat.shape);
+    const [loss] = g.apply('bce_with_logits', [flat, target], {});
+    const feeds = new Map([
+      [z, f64(uniform(z.size, 31))],
+      [w, f64(uniform(w.size, 32))],
+      [target, f64(uniform(flat.size, 33, 0, 1))],
+    ]);
+    checkGradients(g, loss, feeds, [z, w]);
+  });
+});

@@ -1,6 +1,9 @@
 import { activationBackwardRule, activationRule } from './activation.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
-import { mseBackwardRule, mseRule, softmaxCrossEntropyRule } from './loss.js';
+import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dRule } from './conv2d.js';
+import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
+import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule, softmaxCrossEntropyRule } from './loss.js';
+import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
 import { matmulRule } from './matmul.js';
 import { matmulFusedRule } from './matmul_fused.js';
 import { expandRule, reshapeRule, stopGradientRule, sumRule } from './shape.js';
@@ -25,4 +28,16 @@ export const RULES: RuleTable = {
   softmax_cross_entropy: softmaxCrossEntropyRule,
   mse: mseRule,
   mse_backward: mseBackwardRule,
+  bce_with_logits: bceWithLogitsRule,
+  bce_with_logits_backward: bceWithLogitsBackwardRule,
+  conv2d: conv2dRule,
+  conv2d_backward_data: conv2dBackwardDataRule,
+  conv2d_backward_filter: conv2dBackwardFilterRule,
+  conv_transpose2d: convTranspose2dRule,
+  conv_transpose2d_backward_data: convTranspose2dBackwardDataRule,
+  conv_transpose2d_backward_filter: convTranspose2dBackwardFilterRule,
+  max_pool2d: maxPool2dRule,
+  max_pool2d_backward: maxPool2dBackwardRule,
+  avg_pool2d: avgPool2dRule,
+  avg_pool2d_backward: avgPool2dBackwardRule,
 };

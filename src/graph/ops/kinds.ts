@@ -1,5 +1,26 @@
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 
+/** Per-axis sizes (h, w). */
+export type Pair2 = readonly [number, number];
+
+/** Attributes of conv2d, as torch.nn.functional.conv2d (NCHW, weight [Cout, Cin, KH, KW]). */
+export interface ConvAttrs {
+  stride: Pair2;
+  padding: Pair2;
+  dilation: Pair2;
+}
+
+/** Attributes of conv_transpose2d (weight [Cin, Cout, KH, KW], as torch). */
+export interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: Pair2;
+}
+
+export interface PoolAttrs {
+  kernel: Pair2;
+  stride: Pair2;
+  padding: Pair2;
+}
+
 /**
  * Attributes of every op kind. Adding a key here makes the rule table in ./index.ts fail to compile
  * until the op has shape inference and a gradient rule (or is declared non-differentiable).
@@ -31,6 +52,26 @@ export interface OpAttrs {
     activation: ActivationSpec;
     prologue: ActivationSpec | null;
   };
+  /** x [N, Cin, H, W], w [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
+  conv2d: ConvAttrs;
+  /** dy, w → dx of the conv2d whose input had `inputShape`. */
+  conv2d_backward_data: ConvAttrs & { inputShape: readonly number[] };
+  /** x, dy → dW of shape `weightShape`. */
+  conv2d_backward_filter: ConvAttrs & { weightShape: readonly number[] };
+  /** x [N, Cin, H, W], w [Cin, Cout, KH, KW] → y [N, Cout, OH, OW] (the adjoint of conv2d). */
+  conv_transpose2d: ConvTransposeAttrs;
+  conv_transpose2d_backward_data: ConvTransposeAttrs & { inputShape: readonly number[] };
+  conv_transpose2d_backward_filter: ConvTransposeAttrs & { weightShape: readonly number[] };
+  /** x → y and the argmax (u32, index within each plane) that backward scatters to. */
+  max_pool2d: PoolAttrs & { dilation: Pair2 };
+  /** dy, argmax → dx of shape `inputShape`. */
+  max_pool2d_backward: PoolAttrs & { dilation: Pair2; inputShape: readonly number[] };
+  avg_pool2d: PoolAttrs & { countIncludePad: boolean };
+  avg_pool2d_backward: PoolAttrs & { countIncludePad: boolean; inputShape: readonly number[] };
+  /** logits, targets of equal shape → mean binary cross-entropy [1] (numerically stable form). */
+  bce_with_logits: Record<string, never>;
+  /** logits, targets → d bce / d logits = (sigmoid(x) − t)/n. */
+  bce_with_logits_backward: Record<string, never>;
   /** Sum over one axis, which is removed. */
   sum: { axis: number };
   /** Inserts a new axis of length `size` at `axis`, repeating the data along it (the adjoint of sum). */

@@ -1,4 +1,5 @@
 import { ShapeError } from '../../gpu/errors.js';
+import { bceWithLogitsBackward, bceWithLogitsProgram } from '../../kernels/bce_with_logits.js';
 import { mseBackward, mseProgram } from '../../kernels/mse.js';
 import { defaultRowVariant } from '../../kernels/softmax.js';
 import { softmaxCrossEntropyProgram } from '../../kernels/softmax_cross_entropy.js';
@@ -57,4 +58,28 @@ export const mseBackwardRule: OpRule<'mse_backward'> = {
   },
   grad: 'nondiff',
   lower: ({ inputs: [pred] }) => program(singleLaunch(mseBackward(pred.size, false))),
+};
+
+export const bceWithLogitsRule: OpRule<'bce_with_logits'> = {
+  infer([x, t], _attrs, where) {
+    expectArity(where, [x, t], 2, 'logits, targets');
+    expectSameShape(where, x, t, 'the targets must have the shape of the logits');
+    return [{ shape: [1], dtype: 'f32' }];
+  },
+  // L = mean(max(x,0) − x·t + log(1 + e^−|x|)): dx = (σ(x) − t)/n
+  grad(g, node, [up], needs) {
+    if (up === null) return [null, null];
+    if (needs[1]) throw new ShapeError('bce_with_logits: targets are not differentiable; detach them');
+    return [scaleBy(g, g.apply('bce_with_logits_backward', [...node.inputs], {})[0], up), null];
+  },
+  lower: ({ inputs: [x] }) => program(bceWithLogitsProgram(x.size)),
+};
+
+export const bceWithLogitsBackwardRule: OpRule<'bce_with_logits_backward'> = {
+  infer([x, t], _attrs, where) {
+    expectSameShape(where, x, t);
+    return [{ shape: x.shape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+  lower: ({ inputs: [x] }) => program(singleLaunch(bceWithLogitsBackward(x.size, false))),
 };

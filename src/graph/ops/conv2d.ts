@@ -1,0 +1,96 @@
+import { ShapeError } from '../../gpu/errors.js';
+import {
+  conv2dBackwardDataProgram,
+  conv2dBackwardDataTuning,
+  conv2dBackwardFilterProgram,
+  conv2dBackwardFilterTuning,
+  conv2dOutputShape,
+  conv2dParams,
+  conv2dProgram,
+  conv2dTuning,
+  type ConvFilterConfig,
+  type ConvGemmConfig,
+} from '../../kernels/conv2d.js';
+import { describeShape, type TensorType } from '../ir.js';
+import { program } from '../lower.js';
+import type { ConvAttrs } from './kinds.js';
+import { expectArity, materialise, type OpRule } from './rule.js';
+
+const bytes = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1) * 4;
+
+/** Runs a kernel family's shape check, putting the layer name in front of its message. */
+export function inLayer<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof ShapeError && !e.message.startsWith(where)) throw new ShapeError(`${where.split(': ')[0]}: ${e.message}`);
+    throw e;
+  }
+}
+
+const paramsOf = (input: readonly number[], weight: readonly number[], a: ConvAttrs) =>
+  conv2dParams(input, weight, { stride: a.stride, padding: a.padding, dilation: a.dilation });
+
+export const conv2dRule: OpRule<'conv2d'> = {
+  infer([x, w], attrs, where) {
+    expectArity(where, [x, w], 2, 'input, weight');
+    const p = inLayer(where, () => paramsOf(x.shape, w.shape, attrs));
+    return [{ shape: conv2dOutputShape(p), dtype: 'f32' }];
+  },
+  // y = x ⋆ w: dx is the transposed convolution of dy with w; dw correlates x with dy.
+  grad(g, node, [up], needs) {
+    if (up === null) return [null, null];
+    const [x, w] = node.inputs;
+    const dy = materialise(g, up, node.outputs[0]);
+    const { stride, padding, dilation } = node.attrs;
+    const conv = { stride, padding, dilation };
+    return [
+      needs[0] ? g.apply('conv2d_backward_data', [dy, w], { ...conv, inputShape: x.shape })[0] : null,
+      needs[1] ? g.apply('conv2d_backward_filter', [x, dy], { ...conv, weightShape: w.shape })[0] : null,
+    ];
+  },
+  async lower({ inputs: [x, w], outputs: [y], attrs }, ctx) {
+    const p = paramsOf(x.shape, w.shape, attrs);
+    const t = conv2dTuning(p);
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(x.shape), bytes(w.shape), bytes(y.shape)]);
+    return program(conv2dProgram(p, id as ConvGemmConfig));
+  },
+};
+
+export const conv2dBackwardDataRule: OpRule<'conv2d_backward_data'> = {
+  infer([dy, w], attrs, where) {
+    expectArity(where, [dy, w], 2, 'dy, weight');
+    const p = inLayer(where, () => paramsOf(attrs.inputShape, w.shape, attrs));
+    const expected = conv2dOutputShape(p);
+    if (expected.join() !== dy.shape.join()) {
+      throw new ShapeError(`${where}: gradient ${describeShape(dy.shape)} does not match the conv output ${describeShape(expected)}`);
+    }
+    return [{ shape: attrs.inputShape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+  async lower({ inputs: [dy, w], attrs }, ctx) {
+    const p = paramsOf(attrs.inputShape, w.shape, attrs);
+    const t = conv2dBackwardDataTuning(p);
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(w.shape), bytes(attrs.inputShape)]);
+    return program(conv2dBackwardDataProgram(p, id as ConvGemmConfig));
+  },
+};
+
+export const conv2dBackwardFilterRule: OpRule<'conv2d_backward_filter'> = {
+  infer([x, dy], attrs, where): TensorType[] {
+    expectArity(where, [x, dy], 2, 'input, dy');
+    const p = inLayer(where, () => paramsOf(x.shape, attrs.weightShape, attrs));
+    const expected = conv2dOutputShape(p);
+    if (expected.join() !== dy.shape.join()) {
+      throw new ShapeError(`${where}: gradient ${describeShape(dy.shape)} does not match the conv output ${describeShape(expected)}`);
+    }
+    return [{ shape: attrs.weightShape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+  async lower({ inputs: [x, dy], attrs }, ctx) {
+    const p = paramsOf(x.shape, attrs.weightShape, attrs);
+    const t = conv2dBackwardFilterTuning(p);
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), t.scratchBytes]);
+    return program(conv2dBackwardFilterProgram(p, id as ConvFilterConfig));
+  },
+};

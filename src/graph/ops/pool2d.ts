@@ -1,0 +1,68 @@
+import { singleLaunch } from '../../kernels/kernel.js';
+import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward, pool2dGeometry } from '../../kernels/pool2d.js';
+import { program } from '../lower.js';
+import { inLayer } from './conv2d.js';
+import type { OpAttrs } from './kinds.js';
+import { expectArity, materialise, type OpRule } from './rule.js';
+
+type MaxAttrs = OpAttrs['max_pool2d'];
+type AvgAttrs = OpAttrs['avg_pool2d'];
+
+const geometry = (op: string, shape: readonly number[], a: MaxAttrs | AvgAttrs) =>
+  pool2dGeometry(op, shape, {
+    kernel: a.kernel,
+    stride: a.stride,
+    padding: a.padding,
+    dilation: 'dilation' in a ? a.dilation : undefined,
+    countIncludePad: 'countIncludePad' in a ? a.countIncludePad : undefined,
+  });
+
+const outShape = (g: ReturnType<typeof geometry>) => [g.n, g.c, g.oh, g.ow];
+
+export const maxPool2dRule: OpRule<'max_pool2d'> = {
+  infer([x], attrs, where) {
+    const g = inLayer(where, () => geometry('max_pool2d', x.shape, attrs));
+    return [
+      { shape: outShape(g), dtype: 'f32' },
+      { shape: outShape(g), dtype: 'u32' },
+    ];
+  },
+  // The gradient goes to the element that won each window (its index saved as argmax).
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    const dy = materialise(g, up, node.outputs[0]);
+    return [g.apply('max_pool2d_backward', [dy, node.outputs[1]], { ...node.attrs, inputShape: node.inputs[0].shape })[0]];
+  },
+  lower: ({ inputs: [x], attrs }) => program(singleLaunch(maxPool2dForward(geometry('max_pool2d', x.shape, attrs)))),
+};
+
+export const maxPool2dBackwardRule: OpRule<'max_pool2d_backward'> = {
+  infer([dy, argmax], attrs, where) {
+    expectArity(where, [dy, argmax], 2, 'dy, argmax');
+    inLayer(where, () => geometry('max_pool2d', attrs.inputShape, attrs));
+    return [{ shape: attrs.inputShape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+  lower: ({ attrs }) => program(singleLaunch(maxPool2dBackward(geometry('max_pool2d', attrs.inputShape, attrs)))),
+};
+
+export const avgPool2dRule: OpRule<'avg_pool2d'> = {
+  infer([x], attrs, where) {
+    return [{ shape: outShape(inLayer(where, () => geometry('avg_pool2d', x.shape, attrs))), dtype: 'f32' }];
+  },
+  grad(g, node, [up]) {
+    if (up === null) return [null];
+    const dy = materialise(g, up, node.outputs[0]);
+    return [g.apply('avg_pool2d_backward', [dy], { ...node.attrs, inputShape: node.inputs[0].shape })[0]];
+  },
+  lower: ({ inputs: [x], attrs }) => program(singleLaunch(avgPool2dForward(geometry('avg_pool2d', x.shape, attrs)))),
+};
+
+export const avgPool2dBackwardRule: OpRule<'avg_pool2d_backward'> = {
+  infer(_inputs, attrs, where) {
+    inLayer(where, () => geometry('avg_pool2d', attrs.inputShape, attrs));
+    return [{ shape: attrs.inputShape, dtype: 'f32' }];
+  },
+  grad: 'nondiff',
+  lower: ({ attrs }) => program(singleLaunch(avgPool2dBackward(geometry('avg_pool2d', attrs.inputShape, attrs)))),
+};
