@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export interface TrainArgs {
-  model: 'mlp';
+  model: 'mlp' | 'cnn';
   epochs: number;
   batch: number;
   lr: number;
@@ -20,7 +20,8 @@ export const USAGE = `usage: webgpu-dl train [options]
 Trains a model on MNIST (or any dataset of the four IDX files) on the GPU through WebGPU.
 
 options:
-  --model mlp          model to train (default mlp: 784-256-256-10, ReLU)
+  --model mlp|cnn      model to train (default mlp): mlp is 784-256-256-10 with ReLU;
+                       cnn is conv 32, conv 64, maxpool, 128, 10 (slow on a software GPU)
   --epochs N           passes over the training set (default 10)
   --batch N            samples per step (default 128)
   --lr X               Adam learning rate (default 0.001)
@@ -68,7 +69,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   const model = v.model ?? 'mlp';
-  if (model !== 'mlp') throw new UsageError(`--model ${model}: expected mlp`);
+  if (model !== 'mlp' && model !== 'cnn') throw new UsageError(`--model ${model}: expected mlp or cnn`);
   return {
     model,
     epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
-import { mnistMlp } from '../models/mnist.js';
+import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
 import { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
@@ -44,8 +44,8 @@ async function train(args: TrainArgs): Promise<void> {
     const pixels = train.height * train.width;
     say(`webgpu-dl: ${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}; ${train.count} training / ${splits.test.count} test images of ${train.height}×${train.width}, ${classes} classes`);
     trainer = new Trainer(engine, {
-      model: mnistMlp([256, 256], pixels, classes),
-      inputShape: [pixels],
+      model: args.model === 'cnn' ? mnistCnn([train.height, train.width], classes) : mnistMlp([256, 256], pixels, classes),
+      inputShape: args.model === 'cnn' ? [1, train.height, train.width] : [pixels],
       classes,
       optimizer: new Adam({ lr: args.lr }),
       seed: args.seed,

@@ -65,7 +65,7 @@ describe('webgpu-dl train', () => {
     for (const [args, pattern, status] of [
       [['train', '--epochs', '0'], /^webgpu-dl: --epochs 0: expected a positive integer$/, 2],
       [['train', '--lr', 'fast'], /^webgpu-dl: --lr fast: expected a positive number$/, 2],
-      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp$/, 2],
+      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp or cnn$/, 2],
       [['train', '--nope'], /^webgpu-dl: Unknown option '--nope'/, 2],
       [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
       [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],

@@ -99,3 +99,19 @@ describe('Trainer on real MNIST', () => {
     expect(engine().stats.liveBuffers).toBe(0);
   });
 });
+
+describe('Trainer with convolutions', () => {
+  it('trains a small CNN on real MNIST well above chance', async () => {
+    const { Conv2d, MaxPool2d } = await import('../../src/nn/conv.js');
+    const trainer = new Trainer(engine(), {
+      model: new Sequential(new Conv2d(1, 4, 5, { stride: 2 }), ReLU(), new MaxPool2d(2), new Flatten(), new Linear(4 * 6 * 6, 10)),
+      inputShape: [1, 28, 28],
+      classes: 10,
+      optimizer: new Adam({ lr: 1e-2 }),
+      seed: 4,
+    });
+    const history = await trainer.fit(head(train, 2000), { epochs: 1, batchSize: 50, evaluate: head(test, 500) });
+    expect(history[0].evalAccuracy!).toBeGreaterThan(0.7);
+    trainer.dispose();
+  });
+});
