@@ -7,7 +7,7 @@ import { createGraph } from './graph.js';
 import type { DType, Graph, Value } from './ir.js';
 import type { LowerContext } from './lower.js';
 import type { ParameterStore } from './params.js';
-import { fuseMatmul } from './passes/fuse_matmul.js';
+import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
 import { encodeLaunch, makeLaunch, Plan, type Launch } from './plan.js';
 import type { UpdateRule } from './update.js';
@@ -93,7 +93,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   }
 
   let schedule = eliminateDeadOps(scheduleOf(g), keep);
-  if (def.fuse ?? true) schedule = fuseMatmul(schedule, keep);
+  if (def.fuse ?? true) schedule = fuseEpilogues(schedule, keep);
   const ctx: LowerContext = {
     software: engine.info.software,
     tune: async (shapeClass, candidates, bufferBytes) => {

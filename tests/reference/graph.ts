@@ -61,6 +61,17 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         results = [cur];
         break;
       }
+      case 'conv2d_fused': {
+        // Defined as its composition: conv2d, + bias per channel, activation.
+        const attrs = node.attrs as ConvLike & { bias: boolean; activation: { kind: RefActivation; alpha?: number } };
+        let y = convOp('conv2d', attrs, node.inputs, x, out);
+        if (attrs.bias) {
+          const plane = out.shape[2] * out.shape[3];
+          y = y.map((v, i) => v + x[2][Math.floor(i / plane) % out.shape[1]]);
+        }
+        results = [y.map((v) => activate(attrs.activation.kind, v, attrs.activation.alpha ?? 0.01))];
+        break;
+      }
       case 'bias_add': {
         const axis = ((node.attrs as { axis: number }).axis + a.shape.length) % a.shape.length;
         const after = a.shape.slice(axis + 1).reduce((p, q) => p * q, 1);

@@ -3,7 +3,7 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import type { LowerContext } from '../../src/graph/lower.js';
-import { fuseMatmul } from '../../src/graph/passes/fuse_matmul.js';
+import { fuseEpilogues } from '../../src/graph/passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
 import { Plan, type BufferRange } from '../../src/graph/plan.js';
 import type { Activation } from '../../shaders/lib/activations.js';
@@ -46,7 +46,7 @@ async function runPlan(fuse: boolean, hidden: Activation) {
   const keep = new Set<Value>([loss, correct, ...grads.values()]);
   let schedule = eliminateDeadOps(scheduleOf(g), keep);
   const reference = evaluateOps(schedule, new Map([...data].map(([v, d]) => [v, Float64Array.from(d)])));
-  if (fuse) schedule = fuseMatmul(schedule, keep);
+  if (fuse) schedule = fuseEpilogues(schedule, keep);
   const placed = new Map<Value, BufferRange>();
   for (const [v, d] of data) {
     const buffer = e.createStorage(d.byteLength, v.name);
@@ -101,7 +101,7 @@ describe('Plan with convolutions', () => {
     const params = [w1, b1, w2, fc];
     const grads = gradients(g, loss, params);
     const keep = new Set<Value>([loss, ...grads.values()]);
-    const schedule = fuseMatmul(eliminateDeadOps(scheduleOf(g), keep), keep);
+    const schedule = fuseEpilogues(eliminateDeadOps(scheduleOf(g), keep), keep);
     const data = new Map<Value, Float32Array | Uint32Array>([
       [x, uniform(x.size, 41)],
       [labels, Uint32Array.of(0, 2, 1)],

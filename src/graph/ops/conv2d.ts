@@ -57,6 +57,24 @@ export const conv2dRule: OpRule<'conv2d'> = {
   },
 };
 
+/** The fused conv keeps conv2d's meaning followed by bias and activation (its unfused composition). */
+export const conv2dFusedRule: OpRule<'conv2d_fused'> = {
+  infer(inputs, attrs, where) {
+    const [y] = conv2dRule.infer(inputs.slice(0, 2), attrs, where);
+    if (attrs.bias && (inputs.length !== 3 || inputs[2].shape.join() !== String(y.shape[1]))) {
+      throw new ShapeError(`${where}: bias must be [${y.shape[1]}]`);
+    }
+    return [y];
+  },
+  grad: 'nondiff',
+  async lower({ inputs: [x, w], outputs: [y], attrs }, ctx) {
+    const p = conv2dParams(x.shape, w.shape, { stride: attrs.stride, padding: attrs.padding, dilation: attrs.dilation, bias: attrs.bias, activation: attrs.activation });
+    const t = conv2dTuning({ ...p, bias: false, activation: { kind: 'none' } });
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(x.shape), bytes(w.shape), bytes(y.shape)]);
+    return program(conv2dProgram(p, id as ConvGemmConfig));
+  },
+};
+
 export const conv2dBackwardDataRule: OpRule<'conv2d_backward_data'> = {
   infer([dy, w], attrs, where) {
     expectArity(where, [dy, w], 2, 'dy, weight');

@@ -1,6 +1,6 @@
 import { activationBackwardRule, activationRule } from './activation.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
-import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dRule } from './conv2d.js';
+import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv2dRule } from './conv2d.js';
 import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
 import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule, softmaxCrossEntropyRule } from './loss.js';
 import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
@@ -31,6 +31,7 @@ export const RULES: RuleTable = {
   bce_with_logits: bceWithLogitsRule,
   bce_with_logits_backward: bceWithLogitsBackwardRule,
   conv2d: conv2dRule,
+  conv2d_fused: conv2dFusedRule,
   conv2d_backward_data: conv2dBackwardDataRule,
   conv2d_backward_filter: conv2dBackwardFilterRule,
   conv_transpose2d: convTranspose2dRule,

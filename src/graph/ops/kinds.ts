@@ -54,6 +54,8 @@ export interface OpAttrs {
   };
   /** x [N, Cin, H, W], w [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
   conv2d: ConvAttrs;
+  /** Made only by fusion after autodiff: conv2d (+ bias[Cout]) then `activation`. Inputs: x, w, [bias]. */
+  conv2d_fused: ConvAttrs & { bias: boolean; activation: ActivationSpec };
   /** dy, w → dx of the conv2d whose input had `inputShape`. */
   conv2d_backward_data: ConvAttrs & { inputShape: readonly number[] };
   /** x, dy → dW of shape `weightShape`. */

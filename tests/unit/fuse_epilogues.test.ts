@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gradients } from '../../src/graph/autodiff.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
-import { fuseMatmul } from '../../src/graph/passes/fuse_matmul.js';
+import { fuseEpilogues } from '../../src/graph/passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
 import type { Activation } from '../../shaders/lib/activations.js';
 import { expectClose } from '../helpers/compare.js';
@@ -38,12 +38,12 @@ function mlp(hidden: Activation) {
   return { g, loss, grads, feeds, keep };
 }
 
-describe('fuseMatmul', () => {
+describe('fuseEpilogues', () => {
   for (const hidden of ['relu', 'tanh', 'gelu'] as const) {
     it(`fused and unfused ${hidden} MLP training steps agree`, () => {
       const { g, feeds, keep } = mlp(hidden);
       const plain = eliminateDeadOps(scheduleOf(g), keep);
-      const fused = fuseMatmul(plain, keep);
+      const fused = fuseEpilogues(plain, keep);
       const a = evaluateOps(plain, feeds);
       const b = evaluateOps(fused, feeds);
       for (const v of keep) expectClose(b.get(v)!, a.get(v)!, { atol: 1e-12, rtol: 1e-12 }, v.name);
@@ -53,7 +53,7 @@ describe('fuseMatmul', () => {
 
   it('folds bias and activation into forward matmuls and activation derivatives into backward ones', () => {
     const { g, keep } = mlp('relu');
-    const fused = fuseMatmul(eliminateDeadOps(scheduleOf(g), keep), keep);
+    const fused = fuseEpilogues(eliminateDeadOps(scheduleOf(g), keep), keep);
     const ops = fused.map((s) => s.op);
     // No standalone bias_add or activation in the forward, no activation_backward at all.
     expect(ops.filter((o) => o === 'activation' || o === 'activation_backward')).toEqual([]);
@@ -75,7 +75,36 @@ describe('fuseMatmul', () => {
     const q = g.apply('bias_add', [p, b], { axis: -1 })[0];
     const r = g.apply('activation', [q], { activation: { kind: 'relu' } })[0];
     const keep = new Set([r, p]);
-    const fused = fuseMatmul(scheduleOf(g), keep);
+    const fused = fuseEpilogues(scheduleOf(g), keep);
     expect(fused.map((s) => s.op)).toEqual(['matmul', 'bias_add', 'activation']);
+  });
+});
+
+describe('fuseEpilogues on convolutions', () => {
+  it('folds per-channel bias and activation into conv2d, and agrees with the unfused graph', () => {
+    const g = createGraph();
+    const x = g.input('x', [2, 3, 6, 5]);
+    const w = g.param('w', [4, 3, 3, 3]);
+    const b = g.param('b', [4]);
+    let h = g.apply('conv2d', [x, w], { stride: [1, 1], padding: [1, 1], dilation: [1, 1] })[0];
+    h = g.apply('bias_add', [h, b], { axis: 1 })[0];
+    h = g.apply('activation', [h], { activation: { kind: 'leaky_relu', alpha: 0.2 } })[0];
+    const t = g.input('t', h.shape);
+    const [loss] = g.apply('mse', [h, t], {});
+    const grads = gradients(g, loss, [w, b]);
+    const keep = new Set<Value>([loss, ...grads.values()]);
+    const plain = eliminateDeadOps(scheduleOf(g), keep);
+    const fused = fuseEpilogues(plain, keep);
+    expect(fused.filter((s) => s.op === 'conv2d_fused')).toHaveLength(1);
+    expect(fused.some((s) => s.op === 'activation' || s.op === 'conv2d')).toBe(false);
+    const feeds = new Map<Value, Float64Array>([
+      [x, f64(uniform(x.size, 1))],
+      [w, f64(uniform(w.size, 2))],
+      [b, f64(uniform(4, 3))],
+      [t, f64(uniform(t.size, 4))],
+    ]);
+    const a = evaluateOps(plain, feeds);
+    const c = evaluateOps(fused, feeds);
+    for (const v of keep) expectClose(c.get(v)!, a.get(v)!, { atol: 1e-12, rtol: 1e-12 }, v.name);
   });
 });
