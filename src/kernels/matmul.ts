@@ -89,7 +89,7 @@ type ShapeKind = 'splitk' | 'small' | 'large';
  */
 function shapeKind(p: MatmulParams): ShapeKind {
   const outputs = p.batch * p.M * p.N;
-  if (p.K >= 256 && outputs <= 65_536 && p.K >= Math.max(p.M, p.N)) return 'splitk';
+  if (p.K >= 256 && outputs <= 65_536 && p.K >= 4 * Math.max(p.M, p.N)) return 'splitk';
   if (Math.min(p.M, p.N) < 256) return 'small';
   return 'large';
 }
@@ -270,19 +270,41 @@ export function matmulProgram(p: MatmulParams, c: MatmulConfig): KernelProgram {
 }
 
 /**
- * What the autotuner times for a candidate: its product launch alone, without epilogue, bound to
- * (A, B, T) with T of `matmulTuneScratchBytes` bytes. The epilogue costs every candidate the same;
- * the split-K reduce launch (splits·M·N reads) is left out of the timing.
+ * The problem the autotuner times: the real one with M and N capped near 512, K near 1024 and the
+ * batch at 4, keeping each side's remainder mod 4 (so the same vec4/scalar code is timed). Timing
+ * every candidate at full size costs minutes on a CPU adapter at n = 2048 (a tiled candidate runs
+ * ~10× slower there), while the ranking is a property of the kernel shape, not of the size. Strides
+ * stay those of the full problem, so the capped problem reads inside the real operands.
+ */
+function tuneProblem(p: MatmulParams): MatmulParams {
+  const cap = (n: number, limit: number) => (n > limit + 4 ? limit + (n % 4) : n);
+  return {
+    ...p,
+    batch: Math.min(p.batch, 4),
+    M: cap(p.M, 512),
+    N: cap(p.N, 512),
+    K: cap(p.K, 1024),
+    strideA: p.strideA ?? p.M * p.K,
+    strideB: p.strideB ?? p.K * p.N,
+  };
+}
+
+/**
+ * What the autotuner times for a candidate: its product launch alone, without epilogue, on the
+ * capped problem of `tuneProblem`, bound to (A, B, T) with T of `matmulTuneScratchBytes` bytes. The
+ * epilogue costs every candidate the same; the split-K reduce launch (splits·M·N reads) is left out.
  */
 export function matmulTuneSpec(p: MatmulParams, c: MatmulConfig): KernelSpec {
   checkParams(p);
-  const { splits, kChunk } = splitGeometry(p.K, c.splits);
-  return productSpec(p, c, true, splits, kChunk);
+  const t = tuneProblem(p);
+  const { splits, kChunk } = splitGeometry(t.K, c.splits);
+  return productSpec(t, c, true, splits, kChunk);
 }
 
 export function matmulTuneScratchBytes(p: MatmulParams, candidates: readonly MatmulConfig[]): number {
-  const splits = Math.max(1, ...candidates.map((c) => splitGeometry(p.K, c.splits).splits));
-  return p.batch * p.M * p.N * splits * 4;
+  const t = tuneProblem(p);
+  const splits = Math.max(1, ...candidates.map((c) => splitGeometry(t.K, c.splits).splits));
+  return t.batch * t.M * t.N * splits * 4;
 }
 
 /** Looks a configuration up by id (e.g. an autotuner winner). */

@@ -4,7 +4,7 @@ import { createEngine } from '../../src/gpu/engine.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { matmul } from '../../src/eager/matmul.js';
 import { tensor, type Tensor } from '../../src/eager/tensor.js';
-import { matmulCandidates, matmulProgram, matmulShapeClass } from '../../src/kernels/matmul.js';
+import { matmulCandidates, matmulProgram, matmulShapeClass, matmulTuneScratchBytes, matmulTuneSpec } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
@@ -165,6 +165,15 @@ describe('split-K', () => {
 });
 
 describe('autotuning', () => {
+  it('times a capped problem with the same vec4 alignment, inside the real operands', () => {
+    const p = { batch: 8, M: 2051, N: 2048, K: 4099, transA: true, transB: false };
+    for (const c of matmulCandidates(p)) {
+      const u = new Uint32Array(matmulTuneSpec(p, c).uniforms!);
+      expect([...u.subarray(0, 6)]).toEqual([515, 512, 1027, 4, 2051 * 4099, 4099 * 2048]);
+    }
+    expect(matmulTuneScratchBytes(p, matmulCandidates(p))).toBe(4 * 515 * 512 * 4);
+  });
+
   it('picks one of the candidates, caches it per shape class, and computes correctly with it', async () => {
     class RecordingStore extends MemoryTuneStore {
       readonly writes: [string, string][] = [];
