@@ -138,7 +138,8 @@ export function matmulCandidates(p: MatmulParams): MatmulConfig[] {
 function describe(p: MatmulParams): string {
   const a = p.transA ? `[${p.K}, ${p.M}]ᵀ` : `[${p.M}, ${p.K}]`;
   const b = p.transB ? `[${p.N}, ${p.K}]ᵀ` : `[${p.K}, ${p.N}]`;
-  return `matmul ${p.batch > 1 ? `batch ${p.batch} × ` : ''}A ${a} · B ${b}`;
+  const batch = p.batch > 1 ? `batch ${p.batch} × ` : '';
+  return `matmul ${batch}A ${a} · B ${b}`;
 }
 
 function checkParams(p: MatmulParams): void {
