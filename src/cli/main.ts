@@ -1,8 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
+import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
 import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
+import { fixedLatents, GanTrainer } from '../train/gan.js';
+import { encodeGrayPng, imageGrid } from '../train/png.js';
 import { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { ProgressLine } from './progress.js';
@@ -21,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    await train(args);
+    await (args.model === 'gan' ? trainGan(args) : train(args));
     return 0;
   } catch (e) {
     if (process.env.WEBGPU_DL_DEBUG) console.error(e);
@@ -87,6 +90,62 @@ async function train(args: TrainArgs): Promise<void> {
     else console.log(`done: test accuracy ${(100 * last.evalAccuracy!).toFixed(2)}% in ${seconds.toFixed(1)} s`);
   } finally {
     trainer?.dispose();
+    engine?.destroy();
+  }
+}
+
+async function trainGan(args: TrainArgs): Promise<void> {
+  const started = performance.now();
+  const say = (line: string) => (args.json ? console.error(line) : console.log(line));
+  const splits = args.data ? await loadIdxFolder(args.data) : await loadMnist();
+  const data = args.limit ? limit(splits.train, args.limit) : splits.train;
+  let engine: Engine | undefined;
+  let gan: GanTrainer | undefined;
+  try {
+    engine = await createEngine({ log: (m) => console.error(m) });
+    const pixels = data.height * data.width;
+    const latent = 100;
+    say(`webgpu-dl: ${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}; GAN on ${data.count} images of ${data.height}×${data.width}`);
+    gan = new GanTrainer(engine, {
+      generator: mlpGenerator(latent, [256, 512], pixels),
+      discriminator: mlpDiscriminator(pixels, [512, 256]),
+      latent,
+      pixels,
+      optimizerG: new Adam({ lr: args.lr, beta1: 0.5 }),
+      optimizerD: new Adam({ lr: args.lr, beta1: 0.5 }),
+      seed: args.seed,
+    });
+    const bar = !args.json && process.stdout.isTTY ? new ProgressLine(process.stdout) : undefined;
+    const history = await gan.fit(data, {
+      epochs: args.epochs,
+      batchSize: args.batch,
+      progressEvery: 10,
+      onProgress: bar ? (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.iteration}/${p.iterations}  D ${p.dLoss.toFixed(4)}  G ${p.gLoss.toFixed(4)}`, p.iteration / p.iterations) : undefined,
+      onEpoch: (e) => {
+        if (args.json) console.log(JSON.stringify({ event: 'epoch', epoch: e.epoch, dLoss: e.dLoss, gLoss: e.gLoss, iterationsPerSec: e.iterationsPerSec }));
+        else {
+          const text = `epoch ${e.epoch}/${args.epochs}  D loss ${e.dLoss.toFixed(4)}  G loss ${e.gLoss.toFixed(4)}  ${e.iterationsPerSec.toFixed(1)} iterations/s`;
+          if (bar) bar.done(text);
+          else console.log(text);
+        }
+      },
+    });
+    let samples: string | undefined;
+    if (args.out) {
+      writeFileSync(args.out, await gan.generatorCheckpoint());
+      const count = 64;
+      const images = await gan.sample(fixedLatents(count, latent, args.seed), count);
+      const grid = imageGrid(images, count, data.height, data.width, 8);
+      samples = `${args.out.replace(/\.safetensors$/, '')}.png`;
+      writeFileSync(samples, await encodeGrayPng(grid.pixels, grid.width, grid.height));
+      say(`webgpu-dl: generator weights saved to ${args.out}, samples to ${samples}`);
+    }
+    const last = history[history.length - 1];
+    const seconds = (performance.now() - started) / 1000;
+    if (args.json) console.log(JSON.stringify({ event: 'done', dLoss: last.dLoss, gLoss: last.gLoss, seconds, samples }));
+    else console.log(`done: D loss ${last.dLoss.toFixed(4)}, G loss ${last.gLoss.toFixed(4)} in ${seconds.toFixed(1)} s`);
+  } finally {
+    gan?.dispose();
     engine?.destroy();
   }
 }

@@ -33,8 +33,15 @@ interface FillParams {
   clampHi?: number;
 }
 
-function randomSpec(kind: RandomKind, n: number, p: FillParams): KernelSpec {
+function randomUniforms(n: number, p: FillParams): ArrayBuffer {
   const [lo, hi] = seedWords(p.seed);
+  return new UniformWriter()
+    .u32(n, lo, hi, p.stream)
+    .f32(p.shift, p.scale, p.eLo ?? 0, p.eSpan ?? 0, p.clampLo ?? 0, p.clampHi ?? 0)
+    .finish();
+}
+
+function randomSpec(kind: RandomKind, n: number, p: FillParams): KernelSpec {
   return {
     name: `random_${kind}`,
     code: randomShader(kind),
@@ -42,11 +49,18 @@ function randomSpec(kind: RandomKind, n: number, p: FillParams): KernelSpec {
     constants: { WG },
     bindings: ['write', 'uniform'],
     workgroups: dispatch1D(ceilDiv(n, 4), WG),
-    uniforms: new UniformWriter()
-      .u32(n, lo, hi, p.stream)
-      .f32(p.shift, p.scale, p.eLo ?? 0, p.eSpan ?? 0, p.clampLo ?? 0, p.clampHi ?? 0)
-      .finish(),
+    uniforms: randomUniforms(n, p),
   };
+}
+
+/**
+ * Uniforms of randomNormalKernel for another Philox stream: a compiled loop draws fresh noise each
+ * step (stream = step) by rewriting only these, with the same pipeline and bind group.
+ */
+export function randomNormalUniforms(n: number, mean: number, std: number, seed: number, stream: number): ArrayBuffer {
+  checkSeed('randomNormal', seed);
+  checkStream('randomNormal', stream);
+  return randomUniforms(n, { seed, stream, shift: mean, scale: std });
 }
 
 /** n raw u32 words: element i is word i % 4 of Philox(seed, stream, counter = i / 4). Binding: out (u32). */

@@ -61,11 +61,25 @@ describe('webgpu-dl train', () => {
     expect(tensors.get('5.weight')!.shape).toEqual([3, 256]);
   });
 
+  it('trains a GAN, printing D and G losses, and writes generator weights and a sample grid', async () => {
+    const out = join(dir, 'g.safetensors');
+    const r = await run(['train', '--model', 'gan', '--data', dir, '--epochs', '2', '--limit', '60', '--batch', '30', '--json', '--out', out]);
+    expect(r.status).toBe(0);
+    const lines = r.out.map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.event)).toEqual(['epoch', 'epoch', 'done']);
+    for (const l of lines) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
+    expect(lines[0].iterationsPerSec).toBeGreaterThan(0);
+    expect(lines[2].samples).toBe(join(dir, 'g.png'));
+    const png = readFileSync(join(dir, 'g.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(decodeSafetensors(new Uint8Array(readFileSync(out))).tensors.get('4.weight')!.shape).toEqual([36, 512]);
+  });
+
   it('answers bad flags and bad data with one line and a non-zero status', async () => {
     for (const [args, pattern, status] of [
       [['train', '--epochs', '0'], /^webgpu-dl: --epochs 0: expected a positive integer$/, 2],
       [['train', '--lr', 'fast'], /^webgpu-dl: --lr fast: expected a positive number$/, 2],
-      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp or cnn$/, 2],
+      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp, cnn or gan$/, 2],
       [['train', '--nope'], /^webgpu-dl: Unknown option '--nope'/, 2],
       [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
       [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],

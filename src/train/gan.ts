@@ -1,0 +1,212 @@
+import type { ImageDataset } from '../data/dataset.js';
+import { GpuImageDataset, SYMMETRIC_RANGE } from '../data/gpu_dataset.js';
+import type { Engine } from '../gpu/engine.js';
+import { ShapeError } from '../gpu/errors.js';
+import { compileStep, type CompiledStep } from '../graph/compile.js';
+import { ParameterStore } from '../graph/params.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizers.js';
+import { MetricSums } from './metric_sums.js';
+import { NoiseSource } from './noise.js';
+import { encodeSafetensors, type NamedTensor } from './safetensors.js';
+
+export interface GanOptions {
+  generator: Module;
+  discriminator: Module;
+  /** Length of the latent vector z. */
+  latent: number;
+  /** Pixels per image (what G outputs and D takes, flattened). */
+  pixels: number;
+  optimizerG: Optimizer;
+  optimizerD: Optimizer;
+  seed?: number;
+}
+
+export interface GanEpoch {
+  epoch: number;
+  /** Mean discriminator loss BCE(D(real), 1) + BCE(D(G(z)), 0) over the epoch's iterations. */
+  dLoss: number;
+  /** Mean generator loss BCE(D(G(z)), 1). */
+  gLoss: number;
+  iterationsPerSec: number;
+  seconds: number;
+}
+
+export interface GanFitOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Iterations per epoch (default: one pass over the images). */
+  iterations?: number;
+  onEpoch?: (e: GanEpoch) => void;
+  /** Called every `progressEvery` iterations with running means (read without stalling). */
+  onProgress?: (p: { epoch: number; iteration: number; iterations: number; dLoss: number; gLoss: number }) => void;
+  progressEvery?: number;
+}
+
+type DInputs = 'real' | 'labels' | 'z' | 'ones' | 'zeros';
+
+/**
+ * Trains a GAN on the GPU: each iteration is a discriminator step on real and generated images
+ * (G frozen, its output detached) and a generator step through a frozen D, each one command buffer,
+ * with real batches gathered and latent noise drawn on the GPU.
+ */
+export class GanTrainer {
+  readonly generatorStore: ParameterStore;
+  readonly discriminatorStore: ParameterStore;
+  private readonly sampleSteps = new Map<number, CompiledStep<'z'>>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly options: GanOptions,
+  ) {
+    const seed = options.seed ?? 0;
+    this.generatorStore = new ParameterStore(engine, { seed: seed * 2 + 1 });
+    this.discriminatorStore = new ParameterStore(engine, { seed: seed * 2 + 2 });
+    // Distinct prefixes keep G's and D's parameter names apart within one graph.
+    options.generator.register(this.generatorStore, 'G');
+    options.discriminator.register(this.discriminatorStore, 'D');
+  }
+
+  private generate(g: Parameters<Module['apply']>[0], z: Parameters<Module['apply']>[1]) {
+    const fake = this.options.generator.apply(g, z, { store: this.generatorStore, training: true });
+    if (fake.shape.length !== 2 || fake.shape[1] !== this.options.pixels) {
+      throw new ShapeError(`the generator outputs [${fake.shape.join(', ')}]; expected [batch, ${this.options.pixels}]`);
+    }
+    return fake;
+  }
+
+  private discriminate(g: Parameters<Module['apply']>[0], x: Parameters<Module['apply']>[1]) {
+    const logits = this.options.discriminator.apply(g, x, { store: this.discriminatorStore, training: true });
+    if (logits.shape.length !== 2 || logits.shape[1] !== 1) {
+      throw new ShapeError(`the discriminator outputs [${logits.shape.join(', ')}]; expected one logit per image, [batch, 1]`);
+    }
+    return logits;
+  }
+
+  async fit(data: ImageDataset, o: GanFitOptions): Promise<GanEpoch[]> {
+    const { latent, pixels } = this.options;
+    const batch = o.batchSize ?? 64;
+    if (data.height * data.width !== pixels) throw new ShapeError(`images of ${data.height}×${data.width} do not fit a GAN of ${pixels} pixels`);
+    if (batch > data.count) throw new ShapeError(`batch size ${batch} exceeds the ${data.count} images`);
+    const stores = [this.generatorStore, this.discriminatorStore];
+    const dStep = await compileStep<DInputs>(this.engine, {
+      inputs: { real: { shape: [batch, pixels] }, labels: { shape: [batch], dtype: 'u32' }, z: { shape: [batch, latent] }, ones: { shape: [batch, 1] }, zeros: { shape: [batch, 1] } },
+      stores,
+      build: (g, { real, z, ones, zeros }) => {
+        const fake = g.apply('stop_gradient', [this.generate(g, z)], {})[0];
+        const [lossReal] = g.apply('bce_with_logits', [this.discriminate(g, real), ones], {});
+        const [lossFake] = g.apply('bce_with_logits', [this.discriminate(g, fake), zeros], {});
+        const loss = g.apply('add', [lossReal, lossFake], {})[0];
+        return { outputs: { loss }, minimize: { loss, store: this.discriminatorStore, optimizer: this.options.optimizerD } };
+      },
+    });
+    const gStep = await compileStep<'z' | 'ones'>(this.engine, {
+      inputs: { z: { shape: [batch, latent] }, ones: { shape: [batch, 1] } },
+      stores,
+      build: (g, { z, ones }) => {
+        // D's parameters are read but not differentiated: only the minimized store is trained.
+        const [loss] = g.apply('bce_with_logits', [this.discriminate(g, this.generate(g, z)), ones], {});
+        return { outputs: { loss }, minimize: { loss, store: this.generatorStore, optimizer: this.options.optimizerG } };
+      },
+    });
+    const images = new GpuImageDataset(this.engine, data, SYMMETRIC_RANGE);
+    const batcher = await images.batcher(batch, dStep.inputRange('real'), dStep.inputRange('labels'));
+    const seed = this.options.seed ?? 0;
+    const noiseD = await NoiseSource.create(this.engine, dStep.inputRange('z'), batch * latent, seed * 3 + 101);
+    const noiseG = await NoiseSource.create(this.engine, gStep.inputRange('z'), batch * latent, seed * 3 + 102);
+    const sums = await MetricSums.create(this.engine, ['d', 'g'], [dStep.outputRange('loss'), gStep.outputRange('loss')]);
+    const ones = new Float32Array(batch).fill(1);
+    dStep.run({ ones, zeros: new Float32Array(batch) }, {}); // sets the constant targets (and warms up)
+    gStep.run({ ones });
+    const iterations = o.iterations ?? Math.floor(data.count / batch);
+    const history: GanEpoch[] = [];
+    try {
+      for (let epoch = 1; epoch <= o.epochs; epoch++) {
+        images.shuffle(seed * 7919 + epoch);
+        sums.reset();
+        const started = performance.now();
+        for (let i = 0; i < iterations; i++) {
+          dStep.run({}, { before: (e) => (batcher.encode(e, i * batch), noiseD.encode(e)) });
+          let collect: ReturnType<MetricSums['snapshot']>;
+          const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
+          gStep.run({}, {
+            before: (e) => noiseG.encode(e),
+            inPass: (pass) => sums.encode(pass),
+            after: report ? (e) => (collect = sums.snapshot(e)) : undefined,
+          });
+          if (collect!) {
+            const done = i + 1;
+            collect().then((s) => o.onProgress!({ epoch, iteration: done, iterations, dLoss: s.d / done, gLoss: s.g / done }));
+            collect = undefined;
+          }
+          if (i % 8 === 7) await this.engine.device.queue.onSubmittedWorkDone();
+        }
+        const s = await sums.read();
+        const seconds = (performance.now() - started) / 1000;
+        const e: GanEpoch = { epoch, dLoss: s.d / iterations, gLoss: s.g / iterations, iterationsPerSec: iterations / seconds, seconds };
+        history.push(e);
+        o.onEpoch?.(e);
+      }
+    } finally {
+      sums.dispose();
+      noiseD.dispose();
+      noiseG.dispose();
+      batcher.dispose();
+      images.dispose();
+      dStep.dispose();
+      gStep.dispose();
+    }
+    return history;
+  }
+
+  /** Generated images (values in [−1, 1]) for `count` latent vectors given row by row. */
+  async sample(latents: Float32Array, count: number): Promise<Float32Array> {
+    if (latents.length !== count * this.options.latent) {
+      throw new ShapeError(`sample: ${latents.length} latent values for ${count} vectors of ${this.options.latent}`);
+    }
+    let step = this.sampleSteps.get(count);
+    if (!step) {
+      step = await compileStep<'z'>(this.engine, {
+        inputs: { z: { shape: [count, this.options.latent] } },
+        stores: [this.generatorStore],
+        build: (g, { z }) => ({ outputs: { images: this.generate(g, z) } }),
+      });
+      this.sampleSteps.set(count, step);
+    }
+    step.run({ z: latents });
+    return step.read('images');
+  }
+
+  /** Generator weights as safetensors named like the generator's torch.nn.Sequential state_dict. */
+  async generatorCheckpoint(): Promise<Uint8Array> {
+    const tensors: NamedTensor[] = [];
+    for (const p of this.generatorStore.list) {
+      tensors.push({ name: p.name.replace(/^G\./, ''), shape: p.shape, data: await this.generatorStore.read(p.name) });
+    }
+    return encodeSafetensors(tensors, { format: 'pt', model: 'generator' });
+  }
+
+  dispose(): void {
+    for (const s of this.sampleSteps.values()) s.dispose();
+    this.sampleSteps.clear();
+    this.generatorStore.dispose();
+    this.discriminatorStore.dispose();
+  }
+}
+
+/** Standard normal latent vectors from a seed (Box–Muller on a small LCG), for fixed sample grids. */
+export function fixedLatents(count: number, latent: number, seed: number): Float32Array {
+  let state = (seed * 747796405 + 2891336453) >>> 0;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 4294967296;
+  };
+  const out = new Float32Array(count * latent);
+  for (let i = 0; i < out.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const t = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
