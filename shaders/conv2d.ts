@@ -132,7 +132,7 @@ export function forEachTap(
 /**
  * Register-blocked implicit GEMM without workgroup memory (fast on CPU adapters, see
  * SWIFTSHADER-NOTES.md): each invocation owns `4*groups` consecutive output channels times
- * `positions` consecutive flat output positions (n, oy, ox), in named vec4 accumulators
+ * `positions` flat output positions (n, oy, ox) WG_X apart, in named vec4 accumulators
  * (`acc{g}_{j}`, lanes = channels), with the whole tap loop unrolled.
  */
 export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, positions: number): string {
@@ -142,7 +142,7 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
   const lanes = [0, 1, 2, 3];
 
   const setup = J.map(
-    (j) => `let q${j} = min(p0 + ${j}, params.positions - 1);
+    (j) => `let q${j} = min(p0 + ${j} * wg_x, params.positions - 1);
   let n${j} = q${j} / dhw; let r${j} = q${j} % dhw;
   ${g.base(j, `r${j} / params.dst_w`, `r${j} % params.dst_w`)}
   let sb${j} = n${j} * params.c * shw;`,
@@ -173,7 +173,7 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
         return `if (${m} < params.m) { dst[u32(ob${j} + (${m}) * dhw)] = activate(${value}); }`;
       }),
     ).join('\n    ');
-    return `if (p0 + ${j} < params.positions) {
+    return `if (p0 + ${j} * wg_x < params.positions) {
     let ob${j} = n${j} * params.m * dhw + r${j};
     ${channelStores}
   }`;
@@ -187,8 +187,12 @@ override WG_X: u32 = 16;
 override WG_Y: u32 = 4;
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let p0 = i32(gid.x) * ${positions};
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  // Positions p0 + j*WG_X: neighbouring invocations take neighbouring positions, so their loads of
+  // src and stores of dst hit consecutive addresses (coalesced on GPUs; one vector access instead of
+  // a gather across SwiftShader's SIMD lanes).
+  let wg_x = i32(WG_X);
+  let p0 = i32(wid.x) * wg_x * ${positions} + i32(lid.x);
   let m0 = i32(gid.y) * ${groups * 4};
   if (p0 >= params.positions || m0 >= params.m) { return; }
   let dhw = params.dst_h * params.dst_w;

@@ -8,8 +8,8 @@ import { flatIndexWGSL } from './lib/indexing.js';
  *
  * For conv2d, grad = dY and src = X; for conv_transpose2d, grad = X and src = dY (its output), with
  * the same forward gather. That reduction is long (N·OH·OW) while the output is small, so it is
- * split: invocation z of the launch sums the rows [z*rows_per_split, (z+1)*rows_per_split) of the
- * (n, oy) range into its own slice of `partial`, and a second launch adds the slices (split-K).
+ * split: the invocations of z-slice z sum the rows [z*rows_per_split, (z+1)*rows_per_split) of the
+ * (n, oy) range into their own slices of `partial`, and a second launch adds the slices (split-K).
  * Each invocation owns `4*groups` rows m × 4 flattened columns (c, kh, kw) in named vec4
  * accumulators (lanes = m).
  */
@@ -56,7 +56,7 @@ export function convFilterPartialShader(o: ConvFilterShaderOptions, groups: numb
     J.map((i) => {
       const m = `m0 + ${gi * 4 + i}`;
       const lanes = J.map((j) => `if (col0 + ${j} < params.cols) { partial[base + ${j}] = acc${gi}_${j}[${i}]; }`).join(' ');
-      return `if (${m} < params.m) { let base = u32((split * params.m + ${m}) * params.cols + col0); ${lanes} }`;
+      return `if (${m} < params.m) { let base = u32((slice * params.m + ${m}) * params.cols + col0); ${lanes} }`;
     }),
   ).join('\n  ');
 
@@ -66,14 +66,19 @@ ${convFilterParamsWGSL}
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-override WG_X: u32 = 16;
-override WG_Y: u32 = 4;
+// PHASES invocations of a workgroup row share one block of dW and take every PHASES-th output
+// column ox each, so their loads of grad and src hit consecutive addresses (one vector access on
+// SwiftShader's SIMD lanes, coalesced on GPUs); each keeps its own partial slice.
+override PHASES: u32 = 4;
+override WG_Y: u32 = 16;
 
-@compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let col0 = i32(gid.x) * 4;
-  let m0 = i32(gid.y) * ${groups * 4};
+@compute @workgroup_size(PHASES, WG_Y)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let phase = i32(lid.x);
+  let m0 = i32(wid.x) * ${groups * 4};
+  let col0 = i32(gid.y) * 4;
   let split = i32(gid.z);
+  let slice = split * i32(PHASES) + phase;
   if (col0 >= params.cols || m0 >= params.m) { return; }
   let ghw = params.grad_h * params.grad_w;
   let shw = params.src_h * params.src_w;
@@ -88,7 +93,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let gn0 = n * params.m * ghw + oy * params.grad_w;
     let sn = n * params.c * shw;
     ${rowStage}
-    for (var ox = 0; ox < params.grad_w; ox++) {
+    for (var ox = phase; ox < params.grad_w; ox += i32(PHASES)) {
       let gn = gn0 + ox;
       ${values}
       ${grads}

@@ -44,10 +44,10 @@ const FILTER_BLOCKS: Record<ConvFilterConfig, { groups: number; target: number }
   split_4x4_32k: { groups: 1, target: 32768 },
 };
 
-const WG_X = 16;
-const WG_Y = 4;
-/** Fewer output positions than this per split spends more on partial sums than on products. */
-const MIN_POSITIONS_PER_SPLIT = 64;
+/** Invocations sharing one dW block, each taking every PHASES-th output column (see the shader). */
+const PHASES = 4;
+/** Fewer output positions than this per invocation spend more on partial sums than on products. */
+const MIN_POSITIONS_PER_INVOCATION = 64;
 
 function checked(f: ConvFilter): boolean {
   const reach = (d: 0 | 1) => (f.grad[d] - 1) * f.stride[d] + (f.kernel[d] - 1) * f.dilation[d];
@@ -56,7 +56,8 @@ function checked(f: ConvFilter): boolean {
 
 interface FilterPlan {
   spec: KernelSpec;
-  splits: number;
+  /** Partial sums to add: PHASES per split. */
+  slices: number;
   cols: number;
 }
 
@@ -66,16 +67,18 @@ function partialLaunch(f: ConvFilter, config: ConvFilterConfig): FilterPlan {
   const rows = f.batch * f.grad[0];
   const colBlocks = ceilDiv(cols, 4);
   const mBlocks = ceilDiv(f.m, groups * 4);
-  const wanted = Math.min(rows, Math.max(1, Math.ceil(target / (colBlocks * mBlocks))));
-  const rowsPerSplit = Math.max(ceilDiv(rows, wanted), ceilDiv(MIN_POSITIONS_PER_SPLIT, f.grad[1]));
+  const wanted = Math.min(rows, Math.max(1, Math.ceil(target / (PHASES * colBlocks * mBlocks))));
+  const rowsPerSplit = Math.max(ceilDiv(rows, wanted), ceilDiv(MIN_POSITIONS_PER_INVOCATION * PHASES, f.grad[1]));
   const splits = ceilDiv(rows, rowsPerSplit);
+  // Column blocks run along workgroup y: as many rows as there are blocks, up to 16.
+  const wgY = Math.min(16, 2 ** Math.floor(Math.log2(colBlocks)));
   const spec: KernelSpec = {
     name: `${f.name}_${config}`,
     code: convFilterPartialShader({ kernel: f.kernel, checked: checked(f) }, groups),
     entryPoint: 'main',
-    constants: { WG_X, WG_Y },
+    constants: { PHASES, WG_Y: wgY },
     bindings: ['read', 'read', 'write', 'uniform'],
-    workgroups: [ceilDiv(colBlocks, WG_X), ceilDiv(mBlocks, WG_Y), splits],
+    workgroups: [mBlocks, ceilDiv(colBlocks, wgY), splits],
     uniforms: new UniformWriter()
       .i32(f.batch, f.m, f.c, rows)
       .i32(...f.src, ...f.grad)
@@ -83,7 +86,7 @@ function partialLaunch(f: ConvFilter, config: ConvFilterConfig): FilterPlan {
       .i32(...f.dilation, cols, rowsPerSplit)
       .finish(),
   };
-  return { spec, splits, cols };
+  return { spec, slices: splits * PHASES, cols };
 }
 
 const SUM_WG = 64;
@@ -101,38 +104,28 @@ export function biasGradSpec(name: string, batch: number, channels: number, plan
   };
 }
 
-/**
- * Partial products into scratch 0 ([splits, m, cols]), then their sum into dW; with a single
- * split the partial launch writes dW directly. Then the bias gradient, if asked.
- */
+/** Partial products into scratch 0 ([slices, m, cols]), then their sum into dW; then the bias gradient, if asked. */
 export function convFilterProgram(f: ConvFilter, io: ConvFilterIo, config: ConvFilterConfig): KernelProgram {
-  const { spec, splits, cols } = partialLaunch(f, config);
+  const { spec, slices, cols } = partialLaunch(f, config);
   const count = f.m * cols;
-  const launches: { spec: KernelSpec; args: ArgRef[] }[] = [];
-  const scratch: number[] = [];
-  if (splits === 1) {
-    launches.push({ spec, args: [{ io: io.grad }, { io: io.src }, { io: io.dw }] });
-  } else {
-    scratch.push(splits * count * 4);
-    launches.push({ spec, args: [{ io: io.grad }, { io: io.src }, { scratch: 0 }] });
-    launches.push({
-      spec: {
-        name: `${f.name}_split_sum`,
-        code: splitSumShader(),
-        entryPoint: 'main',
-        constants: { WG: SUM_WG },
-        bindings: ['read', 'write', 'uniform'],
-        workgroups: dispatch1D(count, SUM_WG),
-        uniforms: new UniformWriter().u32(count, splits).finish(),
-      },
-      args: [{ scratch: 0 }, { io: io.dw }],
-    });
-  }
+  const sum: KernelSpec = {
+    name: `${f.name}_split_sum`,
+    code: splitSumShader(),
+    entryPoint: 'main',
+    constants: { WG: SUM_WG },
+    bindings: ['read', 'write', 'uniform'],
+    workgroups: dispatch1D(count, SUM_WG),
+    uniforms: new UniformWriter().u32(count, slices).finish(),
+  };
+  const launches: { spec: KernelSpec; args: ArgRef[] }[] = [
+    { spec, args: [{ io: io.grad }, { io: io.src }, { scratch: 0 }] },
+    { spec: sum, args: [{ scratch: 0 }, { io: io.dw }] },
+  ];
   if (io.bias) {
     const b = io.bias;
     launches.push({ spec: biasGradSpec(f.name, f.batch, b.channels, b.plane), args: [{ io: b.from }, { io: b.out }] });
   }
-  return { name: f.name, scratch, launches };
+  return { name: f.name, scratch: [slices * count * 4], launches };
 }
 
 /**
@@ -145,6 +138,6 @@ export function convFilterTuning(f: ConvFilter): { shapeClass: string; candidate
   return {
     shapeClass: `${f.name}|m${b(f.m)}|c${b(f.c)}|r${b(f.batch * f.grad[0] * f.grad[1])}|k${f.kernel.join('x')}`,
     candidates: plans.map((p) => ({ id: p.id, spec: p.spec })),
-    scratchBytes: Math.max(...plans.map((p) => p.splits * f.m * p.cols * 4)),
+    scratchBytes: Math.max(...plans.map((p) => p.slices * f.m * p.cols * 4)),
   };
 }
