@@ -11,8 +11,11 @@ const WG = 256;
 const SUM_ALL_PER_INVOCATION = 64;
 /** Below this many outputs a reduction splits its rows into chunks to keep enough invocations busy. */
 const COLUMN_PARALLELISM = 8192;
-/** Rows per chunk at least: shorter chunks would cost more in the second pass than they save. */
-const MIN_CHUNK = 32;
+/**
+ * Rows per chunk at least: shorter chunks cost more in the extra launch than they save. A bias
+ * gradient over a batch of a few hundred rows stays one launch.
+ */
+const MIN_CHUNK = 256;
 
 /**
  * Collects the launches and scratch buffers of a multi-launch op, so that families can chain their
