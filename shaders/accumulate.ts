@@ -1,19 +1,17 @@
-import { flatIndexWGSL } from './lib/indexing.js';
-
-/** acc[i] += src[i] over n elements: running sums of per-step metrics kept on the GPU. */
-export function accumulateShader(): string {
+/**
+ * acc[j] += src_j[0] for `sources` one-element buffers: running sums of per-step metrics (loss,
+ * correct count) kept on the GPU, all in one launch.
+ */
+export function accumulateShader(sources: number): string {
+  const bindings = Array.from({ length: sources }, (_, j) => `@group(0) @binding(${j}) var<storage, read> src${j}: array<f32>;`).join('\n');
+  const adds = Array.from({ length: sources }, (_, j) => `  acc[${j}] = acc[${j}] + src${j}[0];`).join('\n');
   return /* wgsl */ `
-${flatIndexWGSL}
-override WG: u32 = 64;
-struct Params { n: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> acc: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
+${bindings}
+@group(0) @binding(${sources}) var<storage, read_write> acc: array<f32>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(gid, nwg, WG);
-  if (i < params.n) { acc[i] = acc[i] + src[i]; }
+@compute @workgroup_size(1)
+fn main() {
+${adds}
 }
 `;
 }

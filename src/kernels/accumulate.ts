@@ -1,18 +1,13 @@
 import { accumulateShader } from '../../shaders/accumulate.js';
-import { dispatch1D } from './geometry.js';
-import { UniformWriter, type KernelSpec } from './kernel.js';
+import type { KernelSpec } from './kernel.js';
 
-const WG = 64;
-
-/** acc += src over n floats. Bindings: src, acc. */
-export function accumulateKernel(n: number): KernelSpec {
+/** acc[j] += src_j[0] for each of `sources` scalars. Bindings: src_0 … src_{k−1}, acc [k]. */
+export function accumulateKernel(sources: number): KernelSpec {
   return {
-    name: 'accumulate',
-    code: accumulateShader(),
+    name: `accumulate_${sources}`,
+    code: accumulateShader(sources),
     entryPoint: 'main',
-    constants: { WG },
-    bindings: ['read', 'write', 'uniform'],
-    workgroups: dispatch1D(n, WG),
-    uniforms: new UniformWriter().u32(n).finish(),
+    bindings: [...Array<'read'>(sources).fill('read'), 'write'],
+    workgroups: [1, 1, 1],
   };
 }

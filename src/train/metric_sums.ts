@@ -3,16 +3,13 @@ import type { BufferRange } from '../gpu/buffers.js';
 import { accumulateKernel } from '../kernels/accumulate.js';
 import { encodeLaunch, makeLaunch, type Launch } from '../graph/plan.js';
 
-/** Bound ranges must start 256 bytes apart, so each running sum has a slot of its own. */
-const SLOT = 256;
-
 /**
  * Running sums of a step's scalar outputs (loss, correct count), accumulated on the GPU after every
  * step. Snapshots are copied to one of a few staging buffers and mapped asynchronously, so showing
  * progress never stalls the training loop.
  */
 export class MetricSums {
-  private readonly launches: Launch[] = [];
+  private launch: Launch | undefined;
   private readonly owned: GPUBuffer[] = [];
   private readonly staging: { buffer: GPUBuffer; busy: boolean }[] = [];
   private readonly sums: GPUBuffer;
@@ -21,7 +18,7 @@ export class MetricSums {
     private readonly engine: Engine,
     readonly names: readonly string[],
   ) {
-    this.sums = engine.createStorage(names.length * SLOT, 'metric sums');
+    this.sums = engine.createStorage(names.length * 4, 'metric sums');
     this.owned.push(this.sums);
     for (let i = 0; i < 3; i++) {
       const buffer = engine.buffers.create(names.length * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `metric staging ${i}`);
@@ -33,15 +30,13 @@ export class MetricSums {
   /** Running sums of the one-element values at `sources`, named by `names` in the same order. */
   static async create(engine: Engine, names: readonly string[], sources: readonly BufferRange[]): Promise<MetricSums> {
     const m = new MetricSums(engine, names);
-    for (let i = 0; i < sources.length; i++) {
-      m.launches.push(await makeLaunch(engine, accumulateKernel(1), [sources[i], { buffer: m.sums, offset: i * SLOT, size: 4 }], m.owned));
-    }
+    m.launch = await makeLaunch(engine, accumulateKernel(sources.length), [...sources, m.sums], m.owned);
     return m;
   }
 
   /** Adds the current values of the sources to the sums; record after the step that writes them. */
   encode(pass: GPUComputePassEncoder): void {
-    for (const l of this.launches) encodeLaunch(pass, l);
+    if (this.launch) encodeLaunch(pass, this.launch);
   }
 
   /**
@@ -53,7 +48,7 @@ export class MetricSums {
     const slot = this.staging.find((s) => !s.busy);
     if (!slot) return undefined;
     slot.busy = true;
-    this.names.forEach((_, i) => encoder.copyBufferToBuffer(this.sums, i * SLOT, slot.buffer, i * 4, 4));
+    encoder.copyBufferToBuffer(this.sums, 0, slot.buffer, 0, this.names.length * 4);
     return async () => {
       try {
         await slot.buffer.mapAsync(GPUMapMode.READ);
