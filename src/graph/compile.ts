@@ -70,7 +70,8 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   const keep = new Set<Value>(Object.values(outputs));
   const minimize = result.minimize;
   if (minimize) {
-    const wrt = g.params.filter((p) => owner.get(p) === minimize.store);
+    // Buffers (running statistics) are state the kernels update, not parameters: never differentiated.
+    const wrt = g.params.filter((p) => owner.get(p) === minimize.store && !minimize.store.isBuffer(p.name));
     if (!wrt.length) throw new ShapeError('minimize: the loss uses no parameter of the given store');
     const grads = gradients(g, minimize.loss, wrt);
     for (const p of wrt) {
@@ -164,6 +165,7 @@ export interface StepHooks {
 /** A compiled training or inference step. */
 export class CompiledStep<I extends string> {
   private steps = 0;
+  private runs = 0;
   private disposed = false;
 
   constructor(
@@ -175,6 +177,11 @@ export class CompiledStep<I extends string> {
     private readonly owned: GPUBuffer[],
     private readonly update: UpdateLaunches | undefined,
   ) {}
+
+  /** Runs submitted so far (the stream of per-run randomness such as dropout masks). */
+  get runCount(): number {
+    return this.runs;
+  }
 
   /** Updates applied so far (the optimizer's step count t). */
   get step(): number {
@@ -201,6 +208,7 @@ export class CompiledStep<I extends string> {
       this.steps++;
       this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, this.steps));
     }
+    this.plan.prepareRun(this.runs++ % 0x100000000);
     const encoder = this.engine.device.createCommandEncoder({ label: 'step' });
     hooks.before?.(encoder);
     const pass = encoder.beginComputePass({ label: 'step' });

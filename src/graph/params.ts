@@ -28,12 +28,20 @@ const ALIGN_FLOATS = 64;
  * The parameters of one model in flat buffers — values, gradients and any optimizer state — each
  * tensor at an aligned offset, so zeroing, clipping and updating are one dispatch over the whole
  * model. Tensors are declared first; buffers are made and initialised on first use.
+ *
+ * Non-trainable state (batch norm's running statistics), declared with `addBuffer`, lives in a
+ * flat buffer of its own: the optimizer's single dispatch over the parameters never reaches it (so
+ * weight decay cannot shrink a running variance), and kernels may bind it writable while they read
+ * parameters, which WebGPU forbids within one buffer.
  */
 export class ParameterStore {
   private readonly entries = new Map<string, ParamEntry>();
+  private readonly bufferEntries = new Map<string, ParamEntry>();
   private floats = 0;
+  private bufferFloats = 0;
   private params: GPUBuffer | undefined;
   private grads: GPUBuffer | undefined;
+  private stateBuffers: GPUBuffer | undefined;
   private readonly states = new Map<string, GPUBuffer>();
   private disposed = false;
 
@@ -43,26 +51,51 @@ export class ParameterStore {
   ) {}
 
   add(name: string, shape: readonly number[], init: Init): void {
-    if (this.params) throw new ShapeError(`parameter '${name}': the model's parameters were already allocated; declare every layer before the first step`);
-    if (this.entries.has(name)) throw new ShapeError(`parameter '${name}' is declared twice; layer names must be unique`);
-    if (!shape.every((d) => Number.isInteger(d) && d >= 1)) throw new ShapeError(`parameter '${name}': shape [${shape.join(', ')}] must be positive integers`);
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = this.checkNew('parameter', name, shape);
     this.entries.set(name, { name, shape: [...shape], size, offset: this.floats, init });
     this.floats += Math.ceil(size / ALIGN_FLOATS) * ALIGN_FLOATS;
   }
 
-  has(name: string): boolean {
-    return this.entries.has(name);
+  /**
+   * Declares non-trainable persistent state (PyTorch's `register_buffer`, e.g. running statistics):
+   * readable, writable and checkpointed like a parameter, but never differentiated or updated by
+   * the optimizer; kernels update it in place.
+   */
+  addBuffer(name: string, shape: readonly number[], init: Init): void {
+    const size = this.checkNew('buffer', name, shape);
+    this.bufferEntries.set(name, { name, shape: [...shape], size, offset: this.bufferFloats, init });
+    this.bufferFloats += Math.ceil(size / ALIGN_FLOATS) * ALIGN_FLOATS;
   }
 
+  /** True for parameters and buffers alike. */
+  has(name: string): boolean {
+    return this.entries.has(name) || this.bufferEntries.has(name);
+  }
+
+  isBuffer(name: string): boolean {
+    return this.bufferEntries.has(name);
+  }
+
+  /** A parameter's or a buffer's entry (offsets count in its own flat buffer). */
   entry(name: string): ParamEntry {
-    const e = this.entries.get(name);
-    if (!e) throw new ShapeError(`no parameter named '${name}' (known: ${[...this.entries.keys()].join(', ') || 'none'})`);
+    const e = this.entries.get(name) ?? this.bufferEntries.get(name);
+    if (!e) throw new ShapeError(`no parameter or buffer named '${name}' (known: ${[...this.entries.keys(), ...this.bufferEntries.keys()].join(', ') || 'none'})`);
     return e;
   }
 
+  /** Trainable parameters, in declaration order. */
   get list(): ParamEntry[] {
     return [...this.entries.values()];
+  }
+
+  /** Non-trainable buffers, in declaration order. */
+  get buffers(): ParamEntry[] {
+    return [...this.bufferEntries.values()];
+  }
+
+  /** Parameters then buffers: everything a checkpoint holds. */
+  get stateDict(): ParamEntry[] {
+    return [...this.list, ...this.buffers];
   }
 
   /** Length of the flat buffers in floats, padding included. */
@@ -91,6 +124,12 @@ export class ParameterStore {
     return this.grads!;
   }
 
+  /** The flat buffer holding every `addBuffer` tensor. */
+  get bufferStorage(): GPUBuffer {
+    this.allocate();
+    return this.stateBuffers!;
+  }
+
   /** A zeroed flat buffer of optimizer state (e.g. Adam's moments), made on first request. */
   state(key: string): GPUBuffer {
     this.allocate();
@@ -102,25 +141,27 @@ export class ParameterStore {
     return b;
   }
 
+  /** Where a parameter or a buffer lives. */
   range(name: string): BufferRange {
     const e = this.entry(name);
-    return { buffer: this.paramBuffer, offset: e.offset * 4, size: e.size * 4 };
+    return { buffer: this.storageOf(name), offset: e.offset * 4, size: e.size * 4 };
   }
 
   gradRange(name: string): BufferRange {
+    if (this.isBuffer(name)) throw new ShapeError(`'${name}' is a buffer, not a trainable parameter; it has no gradient`);
     const e = this.entry(name);
     return { buffer: this.gradBuffer, offset: e.offset * 4, size: e.size * 4 };
   }
 
   async read(name: string): Promise<Float32Array> {
     const e = this.entry(name);
-    return new Float32Array(await this.engine.readBytes(this.paramBuffer, e.size * 4, e.offset * 4));
+    return new Float32Array(await this.engine.readBytes(this.storageOf(name), e.size * 4, e.offset * 4));
   }
 
   write(name: string, data: Float32Array): void {
     const e = this.entry(name);
-    if (data.length !== e.size) throw new ShapeError(`parameter '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
-    this.engine.upload(this.paramBuffer, data, e.offset * 4);
+    if (data.length !== e.size) throw new ShapeError(`${this.isBuffer(name) ? 'buffer' : 'parameter'} '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
+    this.engine.upload(this.storageOf(name), data, e.offset * 4);
   }
 
   /** Resets every parameter to a fresh draw of its initialiser (and drops optimizer state). */
@@ -129,6 +170,7 @@ export class ParameterStore {
     const encoder = this.engine.device.createCommandEncoder({ label: 'init' });
     encoder.clearBuffer(this.params!);
     encoder.clearBuffer(this.grads!);
+    encoder.clearBuffer(this.stateBuffers!);
     for (const b of this.states.values()) encoder.clearBuffer(b);
     this.engine.device.queue.submit([encoder.finish()]);
     this.list.forEach((e, i) => {
@@ -136,17 +178,33 @@ export class ParameterStore {
       const spec = initKernel(e, seed * 1000 + i);
       if (spec) this.engine.dispatch(spec, [{ buffer: this.params!, offset: e.offset * 4, size: e.size * 4 }]);
     });
+    this.buffers.forEach((e, i) => {
+      // Seeds past any parameter's, so declaring buffers leaves the parameters' draws unchanged.
+      const spec = initKernel(e, seed * 1000 + 500 + i);
+      if (spec) this.engine.dispatch(spec, [{ buffer: this.stateBuffers!, offset: e.offset * 4, size: e.size * 4 }]);
+    });
   }
 
   get bytes(): number {
-    return this.params ? (2 + this.states.size) * this.length * 4 : 0;
+    return this.params ? (2 + this.states.size) * this.length * 4 + this.stateBuffers!.size : 0;
   }
 
   dispose(): void {
-    for (const b of [this.params, this.grads, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
-    this.params = this.grads = undefined;
+    for (const b of [this.params, this.grads, this.stateBuffers, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
+    this.params = this.grads = this.stateBuffers = undefined;
     this.states.clear();
     this.disposed = true;
+  }
+
+  private checkNew(what: string, name: string, shape: readonly number[]): number {
+    if (this.params) throw new ShapeError(`${what} '${name}': the model's parameters were already allocated; declare every layer before the first step`);
+    if (this.has(name)) throw new ShapeError(`${what} '${name}' is declared twice; layer names must be unique`);
+    if (!shape.every((d) => Number.isInteger(d) && d >= 1)) throw new ShapeError(`${what} '${name}': shape [${shape.join(', ')}] must be positive integers`);
+    return shape.reduce((a, b) => a * b, 1);
+  }
+
+  private storageOf(name: string): GPUBuffer {
+    return this.isBuffer(name) ? this.bufferStorage : this.paramBuffer;
   }
 
   private allocate(): void {
@@ -154,6 +212,7 @@ export class ParameterStore {
     if (this.params) return;
     this.params = this.engine.createStorage(this.length * 4, 'parameters');
     this.grads = this.engine.createStorage(this.length * 4, 'gradients');
+    this.stateBuffers = this.engine.createStorage(Math.max(this.bufferFloats, 1) * 4, 'buffers');
     this.reinitialise();
   }
 }

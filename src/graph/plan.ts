@@ -4,6 +4,7 @@ import { DisposedError, KernelError } from '../gpu/errors.js';
 import type { KernelSpec } from '../kernels/kernel.js';
 import type { Value } from './ir.js';
 import type { LowerContext, Lowering } from './lower.js';
+import { inPlaceInputs } from './ops/batch_norm.js';
 import { RULES } from './ops/index.js';
 import type { OpKind } from './ops/kinds.js';
 import type { OpRule } from './ops/rule.js';
@@ -25,6 +26,16 @@ export interface Launch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
+  /** The launch's uniform buffer, if its spec has uniforms. */
+  uniform?: GPUBuffer;
+}
+
+/** A launch whose uniforms are rewritten before every run. */
+interface DynamicLaunch {
+  name: string;
+  uniform: GPUBuffer;
+  bytes: number;
+  uniforms(run: number): ArrayBuffer;
 }
 
 /**
@@ -37,6 +48,7 @@ export class Plan {
   private constructor(
     private readonly engine: Engine,
     private readonly launches: Launch[],
+    private readonly dynamic: DynamicLaunch[],
     private readonly ranges: Map<Value, BufferRange>,
     private owned: GPUBuffer[],
     readonly pooledBytes: number,
@@ -44,6 +56,16 @@ export class Plan {
 
   static async build(engine: Engine, spec: PlanSpec, ctx: LowerContext): Promise<Plan> {
     const { schedule, placed, outputs } = spec;
+    // A kernel that updates an input in place (running statistics) must write persistent storage
+    // the caller owns: pooled storage would be reused by other values, and lost after the run.
+    // Dispatches of one pass see each other's writes in order, so later readers see the update.
+    for (const step of schedule) {
+      for (const i of inPlaceInputs(step)) {
+        if (!placed.has(step.inputs[i])) {
+          throw new KernelError(step.op, `${step.inputs[i]} is updated in place, so it must be persistent storage (a parameter store's buffer), not a computed value`);
+        }
+      }
+    }
     const lowerings: Lowering[] = [];
     for (const step of schedule) {
       const rule = RULES[step.op] as OpRule<OpKind>;
@@ -95,17 +117,26 @@ export class Plan {
       const scratch = scratchBytes.map((b, j) => own(b, `scratch ${j}`));
 
       const launches: Launch[] = [];
+      const dynamic: DynamicLaunch[] = [];
       for (let i = 0; i < schedule.length; i++) {
         const l = lowerings[i];
         if (l.kind !== 'program') continue;
         const io = [...schedule[i].inputs, ...schedule[i].outputs].map((v) => ranges.get(v)!);
+        const made: Launch[] = [];
         for (const { spec, args } of l.program.launches) {
           const buffers = args.map((a) => ('io' in a ? io[a.io] : { ...scratch[a.scratch], size: l.program.scratch[a.scratch] }));
-          launches.push(await makeLaunch(engine, spec, buffers, owned));
+          made.push(await makeLaunch(engine, spec, buffers, owned));
         }
+        for (const d of l.dynamicUniforms ?? []) {
+          const launch = made[d.launch];
+          const bytes = l.program.launches[d.launch]?.spec.uniforms?.byteLength;
+          if (!launch?.uniform || bytes === undefined) throw new KernelError(schedule[i].op, `dynamic uniforms name launch ${d.launch}, which has no uniforms`);
+          dynamic.push({ name: launch.name, uniform: launch.uniform, bytes, uniforms: d.uniforms });
+        }
+        launches.push(...made);
       }
       const pooledBytes = memory.slotBytes.reduce((a, b) => a + b, 0);
-      return new Plan(engine, launches, ranges, owned, pooledBytes);
+      return new Plan(engine, launches, dynamic, ranges, owned, pooledBytes);
     } catch (e) {
       for (const b of owned) engine.buffers.destroy(b);
       throw e;
@@ -114,6 +145,25 @@ export class Plan {
 
   get dispatches(): number {
     return this.launches.length;
+  }
+
+  /**
+   * Rewrites the uniforms that change per run (e.g. dropout's stream) for run number `run`; call
+   * just before submitting that run. The queue applies writeBuffer and submits in call order, so a
+   * run submitted earlier keeps the values written before it; no buffer is allocated.
+   */
+  prepareRun(run: number): void {
+    if (this.disposed) throw new DisposedError('plan was used after dispose()');
+    for (const d of this.dynamic) {
+      const data = d.uniforms(run);
+      if (data.byteLength !== d.bytes) throw new KernelError(d.name, `dynamic uniforms are ${data.byteLength} bytes, the launch was built with ${d.bytes}`);
+      this.engine.device.queue.writeBuffer(d.uniform, 0, data);
+    }
+  }
+
+  /** Launches whose uniforms `prepareRun` rewrites. */
+  get dynamicLaunches(): number {
+    return this.dynamic.length;
   }
 
   /** Records every dispatch of the plan into `pass`. */
@@ -164,7 +214,7 @@ export async function makeLaunch(engine: Engine, spec: KernelSpec, buffers: read
     return { binding, resource: bindingResource(buffers[next++]) };
   });
   const bindGroup = engine.device.createBindGroup({ layout, entries, label: spec.name });
-  return { name: spec.name, pipeline, bindGroup, workgroups: spec.workgroups };
+  return { name: spec.name, pipeline, bindGroup, workgroups: spec.workgroups, uniform };
 }
 
 export function encodeLaunch(pass: GPUComputePassEncoder, l: Launch): void {

@@ -239,17 +239,21 @@ export class Trainer {
     return out;
   }
 
-  /** Parameters as safetensors, named and laid out as the equivalent PyTorch module's state_dict. */
+  /**
+   * Parameters and buffers (running statistics) as safetensors, named and laid out as the
+   * equivalent PyTorch module's state_dict; all F32, so BatchNorm's `num_batches_tracked` (int64 in
+   * PyTorch) is written as F32, which load_state_dict casts back.
+   */
   async checkpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
     const tensors: NamedTensor[] = [];
-    for (const p of this.store.list) tensors.push({ name: p.name, shape: p.shape, data: await this.store.read(p.name) });
+    for (const p of this.store.stateDict) tensors.push({ name: p.name, shape: p.shape, data: await this.store.read(p.name) });
     return encodeSafetensors(tensors, { format: 'pt', ...metadata });
   }
 
-  /** Loads parameters saved by `checkpoint` (or by PyTorch's safetensors for the same module). */
+  /** Loads parameters and buffers saved by `checkpoint` (or by PyTorch's safetensors for the same module). */
   load(bytes: Uint8Array): void {
     const { tensors } = decodeSafetensors(bytes);
-    checkCheckpoint(new Map(this.store.list.map((p) => [p.name, p.shape])), tensors);
+    checkCheckpoint(new Map(this.store.stateDict.map((p) => [p.name, p.shape])), tensors);
     for (const t of tensors.values()) this.store.write(t.name, t.data);
   }
 

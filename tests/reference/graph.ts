@@ -1,14 +1,20 @@
 import type { Graph, Value } from '../../src/graph/ir.js';
 import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
+import { channelStats, type BNShape } from './batch_norm.js';
+import { dropoutKeepRef } from './random.js';
 
-/** Float64 interpreter for graphs, written from each op's definition; tests autodiff without a GPU. */
-export function evaluate(g: Graph, feeds: Map<Value, Float64Array>, upTo = g.nodes.length): Map<Value, Float64Array> {
-  return evaluateOps(g.nodes.slice(0, upTo), feeds);
+/**
+ * Float64 interpreter for graphs, written from each op's definition; tests autodiff without a GPU.
+ * `run` is the compiled step's run index (dropout's mask stream). batch_norm updates the running
+ * statistics it is fed IN PLACE (the arrays in `feeds`), as the GPU kernel does.
+ */
+export function evaluate(g: Graph, feeds: Map<Value, Float64Array>, upTo = g.nodes.length, run = 0): Map<Value, Float64Array> {
+  return evaluateOps(g.nodes.slice(0, upTo), feeds, run);
 }
 
 /** Evaluates a list of ops in order (a graph's nodes or a schedule after passes). */
-export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float64Array>): Map<Value, Float64Array> {
+export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float64Array>, run = 0): Map<Value, Float64Array> {
   const env = new Map(feeds);
   for (const node of ops) {
     const x = node.inputs.map((v) => {
@@ -196,6 +202,70 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       case 'bce_with_logits_backward':
         results = [x[0].map((v, i) => (1 / (1 + Math.exp(-v)) - x[1][i]) / x[0].length)];
         break;
+      case 'batch_norm': {
+        // Batch statistics per channel over M = N·H·W; running_var takes the unbiased variance.
+        const { eps, momentum, affine, countBatches } = node.attrs as { eps: number; momentum: number; affine: boolean; countBatches: boolean };
+        const s = bnShape(a.shape);
+        const m = s.n * s.hw;
+        const { mean, variance } = channelStats(x[0], s);
+        const invstd = variance.map((v) => 1 / Math.sqrt(v + eps));
+        const [gamma, beta] = affine ? [x[1], x[2]] : [undefined, undefined];
+        const [rm, rv] = affine ? [x[3], x[4]] : [x[1], x[2]];
+        const y = x[0].map((v, i) => {
+          const c = channelOf(s, i);
+          return (v - mean[c]) * invstd[c] * (gamma ? gamma[c] : 1) + (beta ? beta[c] : 0);
+        });
+        for (let c = 0; c < s.c; c++) {
+          rm[c] = (1 - momentum) * rm[c] + momentum * mean[c];
+          if (m > 1) rv[c] = (1 - momentum) * rv[c] + (momentum * variance[c] * m) / (m - 1);
+        }
+        if (countBatches) x[affine ? 5 : 3][0] += 1;
+        results = [y, mean, invstd];
+        break;
+      }
+      case 'batch_norm_eval': {
+        const { eps, affine } = node.attrs as { eps: number; affine: boolean };
+        const s = bnShape(a.shape);
+        results = [
+          x[0].map((v, i) => {
+            const c = channelOf(s, i);
+            return ((v - x[1][c]) / Math.sqrt(x[2][c] + eps)) * (affine ? x[3][c] : 1) + (affine ? x[4][c] : 0);
+          }),
+        ];
+        break;
+      }
+      case 'batch_norm_backward': {
+        // x̂ = (x − μ)·invstd. Eval: μ, invstd are constants, dx = dy·γ·invstd. Training: μ and σ²
+        // depend on x, dx = γ·invstd/M·(M·dy − Σdy − x̂·Σdy·x̂). Both: dγ = Σ dy·x̂, dβ = Σ dy.
+        const { eps, affine, training } = node.attrs as { eps: number; affine: boolean; training: boolean };
+        const [dy, xs, p, q] = x;
+        const s = bnShape(node.inputs[1].shape);
+        const m = s.n * s.hw;
+        const mu = p;
+        const invstd = training ? q : q.map((v) => 1 / Math.sqrt(v + eps));
+        const gamma = (c: number) => (affine ? x[4][c] : 1);
+        const xhat = (i: number) => (xs[i] - mu[channelOf(s, i)]) * invstd[channelOf(s, i)];
+        const dgamma = new Float64Array(s.c);
+        const dbeta = new Float64Array(s.c);
+        dy.forEach((d, i) => {
+          dgamma[channelOf(s, i)] += d * xhat(i);
+          dbeta[channelOf(s, i)] += d;
+        });
+        const dx = dy.map((d, i) => {
+          const c = channelOf(s, i);
+          return training ? ((gamma(c) * invstd[c]) / m) * (m * d - dbeta[c] - xhat(i) * dgamma[c]) : d * gamma(c) * invstd[c];
+        });
+        results = affine ? [dx, dgamma, dbeta] : [dx];
+        break;
+      }
+      case 'dropout':
+      case 'dropout_backward': {
+        // y = x ⊙ keep / (1 − p), keep drawn from Philox(seed, stream = run); p = 1 gives zeros.
+        const { p, seed } = node.attrs as { p: number; seed: number };
+        const keep = dropoutKeepRef(x[0].length, p, seed, run);
+        results = [x[0].map((v, i) => (keep[i] && p < 1 ? v / (1 - p) : 0))];
+        break;
+      }
       default:
         throw new Error(`reference interpreter: no rule for ${node.op}`);
     }
@@ -203,6 +273,13 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
   }
   return env;
 }
+
+/** [N, C] or [N, C, H, W] as (N, C, H·W). */
+function bnShape(shape: readonly number[]): BNShape {
+  return { n: shape[0], c: shape[1], hw: shape.length === 4 ? shape[2] * shape[3] : 1 };
+}
+
+const channelOf = (s: BNShape, i: number) => Math.floor(i / s.hw) % s.c;
 
 type Pair = readonly [number, number];
 interface ConvLike {

@@ -1,4 +1,6 @@
 import { activationBackwardRule, activationRule } from './activation.js';
+import { batchNormBackwardRule, batchNormEvalRule, batchNormRule } from './batch_norm.js';
+import { dropoutBackwardRule, dropoutRule } from './dropout.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
 import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv2dRule } from './conv2d.js';
 import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
@@ -41,4 +43,9 @@ export const RULES: RuleTable = {
   max_pool2d_backward: maxPool2dBackwardRule,
   avg_pool2d: avgPool2dRule,
   avg_pool2d_backward: avgPool2dBackwardRule,
+  batch_norm: batchNormRule,
+  batch_norm_eval: batchNormEvalRule,
+  batch_norm_backward: batchNormBackwardRule,
+  dropout: dropoutRule,
+  dropout_backward: dropoutBackwardRule,
 };

@@ -88,6 +88,28 @@ export interface OpAttrs {
   mse: Record<string, never>;
   /** pred, target → d mse / d pred = 2 (pred − target) / n. */
   mse_backward: Record<string, never>;
+  /**
+   * Train mode over [N, C] or [N, C, H, W] with batch statistics. Inputs x, [gamma, beta when
+   * affine], running_mean, running_var, [num_batches_tracked when countBatches]; outputs y, saved
+   * mean, saved invstd = 1/√(var + eps). The running statistics (persistent storage) are updated in
+   * place: r = (1 − momentum)·r + momentum·batch, with the unbiased batch variance for running_var,
+   * as PyTorch; num_batches_tracked (one f32, exact up to 2^24) is incremented.
+   */
+  batch_norm: { eps: number; momentum: number; affine: boolean; countBatches: boolean };
+  /** Eval mode: x, running_mean, running_var, [gamma, beta] → y, normalised with the running statistics. */
+  batch_norm_eval: { eps: number; affine: boolean };
+  /**
+   * dy, x, a, b, [gamma] → dx, [dgamma, dbeta]. `training`: a, b are the saved mean and invstd of
+   * batch_norm; otherwise the running mean and variance of batch_norm_eval (constants).
+   */
+  batch_norm_backward: { eps: number; affine: boolean; training: boolean };
+  /**
+   * Train-mode dropout: y = x ⊙ mask / (1 − p). The mask is Philox(seed, stream = the step's run
+   * index), so it changes every run and the backward regenerates it instead of storing it.
+   */
+  dropout: { p: number; seed: number };
+  /** dy → dx = dy ⊙ mask / (1 − p) with the forward's mask. */
+  dropout_backward: { p: number; seed: number };
 }
 
 export type OpKind = keyof OpAttrs;
