@@ -11,6 +11,7 @@ import { Conv2d } from '../../src/nn/conv.js';
 import { Dropout } from '../../src/nn/dropout.js';
 import { Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { BatchNorm1d, BatchNorm2d } from '../../src/nn/normalization.js';
+import type { UpdateRule } from '../../src/graph/update.js';
 import { AdamW, SGD } from '../../src/optim/optimizers.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { Trainer } from '../../src/train/trainer.js';
@@ -146,14 +147,14 @@ const model = () =>
   );
 const X = [6, 2, 4, 3];
 
-async function step(store: ParameterStore, m: Sequential, training: boolean, minimize = true) {
+async function step(store: ParameterStore, m: Sequential, training: boolean, optimizer?: UpdateRule) {
   return compileStep(engine(), {
     inputs: { x: { shape: X }, labels: { shape: [X[0]], dtype: 'u32' } },
     stores: [store],
     build: (g, { x, labels }) => {
       const logits = m.apply(g, x, { store, training });
       const [loss] = g.apply('softmax_cross_entropy', [logits, labels], {});
-      return { outputs: { loss, logits }, minimize: minimize ? { loss, store, optimizer: training ? new SGD({ lr: 0.3 }) : new AdamW({ lr: 0.05, weightDecay: 0.5 }) } : undefined };
+      return { outputs: { loss, logits }, minimize: optimizer ? { loss, store, optimizer } : undefined };
     },
   });
 }
@@ -188,7 +189,7 @@ describe('BatchNorm1d, BatchNorm2d and Dropout in a compiled step', () => {
     store.write('1.running_mean', Float32Array.of(0.1, -0.2, 0.3));
     store.write('1.running_var', Float32Array.of(0.5, 1.5, 2));
     store.write('5.bias', uniform(5, 31));
-    const train = await step(store, m, true);
+    const train = await step(store, m, true, new SGD({ lr: 0.3 }));
     const x = uniform(X.reduce((a, b) => a * b, 1), 32);
     const labels = integers(X[0], 3, 33);
     const before = await snapshot(store);
@@ -225,7 +226,7 @@ describe('BatchNorm1d, BatchNorm2d and Dropout in a compiled step', () => {
     expect([...(await store.read('5.num_batches_tracked'))]).toEqual([1]);
 
     // Eval mode: running statistics, no dropout.
-    const evalStep = await step(store, m, false, false);
+    const evalStep = await step(store, m, false);
     evalStep.run({ x, labels });
     const ge = createGraph();
     const xe = ge.input('x', X);
@@ -237,8 +238,23 @@ describe('BatchNorm1d, BatchNorm2d and Dropout in a compiled step', () => {
     expectClose(await evalStep.read('logits'), evaluate(ge, feedsE).get(logitsE)!, { atol: 2e-5, rtol: 1e-4 }, 'eval logits');
     // An eval step leaves the running statistics alone.
     expectClose(await store.read('5.running_var'), after.get('5.running_var')!, { atol: 0, rtol: 0 }, 'eval keeps running_var');
+
+    // Training through eval-mode batch norm (frozen statistics): the SGD update of float64 gradients.
+    const frozen = await step(store, m, false, new SGD({ lr: 0.3 }));
+    frozen.run({ x, labels });
+    const [lossE] = ge.apply('softmax_cross_entropy', [logitsE, ge.input('labels', [X[0]], 'u32')], {});
+    const paramsE = ge.params.filter((p) => !store.isBuffer(p.name));
+    const gradsE = gradients(ge, lossE, paramsE);
+    feedsE.set(ge.inputs[1], f64(labels));
+    const envE = evaluate(ge, feedsE);
+    for (const p of paramsE) {
+      const expected = after.get(p.name)!.map((v, i) => v - 0.3 * envE.get(gradsE.get(p)!)![i]);
+      expectClose(await store.read(p.name), expected, { atol: 2e-5, rtol: 1e-4 }, `eval-mode ${p.name}`);
+    }
+    for (const e of store.buffers) expect([...(await store.read(e.name))], e.name).toEqual([...after.get(e.name)!]);
     train.dispose();
     evalStep.dispose();
+    frozen.dispose();
     store.dispose();
   });
 
@@ -246,7 +262,7 @@ describe('BatchNorm1d, BatchNorm2d and Dropout in a compiled step', () => {
     const store = new ParameterStore(engine(), { seed: 2 });
     const m = model();
     m.register(store);
-    const train = await step(store, m, true);
+    const train = await step(store, m, true, new SGD({ lr: 0.3 }));
     const x = uniform(X.reduce((a, b) => a * b, 1), 41);
     const labels = integers(X[0], 3, 42);
     train.run({ x, labels });
@@ -263,7 +279,7 @@ describe('BatchNorm1d, BatchNorm2d and Dropout in a compiled step', () => {
     expect([...(await store.read('5.num_batches_tracked'))]).toEqual([201]);
 
     // Eval-mode forward with a decaying optimizer: parameters move, buffers are exactly unchanged.
-    const decay = await step(store, m, false);
+    const decay = await step(store, m, false, new AdamW({ lr: 0.05, weightDecay: 0.5 }));
     const before = await snapshot(store);
     for (let i = 0; i < 3; i++) decay.run({ x, labels });
     const after = await snapshot(store);
