@@ -1,4 +1,4 @@
-import { softmaxCrossEntropyShader } from '../../shaders/softmax_cross_entropy.js';
+import { softmaxCrossEntropyBatchShader, softmaxCrossEntropyShader } from '../../shaders/softmax_cross_entropy.js';
 import { ShapeError } from '../gpu/errors.js';
 import { dispatch1D } from './geometry.js';
 import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js';
@@ -6,6 +6,8 @@ import { appendSumAll, ProgramBuilder } from './reduce.js';
 import { defaultRowVariant, type SoftmaxVariant } from './softmax.js';
 
 const ROW_WG = 64;
+/** Up to this many rows (16 per lane) one workgroup does the whole batch, sums included, in one launch. */
+const SINGLE_WORKGROUP_ROWS = 1024;
 
 /** Checks logits [B, C] against labels [B]; returns [B, C]. */
 export function checkCrossEntropyShapes(logits: readonly number[], labels: readonly number[]): [number, number] {
@@ -42,11 +44,26 @@ export function softmaxCrossEntropySpec(batch: number, classes: number, gradScal
 
 /**
  * Mean softmax cross-entropy with its gradient, in one program: the fused kernel, then the
- * deterministic sums of the per-row losses (times 1/B) and, when `countCorrect`, of the per-row hits.
+ * deterministic sums of the per-row losses (times 1/B) and, when `countCorrect`, of the per-row hits
+ * — or, for small batches with one invocation per row, all of it in a single one-workgroup launch.
  * io: logits [B, C], labels [B] u32, loss [1], dLogits [B, C] (= (softmax - onehot) / B), then
  * correct [1] (the number of rows whose argmax is the label, as f32) when `countCorrect`.
  */
 export function softmaxCrossEntropyProgram(batch: number, classes: number, countCorrect: boolean, variant?: SoftmaxVariant): KernelProgram {
+  if (batch <= SINGLE_WORKGROUP_ROWS && (variant ?? defaultRowVariant(classes, false)) === 'thread') {
+    const spec: KernelSpec = {
+      name: 'softmax_cross_entropy_batch',
+      code: softmaxCrossEntropyBatchShader(),
+      entryPoint: 'main',
+      constants: { WG: ROW_WG },
+      bindings: ['read', 'read', 'write', 'write', 'write', 'uniform'],
+      workgroups: [1, 1, 1],
+      uniforms: new UniformWriter().u32(batch, classes).f32(1 / batch).finish(),
+    };
+    // The kernel always counts hits; without an io slot for them they go to a scratch buffer.
+    const correct = countCorrect ? { io: 4 } : { scratch: 0 };
+    return { name: spec.name, scratch: countCorrect ? [] : [4], launches: [{ spec, args: [{ io: 0 }, { io: 1 }, { io: 2 }, { io: 3 }, correct] }] };
+  }
   const pb = new ProgramBuilder('softmax_cross_entropy');
   const rowLoss = pb.temp(batch);
   const rowCorrect = pb.temp(batch);
