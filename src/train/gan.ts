@@ -180,7 +180,7 @@ export class GanTrainer {
   /** Generator weights as safetensors named like the generator's torch.nn.Sequential state_dict. */
   async generatorCheckpoint(): Promise<Uint8Array> {
     const tensors: NamedTensor[] = [];
-    for (const p of this.generatorStore.list) {
+    for (const p of this.generatorStore.stateDict) {
       tensors.push({ name: p.name.replace(/^G\./, ''), shape: p.shape, data: await this.generatorStore.read(p.name) });
     }
     return encodeSafetensors(tensors, { format: 'pt', model: 'generator' });

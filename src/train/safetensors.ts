@@ -61,11 +61,14 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Nam
       continue;
     }
     const { dtype, shape, data_offsets: [start, end] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (dtype !== 'F32') throw new CheckpointError(`checkpoint: '${name}' has dtype ${dtype}; only F32 is supported`);
+    // I64 appears for counters such as BatchNorm's num_batches_tracked in PyTorch's checkpoints.
+    if (dtype !== 'F32' && dtype !== 'I64') throw new CheckpointError(`checkpoint: '${name}' has dtype ${dtype}; only F32 (and I64 counters) are supported`);
     const count = shape.reduce((a, b) => a * b, 1);
-    if (end - start !== 4 * count || end > data.length) throw new CheckpointError(`checkpoint: '${name}' has inconsistent offsets`);
-    // Copy: the slice may not be 4-byte aligned within the file.
-    const values = new Float32Array(new Uint8Array(data.subarray(start, end)).buffer);
+    const width = dtype === 'I64' ? 8 : 4;
+    if (end - start !== width * count || end > data.length) throw new CheckpointError(`checkpoint: '${name}' has inconsistent offsets`);
+    // Copy: the slice may not be aligned within the file.
+    const raw = new Uint8Array(data.subarray(start, end)).buffer;
+    const values = dtype === 'I64' ? Float32Array.from(new BigInt64Array(raw), (v) => Number(v)) : new Float32Array(raw);
     tensors.set(name, { name, shape, data: values });
   }
   return { tensors, metadata };

@@ -18,6 +18,16 @@ describe('safetensors', () => {
     expect(back.get('fc1.weight')!.shape).toEqual([3, 2]);
   });
 
+  it('reads I64 counters as PyTorch writes num_batches_tracked', () => {
+    const header = JSON.stringify({ 'bn.num_batches_tracked': { dtype: 'I64', shape: [], data_offsets: [0, 8] } });
+    const bytes = new Uint8Array(8 + header.length + 8);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+    bytes.set(new TextEncoder().encode(header), 8);
+    new DataView(bytes.buffer).setBigInt64(8 + header.length, 1234n, true);
+    const t = decodeSafetensors(bytes).tensors.get('bn.num_batches_tracked')!;
+    expect([t.shape, [...t.data]]).toEqual([[], [1234]]);
+  });
+
   it('lists every mismatch between a checkpoint and a model', () => {
     const found = decodeSafetensors(
       encodeSafetensors([
