@@ -65,6 +65,14 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
           cur = cur.map((v) => activate(attrs.activation.kind, v, attrs.activation.alpha ?? 0.01));
         }
         results = [cur];
+        if ((node.attrs as { rowSum?: boolean }).rowSum) {
+          // Row sums of op(A): with A stored [K, M] and read transposed, Σ_k A[k][m].
+          const [K, M] = attrs.transA ? A.shape : [A.shape[1], A.shape[0]];
+          const a0 = env.get(A)!;
+          const sums = new Float64Array(M);
+          for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) sums[m] += attrs.transA ? a0[k * M + m] : a0[m * K + k];
+          results.push(sums);
+        }
         break;
       }
       case 'conv2d_fused': {

@@ -51,6 +51,8 @@ export interface OpAttrs {
     bias: boolean;
     activation: ActivationSpec;
     prologue: ActivationSpec | null;
+    /** Also output the row sums of op(A) (a bias gradient Σ_batch dY next to dW = dYᵀ·X). */
+    rowSum?: boolean;
   };
   /** x [N, Cin, H, W], w [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
   conv2d: ConvAttrs;

@@ -17,7 +17,8 @@ export const matmulFusedRule: OpRule<'matmul_fused'> = {
     if (saved && saved.shape.join() !== c.shape.join()) {
       throw new ShapeError(`${where}: saved activation ${describeShape(saved.shape)} must match the product ${describeShape(c.shape)}`);
     }
-    return [c];
+    // The row sums of op(A) (2-D only): one value per row of the product.
+    return attrs.rowSum ? [c, { shape: [c.shape[0]], dtype: 'f32' }] : [c];
   },
   // Fusion runs after autodiff, so nothing ever differentiates a fused node.
   grad: 'nondiff',
@@ -28,6 +29,7 @@ export const matmulFusedRule: OpRule<'matmul_fused'> = {
         bias: attrs.bias,
         activation: attrs.activation,
         prologue: attrs.prologue ?? undefined,
+        rowSumA: attrs.rowSum,
       },
       ctx,
     ),
