@@ -81,6 +81,27 @@ export class ConvGatherEmitter {
     return `${axis} let ok${j} = ry${j} & (${ok}); let v${j} = select(0.0, src[u32(select(0, row${j} + x${j}, ok${j}))], ok${j});`;
   }
 
+  /**
+   * Per position and literal tap column kw: `x${j}_${kw}` and, when checked, its validity
+   * `cx${j}_${kw}`. They depend on neither the channel nor kh, so kernels with unrolled columns
+   * compute them once, outside the channel loop, and read values with `valueAt`.
+   */
+  column(j: number, kw: number): string {
+    const { axis, ok } = this.coordinate('w', `bx${j}`, `${kw}`, `x${j}_${kw}`);
+    return ok ? `${axis} let cx${j}_${kw} = ${ok};` : axis;
+  }
+
+  /** As `value`, from the hoisted column of `column(j, kw)`. */
+  valueAt(j: number, kw: number): string {
+    const x = `x${j}_${kw}`;
+    if (!this.checksColumns) return `let v${j} = src[u32(row${j} + ${x})];`;
+    return `let ok${j} = ry${j} & cx${j}_${kw}; let v${j} = select(0.0, src[u32(select(0, row${j} + ${x}, ok${j}))], ok${j});`;
+  }
+
+  private get checksColumns(): boolean {
+    return this.o.gather === 'transposed' || this.o.checked;
+  }
+
   // Bounds tests are `u32(y) < u32(size)`: the wrap-around of negative y folds `y >= 0` into one
   // compare, and `&` instead of `&&` keeps them branch-free (short-circuit branches make SwiftShader's
   // compile time explode on unrolled kernels). A negative t = y*stride never divides exactly
@@ -133,7 +154,8 @@ export function forEachTap(
  * Register-blocked implicit GEMM without workgroup memory (fast on CPU adapters, see
  * SWIFTSHADER-NOTES.md): each invocation owns `4*groups` consecutive output channels times
  * `positions` flat output positions (n, oy, ox) WG_X apart, in named vec4 accumulators
- * (`acc{g}_{j}`, lanes = channels), with the whole tap loop unrolled.
+ * (`acc{g}_{j}`, lanes = channels), with the tap loop unrolled (up to MAX_UNROLLED_TAPS taps; larger
+ * kernels keep a run-time kh loop).
  */
 export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, positions: number): string {
   const g = new ConvGatherEmitter(o);
@@ -150,6 +172,7 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
   const weightBases = G.flatMap((gi) =>
     lanes.map((i) => `let wb${gi}_${i} = min(m0 + ${gi * 4 + i}, params.m - 1) * params.w_stride_out;`),
   ).join('\n  ');
+  const columns = J.flatMap((j) => [...Array(o.kernel[1]).keys()].map((kw) => g.column(j, kw))).join('\n  ');
   const accumulators = G.flatMap((gi) => J.map((j) => `var acc${gi}_${j} = vec4f(0.0);`)).join('\n  ');
   const channelStage = [
     ...J.map((j) => `let sc${j} = sb${j} + c * shw;`),
@@ -160,7 +183,7 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
     (kh) => J.map((j) => g.row(j, kh)).join('\n'),
     (_kh, kw, tap) =>
       [
-        ...J.map((j) => g.value(j, kw)),
+        ...J.map((j) => g.valueAt(j, Number(kw))),
         ...G.map((gi) => `let w${gi} = vec4f(${lanes.map((i) => `weight[wc${gi}_${i} + ${tap}]`).join(', ')});`),
         ...G.flatMap((gi) => J.map((j) => `acc${gi}_${j} = fma(w${gi}, vec4f(v${j}), acc${gi}_${j});`)),
       ].join('\n'),
@@ -200,6 +223,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id)
   // Tail positions and channels are clamped to valid ones: computed, never stored.
   ${setup}
   ${weightBases}
+  ${columns}
   ${accumulators}
   for (var c = 0; c < params.c; c++) {
     ${channelStage}
