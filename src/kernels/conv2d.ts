@@ -188,6 +188,6 @@ export function conv2dBackwardDataTuning(p: Conv2dParams): { shapeClass: string;
 }
 
 /** Tuning of backward-filter's partial-product launch (bind dy, x, a scratch of `scratchBytes`). */
-export function conv2dBackwardFilterTuning(p: Conv2dParams) {
+export function conv2dBackwardFilterTuning(p: Conv2dParams): ReturnType<typeof convFilterTuning> {
   return convFilterTuning(filterOf(p));
 }

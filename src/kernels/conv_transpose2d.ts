@@ -178,6 +178,6 @@ export function convTranspose2dBackwardDataTuning(p: ConvTranspose2dParams): { s
 }
 
 /** Tuning of backward-filter's partial-product launch (bind x, dy, a scratch of `scratchBytes`). */
-export function convTranspose2dBackwardFilterTuning(p: ConvTranspose2dParams) {
+export function convTranspose2dBackwardFilterTuning(p: ConvTranspose2dParams): ReturnType<typeof convFilterTuning> {
   return convFilterTuning(filterOf(p));
 }
