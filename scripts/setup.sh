@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what webgpu-dl needs on Debian, only where it is missing.
+#   bash scripts/setup.sh system   chromium (its SwiftShader Vulkan driver gives Node and the browser
+#                                  a WebGPU adapter when there is no GPU driver) and libvulkan1
+#   bash scripts/setup.sh npm      Node.js 20+ check, then `npm ci` if node_modules is missing or stale
+#                                  (npm ci also builds dist/ through the prepare script)
+#   bash scripts/setup.sh          both
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "setup: need root to run: $*" >&2; exit 1
+  fi
+}
+
+have_vulkan_loader() {
+  ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' || ls /usr/lib/*/libvulkan.so.1 /usr/lib/libvulkan.so.1 >/dev/null 2>&1
+}
+
+system() {
+  if [ -x /usr/bin/chromium ] && have_vulkan_loader; then return; fi
+  command -v apt-get >/dev/null || { echo 'setup: chromium or libvulkan1 is missing and there is no apt-get to install them' >&2; exit 1; }
+  echo 'setup: installing chromium and libvulkan1 with apt-get'
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libvulkan1
+}
+
+npm_packages() {
+  if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+    echo "setup: webgpu-dl needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none)); see https://nodejs.org" >&2
+    exit 1
+  fi
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f dist/cli.js ]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+case "${1:-all}" in
+  system) system ;;
+  npm) npm_packages ;;
+  all) system; npm_packages ;;
+  *) echo "usage: bash scripts/setup.sh [system|npm]" >&2; exit 2 ;;
+esac
