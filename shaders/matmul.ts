@@ -26,6 +26,12 @@ export interface MatmulShaderOptions {
   activation: Activation;
   /** Multiply the product by activate_grad(saved[m, n]) of this activation (backward through it). */
   prologue?: Activation;
+  /**
+   * Also write rowSum[z, m] = Σ_k op(A)[m, k] over this launch's K range (z = b·splits + s). Only the
+   * invocations whose block starts at column 0 (`first`) accumulate and store it: they read every
+   * op(A) element of their rows anyway, and one writer per row needs no atomics.
+   */
+  rowSum?: boolean;
 }
 
 export const COMPONENTS = ['x', 'y', 'z', 'w'] as const;
@@ -41,7 +47,7 @@ struct Params {
 }
 `;
 
-/** Storage declarations in io order A, B, [bias], [saved], C, then the uniform. */
+/** Storage declarations in io order A, B, [bias], [saved], C, [rowSum], then the uniform. */
 export function bindingsWGSL(o: MatmulShaderOptions): string {
   const elemA = o.vecA ? 'vec4f' : 'f32';
   const elemB = o.vecB ? 'vec4f' : 'f32';
@@ -56,6 +62,7 @@ export function bindingsWGSL(o: MatmulShaderOptions): string {
   if (bias) lines.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${elemC}>;`);
   if (saved) lines.push(`@group(0) @binding(${binding++}) var<storage, read> saved: array<${elemC}>;`);
   lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<${elemC}>;`);
+  if (o.rowSum) lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> rowSum: array<f32>;`);
   lines.push(`@group(0) @binding(${binding++}) var<uniform> params: Params;`);
   return lines.join('\n');
 }
@@ -148,12 +155,14 @@ fn finish1(v: f32, i: u32, n: u32) -> f32 {
 
 /**
  * Stores the TM×TN block held in accumulators acc_r_c (vec4 over four columns) at rows m0.., columns
- * n0.., skipping what lies outside M×N. Expects `m0`, `n0`, `cbase` in scope.
+ * n0.., skipping what lies outside M×N, and the row sums of rows m0.. when `first`. Expects `m0`,
+ * `n0`, `cbase` (and for row sums `z`, `first`) in scope.
  */
 export function storeBlockWGSL(o: MatmulShaderOptions, tm: number, tn: number): string {
   const lines: string[] = [];
   for (let r = 0; r < tm; r++) {
     lines.push(`  if (m0 + ${r}u < params.M) {`);
+    if (o.rowSum) lines.push(`    if (first) { rowSum[z * params.M + m0 + ${r}u] = ${rowSumValue(o, r)}; }`);
     lines.push(`    let row = cbase + (m0 + ${r}u) * params.N;`);
     for (let c = 0; c < tn / 4; c++) {
       const n = `n0 + ${4 * c}u`;
@@ -171,11 +180,45 @@ export function storeBlockWGSL(o: MatmulShaderOptions, tm: number, tn: number): 
   return lines.join('\n');
 }
 
-/** `var acc_r_c = vec4f(0.0);` for a TM×TN block. */
-export function accumulatorsWGSL(tm: number, tn: number): string {
+/**
+ * `var acc_r_c = vec4f(0.0);` for a TM×TN block, and the row-sum accumulators: rs_r (op(A) row r,
+ * four k lanes, reduced by one dot at the store) when A is read along K, rs_g (rows 4g..4g+3, summed
+ * over k) when Aᵀ is read along M.
+ */
+export function accumulatorsWGSL(o: MatmulShaderOptions, tm: number, tn: number): string {
   const lines: string[] = [];
   for (let r = 0; r < tm; r++) for (let c = 0; c < tn / 4; c++) lines.push(`  var acc_${r}_${c} = vec4f(0.0);`);
+  if (o.rowSum) for (let i = 0; i < (o.transA ? tm / 4 : tm); i++) lines.push(`  var rs_${i} = vec4f(0.0);`);
   return lines.join('\n');
+}
+
+/** Σ_k op(A)[m0 + r, k] from the row-sum accumulators. */
+function rowSumValue(o: MatmulShaderOptions, r: number): string {
+  return o.transA ? `rs_${r >> 2}.${COMPONENTS[r & 3]}` : `dot(rs_${r}, vec4f(1.0))`;
+}
+
+/** Adds one K step's op(A) values (the step's a_* registers) to the row sums, first column block only. */
+function rowSumStepWGSL(o: MatmulShaderOptions, tm: number): string[] {
+  if (!o.rowSum) return [];
+  const adds: string[] = [];
+  if (o.transA) {
+    for (let g = 0; g < tm / 4; g++) adds.push(`rs_${g} += a_0_${g} + a_1_${g} + a_2_${g} + a_3_${g};`);
+  } else {
+    for (let r = 0; r < tm; r++) adds.push(`rs_${r} += a_${r};`);
+  }
+  return ['if (first) {', ...adds.map((l) => `  ${l}`), '}'];
+}
+
+/**
+ * Row sums of a one-k tail step: a_g (Aᵀ, vec4 along M) or the scalar a_r (A) from the tail's
+ * registers, into lane x of rs_r.
+ */
+export function rowSumTailWGSL(o: MatmulShaderOptions, tm: number): string[] {
+  if (!o.rowSum) return [];
+  const adds: string[] = [];
+  if (o.transA) for (let g = 0; g < tm / 4; g++) adds.push(`rs_${g} += a_${g};`);
+  else for (let r = 0; r < tm; r++) adds.push(`rs_${r}.x += a_${r};`);
+  return ['if (first) {', ...adds.map((l) => `  ${l}`), '}'];
 }
 
 /** Batch and split-K chunk of this launch's z index, and the operand bases. Expects `z` in scope. */
@@ -215,6 +258,7 @@ export function kStepWGSL(o: MatmulShaderOptions, tm: number, tn: number, loads:
   } else {
     for (let r = 0; r < tm; r++) out.push(`let a_${r} = ${loads.aRow(r)};`);
   }
+  out.push(...rowSumStepWGSL(o, tm));
   if (o.transB) {
     for (let n = 0; n < tn; n++) out.push(`let bt_${n} = ${loads.bCol(n)};`);
   } else {

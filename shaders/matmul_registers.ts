@@ -6,6 +6,7 @@ import {
   epilogueWGSL,
   kStepWGSL,
   paramsWGSL,
+  rowSumTailWGSL,
   storeBlockWGSL,
   type MatmulShaderOptions,
 } from './matmul.js';
@@ -84,8 +85,10 @@ export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: nu
       const a = o.transA ? `a_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}`;
       for (let c = 0; c < groupsN; c++) tail.push(`acc_${r}_${c} += ${a} * b_${c};`);
     }
-    tail.push(...advanceTail);
+    tail.push(...rowSumTailWGSL(o, tm), ...advanceTail);
   }
+  // The invocations of column block 0 own the row sums (see MatmulShaderOptions.rowSum).
+  const first = o.rowSum ? '\n  let first = n0 == 0u;' : '';
   const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.map((l) => `    ${l}`).join('\n')}\n  }` : '';
 
   return `${paramsWGSL}
@@ -104,8 +107,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (m0 >= M || n0 >= N) { return; }
   let z = gid.z;
 ${batchSetupWGSL}
-${setup.join('\n')}
-${accumulatorsWGSL(tm, tn)}
+${setup.join('\n')}${first}
+${accumulatorsWGSL(o, tm, tn)}
   var k = k_begin;
   for (; k + 4u <= k_end; k += 4u) {
 ${body.join('\n')}

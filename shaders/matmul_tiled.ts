@@ -44,6 +44,9 @@ export function matmulTiledShader(o: MatmulShaderOptions, tm: number, tn: number
     inner.push('    }');
   }
 
+  // The invocations whose block starts at column 0 own the row sums (see MatmulShaderOptions.rowSum).
+  const first = o.rowSum ? '\n  let first = wid.x == 0u && lid.x == 0u;' : '';
+
   return `${paramsWGSL}
 ${bindingsWGSL(o)}
 ${guardedLoadersWGSL(o)}
@@ -66,8 +69,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let mt = wid.y * QM * 4u;
   let nt = wid.x * QN * 4u;
   let z = wid.z;
-${batchSetupWGSL}
-${accumulatorsWGSL(tm, tn)}
+${batchSetupWGSL}${first}
+${accumulatorsWGSL(o, tm, tn)}
   let threads = WG_X * WG_Y;
   for (var k0 = k_begin; k0 < k_end; k0 += BK) {
     for (var i = li; i < TILE_A; i += threads) {

@@ -115,11 +115,28 @@ async function chooseConfig(a: Tensor, b: Tensor, p: MatmulParams, forced?: stri
  * without waiting for the GPU.
  */
 export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
-  const params = matmulParams(a, b, options);
+  return (await run(a, b, options, false))[0];
+}
+
+/**
+ * `matmul` that also returns rowSum = Σ_k op(A)[m, k], the raw row sums of op(A) (no prologue,
+ * bias or activation), from the same kernel: [M] for a 2-D result, [batch, M] for a batched one.
+ * For dW = dYᵀ·X (A = dY [batch, N] with transA) that is the bias gradient Σ_batch dY.
+ */
+export async function matmulWithRowSum(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<{ c: Tensor; rowSum: Tensor }> {
+  const [c, rowSum] = await run(a, b, options, true);
+  return { c, rowSum };
+}
+
+async function run(a: Tensor, b: Tensor, options: MatmulOptions, rowSumA: boolean): Promise<Tensor[]> {
+  const params = { ...matmulParams(a, b, options), rowSumA };
   const config = await chooseConfig(a, b, params, options.config);
   const program = matmulProgram(params, config);
   const inputs = [a, b];
   if (options.bias) inputs.push(options.bias);
   if (options.prologue && options.prologue.activation.kind !== 'none') inputs.push(options.prologue.saved);
-  return launch(program, inputs, [{ shape: outputShape(a, b, params) }])[0];
+  const shape = outputShape(a, b, params);
+  const outputs = [{ shape }];
+  if (rowSumA) outputs.push({ shape: shape.slice(0, -1) });
+  return launch(program, inputs, outputs);
 }

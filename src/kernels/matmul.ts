@@ -32,6 +32,11 @@ export interface MatmulParams {
    * `saved` being what the forward pass kept (activationSaves). Not combinable with `activation`.
    */
   prologue?: ActivationSpec;
+  /**
+   * Also output rowSum[b, m] = Σ_k op(A)[b, m, k], the raw row sums of op(A) (no prologue, bias or
+   * activation), e.g. a bias gradient Σ_batch dY alongside dW = dYᵀ·X. One more output after C.
+   */
+  rowSumA?: boolean;
 }
 
 /**
@@ -179,6 +184,7 @@ function shaderOptions(p: MatmulParams, partial: boolean): MatmulShaderOptions {
     bias: !!p.bias,
     activation: p.activation?.kind ?? 'none',
     prologue,
+    rowSum: !!p.rowSumA,
   };
 }
 
@@ -188,7 +194,9 @@ function productSpec(p: MatmulParams, c: MatmulConfig, partial: boolean, splits:
   const bindings: BindingKind[] = ['read', 'read'];
   if (o.bias && !partial) bindings.push('read');
   if (o.prologue && !partial) bindings.push('read');
-  bindings.push('write', 'uniform');
+  bindings.push('write');
+  if (o.rowSum) bindings.push('write');
+  bindings.push('uniform');
   const groupsX = ceilDiv(p.N, c.tn * c.wgX);
   const groupsY = ceilDiv(p.M, c.tm * c.wgY);
   const groupsZ = p.batch * splits;
@@ -200,7 +208,7 @@ function productSpec(p: MatmulParams, c: MatmulConfig, partial: boolean, splits:
   const epilogue = [p.activation, p.prologue].find((a) => a && a.kind !== 'none');
   const suffix = [p.transA ? 't' : 'n', p.transB ? 't' : 'n'].join('');
   return {
-    name: `matmul_${suffix}_${c.id}${partial ? '_partial' : ''}`,
+    name: `matmul_${suffix}_${c.id}${p.rowSumA ? '_rowsum' : ''}${partial ? '_partial' : ''}`,
     code,
     entryPoint: 'main',
     constants: { WG_X: c.wgX, WG_Y: c.wgY, ...(epilogue && !partial ? activationConstants(epilogue) : {}) },
@@ -220,10 +228,11 @@ function splitGeometry(K: number, splits: number): { splits: number; kChunk: num
 }
 
 /**
- * The launches of one matmul. io order: A, B, [bias], [saved], C — bias present when `p.bias`,
- * saved when `p.prologue` is given (with a kind other than 'none'). Split-K configs use one scratch
- * buffer of batch·splits·M·N floats: a partial-product launch, then a reduce launch that applies
- * the prologue, bias and activation.
+ * The launches of one matmul. io order: A, B, [bias], [saved], C, [rowSum] — bias present when
+ * `p.bias`, saved when `p.prologue` is given (with a kind other than 'none'), rowSum (batch·M floats)
+ * when `p.rowSumA`. Split-K configs use one scratch buffer of batch·splits·M·N floats (and one of
+ * batch·splits·M for the row sums): a partial-product launch, then a reduce launch that applies the
+ * prologue, bias and activation and sums the row sums.
  */
 export function matmulProgram(p: MatmulParams, c: MatmulConfig): KernelProgram {
   checkParams(p);
@@ -247,13 +256,23 @@ export function matmulProgram(p: MatmulParams, c: MatmulConfig): KernelProgram {
     reduceBindings.push('read');
     reduceArgs.push({ io: io++ });
   }
-  reduceBindings.push('write', 'uniform');
+  reduceBindings.push('write');
   reduceArgs.push({ io });
+  if (p.rowSumA) {
+    reduceBindings.push('read', 'write');
+    reduceArgs.push({ scratch: 1 }, { io: io + 1 });
+  }
+  reduceBindings.push('uniform');
   const epilogue = [p.activation, p.prologue].find((a) => a && a.kind !== 'none');
   const WG = 256;
   const reduce: KernelSpec = {
     name: `${partial.name.replace(/_partial$/, '')}_reduce`,
-    code: matmulSplitKReduceShader({ bias: !!p.bias, activation: p.activation?.kind ?? 'none', prologue: hasPrologue ? p.prologue!.kind : undefined }),
+    code: matmulSplitKReduceShader({
+      bias: !!p.bias,
+      activation: p.activation?.kind ?? 'none',
+      prologue: hasPrologue ? p.prologue!.kind : undefined,
+      rowSum: !!p.rowSumA,
+    }),
     entryPoint: 'main',
     constants: { WG, ...(epilogue ? activationConstants(epilogue) : {}) },
     bindings: reduceBindings,
@@ -262,9 +281,9 @@ export function matmulProgram(p: MatmulParams, c: MatmulConfig): KernelProgram {
   };
   return {
     name: reduce.name.replace(/_reduce$/, ''),
-    scratch: [total * splits * 4],
+    scratch: p.rowSumA ? [total * splits * 4, p.batch * splits * p.M * 4] : [total * splits * 4],
     launches: [
-      { spec: partial, args: [{ io: 0 }, { io: 1 }, { scratch: 0 }] },
+      { spec: partial, args: p.rowSumA ? [{ io: 0 }, { io: 1 }, { scratch: 0 }, { scratch: 1 }] : [{ io: 0 }, { io: 1 }, { scratch: 0 }] },
       { spec: reduce, args: reduceArgs },
     ],
   };
@@ -281,6 +300,8 @@ function tuneProblem(p: MatmulParams): MatmulParams {
   const cap = (n: number, limit: number) => (n > limit + 4 ? limit + (n % 4) : n);
   return {
     ...p,
+    // Every candidate pays the same for the row sums; the tuner binds (A, B, T) only.
+    rowSumA: false,
     batch: Math.min(p.batch, 4),
     M: cap(p.M, 512),
     N: cap(p.N, 512),

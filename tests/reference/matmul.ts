@@ -46,3 +46,16 @@ export function addBiasRef(c: ArrayLike<number>, bias: ArrayLike<number>): Float
 export function matmulAbsRef(s: RefMatmul, a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
   return matmulRef(s, Float64Array.from(a, Math.abs), Float64Array.from(b, Math.abs));
 }
+
+/** rowSum[b, m] = Σ_k op(A)[b, m, k]. */
+export function rowSumRef(s: RefMatmul, a: ArrayLike<number>): Float64Array {
+  const r = new Float64Array(s.batch * s.M);
+  for (let bi = 0; bi < s.batch; bi++) {
+    for (let m = 0; m < s.M; m++) {
+      let sum = 0;
+      for (let k = 0; k < s.K; k++) sum += aAt(s, a, bi, m, k);
+      r[bi * s.M + m] = sum;
+    }
+  }
+  return r;
+}

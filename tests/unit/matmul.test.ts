@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { MemoryTuneStore } from '../../src/gpu/autotune.js';
 import { createEngine } from '../../src/gpu/engine.js';
 import { ShapeError } from '../../src/gpu/errors.js';
-import { matmul } from '../../src/eager/matmul.js';
+import { matmul, matmulWithRowSum } from '../../src/eager/matmul.js';
 import { tensor, type Tensor } from '../../src/eager/tensor.js';
 import { matmulCandidates, matmulProgram, matmulShapeClass, matmulTuneScratchBytes, matmulTuneSpec } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
 import { activateAll } from '../reference/activation.js';
-import { addBiasRef, matmulRef } from '../reference/matmul.js';
+import { addBiasRef, matmulRef, rowSumRef } from '../reference/matmul.js';
 
 const engine = useEngine();
 
@@ -99,6 +99,24 @@ describe('matmul backward identities', () => {
     disposeAll(ta, tb, tdc, da, db);
   });
 
+  // Y = X·Wᵀ + b, L = sum(dY ⊙ Y): dL/dW = dYᵀ·X and dL/db = Σ_batch dY, the row sums of op(dYᵀ).
+  it('dW = dYᵀ·X with its row sums as db matches finite differences of L = sum(dY ⊙ (X·Wᵀ + b))', async () => {
+    const [B, I, O] = [7, 9, 5];
+    const x = uniform(B * I, 14);
+    const w = uniform(O * I, 15);
+    const bias = uniform(O, 16);
+    const dy = uniform(B * O, 17);
+    const [tdy, tx] = [tensor(engine(), dy, [B, O]), tensor(engine(), x, [B, I])];
+    const { c: dw, rowSum: db } = await matmulWithRowSum(tdy, tx, { transA: true });
+    expect(dw.shape).toEqual([O, I]);
+    expect(db.shape).toEqual([O]);
+    const forward = (ww: ArrayLike<number>, bb: ArrayLike<number>) =>
+      addBiasRef(matmulRef({ batch: 1, M: B, N: O, K: I, transB: true }, x, ww), bb);
+    expectClose(await dw.read(), numericGradient((ww) => dot(dy, forward(ww, bias)), w), tol(B), 'dW');
+    expectClose(await db.read(), numericGradient((bb) => dot(dy, forward(w, bb)), bias), tol(B), 'db');
+    disposeAll(tdy, tx, dw, db);
+  });
+
   // H = f(Z), Y = H·W, L = sum(dY ⊙ Y): dL/dZ = (dY·Wᵀ) ⊙ f'(Z), one kernel with the prologue.
   for (const act of [{ kind: 'relu' }, { kind: 'tanh' }, { kind: 'gelu' }] as const) {
     it(`dZ = (dY·Wᵀ) ⊙ ${act.kind}'(Z) matches finite differences`, async () => {
@@ -118,27 +136,29 @@ describe('matmul backward identities', () => {
 });
 
 describe('batched matmul', () => {
-  it('3-D × 3-D and 3-D × shared 2-D, with transposes', async () => {
+  it('3-D × 3-D (with row sums) and 3-D × shared 2-D, with transposes', async () => {
     const [batch, M, N, K] = [3, 5, 6, 7];
     for (const [transA, transB] of TRANSPOSITIONS) {
       const a = uniform(batch * M * K, 31);
       const b = uniform(batch * K * N, 32);
       const ta = tensor(engine(), a, [batch, ...stored(M, K, transA)]);
       const tb = tensor(engine(), b, [batch, ...stored(K, N, transB)]);
-      const c = await matmul(ta, tb, { transA, transB });
+      const { c, rowSum } = await matmulWithRowSum(ta, tb, { transA, transB });
       expect(c.shape).toEqual([batch, M, N]);
+      expect(rowSum.shape).toEqual([batch, M]);
       expectClose(await c.read(), matmulRef({ batch, M, N, K, transA, transB }, a, b), tol(K), `batched ${transA}${transB}`);
+      expectClose(await rowSum.read(), rowSumRef({ batch, M, N, K, transA }, a), tol(K), `batched row sums ${transA}${transB}`);
       const shared = tensor(engine(), b.subarray(0, K * N), stored(K, N, transB));
       const cs = await matmul(ta, shared, { transA, transB });
       const want = matmulRef({ batch, M, N, K, transA, transB, strideB: 0 }, a, b.subarray(0, K * N));
       expectClose(await cs.read(), want, tol(K), `shared B ${transA}${transB}`);
-      disposeAll(ta, tb, c, shared, cs);
+      disposeAll(ta, tb, c, rowSum, shared, cs);
     }
   });
 });
 
 describe('split-K', () => {
-  it('partial sums + reduce with bias, activation and prologue', async () => {
+  it('partial sums + reduce with bias, activation and prologue; row sums summed per split', async () => {
     const [M, N, K] = [6, 10, 301];
     const a = uniform(K * M, 41);
     const b = uniform(K * N, 42);
@@ -147,11 +167,12 @@ describe('split-K', () => {
     const [ta, tb, tbias, tsaved] = [tensor(engine(), a, [K, M]), tensor(engine(), b, [K, N]), tensor(engine(), bias, [N]), tensor(engine(), saved, [M, N])];
     const product = matmulRef({ batch: 1, M, N, K, transA: true }, a, b);
     for (const config of ['reg4x4-wg16x4-split4', 'reg4x4-wg16x4-split16']) {
-      const c = await matmul(ta, tb, { transA: true, bias: tbias, activation: { kind: 'sigmoid' }, config });
+      const { c, rowSum } = await matmulWithRowSum(ta, tb, { transA: true, bias: tbias, activation: { kind: 'sigmoid' }, config });
       expectClose(await c.read(), activateAll('sigmoid', addBiasRef(product, bias)), tol(K), `${config} epilogue`);
+      expectClose(await rowSum.read(), rowSumRef({ batch: 1, M, N, K, transA: true }, a), tol(K), `${config} row sums`);
       const g = await matmul(ta, tb, { transA: true, prologue: { activation: { kind: 'tanh' }, saved: tsaved }, config });
       expectClose(await g.read(), product.map((v, i) => v * (1 - saved[i] * saved[i])), tol(K), `${config} prologue`);
-      disposeAll(c, g);
+      disposeAll(c, rowSum, g);
     }
     disposeAll(ta, tb, tbias, tsaved);
   });
@@ -161,6 +182,10 @@ describe('split-K', () => {
     const first = matmulCandidates(p)[0];
     expect(first.splits).toBeGreaterThan(1);
     expect(matmulProgram(p, first).launches).toHaveLength(2);
+    // Row sums stay in the same two launches: per-split partials in a second scratch buffer.
+    const withRows = matmulProgram({ ...p, rowSumA: true }, first);
+    expect(withRows.launches).toHaveLength(2);
+    expect(withRows.scratch).toEqual([...matmulProgram(p, first).scratch, 4 * first.splits * 16]);
   });
 });
 
