@@ -91,3 +91,8 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/** The state a demo page publishes for tests as `window.__demo` (a structured clone of it). */
+export async function demoHooks<T>(page: Page): Promise<T> {
+  return page.evaluate(() => (window as unknown as { __demo: unknown }).__demo) as Promise<T>;
+}
