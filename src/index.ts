@@ -10,7 +10,7 @@ export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceL
 export { Tensor, tensor, zeros, type DType } from './eager/tensor.js';
 export { activation, activationGrad, relu, leakyRelu, sigmoid, tanh, gelu } from './eager/activation.js';
 export type { Activation, ActivationSpec } from '../shaders/lib/activations.js';
-export { matmul, type MatmulOptions } from './eager/matmul.js';
+export { matmul, matmulWithRowSum, type MatmulOptions } from './eager/matmul.js';
 export { conv2d, conv2dBackwardData, conv2dBackwardFilter, type Conv2dOptions as Conv2dOpOptions } from './eager/conv2d.js';
 export { convTranspose2d, convTranspose2dBackwardData, convTranspose2dBackwardFilter, type ConvTranspose2dOptions as ConvTranspose2dOpOptions } from './eager/conv_transpose2d.js';
 export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPool, globalAvgPoolBackward } from './eager/pool2d.js';

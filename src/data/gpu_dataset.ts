@@ -3,6 +3,7 @@ import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '../kernels/gather_batch.js';
 import type { ImageDataset } from './dataset.js';
+import { StandaloneLaunch } from '../graph/standalone_launch.js';
 
 /** How pixel bytes become inputs: (byte/255 − mean)/std. */
 export interface Normalisation {
@@ -74,19 +75,15 @@ export class GpuImageDataset {
       throw new ShapeError(`batch input holds ${x.size / 4} values; ${batch} samples of ${this.pixels} pixels need ${batch * this.pixels}`);
     }
     const params: GatherBatchParams = { batch, pixels: this.pixels, count: this.count, ...this.normalisation };
-    const spec = gatherBatchKernel(params);
-    const { pipeline, layout } = await this.engine.pipelines.get(spec);
-    const uniform = this.engine.buffers.create(spec.uniforms!.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'gather uniforms');
     const b = this.buffers();
-    const bindGroup = this.engine.device.createBindGroup({
-      layout,
-      entries: [b.images, b.labels, b.order].map((buffer, binding) => ({ binding, resource: { buffer } })).concat([
-        { binding: 3, resource: { buffer: x.buffer, offset: x.offset, size: batch * this.pixels * 4 } } as never,
-        { binding: 4, resource: { buffer: y.buffer, offset: y.offset, size: batch * 4 } } as never,
-        { binding: 5, resource: { buffer: uniform } } as never,
-      ]),
-    });
-    return new Batcher(this.engine, params, pipeline, bindGroup, uniform, spec.workgroups);
+    const launch = await StandaloneLaunch.create(this.engine, gatherBatchKernel(params), [
+      b.images,
+      b.labels,
+      b.order,
+      { ...x, size: batch * this.pixels * 4 },
+      { ...y, size: batch * 4 },
+    ]);
+    return new Batcher(params, launch);
   }
 
   dispose(): void {
@@ -103,12 +100,8 @@ export class GpuImageDataset {
 /** Records the gather of the batch of samples order[start …] into a command encoder. */
 export class Batcher {
   constructor(
-    private readonly engine: Engine,
     readonly params: GatherBatchParams,
-    private readonly pipeline: GPUComputePipeline,
-    private readonly bindGroup: GPUBindGroup,
-    private uniform: GPUBuffer | undefined,
-    private readonly workgroups: [number, number, number],
+    private readonly launch: StandaloneLaunch,
   ) {}
 
   /** Batches per epoch, counting a final partial batch (which is topped up from the start). */
@@ -117,19 +110,11 @@ export class Batcher {
   }
 
   encode(encoder: GPUCommandEncoder, start: number): void {
-    if (!this.uniform) throw new DisposedError('batcher was used after dispose()');
-    // Written before this submit in queue order, so each recorded gather sees its own start.
-    this.engine.device.queue.writeBuffer(this.uniform, 0, gatherBatchUniforms(this.params, start));
-    const pass = encoder.beginComputePass({ label: 'gather batch' });
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, this.bindGroup);
-    pass.dispatchWorkgroups(...this.workgroups);
-    pass.end();
+    this.launch.encode(encoder, gatherBatchUniforms(this.params, start));
   }
 
   dispose(): void {
-    if (this.uniform) this.engine.buffers.destroy(this.uniform);
-    this.uniform = undefined;
+    this.launch.dispose();
   }
 }
 

@@ -7,6 +7,7 @@ import { createGraph } from './graph.js';
 import type { DType, Graph, Value } from './ir.js';
 import type { LowerContext } from './lower.js';
 import type { ParameterStore } from './params.js';
+import { fuseBiasGradients } from './passes/fuse_bias_grad.js';
 import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
 import { encodeLaunch, makeLaunch, Plan, type Launch } from './plan.js';
@@ -94,7 +95,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   }
 
   let schedule = eliminateDeadOps(scheduleOf(g), keep);
-  if (def.fuse ?? true) schedule = fuseEpilogues(schedule, keep);
+  if (def.fuse ?? true) schedule = fuseBiasGradients(fuseEpilogues(schedule, keep), keep);
   const ctx: LowerContext = {
     software: engine.info.software,
     tune: async (shapeClass, candidates, bufferBytes) => {

@@ -3,6 +3,7 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import type { LowerContext } from '../../src/graph/lower.js';
+import { fuseBiasGradients } from '../../src/graph/passes/fuse_bias_grad.js';
 import { fuseEpilogues } from '../../src/graph/passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
 import { Plan, type BufferRange } from '../../src/graph/plan.js';
@@ -46,7 +47,7 @@ async function runPlan(fuse: boolean, hidden: Activation) {
   const keep = new Set<Value>([loss, correct, ...grads.values()]);
   let schedule = eliminateDeadOps(scheduleOf(g), keep);
   const reference = evaluateOps(schedule, new Map([...data].map(([v, d]) => [v, Float64Array.from(d)])));
-  if (fuse) schedule = fuseEpilogues(schedule, keep);
+  if (fuse) schedule = fuseBiasGradients(fuseEpilogues(schedule, keep), keep);
   const placed = new Map<Value, BufferRange>();
   for (const [v, d] of data) {
     const buffer = e.createStorage(d.byteLength, v.name);
