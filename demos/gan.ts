@@ -1,0 +1,282 @@
+import { Adam, fixedLatents, GanTrainer, loadIdxUrl, mlpDiscriminator, mlpGenerator, type Engine, type ImageDataset } from '../src/index.js';
+import { LineChart } from './lib/chart.js';
+import { grayImage, pixelCanvas } from './lib/images.js';
+import { $, boot, el, fmt, nextFrame, showFailure } from './lib/shell.js';
+import { download } from './lib/storage.js';
+
+const LATENT = 64;
+const SAMPLES = 36;
+const STRIP = 10;
+
+/** What the end-to-end tests read. */
+interface GanHooks {
+  state: 'building' | 'idle' | 'running' | 'paused' | 'done';
+  iterations: number;
+  history: { iteration: number; dLoss: number; gLoss: number }[];
+  /** Mean absolute change of the sample grid from its first rendering (before any training). */
+  sampleChange: number;
+  sampleVersion: number;
+  strip: number;
+}
+
+function field(label: string, input: HTMLElement, hint = ''): HTMLElement {
+  return el('label', { class: 'field' }, el('span', {}, label), input, ...(hint ? [el('small', {}, hint)] : []));
+}
+
+function sizes(text: string): number[] {
+  return text.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Spherical interpolation: Gaussian latents keep their typical length along the path. */
+function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  const omega = Math.acos(Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb))));
+  const s = Math.sin(omega);
+  const wa = s < 1e-6 ? 1 - t : Math.sin((1 - t) * omega) / s;
+  const wb = s < 1e-6 ? t : Math.sin(t * omega) / s;
+  return a.map((v, i) => wa * v + wb * b[i]);
+}
+
+async function ganDemo(engine: Engine): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
+  const hooks: GanHooks = { state: 'building', iterations: 0, history: [], sampleChange: 0, sampleVersion: 0, strip: 0 };
+  (window as { __demo?: unknown }).__demo = hooks;
+
+  const gHidden = el('input', { id: 'g-hidden', value: params.get('g') ?? '128, 256' });
+  const dHidden = el('input', { id: 'd-hidden', value: params.get('d') ?? '256, 128' });
+  const lr = el('input', { id: 'lr', type: 'number', step: 'any', value: String(num('lr', 0.0002)) });
+  const batch = el('input', { id: 'batch', type: 'number', min: '8', step: '8', value: String(num('batch', 64)) });
+  const trainCount = el('input', { id: 'train-count', type: 'number', min: '500', max: '60000', step: '500', value: String(num('train', 20000)) });
+  const chunk = el('input', { id: 'chunk', type: 'number', min: '1', value: String(num('chunk', 20)) });
+  const maxIter = el('input', { id: 'max-iterations', type: 'number', min: '0', value: String(num('maxIterations', 0)) });
+  const startBtn = el('button', { id: 'start', type: 'button', class: 'primary' }, 'Start');
+  const resetBtn = el('button', { id: 'reset', type: 'button' }, 'Reset');
+  const saveBtn = el('button', { id: 'save-generator', type: 'button' }, 'Download generator (.safetensors)');
+  const newPair = el('button', { id: 'new-pair', type: 'button' }, 'New endpoints');
+  const status = el('p', { id: 'train-status', class: 'note' }, 'Loading MNIST…');
+  const stats = el('dl', { id: 'stats', class: 'stats' });
+  const cells = new Map<string, HTMLElement>();
+  for (const name of ['iteration', 'D loss', 'G loss', 'iterations/s']) {
+    const dd = el('dd', { 'data-stat': name }, '–');
+    cells.set(name, dd);
+    stats.append(el('dt', {}, name), dd);
+  }
+  const stat = (name: string, v: string) => (cells.get(name)!.textContent = v);
+  const lossCanvas = el('canvas', { id: 'loss-chart', class: 'chart' });
+  const grid = el('div', { id: 'sample-grid', class: 'digit-grid samples' });
+  const strip = el('div', { id: 'interpolation', class: 'strip' });
+  const samples = Array.from({ length: SAMPLES }, () => pixelCanvas());
+  grid.append(...samples);
+  const stripCells = Array.from({ length: STRIP }, () => pixelCanvas());
+  strip.append(...stripCells);
+
+  $('app').replaceChildren(
+    el(
+      'section',
+      { class: 'card controls' },
+      el('h2', {}, 'Training'),
+      el(
+        'div',
+        { class: 'fields' },
+        field('Generator hidden', gHidden, `z(${LATENT}) → … → 784, tanh`),
+        field('Discriminator hidden', dHidden, '784 → … → 1 logit'),
+        field('Learning rate (Adam β₁ 0.5)', lr, 'applies live'),
+        field('Batch size', batch),
+        field('Training images', trainCount),
+        field('Iterations per update', chunk),
+        field('Stop after', maxIter, 'iterations (0: never)'),
+      ),
+      el('div', { class: 'buttons' }, startBtn, resetBtn, saveBtn),
+      status,
+      stats,
+    ),
+    el(
+      'div',
+      { class: 'row' },
+      el('section', { class: 'card' }, el('h2', {}, 'Samples'), el('p', { class: 'note' }, `The generator's images for ${SAMPLES} fixed latent vectors, redrawn as it trains.`), grid),
+      el('section', { class: 'card' }, lossCanvas),
+    ),
+    el('section', { class: 'card' }, el('h2', {}, 'Latent interpolation'), el('p', { class: 'note' }, 'Images along a great-circle path between two latent vectors.'), strip, el('div', { class: 'buttons' }, newPair)),
+  );
+  const chart = new LineChart(lossCanvas, [{ name: 'D', color: '#2f6fde' }, { name: 'G', color: '#e0672b' }], { title: 'GAN losses' });
+
+  const splits = await loadIdxUrl(new URL('./mnist/', location.href).href);
+  const latents = fixedLatents(SAMPLES, LATENT, 7);
+  let pairSeed = 11;
+  let gan: GanTrainer | undefined;
+  let images: ImageDataset;
+  let order: Uint32Array;
+  let cursor = 0;
+  let initial: Float32Array | undefined;
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let resumeAfterHidden = false;
+  let optG: Adam;
+  let optD: Adam;
+
+  const setTrainState = (s: GanHooks['state']) => {
+    hooks.state = s;
+    document.body.dataset.train = s;
+    startBtn.textContent = s === 'running' ? 'Pause' : s === 'paused' || s === 'done' ? 'Resume' : 'Start';
+    startBtn.disabled = s === 'building';
+  };
+
+  async function showSamples(): Promise<void> {
+    if (!gan) return;
+    const out = await gan.sample(latents, SAMPLES);
+    if (!initial) initial = out.slice();
+    let change = 0;
+    for (let i = 0; i < out.length; i++) change += Math.abs(out[i] - initial[i]);
+    hooks.sampleChange = change / out.length;
+    hooks.sampleVersion++;
+    for (let i = 0; i < SAMPLES; i++) grayImage(samples[i], out.subarray(i * 784, (i + 1) * 784), 28, 28, -1, 1);
+    grid.dataset.version = String(hooks.sampleVersion);
+    await showStrip();
+  }
+
+  async function showStrip(): Promise<void> {
+    if (!gan) return;
+    const ends = fixedLatents(2, LATENT, pairSeed);
+    const a = ends.subarray(0, LATENT);
+    const b = ends.subarray(LATENT);
+    const z = new Float32Array(STRIP * LATENT);
+    for (let i = 0; i < STRIP; i++) z.set(slerp(a, b, i / (STRIP - 1)), i * LATENT);
+    const out = await gan.sample(z, STRIP);
+    for (let i = 0; i < STRIP; i++) grayImage(stripCells[i], out.subarray(i * 784, (i + 1) * 784), 28, 28, -1, 1);
+    hooks.strip++;
+    strip.dataset.version = String(hooks.strip);
+  }
+
+  async function build(): Promise<void> {
+    setTrainState('building');
+    gan?.dispose();
+    const count = Math.min(Number(trainCount.value), splits.train.count);
+    images = { ...splits.train, images: splits.train.images.subarray(0, count * 784), labels: splits.train.labels.subarray(0, count), count };
+    order = Uint32Array.from({ length: count }, (_, i) => i);
+    cursor = count;
+    optG = new Adam({ lr: Number(lr.value), beta1: 0.5 });
+    optD = new Adam({ lr: Number(lr.value), beta1: 0.5 });
+    gan = new GanTrainer(engine, {
+      generator: mlpGenerator(LATENT, sizes(gHidden.value)),
+      discriminator: mlpDiscriminator(784, sizes(dHidden.value)),
+      latent: LATENT,
+      pixels: 784,
+      optimizerG: optG,
+      optimizerD: optD,
+      seed: num('seed', 1),
+    });
+    hooks.iterations = 0;
+    hooks.history = [];
+    initial = undefined;
+    chart.clear();
+    await showSamples();
+    status.textContent = `G ${gan.generatorStore.count.toLocaleString('en')} and D ${gan.discriminatorStore.count.toLocaleString('en')} parameters; ${count} training images. Press Start.`;
+    setTrainState('idle');
+  }
+
+  /**
+   * The next `n` images of a reshuffled pass over the training images: GanTrainer.fit starts each
+   * call at the beginning of its data, so each call gets fresh images.
+   */
+  function nextImages(n: number): ImageDataset {
+    const out = new Uint8Array(n * 784);
+    for (let k = 0; k < n; k++) {
+      if (cursor >= order.length) {
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = Math.floor(Math.random() * (i + 1));
+          [order[i], order[j]] = [order[j], order[i]];
+        }
+        cursor = 0;
+      }
+      const s = order[cursor++];
+      out.set(images.images.subarray(s * 784, (s + 1) * 784), k * 784);
+    }
+    return { images: out, labels: new Uint8Array(n), count: n, height: 28, width: 28, classes: 10 };
+  }
+
+  async function trainLoop(): Promise<void> {
+    while (running && gan) {
+      const g = gan;
+      const limit = Number(maxIter.value);
+      const n = limit > 0 ? Math.min(Number(chunk.value), limit - hooks.iterations) : Number(chunk.value);
+      if (n <= 0) {
+        running = false;
+        setTrainState('done');
+        status.textContent = `Stopped after ${hooks.iterations} iterations; press Resume to go on.`;
+        break;
+      }
+      const b = Number(batch.value);
+      const [e] = await g.fit(nextImages(n * b), { epochs: 1, batchSize: b, iterations: n });
+      if (g !== gan) break;
+      hooks.iterations += n;
+      hooks.history.push({ iteration: hooks.iterations, dLoss: e.dLoss, gLoss: e.gLoss });
+      chart.add(0, hooks.iterations, e.dLoss);
+      chart.add(1, hooks.iterations, e.gLoss);
+      stat('iteration', String(hooks.iterations));
+      stat('D loss', fmt(e.dLoss));
+      stat('G loss', fmt(e.gLoss));
+      stat('iterations/s', fmt(e.iterationsPerSec, 1));
+      await showSamples();
+      await nextFrame();
+    }
+  }
+
+  function start(): void {
+    if (!gan || running) return;
+    running = true;
+    setTrainState('running');
+    status.textContent = 'Training…';
+    loop = trainLoop().catch((e) => {
+      running = false;
+      showFailure(e);
+      console.error(e);
+    });
+  }
+
+  async function pause(): Promise<void> {
+    running = false;
+    await loop;
+    if (hooks.state === 'running') setTrainState('paused');
+    status.textContent = `Paused at iteration ${hooks.iterations}.`;
+  }
+
+  startBtn.addEventListener('click', () => (hooks.state === 'running' ? void pause() : start()));
+  resetBtn.addEventListener('click', async () => {
+    running = false;
+    await loop;
+    await build().catch(showFailure);
+  });
+  lr.addEventListener('change', () => {
+    const v = Number(lr.value);
+    if (v > 0) optG.lr = optD.lr = v;
+  });
+  newPair.addEventListener('click', () => {
+    pairSeed++;
+    if (!running) void showStrip();
+  });
+  saveBtn.addEventListener('click', async () => {
+    if (gan) download(await gan.generatorCheckpoint(), `gan-generator-iter${hooks.iterations}.safetensors`);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden && hooks.state === 'running') {
+      resumeAfterHidden = true;
+      void pause();
+    } else if (!document.hidden && resumeAfterHidden) {
+      resumeAfterHidden = false;
+      start();
+    }
+  });
+
+  await build();
+  if (params.get('autostart') === '1') start();
+}
+
+void boot(ganDemo);
