@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
+
+interface GanHooks {
+  iterations: number;
+  history: { iteration: number; dLoss: number; gLoss: number }[];
+  sampleChange: number;
+  sampleVersion: number;
+  strip: number;
+}
+
+const server = useDemoServer();
+
+const ITERATIONS = 40;
+const QUERY = `?g=64&d=64&batch=32&train=2000&chunk=10&maxIterations=${ITERATIONS}`;
+
+describe('GAN demo', () => {
+  const browser = useChromium({ webgpu: true });
+
+  it('moves the sample grid away from its initial noise, with finite D and G losses', async () => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}gan.html${QUERY}`);
+    try {
+      expect(state).toBe('ready');
+      expect(await page.locator('#adapter-summary').innerText()).toMatch(/swiftshader/i);
+      await page.waitForFunction(() => document.body.dataset.train === 'idle');
+      const before = await demoHooks<GanHooks>(page);
+      expect(before.sampleVersion).toBe(1);
+      expect(before.sampleChange).toBe(0);
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'done');
+      const hooks = await demoHooks<GanHooks>(page);
+      expect(hooks.iterations).toBe(ITERATIONS);
+      expect(hooks.history.map((h) => h.iteration)).toEqual([10, 20, 30, 40]);
+      for (const h of hooks.history) {
+        expect(Number.isFinite(h.dLoss) && h.dLoss > 0).toBe(true);
+        expect(Number.isFinite(h.gLoss) && h.gLoss > 0).toBe(true);
+      }
+      // Samples are in [−1, 1]; a mean move of 0.05 per pixel is far past float noise.
+      expect(hooks.sampleChange).toBeGreaterThan(0.05);
+      expect(hooks.sampleVersion).toBe(1 + ITERATIONS / 10);
+      expect(await page.locator('#sample-grid canvas').count()).toBe(36);
+      expect(await page.locator('#interpolation canvas').count()).toBe(10);
+      await page.click('#new-pair');
+      await page.waitForFunction((n) => (window.__demo as { strip: number }).strip > n, hooks.strip);
+      await screenshot(page, 'demo-gan');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
