@@ -25,6 +25,8 @@ describe('landing page with WebGPU', () => {
       const values = JSON.parse((await page.locator('#kernel-output').getAttribute('data-values')) ?? 'null');
       expect(values).toEqual([0, 0, 0, 0.25, 1.5, 3]);
       expect(await page.locator('#help').isVisible()).toBe(false);
+      const links = await page.locator('#demos a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      expect(links).toEqual(['./mlp.html', './cnn.html', './gan.html']);
       expect(existsSync(await screenshot(page, 'demo-index'))).toBe(true);
     } finally {
       await page.close();
@@ -49,6 +51,24 @@ describe('landing page without a WebGPU adapter', () => {
       expect(text).toMatch(/chrome:\/\/flags/);
       expect(await page.locator('#adapter').isVisible()).toBe(false);
       await screenshot(page, 'demo-index-no-adapter');
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('demo pages without a WebGPU adapter', () => {
+  const browser = useChromium({ webgpu: false });
+
+  it.each(['mlp', 'cnn', 'gan'])('%s.html shows the help card instead of a blank page', async (name) => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}${name}.html`);
+    try {
+      expect(state).toBe('unavailable');
+      expect(errors).toEqual([]);
+      const help = page.locator('#help');
+      expect(await help.isVisible()).toBe(true);
+      expect(await help.innerText()).toMatch(/--enable-unsafe-webgpu/);
+      expect(await page.locator('#adapter-summary').innerText()).toBe('No WebGPU adapter.');
     } finally {
       await page.close();
     }
