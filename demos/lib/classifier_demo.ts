@@ -33,6 +33,8 @@ export interface ClassifierHooks {
   lr: number;
   samplesPerSec: number;
   stepMs: number;
+  /** The longest main-thread task seen while training (ms), from the Long Tasks API where present. */
+  longestTaskMs: number;
 }
 
 declare global {
@@ -82,8 +84,14 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const d = config.defaults;
-  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0 };
+  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0 };
   window.__demo = hooks;
+  if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
+    new PerformanceObserver((list) => {
+      if (hooks.state !== 'running') return;
+      for (const e of list.getEntries()) hooks.longestTaskMs = Math.max(hooks.longestTaskMs, e.duration);
+    }).observe({ type: 'longtask' });
+  }
 
   // Controls
   const arch = el('input', { id: 'arch', value: params.get('arch') ?? config.arch.default, size: '10' });

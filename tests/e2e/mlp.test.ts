@@ -12,6 +12,7 @@ interface MlpHooks {
   drawn?: { top: { digit: number; p: number }[] };
   samplesPerSec: number;
   stepMs: number;
+  longestTaskMs: number;
 }
 
 const server = useDemoServer();
@@ -97,6 +98,16 @@ describe('MLP demo', () => {
       const restored = (await demoHooks<MlpHooks>(page)).grid;
       expect(restored.map((g) => g.predicted)).toEqual(trained.map((g) => g.predicted));
       for (let i = 0; i < trained.length; i++) expect(restored[i].confidence).toBeCloseTo(trained[i].confidence, 5);
+
+      // The same through IndexedDB.
+      await page.click('#save-idb');
+      await page.waitForSelector('#checkpoint-status:has-text("Saved in this browser")');
+      await page.click('#reset');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle');
+      await page.click('#load-idb');
+      await page.waitForSelector('#checkpoint-status[data-loaded="2"]');
+      expect((await demoHooks<MlpHooks>(page)).grid.map((g) => g.predicted)).toEqual(trained.map((g) => g.predicted));
+      console.log(`MLP demo: ${hooks.samplesPerSec.toFixed(0)} samples/s, ${hooks.stepMs.toFixed(1)} ms/step, longest main-thread task while training ${hooks.longestTaskMs} ms`);
       expect(errors).toEqual([]);
     } finally {
       await page.close();
