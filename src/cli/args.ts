@@ -5,6 +5,7 @@ export interface TrainArgs {
   epochs: number;
   batch: number;
   lr: number;
+  schedule: 'cosine' | 'constant';
   seed: number;
   data?: string;
   out?: string;
@@ -26,6 +27,8 @@ options:
   --epochs N           passes over the training set (default 10)
   --batch N            samples per step (default 128; gan 64)
   --lr X               Adam learning rate (default 0.001; gan 0.0002 with beta1 0.5)
+  --schedule NAME      mlp/cnn learning rate over the run: cosine (default; anneals to 0)
+                       or constant
   --seed N             seed for initialisation and shuffling (default 1)
   --data DIR           folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz);
@@ -58,6 +61,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
         batch: { type: 'string' },
         lr: { type: 'string' },
         seed: { type: 'string' },
+        schedule: { type: 'string' },
         data: { type: 'string' },
         out: { type: 'string' },
         limit: { type: 'string' },
@@ -71,12 +75,16 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   const model = v.model ?? 'mlp';
+  const schedule = v.schedule ?? (model === 'gan' ? 'constant' : 'cosine');
+  if (schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule ${schedule}: expected cosine or constant`);
+  if (model === 'gan' && schedule !== 'constant') throw new UsageError('--schedule cosine applies to mlp and cnn; the GAN trains at a constant rate');
   if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn or gan`);
   return {
     model,
     epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
     batch: number('batch', v.batch, model === 'gan' ? 64 : 128, positiveInt, 'a positive integer'),
     lr: number('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
+    schedule,
     seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
     limit: v.limit === undefined ? undefined : number('limit', v.limit, 0, positiveInt, 'a positive integer'),
     data: v.data,

@@ -6,6 +6,7 @@ import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
 import { fixedLatents, GanTrainer } from '../train/gan.js';
 import { encodeGrayPng, imageGrid } from '../train/png.js';
+import { cosine } from '../train/schedules.js';
 import { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { ProgressLine } from './progress.js';
@@ -58,6 +59,7 @@ async function train(args: TrainArgs): Promise<void> {
       epochs: args.epochs,
       batchSize: args.batch,
       evaluate: splits.test,
+      schedule: args.schedule === 'cosine' ? cosine() : undefined,
       progressEvery: 10,
       onProgress: bar
         ? (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps)

@@ -82,6 +82,8 @@ describe('webgpu-dl train', () => {
       [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp, cnn or gan$/, 2],
       [['train', '--nope'], /^webgpu-dl: Unknown option '--nope'/, 2],
       [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
+      [['train', '--schedule', 'step'], /^webgpu-dl: --schedule step: expected cosine or constant$/, 2],
+      [['train', '--model', 'gan', '--schedule', 'cosine'], /applies to mlp and cnn/, 2],
       [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],
       [['train', '--data', join(dir, 'w.safetensors')], /no such folder/, 1],
     ] as const) {
