@@ -1,5 +1,6 @@
 import { Adam, fixedLatents, GanTrainer, loadIdxUrl, mlpDiscriminator, mlpGenerator, type Engine, type ImageDataset } from '../src/index.js';
 import { LineChart } from './lib/chart.js';
+import { dcganDiscriminator, dcganGenerator } from './lib/dcgan.js';
 import { grayImage, pixelCanvas } from './lib/images.js';
 import { $, boot, el, fmt, nextFrame, showFailure } from './lib/shell.js';
 import { download } from './lib/storage.js';
@@ -50,8 +51,26 @@ async function ganDemo(engine: Engine): Promise<void> {
   const hooks: GanHooks = { state: 'building', iterations: 0, history: [], sampleChange: 0, sampleVersion: 0, strip: 0 };
   (window as { __demo?: unknown }).__demo = hooks;
 
-  const gHidden = el('input', { id: 'g-hidden', value: params.get('g') ?? '128, 256' });
-  const dHidden = el('input', { id: 'd-hidden', value: params.get('d') ?? '256, 128' });
+  const model = el('select', { id: 'model' }, el('option', { value: 'mlp' }, 'MLP GAN'), el('option', { value: 'dcgan' }, 'DCGAN (ConvTranspose2d + BatchNorm)'));
+  model.value = params.get('model') === 'dcgan' ? 'dcgan' : 'mlp';
+  const defaults = { mlp: ['128, 256', '256, 128'], dcgan: ['32, 16', '16, 32'] };
+  const gHidden = el('input', { id: 'g-hidden', value: params.get('g') ?? defaults[model.value as 'mlp'][0] });
+  const dHidden = el('input', { id: 'd-hidden', value: params.get('d') ?? defaults[model.value as 'mlp'][1] });
+  const gHint = el('small', {});
+  const dHint = el('small', {});
+  const hints = () => {
+    const conv = model.value === 'dcgan';
+    gHint.textContent = conv ? `channels: z(${LATENT}) → [c0, 7, 7] → [c1, 14, 14] → 28×28` : `hidden widths: z(${LATENT}) → … → 784, tanh`;
+    dHint.textContent = conv ? 'channels: 28×28 → [d0, 14, 14] → [d1, 7, 7] → 1' : 'hidden widths: 784 → … → 1 logit';
+  };
+  hints();
+  model.addEventListener('change', () => {
+    const [g, d] = defaults[model.value as 'mlp'];
+    gHidden.value = g;
+    dHidden.value = d;
+    hints();
+    status.textContent = 'Press Reset to build the chosen model.';
+  });
   const lr = el('input', { id: 'lr', type: 'number', step: 'any', value: String(num('lr', 0.0002)) });
   const batch = el('input', { id: 'batch', type: 'number', min: '8', step: '8', value: String(num('batch', 64)) });
   const trainCount = el('input', { id: 'train-count', type: 'number', min: '500', max: '60000', step: '500', value: String(num('train', 20000)) });
@@ -86,8 +105,9 @@ async function ganDemo(engine: Engine): Promise<void> {
       el(
         'div',
         { class: 'fields' },
-        field('Generator hidden', gHidden, `z(${LATENT}) → … → 784, tanh`),
-        field('Discriminator hidden', dHidden, '784 → … → 1 logit'),
+        field('Model', model, 'applies on Reset'),
+        el('label', { class: 'field' }, el('span', {}, 'Generator'), gHidden, gHint),
+        el('label', { class: 'field' }, el('span', {}, 'Discriminator'), dHidden, dHint),
         field('Learning rate (Adam β₁ 0.5)', lr, 'applies live'),
         field('Batch size', batch),
         field('Training images', trainCount),
@@ -164,9 +184,12 @@ async function ganDemo(engine: Engine): Promise<void> {
     cursor = count;
     optG = new Adam({ lr: Number(lr.value), beta1: 0.5 });
     optD = new Adam({ lr: Number(lr.value), beta1: 0.5 });
+    const conv = model.value === 'dcgan';
+    const [g, d] = [sizes(gHidden.value), sizes(dHidden.value)];
+    if (conv && (g.length !== 2 || d.length !== 2)) throw new Error('DCGAN takes two channel counts for each network, e.g. 32, 16 and 16, 32');
     gan = new GanTrainer(engine, {
-      generator: mlpGenerator(LATENT, sizes(gHidden.value)),
-      discriminator: mlpDiscriminator(784, sizes(dHidden.value)),
+      generator: conv ? dcganGenerator(LATENT, g) : mlpGenerator(LATENT, g),
+      discriminator: conv ? dcganDiscriminator(d) : mlpDiscriminator(784, d),
       latent: LATENT,
       pixels: 784,
       optimizerG: optG,

@@ -48,4 +48,22 @@ describe('GAN demo', () => {
       await page.close();
     }
   });
+
+  it('trains the DCGAN variant (transposed convolutions and batch norm)', async () => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}gan.html?model=dcgan&g=8,4&d=4,8&batch=16&train=1000&chunk=5&maxIterations=10`);
+    try {
+      expect(state).toBe('ready');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle');
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'done');
+      const hooks = await demoHooks<GanHooks>(page);
+      expect(hooks.iterations).toBe(10);
+      for (const h of hooks.history) expect(Number.isFinite(h.dLoss) && Number.isFinite(h.gLoss)).toBe(true);
+      expect(hooks.sampleChange).toBeGreaterThan(0.05);
+      await screenshot(page, 'demo-dcgan');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
 });

@@ -107,6 +107,25 @@ describe('MLP demo', () => {
       await page.click('#load-idb');
       await page.waitForSelector('#checkpoint-status[data-loaded="2"]');
       expect((await demoHooks<MlpHooks>(page)).grid.map((g) => g.predicted)).toEqual(trained.map((g) => g.predicted));
+
+      // A hidden tab pauses training, and showing it again resumes.
+      await page.fill('#max-steps', '0');
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'running');
+      const setHidden = (hidden: boolean) =>
+        page.evaluate((h) => {
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+          document.dispatchEvent(new Event('visibilitychange'));
+        }, hidden);
+      await setHidden(true);
+      await page.waitForFunction(() => document.body.dataset.train === 'paused');
+      const hiddenAt = (await demoHooks<MlpHooks>(page)).steps;
+      await page.waitForTimeout(300);
+      expect((await demoHooks<MlpHooks>(page)).steps).toBe(hiddenAt);
+      await setHidden(false);
+      await page.waitForFunction((n) => (window.__demo as { steps: number }).steps > n, hiddenAt);
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'paused');
       console.log(`MLP demo: ${hooks.samplesPerSec.toFixed(0)} samples/s, ${hooks.stepMs.toFixed(1)} ms/step, longest main-thread task while training ${hooks.longestTaskMs} ms`);
       expect(errors).toEqual([]);
     } finally {
