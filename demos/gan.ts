@@ -237,6 +237,9 @@ async function ganDemo(engine: Engine): Promise<void> {
         break;
       }
       const b = Number(batch.value);
+      // fit draws its latent noise from a generator seeded by options.seed: a new seed per call keeps
+      // every call from replaying the same noise.
+      g.options.seed = num('seed', 1) * 100_003 + hooks.iterations;
       const [e] = await g.fit(nextImages(n * b), { epochs: 1, batchSize: b, iterations: n });
       if (g !== gan) break;
       hooks.iterations += n;
