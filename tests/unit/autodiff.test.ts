@@ -179,3 +179,50 @@ describe('autodiff through convolutions and pooling', () => {
     checkGradients(g, loss, feeds, [z, w]);
   });
 });
+
+describe('autodiff through a GAN', () => {
+  it('differentiates the D step (generator detached) and the G step (through a frozen D)', () => {
+    const leaky = { activation: { kind: 'leaky_relu', alpha: 0.2 } } as const;
+    const build = (stage: 'D' | 'G') => {
+      const g = createGraph();
+      const z = g.input('z', [3, 2]);
+      const real = g.input('real', [3, 4]);
+      const gw1 = g.param('G.0.weight', [5, 2]);
+      const gw2 = g.param('G.2.weight', [4, 5]);
+      const dw1 = g.param('D.0.weight', [3, 4]);
+      const db1 = g.param('D.0.bias', [3]);
+      const dw2 = g.param('D.2.weight', [1, 3]);
+      const linear = (x: Value, w: Value) => g.apply('matmul', [x, w], { transA: false, transB: true })[0];
+      const G = (x: Value) => g.apply('activation', [linear(g.apply('activation', [linear(x, gw1)], leaky)[0], gw2)], { activation: { kind: 'tanh' } })[0];
+      const D = (x: Value) => linear(g.apply('activation', [g.apply('bias_add', [linear(x, dw1), db1], { axis: -1 })[0]], leaky)[0], dw2);
+      const ones = g.input('ones', [3, 1]);
+      const zeros = g.input('zeros', [3, 1]);
+      let loss: Value;
+      if (stage === 'D') {
+        const fake = g.apply('stop_gradient', [G(z)], {})[0];
+        const [lr] = g.apply('bce_with_logits', [D(real), ones], {});
+        const [lf] = g.apply('bce_with_logits', [D(fake), zeros], {}); // D applied twice: gradients meet
+        loss = g.apply('add', [lr, lf], {})[0];
+      } else {
+        [loss] = g.apply('bce_with_logits', [D(G(z)), ones], {});
+      }
+      const feeds = new Map<Value, Float64Array>([
+        [z, f64(uniform(6, 61))],
+        [real, f64(uniform(12, 62))],
+        [ones, f64([1, 1, 1])],
+        [zeros, f64([0, 0, 0])],
+      ]);
+      [gw1, gw2, dw1, db1, dw2].forEach((p, i) => feeds.set(p, f64(uniform(p.size, 70 + i))));
+      return { g, loss, feeds, G: [gw1, gw2], D: [dw1, db1, dw2] };
+    };
+    const d = build('D');
+    checkGradients(d.g, d.loss, d.feeds, d.D);
+    // The detached generator gets exactly zero gradient from the D step.
+    const dg = build('D');
+    const zero = gradients(dg.g, dg.loss, dg.G);
+    const env = evaluate(dg.g, dg.feeds);
+    for (const p of dg.G) expect([...env.get(zero.get(p)!)!].every((v) => v === 0)).toBe(true);
+    const gStep = build('G');
+    checkGradients(gStep.g, gStep.loss, gStep.feeds, gStep.G);
+  });
+});
