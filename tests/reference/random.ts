@@ -1,3 +1,4 @@
+import { erf } from './activation.js';
 /**
  * Reference Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11) in
  * 32-bit integer arithmetic only: the 64-bit product is built from 16-bit halves, so no float64
@@ -84,25 +85,6 @@ export function normalRef(n: number, seed: number, mean: number, std: number): F
     if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(theta);
   }
   return out;
-}
-
-/** erf by its Taylor series (|x| < 3) or a continued fraction for the tail; ~1e-13 accurate. */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    let term = ax;
-    let sum = ax;
-    for (let n = 1; n < 200; n++) {
-      term *= (-ax * ax) / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17) break;
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  let f = ax;
-  for (let k = 80; k >= 1; k--) f = ax + k / 2 / f;
-  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f);
 }
 
 /** Inverse of erf on (-1, 1) by bisection then Newton steps, in float64. */
