@@ -10,8 +10,8 @@ import {
 import { ShapeError } from '../../src/gpu/errors.js';
 import { expectClose } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
+import { erf } from '../reference/activation.js';
 import {
-  erf,
   normalCdf,
   normalRef,
   philox4x32,
