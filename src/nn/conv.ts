@@ -11,6 +11,25 @@ function pair(layer: string, name: string, v: Size | undefined, fallback: number
   return p;
 }
 
+/** Weight and optional bias of a conv layer, initialised U(±1/√fanIn) as PyTorch's reset_parameters does. */
+function convParamSpecs(weightShape: readonly number[], fanIn: number, outChannels: number, bias: boolean): ParamSpec[] {
+  const bound = 1 / Math.sqrt(fanIn);
+  const init = { kind: 'uniform', low: -bound, high: bound } as const;
+  const specs: ParamSpec[] = [{ name: 'weight', shape: weightShape, init }];
+  if (bias) specs.push({ name: 'bias', shape: [outChannels], init });
+  return specs;
+}
+
+/** Kernel, stride, padding and dilation of a conv layer, checked once. */
+function convGeometry(layer: string, kernelSize: Size, o: Conv2dOptions): { kernel: Pair2; stride: Pair2; padding: Pair2; dilation: Pair2 } {
+  return {
+    kernel: pair(layer, 'kernelSize', kernelSize, 1, 1),
+    stride: pair(layer, 'stride', o.stride, 1, 1),
+    padding: pair(layer, 'padding', o.padding, 0, 0),
+    dilation: pair(layer, 'dilation', o.dilation, 1, 1),
+  };
+}
+
 export interface Conv2dOptions {
   stride?: Size;
   padding?: Size;
@@ -38,11 +57,7 @@ export class Conv2d extends Module {
     readonly options: Conv2dOptions = {},
   ) {
     super();
-    const name = this.describe();
-    this.kernel = pair(name, 'kernelSize', kernelSize, 1, 1);
-    this.stride = pair(name, 'stride', options.stride, 1, 1);
-    this.padding = pair(name, 'padding', options.padding, 0, 0);
-    this.dilation = pair(name, 'dilation', options.dilation, 1, 1);
+    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options));
   }
 
   describe(): string {
@@ -50,11 +65,8 @@ export class Conv2d extends Module {
   }
 
   override params(): ParamSpec[] {
-    const bound = 1 / Math.sqrt(this.inChannels * this.kernel[0] * this.kernel[1]);
-    const init = { kind: 'uniform', low: -bound, high: bound } as const;
-    const specs: ParamSpec[] = [{ name: 'weight', shape: [this.outChannels, this.inChannels, ...this.kernel], init }];
-    if (this.options.bias ?? true) specs.push({ name: 'bias', shape: [this.outChannels], init });
-    return specs;
+    const fanIn = this.inChannels * this.kernel[0] * this.kernel[1];
+    return convParamSpecs([this.outChannels, this.inChannels, ...this.kernel], fanIn, this.outChannels, this.options.bias ?? true);
   }
 
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
@@ -80,12 +92,8 @@ export class ConvTranspose2d extends Module {
     readonly options: Conv2dOptions & { outputPadding?: Size } = {},
   ) {
     super();
-    const name = this.describe();
-    this.kernel = pair(name, 'kernelSize', kernelSize, 1, 1);
-    this.stride = pair(name, 'stride', options.stride, 1, 1);
-    this.padding = pair(name, 'padding', options.padding, 0, 0);
-    this.dilation = pair(name, 'dilation', options.dilation, 1, 1);
-    this.outputPadding = pair(name, 'outputPadding', options.outputPadding, 0, 0);
+    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options));
+    this.outputPadding = pair(this.describe(), 'outputPadding', options.outputPadding, 0, 0);
   }
 
   describe(): string {
@@ -93,11 +101,9 @@ export class ConvTranspose2d extends Module {
   }
 
   override params(): ParamSpec[] {
-    const bound = 1 / Math.sqrt(this.outChannels * this.kernel[0] * this.kernel[1]);
-    const init = { kind: 'uniform', low: -bound, high: bound } as const;
-    const specs: ParamSpec[] = [{ name: 'weight', shape: [this.inChannels, this.outChannels, ...this.kernel], init }];
-    if (this.options.bias ?? true) specs.push({ name: 'bias', shape: [this.outChannels], init });
-    return specs;
+    // PyTorch takes fan-in from the weight's dimension 1, which is Cout for a transposed conv.
+    const fanIn = this.outChannels * this.kernel[0] * this.kernel[1];
+    return convParamSpecs([this.inChannels, this.outChannels, ...this.kernel], fanIn, this.outChannels, this.options.bias ?? true);
   }
 
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
