@@ -2,7 +2,7 @@ import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
 import { ShapeError } from '../gpu/errors.js';
 import { convFilterProgram, convFilterTuning, type ConvFilter, type ConvFilterConfig } from './conv2d_backward_filter.js';
-import { convGemmCandidates, convGemmShapeClass, convGemmSpec, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
+import { convGemmSpec, convGemmTuning, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
 import { singleLaunch, type KernelProgram } from './kernel.js';
 
 export type { ConvGemmConfig, ConvFilterConfig, Pair };
@@ -177,14 +177,12 @@ export function conv2dBackwardFilterProgram(p: Conv2dParams, config: ConvFilterC
 
 /** Tuning candidates (bind x, w, [bias], y) and the shape class to remember the winner under. */
 export function conv2dTuning(p: Conv2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  const g = forwardGemm(p);
-  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+  return convGemmTuning(forwardGemm(p));
 }
 
 /** As conv2dTuning for backward-data (bind dy, w, dx). */
 export function conv2dBackwardDataTuning(p: Conv2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  const g = backwardDataGemm(p);
-  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+  return convGemmTuning(backwardDataGemm(p));
 }
 
 /** Tuning of backward-filter's partial-product launch (bind dy, x, a scratch of `scratchBytes`). */

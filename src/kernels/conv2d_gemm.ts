@@ -127,3 +127,8 @@ export function convGemmSpec(g: ConvGemm, config: ConvGemmConfig): KernelSpec {
 export function convGemmCandidates(g: ConvGemm): TuneCandidate[] {
   return CONV_GEMM_CONFIGS.map((id) => ({ id, spec: convGemmSpec(g, id) }));
 }
+
+/** What the autotuner needs for one implicit GEMM: its shape class and every candidate. */
+export function convGemmTuning(g: ConvGemm): { shapeClass: string; candidates: TuneCandidate[] } {
+  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+}

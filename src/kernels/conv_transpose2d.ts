@@ -3,7 +3,7 @@ import type { TuneCandidate } from '../gpu/autotune.js';
 import { ShapeError } from '../gpu/errors.js';
 import { checkRank4, pair, type Conv2dAttrs, type Size2 } from './conv2d.js';
 import { convFilterProgram, convFilterTuning, type ConvFilter, type ConvFilterConfig } from './conv2d_backward_filter.js';
-import { convGemmCandidates, convGemmShapeClass, convGemmSpec, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
+import { convGemmSpec, convGemmTuning, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
 import { singleLaunch, type KernelProgram } from './kernel.js';
 
 /**
@@ -167,14 +167,12 @@ export function convTranspose2dBackwardFilterProgram(p: ConvTranspose2dParams, c
 
 /** Tuning candidates (bind x, w, [bias], y) and their shape class. */
 export function convTranspose2dTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  const g = forwardGemm(p);
-  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+  return convGemmTuning(forwardGemm(p));
 }
 
 /** As convTranspose2dTuning for backward-data (bind dy, w, dx). */
 export function convTranspose2dBackwardDataTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  const g = backwardDataGemm(p);
-  return { shapeClass: convGemmShapeClass(g), candidates: convGemmCandidates(g) };
+  return convGemmTuning(backwardDataGemm(p));
 }
 
 /** Tuning of backward-filter's partial-product launch (bind x, dy, a scratch of `scratchBytes`). */
