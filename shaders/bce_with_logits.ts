@@ -1,5 +1,4 @@
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { flatIndexWGSL } from './lib/indexing.js';
+import { pointwiseLossBackwardShader } from './lib/pointwise_loss.js';
 import type { ReduceLoad } from './reduce.js';
 
 /**
@@ -27,40 +26,14 @@ export const BCE_LOAD: ReduceLoad = {
   body: 'let v = logits[i];\n  return max(v, 0.0) - v * targets[i] + softplus_neg_abs(v);',
 };
 
-/**
- * dx = (sigmoid(x) - t) * scale [* dy[0]], d l / d x = s(x) - t; scale is 1/n for the mean.
- * With `upstream`, dy [1] is the gradient arriving at the loss.
- */
+/** dx = (sigmoid(x) − t) · scale [· dy[0]]: d l / d x = s(x) − t; scale is 1/n for the mean. */
 export function bceWithLogitsBackwardShader(upstream: boolean): string {
-  return wgsl`
-${flatIndexWGSL}
-override WG: u32 = 256;
-struct Params { n: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> targets: array<f32>;
-#if ${upstream}
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-#endif
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= params.n) { return; }
-  let v = logits[i];
   // sigmoid from exp(-|x|) <= 1, so neither branch overflows.
+  return pointwiseLossBackwardShader(
+    upstream,
+    `let v = pred[i];
   let e = exp(-abs(v));
   let s = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-#if ${upstream}
-  let g = params.scale * dy[0];
-#else
-  let g = params.scale;
-#endif
-  dx[i] = (s - targets[i]) * g;
-}
-`;
+  return s - targets[i];`,
+  );
 }
