@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitDataset } from '../../src/data/dataset.js';
 import { DatasetError, encodeIdx, parseIdx } from '../../src/data/idx.js';
-import { IDX_FILES, loadIdxFolder, loadMnist } from '../../src/data/idx_files.js';
+import { IDX_FILES, loadIdxFolder, loadIdxUrl, loadMnist } from '../../src/data/idx_files.js';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 
 describe('IDX files', () => {
   it('round-trips raw and gzip files', async () => {
@@ -43,6 +45,32 @@ describe('IDX files', () => {
       rmSync(join(dir, `${IDX_FILES.testLabels}.gz`));
       await expect(loadIdxFolder(dir)).rejects.toThrow(/missing t10k-labels-idx1-ubyte \(or t10k-labels-idx1-ubyte.gz\)/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads the four files from a URL, as the browser demos do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idx-url-'));
+    const server = createServer((req, res) => {
+      try {
+        res.end(readFileSync(join(dir, decodeURIComponent(req.url!.replace('/data/', '')))));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    try {
+      writeFileSync(join(dir, IDX_FILES.trainImages), encodeIdx([3, 2, 2], new Uint8Array(12).fill(9)));
+      writeFileSync(join(dir, `${IDX_FILES.trainLabels}.gz`), gzipSync(encodeIdx([3], Uint8Array.of(0, 1, 1))));
+      writeFileSync(join(dir, IDX_FILES.testImages), encodeIdx([1, 2, 2], new Uint8Array(4)));
+      writeFileSync(join(dir, IDX_FILES.testLabels), encodeIdx([1], Uint8Array.of(1)));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const { train, test } = await loadIdxUrl(`http://127.0.0.1:${port}/data`);
+      expect([train.count, train.height, train.width, train.classes, [...train.labels]]).toEqual([3, 2, 2, 2, [0, 1, 1]]);
+      expect(test.count).toBe(1);
+    } finally {
+      server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
