@@ -92,7 +92,7 @@ async function train(args: TrainArgs): Promise<void> {
     else console.log(`done: test accuracy ${(100 * last.evalAccuracy!).toFixed(2)}% in ${seconds.toFixed(1)} s`);
   } finally {
     trainer?.dispose();
-    engine?.destroy();
+    await engine?.close();
   }
 }
 
@@ -148,7 +148,7 @@ async function trainGan(args: TrainArgs): Promise<void> {
     else console.log(`done: D loss ${last.dLoss.toFixed(4)}, G loss ${last.gLoss.toFixed(4)} in ${seconds.toFixed(1)} s`);
   } finally {
     gan?.dispose();
-    engine?.destroy();
+    await engine?.close();
   }
 }
 

@@ -277,6 +277,20 @@ export class Engine {
     this.gpu = undefined;
   }
 
+  /**
+   * Waits for submitted GPU work to finish, then destroys everything and waits until the device
+   * reports itself gone. Prefer this over `destroy()` before a process exits: Dawn's worker
+   * threads may still be tearing the device down when `destroy()` returns, and exiting during
+   * that can crash the process.
+   */
+  async close(): Promise<void> {
+    if (this.destroyed) return;
+    const device = this.device;
+    if (!this.lostError) await device.queue.onSubmittedWorkDone();
+    this.destroy();
+    await device.lost;
+  }
+
   /** The WebGPU entry point, while the engine lives. */
   get navigatorGpu(): GPU | undefined {
     return this.gpu;

@@ -11,11 +11,12 @@ export function useEngine(options: { autotune?: boolean } = {}): () => Engine {
   beforeAll(async () => {
     engine = await createEngine({ autotune: options.autotune ?? false, tuneStore: new MemoryTuneStore(), log: () => {} });
   });
-  afterAll(() => {
+  afterAll(async () => {
     if (!engine) return;
     // Every WGSL module compiled by this file must be free of errors and warnings.
     expect(engine.pipelines.messages, 'WGSL compiler messages').toEqual([]);
-    engine.destroy();
+    // Waiting for the device to be gone keeps the worker from exiting while Dawn tears it down.
+    await engine.close();
     engine = undefined;
   });
   return () => {

@@ -102,7 +102,7 @@ describe('engine lifecycle', () => {
     e.device.destroy(); // as a driver reset would
     await e.device.lost;
     expect(() => tensor(e, [1], [1])).toThrow(DeviceLostError);
-    e.destroy();
+    await e.close();
   });
 
   it('refuses work after destroy()', async () => {
@@ -112,6 +112,7 @@ describe('engine lifecycle', () => {
     expect(e.stats.liveBuffers).toBe(0);
     expect(() => tensor(e, [1], [1])).toThrow(DisposedError);
     expect(t.disposed).toBe(false); // the tensor object remains, its memory is gone with the engine
+    await e.device.lost;
   });
 
   it('autotuner keeps the first candidate when tuning is off and times candidates when on', async () => {
@@ -130,7 +131,7 @@ describe('engine lifecycle', () => {
     expect(await e.tuner.choose('test-class', candidates, [x.buffer, y.buffer])).toBe(winner);
     x.dispose();
     y.dispose();
-    e.destroy();
+    await e.close();
   });
 });
 

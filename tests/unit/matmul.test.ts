@@ -231,7 +231,7 @@ describe('autotuning', () => {
       expect(tuned.stats.liveBuffers).toBe(0);
       expect(tuned.pipelines.messages).toEqual([]);
     } finally {
-      tuned.destroy();
+      await tuned.close();
     }
   });
 });
