@@ -28,6 +28,31 @@ describe('safetensors', () => {
     expect([t.shape, [...t.data]]).toEqual([[], [1234]]);
   });
 
+  it('round-trips I8 tensors next to F32 ones, F32 data first so it stays 4-byte aligned', () => {
+    const q = { name: 'fc.weight', shape: [3, 1], data: Int8Array.of(-127, 0, 5) };
+    const scale = { name: 'fc.weight_scale', shape: [3], data: Float32Array.of(0.5, 1, 2.25) };
+    const bytes = encodeSafetensors([q, scale]);
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    expect(header['fc.weight']).toEqual({ dtype: 'I8', shape: [3, 1], data_offsets: [12, 15] });
+    expect(header['fc.weight_scale']).toEqual({ dtype: 'F32', shape: [3], data_offsets: [0, 12] });
+    expect(bytes.length).toBe(8 + headerLength + 15);
+    const { tensors, int8 } = decodeSafetensors(bytes);
+    expect([...int8.keys()]).toEqual(['fc.weight']);
+    expect([...int8.get('fc.weight')!.data]).toEqual([-127, 0, 5]);
+    expect(int8.get('fc.weight')!.shape).toEqual([3, 1]);
+    expect([...tensors.keys()]).toEqual(['fc.weight_scale']);
+    expect([...tensors.get('fc.weight_scale')!.data]).toEqual([0.5, 1, 2.25]);
+  });
+
+  it('rejects dtypes it cannot read, naming them', () => {
+    const header = JSON.stringify({ w: { dtype: 'F16', shape: [1], data_offsets: [0, 2] } });
+    const bytes = new Uint8Array(8 + header.length + 2);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
+    bytes.set(new TextEncoder().encode(header), 8);
+    expect(() => decodeSafetensors(bytes)).toThrow(/'w' has dtype F16; only F32, I8/);
+  });
+
   it('lists every mismatch between a checkpoint and a model', () => {
     const found = decodeSafetensors(
       encodeSafetensors([
