@@ -1,6 +1,7 @@
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
 import { clipGradNormProgram } from '../kernels/optimizer.js';
 import { gradients } from './autodiff.js';
 import { createGraph } from './graph.js';
@@ -195,6 +196,50 @@ export class CompiledStep<I extends string> {
    * `hooks` record more work (a batch gather, metric sums) into the same command buffer.
    */
   run(feeds: Partial<Record<I, ArrayBufferView>> = {}, hooks: StepHooks = {}): void {
+    const encoder = this.begin(feeds);
+    hooks.before?.(encoder);
+    const pass = encoder.beginComputePass({ label: 'step' });
+    this.plan.encode(pass);
+    for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
+    hooks.inPass?.(pass);
+    pass.end();
+    hooks.after?.(encoder);
+    this.engine.device.queue.submit([encoder.finish()]);
+  }
+
+  /**
+   * Runs one step like `run` (it is a real step: parameters are updated) with every dispatch in a
+   * compute pass of its own, and returns the GPU time of each, in order. Needs the device feature
+   * `timestamp-query`. Separate passes add a little synchronisation, so the total can exceed
+   * the time of a normal run; the shares are what matter.
+   */
+  async profile(feeds: Partial<Record<I, ArrayBufferView>> = {}, hooks: StepHooks = {}): Promise<PassTiming[]> {
+    const launches = [...this.plan.launchList, ...(this.update?.launches ?? [])];
+    const profiler = new TimestampProfiler(this.engine, launches.length + (hooks.inPass ? 1 : 0));
+    try {
+      const encoder = this.begin(feeds);
+      hooks.before?.(encoder);
+      for (const l of launches) {
+        const pass = profiler.beginPass(encoder, l.name);
+        encodeLaunch(pass, l);
+        pass.end();
+      }
+      if (hooks.inPass) {
+        const pass = profiler.beginPass(encoder, 'hooks');
+        hooks.inPass(pass);
+        pass.end();
+      }
+      profiler.resolve(encoder);
+      hooks.after?.(encoder);
+      this.engine.device.queue.submit([encoder.finish()]);
+      return await profiler.read();
+    } finally {
+      profiler.dispose();
+    }
+  }
+
+  /** Checks and uploads the feeds, advances the step counters, and opens the run's encoder. */
+  private begin(feeds: Partial<Record<I, ArrayBufferView>>): GPUCommandEncoder {
     if (this.disposed) throw new DisposedError('step was used after dispose()');
     this.engine.check();
     for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
@@ -210,15 +255,7 @@ export class CompiledStep<I extends string> {
       this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, this.steps));
     }
     this.plan.prepareRun(this.runs++ % 0x100000000);
-    const encoder = this.engine.device.createCommandEncoder({ label: 'step' });
-    hooks.before?.(encoder);
-    const pass = encoder.beginComputePass({ label: 'step' });
-    this.plan.encode(pass);
-    for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
-    hooks.inPass?.(pass);
-    pass.end();
-    hooks.after?.(encoder);
-    this.engine.device.queue.submit([encoder.finish()]);
+    return this.engine.device.createCommandEncoder({ label: 'step' });
   }
 
   /** Where an input lives, for GPU-side producers that fill it before a run. */

@@ -172,6 +172,12 @@ export class Plan {
     for (const l of this.launches) encodeLaunch(pass, l);
   }
 
+  /** The launches `encode` records, in order (profiling times each in a pass of its own). */
+  get launchList(): readonly Launch[] {
+    if (this.disposed) throw new DisposedError('plan was used after dispose()');
+    return this.launches;
+  }
+
   /** Where a value of the plan lives (outputs and placed values stay valid between runs). */
   range(v: Value): BufferRange {
     const r = this.ranges.get(v);
