@@ -1,5 +1,6 @@
 import type { KernelSpec } from '../kernels/kernel.js';
 import type { Engine } from './engine.js';
+import { TimestampProfiler } from './profiler.js';
 
 /** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
 export interface TuneStore {
@@ -124,7 +125,12 @@ export class Autotuner {
     return best;
   }
 
-  /** Median wall time of a few submits of `spec`; the first run (compilation, warm-up) is dropped. */
+  /**
+   * Median time of a few runs of `spec` in milliseconds; the first run (compilation, warm-up) is
+   * dropped. GPU timestamps where the device has them, since a submit's round trip can exceed a
+   * small kernel's whole cost; wall time of each submit otherwise, or when the timestamps are too
+   * coarse to tell (browsers round them).
+   */
   async time(spec: KernelSpec, buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
     const { device, pipelines, buffers: registry } = this.engine;
     const { pipeline, layout } = await pipelines.get(spec);
@@ -138,13 +144,19 @@ export class Autotuner {
         layout,
         entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : buffers[next++] } })),
       });
-      const once = async () => {
-        const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
+      const record = (pass: GPUComputePassEncoder) => {
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, bindGroup);
         pass.dispatchWorkgroups(...spec.workgroups);
         pass.end();
+      };
+      if (TimestampProfiler.supported(this.engine)) {
+        const gpuTime = await this.timeOnGpu(record, runs);
+        if (gpuTime > 0) return gpuTime;
+      }
+      const once = async () => {
+        const encoder = device.createCommandEncoder();
+        record(encoder.beginComputePass());
         const start = performance.now();
         device.queue.submit([encoder.finish()]);
         await device.queue.onSubmittedWorkDone();
@@ -153,10 +165,29 @@ export class Autotuner {
       await once();
       const times: number[] = [];
       for (let i = 0; i < runs; i++) times.push(await once());
-      times.sort((a, b) => a - b);
-      return times[Math.floor(times.length / 2)];
+      return median(times);
     } finally {
       if (uniform) registry.destroy(uniform);
     }
   }
+
+  /** Median GPU time of `runs` timed passes after one untimed warm-up, all in one submit. */
+  private async timeOnGpu(record: (pass: GPUComputePassEncoder) => void, runs: number): Promise<number> {
+    const profiler = new TimestampProfiler(this.engine, runs);
+    try {
+      const encoder = this.engine.device.createCommandEncoder();
+      record(encoder.beginComputePass());
+      for (let i = 0; i < runs; i++) record(profiler.beginPass(encoder, 'tune'));
+      profiler.resolve(encoder);
+      this.engine.device.queue.submit([encoder.finish()]);
+      return median((await profiler.read()).map((t) => t.ms));
+    } finally {
+      profiler.dispose();
+    }
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }

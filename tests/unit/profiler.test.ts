@@ -4,6 +4,7 @@ import { ParameterStore } from '../../src/graph/params.js';
 import { summarizeTimings, TimestampProfiler } from '../../src/gpu/profiler.js';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
+import { activationForward } from '../../src/kernels/activation.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { useEngine } from '../helpers/engine.js';
 import { integers, uniform } from '../helpers/random.js';
@@ -90,6 +91,17 @@ describe('timestamp profiler', () => {
     expect(engine().stats.liveBuffers).toBe(buffers);
     step.dispose();
     store.dispose();
+    expect(engine().stats.liveBuffers).toBe(0);
+  });
+
+  it('gives the autotuner GPU times of candidate kernels', async () => {
+    const x = engine().createStorage(4096 * 4, 'x');
+    const y = engine().createStorage(4096 * 4, 'y');
+    const ms = await engine().tuner.time(activationForward({ kind: 'gelu' }, 4096), [x, y]);
+    expect(Number.isFinite(ms)).toBe(true);
+    expect(ms).toBeGreaterThan(0);
+    engine().buffers.destroy(x);
+    engine().buffers.destroy(y);
     expect(engine().stats.liveBuffers).toBe(0);
   });
 
