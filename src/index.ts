@@ -56,5 +56,20 @@ export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type P
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
-export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor } from './train/safetensors.js';
+export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor } from './train/safetensors.js';
+
+// Model compression
+export { computePruningMasks, Pruner, type PruningOptions, type PruningScope, type SparsityReport, type TensorSparsity } from './compress/prune.js';
+export { polynomialSparsity, type GradualPruning } from './compress/schedule.js';
+export {
+  quantizeStateDict,
+  dequantizeStateDict,
+  encodeQuantizedSafetensors,
+  dequantizeSafetensors,
+  SCALE_SUFFIX,
+  type QuantizedStateDict,
+  type QuantizationReport,
+  type TensorQuantization,
+} from './compress/quantize.js';
+export { weightTensors, type TensorFilter } from './compress/select.js';
 export { encodeGrayPng, imageGrid } from './train/png.js';
