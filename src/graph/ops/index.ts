@@ -1,5 +1,6 @@
 import { activationBackwardRule, activationRule } from './activation.js';
 import { batchNormBackwardRule, batchNormEvalRule, batchNormRule } from './batch_norm.js';
+import { distillationLossRule } from './distillation_loss.js';
 import { dropoutBackwardRule, dropoutRule } from './dropout.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
 import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv2dRule } from './conv2d.js';
@@ -28,6 +29,7 @@ export const RULES: RuleTable = {
   reshape: reshapeRule,
   stop_gradient: stopGradientRule,
   softmax_cross_entropy: softmaxCrossEntropyRule,
+  distillation_loss: distillationLossRule,
   mse: mseRule,
   mse_backward: mseBackwardRule,
   bce_with_logits: bceWithLogitsRule,

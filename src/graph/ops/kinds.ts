@@ -86,6 +86,8 @@ export interface OpAttrs {
   stop_gradient: Record<string, never>;
   /** logits [B,C], labels [B] u32 → mean loss [1] and dLogits [B,C] from one kernel. */
   softmax_cross_entropy: Record<string, never>;
+  /** student, teacher logits [B,C] → T²·mean KL(softmax(t/T) ‖ softmax(s/T)) [1] and dStudent [B,C] from one kernel. */
+  distillation_loss: { temperature: number };
   /** pred, target of equal shape → mean squared error [1]. */
   mse: Record<string, never>;
   /** pred, target → d mse / d pred = 2 (pred − target) / n. */
