@@ -19,7 +19,7 @@ async function run(s: Float32Array, t: Float32Array, batch: number, classes: num
   const st = tensor(engine(), s, [batch, classes]);
   const tt = tensor(engine(), t, [batch, classes]);
   const [loss, ds] = launch(distillationLossProgram(batch, classes, temperature, variant), [st, tt], [{ shape: [1] }, { shape: [batch, classes] }]);
-  const out = [await loss.read(), await ds.read()];
+  const out = [(await loss.read()) as Float32Array, (await ds.read()) as Float32Array];
   for (const x of [st, tt, loss, ds]) x.dispose();
   return out;
 }
