@@ -3,7 +3,8 @@ import { DisposedError, ShapeError } from '../gpu/errors.js';
 import type { ParamEntry, ParameterStore } from '../graph/params.js';
 import { encodeLaunch, makeLaunch, type Launch } from '../graph/plan.js';
 import { checkSparsity, magnitudeMasks, type PruningScope } from './magnitude.js';
-import { applyMaskSpec, clearBit, keepAllMask } from './mask_kernel.js';
+import { applyMaskSpec } from '../kernels/apply_mask.js';
+import { clearBit, keepAllMask } from './mask_bits.js';
 import { weightTensors, type TensorFilter } from './select.js';
 
 export type { PruningScope };

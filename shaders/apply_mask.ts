@@ -1,8 +1,4 @@
-import { flatIndexWGSL } from '../../shaders/lib/indexing.js';
-import { dispatch1D } from '../kernels/geometry.js';
-import { UniformWriter, type KernelSpec } from '../kernels/kernel.js';
-
-const WG = 256;
+import { flatIndexWGSL } from './lib/indexing.js';
 
 /**
  * values[i] = 0 where bit i of the mask is clear, in place. The mask packs one bit per value (32×
@@ -11,7 +7,7 @@ const WG = 256;
  * values are updated in place because WebGPU forbids binding one buffer as both the read operand
  * and the output of a dispatch, which rules out the elementwise multiply without a copy.
  */
-function applyMaskShader(): string {
+export function applyMaskShader(): string {
   return /* wgsl */ `
 ${flatIndexWGSL}
 override WG: u32 = 256;
@@ -28,27 +24,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   values[i] = select(0.0, values[i], keep != 0u);
 }
 `;
-}
-
-/** Zeroes the values of n whose mask bit is clear. Bindings: values (updated), mask (⌈n/32⌉ u32 words). */
-export function applyMaskSpec(n: number): KernelSpec {
-  return {
-    name: 'apply_mask',
-    code: applyMaskShader(),
-    entryPoint: 'main',
-    constants: { WG },
-    bindings: ['write', 'read', 'uniform'],
-    workgroups: dispatch1D(n, WG),
-    uniforms: new UniformWriter().u32(n).finish(),
-  };
-}
-
-/** The packed mask of n values, all kept. */
-export function keepAllMask(n: number): Uint32Array {
-  return new Uint32Array(Math.ceil(n / 32)).fill(0xffffffff);
-}
-
-/** Clears bit i: value i is pruned. */
-export function clearBit(mask: Uint32Array, i: number): void {
-  mask[i >>> 5] &= ~(1 << (i & 31));
 }
