@@ -2,6 +2,8 @@ import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '../kernels/gather_batch.js';
+import { checkSeed } from '../kernels/random.js';
+import { checkAugmentation, isIdentityAugmentation, type Augmentation } from './augment.js';
 import type { ImageDataset } from './dataset.js';
 import { StandaloneLaunch } from '../graph/standalone_launch.js';
 
@@ -9,6 +11,17 @@ import { StandaloneLaunch } from '../graph/standalone_launch.js';
 export interface Normalisation {
   mean: number;
   std: number;
+}
+
+/** Options of `GpuImageDataset.batcher`. */
+export interface BatcherOptions {
+  /**
+   * A random affine transform per sample, applied in the gather kernel itself (see `Augmentation`).
+   * Absent, or every field 0: the plain gather, unchanged.
+   */
+  augment?: Augmentation;
+  /** Philox key of the augmentation (an integer in [0, 2^53), default 0): the same seed and draw give the same images. */
+  seed?: number;
 }
 
 export const UNIT_RANGE: Normalisation = { mean: 0, std: 1 }; // [0, 1]
@@ -68,13 +81,23 @@ export class GpuImageDataset {
 
   /**
    * A gatherer writing batches of `batch` samples into `x` (f32, batch × pixels values) and `y`
-   * (u32 labels); its pipeline and bind group are made here once.
+   * (u32 labels); its pipeline and bind group are made here once. With `options.augment`, every
+   * sample is randomly transformed on the way (labels unchanged); `Batcher.encode`'s `draw` picks
+   * the transforms. Bad options throw a `ShapeError` before any GPU work.
    */
-  async batcher(batch: number, x: BufferRange, y: BufferRange): Promise<Batcher> {
+  async batcher(batch: number, x: BufferRange, y: BufferRange, options: BatcherOptions = {}): Promise<Batcher> {
     if (x.size < batch * this.pixels * 4) {
       throw new ShapeError(`batch input holds ${x.size / 4} values; ${batch} samples of ${this.pixels} pixels need ${batch * this.pixels}`);
     }
+    const { height, width } = this.data;
     const params: GatherBatchParams = { batch, pixels: this.pixels, count: this.count, ...this.normalisation };
+    const a = options.augment;
+    if (a) checkAugmentation(a, { height, width });
+    if (a && !isIdentityAugmentation(a)) {
+      const seed = options.seed ?? 0;
+      checkSeed('augment', seed);
+      params.augment = { height, width, seed, shift: a.shift ?? 0, rotate: a.rotate ?? 0, scale: a.scale ?? 0 };
+    }
     const b = this.buffers();
     const launch = await StandaloneLaunch.create(this.engine, gatherBatchKernel(params), [
       b.images,
@@ -109,8 +132,14 @@ export class Batcher {
     return Math.ceil(this.params.count / this.params.batch);
   }
 
-  encode(encoder: GPUCommandEncoder, start: number): void {
-    this.launch.encode(encoder, gatherBatchUniforms(this.params, start));
+  /**
+   * Records the gather of samples order[start], order[start + 1], … (wrapping around). `draw`, a
+   * counter the caller advances every step (an integer in [0, 2^32)), selects the augmentation's
+   * random transforms: the same seed and draw give the same images. Without augmentation it is
+   * ignored. Each call's uniforms hold until the next call, so submit between calls.
+   */
+  encode(encoder: GPUCommandEncoder, start: number, draw = 0): void {
+    this.launch.encode(encoder, gatherBatchUniforms(this.params, start, draw));
   }
 
   dispose(): void {

@@ -1,0 +1,57 @@
+import { ShapeError } from '../gpu/errors.js';
+
+/**
+ * Random affine augmentation of training images, drawn afresh for every sample of every step and
+ * applied inside the batch-gather kernel (no extra dispatch, no upload). Each output pixel is read
+ * from the source image by inverse mapping with bilinear interpolation; what falls outside the
+ * image reads as byte 0 (background). Absent or zero fields leave that part of the transform out.
+ */
+export interface Augmentation {
+  /**
+   * Largest translation in pixels along each axis: drawn uniformly in [−shift, shift] and rounded
+   * to whole pixels (as torchvision's RandomAffine does), so a pure shift moves pixels exactly.
+   */
+  shift?: number;
+  /** Largest rotation in degrees about the image centre, drawn uniformly in [−rotate, rotate]; at most 180. */
+  rotate?: number;
+  /** Zoom range as a fraction: the scale factor is drawn uniformly in [1 − scale, 1 + scale]; below 1. */
+  scale?: number;
+}
+
+const FIELDS = ['shift', 'rotate', 'scale'] as const;
+
+/**
+ * Throws a `ShapeError` naming `augment`, the bad value and the fix unless every field is a finite
+ * number ≥ 0 with rotate ≤ 180 and scale < 1, and (when the image size is given) shift is below
+ * both sides of the image. Runs before any GPU work.
+ */
+export function checkAugmentation(a: Augmentation, image?: { height: number; width: number }): void {
+  for (const key of Object.keys(a)) {
+    if (!(FIELDS as readonly string[]).includes(key)) {
+      throw new ShapeError(`augment: unknown option '${key}'; the options are shift (pixels), rotate (degrees) and scale (fraction)`);
+    }
+  }
+  for (const key of FIELDS) {
+    const v = a[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
+      throw new ShapeError(`augment: ${key} ${v} must be a number ≥ 0 (the largest change either way); e.g. ${key}: ${EXAMPLES[key]}`);
+    }
+  }
+  const { shift = 0, rotate = 0, scale = 0 } = a;
+  if (rotate > 180) throw new ShapeError(`augment: rotate ${rotate} exceeds 180 degrees; give the largest rotation either way, at most 180`);
+  if (scale >= 1) throw new ShapeError(`augment: scale ${scale} must be below 1, since the zoom factor is drawn from [1 − scale, 1 + scale]; e.g. scale: 0.1`);
+  if (!Number.isFinite(shift)) throw new ShapeError(`augment: shift ${shift} must be finite; give the largest translation in pixels, e.g. shift: 2`);
+  if (image && shift >= Math.min(image.height, image.width)) {
+    throw new ShapeError(
+      `augment: shift ${shift} reaches the image size ${image.height}×${image.width}; use a shift below ${Math.min(image.height, image.width)} pixels`,
+    );
+  }
+}
+
+const EXAMPLES = { shift: 2, rotate: 10, scale: 0.1 } as const;
+
+/** True when the augmentation changes nothing (absent, or every field absent or 0): the plain gather is used. */
+export function isIdentityAugmentation(a: Augmentation | undefined): boolean {
+  return !a || FIELDS.every((key) => !a[key]);
+}
