@@ -2,6 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import { ShapeError } from '../gpu/errors.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import { ParameterStore } from '../graph/params.js';
+import { checkAugmentation, type Augmentation } from '../data/augment.js';
 import { GpuImageDataset, UNIT_RANGE, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
@@ -17,7 +18,7 @@ export interface TrainerOptions {
   inputShape: readonly number[];
   classes: number;
   optimizer: Optimizer;
-  /** Seeds parameter initialisation and shuffling. */
+  /** Seeds parameter initialisation, shuffling and augmentation. */
   seed?: number;
   normalisation?: Normalisation;
   /** Global-norm gradient clipping. */
@@ -60,6 +61,13 @@ export interface FitOptions {
   onProgress?: (p: Progress) => void;
   progressEvery?: number;
   onEpoch?: (r: EpochResult) => void;
+  /**
+   * Random affine augmentation of the training batches (translation, rotation, scale; see
+   * `Augmentation`), applied by the batch-gather kernel on the GPU, with fresh transforms every step
+   * drawn from `TrainerOptions.seed`, so a run is reproducible. Evaluation and `predict` never
+   * augment. Bad values throw a `ShapeError` before any GPU work.
+   */
+  augment?: Augmentation;
 }
 
 export interface Evaluation {
@@ -111,9 +119,13 @@ export class Trainer {
     const batch = o.batchSize ?? 128;
     this.checkData(train);
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
+    if (o.augment) checkAugmentation(o.augment, train);
     const step = await this.trace(batch, true, true);
     const data = new GpuImageDataset(this.engine, train, this.options.normalisation ?? UNIT_RANGE);
-    const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
+    // A high key word of 1 keeps these draws apart from dropout masks, whose 32-bit seeds use the
+    // same Philox streams (the step number).
+    const augmentSeed = 2 ** 32 + ((this.options.seed ?? 0) >>> 0);
+    const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: augmentSeed });
     const sums = await MetricSums.create(this.engine, ['loss', 'correct'], [step.outputRange('loss'), step.outputRange('correct')]);
     const history: EpochResult[] = [];
     const steps = Math.floor(train.count / batch); // the last partial batch is dropped, as drop_last=True
@@ -131,7 +143,7 @@ export class Trainer {
           const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
           let collect: ReturnType<MetricSums['snapshot']>;
           step.run({}, {
-            before: (encoder) => batcher.encode(encoder, i * batch),
+            before: (encoder) => batcher.encode(encoder, i * batch, (epoch - 1) * steps + i),
             inPass: (pass) => sums.encode(pass),
             after: report ? (encoder) => (collect = sums.snapshot(encoder)) : undefined,
           });
