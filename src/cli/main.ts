@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { checkAugmentation } from '../data/augment.js';
 import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
@@ -40,6 +41,7 @@ async function train(args: TrainArgs): Promise<void> {
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
   const splits = args.data ? await loadIdxFolder(args.data) : await loadMnist();
   const train = args.limit ? limit(splits.train, args.limit) : splits.train;
+  if (args.augment) checkAugmentation(args.augment, train);
   let engine: Engine | undefined;
   let trainer: Trainer | undefined;
   try {
@@ -60,6 +62,7 @@ async function train(args: TrainArgs): Promise<void> {
       batchSize: args.batch,
       evaluate: splits.test,
       schedule: args.schedule === 'cosine' ? cosine() : undefined,
+      augment: args.augment,
       progressEvery: 10,
       onProgress: bar
         ? (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps)

@@ -84,6 +84,15 @@ describe('webgpu-dl train', () => {
       [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
       [['train', '--schedule', 'step'], /^webgpu-dl: --schedule step: expected cosine or constant$/, 2],
       [['train', '--model', 'gan', '--schedule', 'cosine'], /applies to mlp and cnn/, 2],
+      [['train', '--augment', 'shift=-1'], /^webgpu-dl: --augment shift=-1: shift -1 must be a number ≥ 0 .*e\.g\. shift=2$/, 2],
+      [['train', '--augment', 'rotate=190,scale=0.1'], /^webgpu-dl: --augment rotate=190,scale=0.1: rotate 190 exceeds 180 degrees/, 2],
+      [['train', '--augment', 'scale=1.5'], /^webgpu-dl: --augment scale=1.5: scale 1.5 must be below 1/, 2],
+      [['train', '--augment', 'tilt=3'], /^webgpu-dl: --augment tilt=3: unknown option 'tilt'; the options are shift/, 2],
+      [['train', '--augment', 'shift=two'], /^webgpu-dl: --augment shift=two: shift=two is not a number$/, 2],
+      [['train', '--augment', 'shift'], /^webgpu-dl: --augment shift: expected key=value pairs separated by commas/, 2],
+      [['train', '--model', 'gan', '--augment', 'shift=2'], /^webgpu-dl: --augment applies to mlp and cnn/, 2],
+      // The image size is known once the data is loaded: refused before any training.
+      [['train', '--data', dir, '--augment', 'shift=6'], /^webgpu-dl: augment: shift 6 reaches the image size 6×6; use a shift below 6 pixels$/, 1],
       [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],
       [['train', '--data', join(dir, 'w.safetensors')], /no such folder/, 1],
     ] as const) {
