@@ -49,7 +49,8 @@ export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 export { parseIdx, encodeIdx, DatasetError, type IdxArray } from './data/idx.js';
 export { imageDataset, splitDataset, type ImageDataset, type ImageSplits } from './data/dataset.js';
 export { loadIdxDataset, loadIdxFolder, loadIdxUrl, loadMnist, IDX_FILES } from './data/idx_files.js';
-export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation } from './data/gpu_dataset.js';
+export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
+export { checkAugmentation, isIdentityAugmentation, type Augmentation } from './data/augment.js';
 
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation } from './train/trainer.js';
