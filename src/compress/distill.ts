@@ -1,0 +1,278 @@
+import type { BufferRange } from '../gpu/buffers.js';
+import type { Engine } from '../gpu/engine.js';
+import { ShapeError } from '../gpu/errors.js';
+import { compileStep, type CompiledStep } from '../graph/compile.js';
+import type { Graph, Value } from '../graph/ir.js';
+import { ParameterStore } from '../graph/params.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { GpuImageDataset, UNIT_RANGE } from '../data/gpu_dataset.js';
+import { MetricSums } from '../train/metric_sums.js';
+import type { Schedule } from '../train/schedules.js';
+import type { EpochResult, Progress, Trainer } from '../train/trainer.js';
+
+/** Weights of the two terms of the distillation objective. */
+export interface DistillationWeights {
+  /** Softens both softmaxes: p = softmax(t/T), q = softmax(s/T); finite, > 0. */
+  temperature: number;
+  /** Weight of the distillation term, in [0, 1]; the label term gets 1 − alpha. */
+  alpha: number;
+}
+
+/** The values `distillationObjective` adds to a graph. */
+export interface DistillationObjective {
+  /** alpha · distillation + (1 − alpha) · labels, [1]: the value to minimize. */
+  loss: Value;
+  /** T² · mean KL(softmax(t/T) ‖ softmax(s/T)), [1]. */
+  distill: Value;
+  /** Mean softmax cross-entropy of the student against the labels, [1]. */
+  labels: Value;
+  /** Rows whose student argmax is the label, [1] (f32 count). */
+  correct: Value;
+}
+
+/**
+ * Adds Hinton et al.'s objective to `g`: alpha · distillation_loss(student, teacher; T) +
+ * (1 − alpha) · softmax_cross_entropy(student, labels). The teacher logits are detached, so a teacher
+ * traced in the same graph is never differentiated whatever store it lives in.
+ */
+export function distillationObjective(g: Graph, student: Value, teacher: Value, labels: Value, w: DistillationWeights): DistillationObjective {
+  checkAlpha(w.alpha);
+  const [fixed] = g.apply('stop_gradient', [teacher], {});
+  const [distill] = g.apply('distillation_loss', [student, fixed], { temperature: w.temperature });
+  const [ce, , correct] = g.apply('softmax_cross_entropy', [student, labels], {});
+  // A term of weight 0 is left out of the loss (it is still computed, as a metric).
+  const terms: Value[] = [];
+  for (const [v, weight] of [[distill, w.alpha], [ce, 1 - w.alpha]] as const) {
+    if (weight !== 0) terms.push(weight === 1 ? v : g.apply('scale', [v], { scale: weight, shift: 0 })[0]);
+  }
+  const loss = terms.length === 2 ? g.apply('add', terms, {})[0] : terms[0];
+  return { loss, distill, labels: ce, correct };
+}
+
+/** Options of `distill`: the two trainers, the objective's weights, and the loop as `Trainer.fit`. */
+export interface DistillOptions extends DistillationWeights {
+  /** Trained: its store's parameters are updated with its own optimizer (and clipNorm). */
+  student: Trainer;
+  /** Run in evaluation mode in the same compiled step; its parameters and buffers are never changed. */
+  teacher: Trainer;
+  epochs: number;
+  /** Default 128; the last partial batch of an epoch is dropped. */
+  batchSize?: number;
+  /** Evaluated with `student.evaluate` after every epoch. */
+  evaluate?: ImageDataset;
+  /** Learning rate per step from the student optimizer's base rate. */
+  schedule?: Schedule;
+  /** Called about every `progressEvery` steps (default 20), read without stalling the GPU. */
+  onProgress?: (p: DistillProgress) => void;
+  progressEvery?: number;
+  onEpoch?: (r: DistillEpoch) => void;
+}
+
+/** Running figures of the current epoch; `loss` is the weighted objective. */
+export interface DistillProgress extends Progress {
+  distillLoss: number;
+  labelLoss: number;
+}
+
+/** One epoch of `distill`: `loss` is the weighted objective, its two terms beside it. */
+export interface DistillEpoch extends EpochResult {
+  distillLoss: number;
+  labelLoss: number;
+}
+
+/**
+ * Distils `teacher` into `student` on `train`: every step gathers a batch on the GPU, runs the
+ * student (training mode) and the teacher (evaluation mode) on it, and minimizes
+ * alpha · distillation_loss + (1 − alpha) · cross-entropy over the student's parameters only — one
+ * command buffer per step, like `Trainer.fit`. The samples are reshuffled every epoch (seeded by
+ * the student's seed). The teacher may take another input shape of the same size (a CNN teacher
+ * for an MLP student) and another normalisation: the batch is reshaped and renormalised for it
+ * inside the step. Option and shape errors are thrown before any GPU work.
+ */
+export async function distill(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
+  const { student } = o;
+  const batch = o.batchSize ?? 128;
+  checkOptions(engine, train, o, batch);
+  const step = await traceStep(engine, batch, o);
+  let data: GpuImageDataset | undefined;
+  let sums: MetricSums | undefined;
+  let batcher: Awaited<ReturnType<GpuImageDataset['batcher']>> | undefined;
+  const optimizer = student.options.optimizer;
+  const base = optimizer.lr;
+  try {
+    data = new GpuImageDataset(engine, train, student.options.normalisation ?? UNIT_RANGE);
+    batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
+    const names = ['loss', 'distill', 'labels', 'correct'];
+    sums = await MetricSums.create(engine, names, names.map((n) => step.outputRange(n)));
+    const steps = Math.floor(train.count / batch);
+    const history: DistillEpoch[] = [];
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      data.shuffle((student.options.seed ?? 0) * 7919 + epoch);
+      sums.reset();
+      const started = performance.now();
+      const rate = (done: number) => (done * batch) / ((performance.now() - started) / 1000);
+      for (let i = 0; i < steps; i++) {
+        if (o.schedule) optimizer.lr = o.schedule((epoch - 1) * steps + i, steps * o.epochs, base);
+        const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
+        let collect: ReturnType<MetricSums['snapshot']>;
+        const s = sums;
+        const b = batcher;
+        step.run({}, {
+          before: (encoder) => b.encode(encoder, i * batch),
+          inPass: (pass) => s.encode(pass),
+          after: report ? (encoder) => (collect = s.snapshot(encoder)) : undefined,
+        });
+        if (collect!) {
+          const done = i + 1;
+          collect().then((v) => o.onProgress!({ epoch, step: done, steps, ...figures(v, done, batch), samplesPerSec: rate(done) }));
+          collect = undefined;
+        }
+        // Keep the queue from running far ahead of the GPU (and the page responsive).
+        if (i % 8 === 7) await engine.device.queue.onSubmittedWorkDone();
+      }
+      const f = figures(await sums.read(), steps, batch);
+      const seconds = (performance.now() - started) / 1000;
+      const result: DistillEpoch = {
+        epoch,
+        loss: f.loss,
+        distillLoss: f.distillLoss,
+        labelLoss: f.labelLoss,
+        trainAccuracy: f.accuracy,
+        samplesPerSec: (steps * batch) / seconds,
+        seconds,
+        lr: optimizer.lr,
+      };
+      if (o.evaluate) {
+        const e = await student.evaluate(o.evaluate);
+        result.evalLoss = e.loss;
+        result.evalAccuracy = e.accuracy;
+      }
+      history.push(result);
+      o.onEpoch?.(result);
+    }
+    return history;
+  } finally {
+    optimizer.lr = base;
+    sums?.dispose();
+    batcher?.dispose();
+    data?.dispose();
+    step.dispose();
+  }
+}
+
+/** Means over `steps` steps of the summed step outputs. */
+function figures(s: Record<string, number>, steps: number, batch: number) {
+  return { loss: s.loss / steps, distillLoss: s.distill / steps, labelLoss: s.labels / steps, accuracy: s.correct / (steps * batch) };
+}
+
+function traceStep(engine: Engine, batch: number, o: DistillOptions): Promise<CompiledStep<'x' | 'labels'>> {
+  const { student, teacher } = o;
+  const view = new TeacherView(teacher.store);
+  return compileStep(engine, {
+    inputs: { x: { shape: [batch, ...student.options.inputShape] }, labels: { shape: [batch], dtype: 'u32' } },
+    stores: [student.store, view],
+    build: (g, { x, labels }) => {
+      const s = student.options.model.apply(g, x, { store: student.store, training: true });
+      const t = teacher.options.model.apply(g, teacherInput(g, x, o), { store: view, training: false });
+      const objective = distillationObjective(g, s, t, labels, o);
+      const { loss } = objective;
+      return {
+        outputs: { loss, distill: objective.distill, labels: objective.labels, correct: objective.correct },
+        minimize: { loss, store: student.store, optimizer: student.options.optimizer, clipNorm: student.options.clipNorm },
+      };
+    },
+  });
+}
+
+/**
+ * The student's batch as the teacher takes it: reshaped to its input shape, and renormalised when
+ * the two normalise pixels differently. A pixel v = x_s·σ_s + μ_s gives x_t = (v − μ_t)/σ_t =
+ * x_s·(σ_s/σ_t) + (μ_s − μ_t)/σ_t, one scale op.
+ */
+function teacherInput(g: Graph, x: Value, { student, teacher }: DistillOptions): Value {
+  const shape = [x.shape[0], ...teacher.options.inputShape];
+  let t = shape.join() === x.shape.join() ? x : g.apply('reshape', [x], { shape })[0];
+  const ns = student.options.normalisation ?? UNIT_RANGE;
+  const nt = teacher.options.normalisation ?? UNIT_RANGE;
+  if (ns.mean !== nt.mean || ns.std !== nt.std) {
+    t = g.apply('scale', [t], { scale: ns.std / nt.std, shift: (ns.mean - nt.mean) / nt.std })[0];
+  }
+  return t;
+}
+
+/** Prefix of the teacher's parameter names inside the distillation step's graph. */
+const TEACHER_SCOPE = 'teacher/';
+
+/**
+ * The teacher's store as the distillation graph sees it: the same tensors under names prefixed
+ * with `teacher/`. Two trainers' models are both registered at the root, so a student and a teacher
+ * of the same architecture name their parameters alike ('0.weight', …), and a graph (and
+ * compileStep) identifies parameters by name. Modules ask for their unprefixed names through
+ * `value`; compileStep asks with the graph's prefixed names through `has`, `isBuffer` and `range`.
+ * The view holds no GPU memory of its own and is never minimized.
+ */
+class TeacherView extends ParameterStore {
+  constructor(private readonly inner: ParameterStore) {
+    super(inner.engine, inner.options);
+  }
+
+  override has(name: string): boolean {
+    return name.startsWith(TEACHER_SCOPE) && this.inner.has(name.slice(TEACHER_SCOPE.length));
+  }
+
+  override isBuffer(name: string): boolean {
+    return this.inner.isBuffer(this.unscoped(name));
+  }
+
+  override value(g: Graph, name: string): Value {
+    const e = this.inner.entry(name);
+    const scoped = TEACHER_SCOPE + name;
+    return g.params.find((p) => p.name === scoped) ?? g.param(scoped, e.shape);
+  }
+
+  override range(name: string): BufferRange {
+    return this.inner.range(this.unscoped(name));
+  }
+
+  override gradRange(name: string): BufferRange {
+    throw new ShapeError(`the teacher's parameter '${this.unscoped(name)}' has no gradient: the teacher is never trained by distill`);
+  }
+
+  private unscoped(name: string): string {
+    if (!name.startsWith(TEACHER_SCOPE)) throw new ShapeError(`'${name}' is not a teacher parameter`);
+    return name.slice(TEACHER_SCOPE.length);
+  }
+}
+
+function checkAlpha(alpha: number): void {
+  if (!(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1)) {
+    throw new ShapeError(`distill: alpha ${alpha} must be in [0, 1] (the weight of the distillation term; 1 − alpha weights the labels)`);
+  }
+}
+
+function checkOptions(engine: Engine, train: ImageDataset, o: DistillOptions, batch: number): void {
+  const { student, teacher } = o;
+  if (student.engine !== engine || teacher.engine !== engine) throw new ShapeError('distill: the student and the teacher must be trainers on the engine given to distill');
+  if (student === teacher || student.store === teacher.store) throw new ShapeError('distill: the student and the teacher must be two trainers with their own parameters');
+  checkAlpha(o.alpha);
+  if (!(Number.isFinite(o.temperature) && o.temperature > 0)) {
+    throw new ShapeError(`distill: temperature ${o.temperature} must be a finite number > 0 (1 compares the plain softmaxes; 2 to 10 soften them)`);
+  }
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new ShapeError(`distill: epochs ${o.epochs} must be a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1 || batch > train.count) {
+    throw new ShapeError(`distill: batch size ${batch} must be a positive integer no larger than the ${train.count} training samples`);
+  }
+  if (student.options.classes !== teacher.options.classes) {
+    throw new ShapeError(`distill: the student has ${student.options.classes} classes and the teacher ${teacher.options.classes}; both must score the same classes`);
+  }
+  const pixels = train.height * train.width;
+  for (const [who, t] of [['student', student], ['teacher', teacher]] as const) {
+    const takes = t.options.inputShape.reduce((a, b) => a * b, 1);
+    if (takes !== pixels) {
+      throw new ShapeError(`distill: dataset images are ${train.height}×${train.width} = ${pixels} pixels, but the ${who} takes [${t.options.inputShape.join(', ')}] = ${takes}`);
+    }
+  }
+  if (train.classes > student.options.classes) {
+    throw new ShapeError(`distill: dataset has labels up to ${train.classes - 1}, but the models have ${student.options.classes} classes`);
+  }
+}
