@@ -5,7 +5,7 @@ import { compileStep, type CompiledStep } from '../graph/compile.js';
 import type { Graph, Value } from '../graph/ir.js';
 import { ParameterStore } from '../graph/params.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { GpuImageDataset, UNIT_RANGE } from '../data/gpu_dataset.js';
+import { GpuImageDataset, UNIT_RANGE, type Batcher } from '../data/gpu_dataset.js';
 import { MetricSums } from '../train/metric_sums.js';
 import type { Schedule } from '../train/schedules.js';
 import type { EpochResult, Progress, Trainer } from '../train/trainer.js';
@@ -96,7 +96,7 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
   const step = await traceStep(engine, batch, o);
   let data: GpuImageDataset | undefined;
   let sums: MetricSums | undefined;
-  let batcher: Awaited<ReturnType<GpuImageDataset['batcher']>> | undefined;
+  let batcher: Batcher | undefined;
   const optimizer = student.options.optimizer;
   const base = optimizer.lr;
   try {
@@ -125,7 +125,6 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
         if (collect!) {
           const done = i + 1;
           collect().then((v) => o.onProgress!({ epoch, step: done, steps, ...figures(v, done, batch), samplesPerSec: rate(done) }));
-          collect = undefined;
         }
         // Keep the queue from running far ahead of the GPU (and the page responsive).
         if (i % 8 === 7) await engine.device.queue.onSubmittedWorkDone();
