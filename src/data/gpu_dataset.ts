@@ -5,7 +5,7 @@ import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '
 import { checkSeed } from '../kernels/random.js';
 import { checkAugmentation, isIdentityAugmentation, type Augmentation } from './augment.js';
 import type { ImageDataset } from './dataset.js';
-import { StandaloneLaunch } from '../graph/standalone_launch.js';
+import { StandaloneLaunch, type PassOpener } from '../graph/standalone_launch.js';
 
 /** How pixel bytes become inputs: (byte/255 − mean)/std. */
 export interface Normalisation {
@@ -138,8 +138,8 @@ export class Batcher {
    * random transforms: the same seed and draw give the same images. Without augmentation it is
    * ignored. Each call's uniforms hold until the next call, so submit between calls.
    */
-  encode(encoder: GPUCommandEncoder, start: number, draw = 0): void {
-    this.launch.encode(encoder, gatherBatchUniforms(this.params, start, draw));
+  encode(encoder: GPUCommandEncoder, start: number, draw = 0, beginPass?: PassOpener): void {
+    this.launch.encode(encoder, gatherBatchUniforms(this.params, start, draw), beginPass);
   }
 
   dispose(): void {

@@ -4,6 +4,11 @@ import { DisposedError } from '../gpu/errors.js';
 import type { KernelSpec } from '../kernels/kernel.js';
 import { encodeLaunch, makeLaunch, type Launch } from './plan.js';
 
+/** Opens a compute pass labelled `name`, e.g. `TimestampProfiler.beginPass`. */
+export type PassOpener = (encoder: GPUCommandEncoder, name: string) => GPUComputePassEncoder;
+
+const defaultPass: PassOpener = (encoder, name) => encoder.beginComputePass({ label: name });
+
 /**
  * One kernel recorded in its own compute pass before (or after) a compiled step — a batch gather,
  * a noise fill — whose uniforms may change every time (a batch start, a random stream) without
@@ -27,12 +32,15 @@ export class StandaloneLaunch {
     return new StandaloneLaunch(engine, launch, owned, owned[0]);
   }
 
-  /** Records the launch; `uniforms`, when given, replace the launch's uniforms from this submit on. */
-  encode(encoder: GPUCommandEncoder, uniforms?: ArrayBuffer): void {
+  /**
+   * Records the launch; `uniforms`, when given, replace the launch's uniforms from this submit on.
+   * `beginPass` opens the pass (a profiler's, to time it).
+   */
+  encode(encoder: GPUCommandEncoder, uniforms?: ArrayBuffer, beginPass: PassOpener = defaultPass): void {
     if (!this.owned.length && this.uniform) throw new DisposedError(`${this.launch.name} was used after dispose()`);
     // Queue order puts this write before the submit that carries the pass recorded here.
     if (uniforms && this.uniform) this.engine.device.queue.writeBuffer(this.uniform, 0, uniforms);
-    const pass = encoder.beginComputePass({ label: this.launch.name });
+    const pass = beginPass(encoder, this.launch.name);
     encodeLaunch(pass, this.launch);
     pass.end();
   }

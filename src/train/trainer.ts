@@ -1,6 +1,7 @@
 import type { Engine } from '../gpu/engine.js';
 import { ShapeError } from '../gpu/errors.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
+import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
 import { ParameterStore } from '../graph/params.js';
 import { checkAugmentation, type Augmentation } from '../data/augment.js';
 import { GpuImageDataset, UNIT_RANGE, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
@@ -68,6 +69,17 @@ export interface FitOptions {
    * augment. Bad values throw a `ShapeError` before any GPU work.
    */
   augment?: Augmentation;
+  /**
+   * Recorded after every optimizer step in the same command buffer, e.g. `(e) => pruner.encode(e)`
+   * to keep pruned weights at zero while fine-tuning.
+   */
+  afterStep?: (encoder: GPUCommandEncoder) => void;
+}
+
+export interface ProfileOptions {
+  batchSize?: number;
+  /** Ordinary steps run first, so one-time costs (shader compilation in the driver) are not timed. */
+  warmup?: number;
 }
 
 export interface Evaluation {
@@ -115,6 +127,45 @@ export class Trainer {
     });
   }
 
+  /**
+   * GPU time of every kernel of one training step, in launch order (timestamp queries; see
+   * `CompiledStep.profile`), with the batch gather first. The steps run are real: parameters and
+   * optimizer state are updated, as in `fit`. Only the first `batchSize` samples are uploaded.
+   */
+  async profile(train: ImageDataset, o: ProfileOptions = {}): Promise<PassTiming[]> {
+    const batch = o.batchSize ?? 128;
+    this.checkData(train);
+    if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
+    const pixels = train.height * train.width;
+    const sample: ImageDataset = { ...train, count: batch, images: train.images.subarray(0, batch * pixels), labels: train.labels.subarray(0, batch) };
+    const step = await this.trace(batch, true, true);
+    const data = new GpuImageDataset(this.engine, sample, this.options.normalisation ?? UNIT_RANGE);
+    try {
+      const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
+      try {
+        for (let i = 0; i < (o.warmup ?? 2); i++) step.run({}, { before: (e) => batcher.encode(e, 0) });
+        await this.engine.sync();
+        // The gather is timed in a pass of its own, like every kernel of the step.
+        const gather = new TimestampProfiler(this.engine, 1);
+        try {
+          const encoder = this.engine.device.createCommandEncoder();
+          batcher.encode(encoder, 0, 0, (e, name) => gather.beginPass(e, name));
+          gather.resolve(encoder);
+          this.engine.device.queue.submit([encoder.finish()]);
+          const [gatherTiming] = await gather.read();
+          return [gatherTiming, ...(await step.profile())];
+        } finally {
+          gather.dispose();
+        }
+      } finally {
+        batcher.dispose();
+      }
+    } finally {
+      data.dispose();
+      step.dispose();
+    }
+  }
+
   async fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
     this.checkData(train);
@@ -145,7 +196,13 @@ export class Trainer {
           step.run({}, {
             before: (encoder) => batcher.encode(encoder, i * batch, (epoch - 1) * steps + i),
             inPass: (pass) => sums.encode(pass),
-            after: report ? (encoder) => (collect = sums.snapshot(encoder)) : undefined,
+            after:
+              report || o.afterStep
+                ? (encoder) => {
+                    o.afterStep?.(encoder);
+                    if (report) collect = sums.snapshot(encoder);
+                  }
+                : undefined,
           });
           if (collect!) {
             const done = i + 1;

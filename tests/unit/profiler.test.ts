@@ -6,6 +6,8 @@ import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import { activationForward } from '../../src/kernels/activation.js';
 import { ShapeError } from '../../src/gpu/errors.js';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { Trainer } from '../../src/train/trainer.js';
 import { useEngine } from '../helpers/engine.js';
 import { integers, uniform } from '../helpers/random.js';
 
@@ -102,6 +104,36 @@ describe('timestamp profiler', () => {
     expect(ms).toBeGreaterThan(0);
     engine().buffers.destroy(x);
     engine().buffers.destroy(y);
+    expect(engine().stats.liveBuffers).toBe(0);
+  });
+
+  it("profiles a Trainer's training step, batch gather first", async () => {
+    const count = 12;
+    const data: ImageDataset = {
+      images: Uint8Array.from({ length: count * 9 }, (_, i) => (i * 29) & 0xff),
+      labels: Uint8Array.from({ length: count }, (_, i) => i % 4),
+      count,
+      height: 3,
+      width: 3,
+      classes: 4,
+    };
+    const trainer = new Trainer(engine(), {
+      model: new Sequential(new Linear(9, 5), ReLU(), new Linear(5, 4)),
+      inputShape: [9],
+      classes: 4,
+      optimizer: new Adam({ lr: 0.01 }),
+      seed: 2,
+    });
+    const before = await trainer.store.read('0.weight');
+    const timings = await trainer.profile(data, { batchSize: 5, warmup: 1 });
+    expect(timings[0].name).toBe('gather_batch');
+    expect(timings.map((t) => t.name).join(' ')).toMatch(/matmul.*softmax_cross_entropy.*adam/);
+    for (const t of timings) expect(t.ms).toBeGreaterThanOrEqual(0);
+    // Two real steps ran (one warm-up, one profiled).
+    expect(await trainer.store.read('0.weight')).not.toEqual(before);
+    await expect(trainer.profile(data, { batchSize: 13 })).rejects.toThrow(/batch size 13 exceeds the 12 training samples/);
+    trainer.dispose();
+    await engine().sync();
     expect(engine().stats.liveBuffers).toBe(0);
   });
 

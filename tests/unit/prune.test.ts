@@ -6,6 +6,8 @@ import { Linear, ReLU, Sequential, Tanh } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import { computePruningMasks } from '../../src/compress/prune.js';
 import { polynomialSparsity } from '../../src/compress/schedule.js';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { Trainer } from '../../src/train/trainer.js';
 import { useEngine } from '../helpers/engine.js';
 import { uniform } from '../helpers/random.js';
 import { prunedIndices } from '../reference/prune.js';
@@ -125,6 +127,33 @@ describe('magnitude pruning', () => {
     step.dispose();
     pruner.dispose();
     store.dispose();
+  });
+
+  it("keeps a Trainer's pruned weights at zero while fine-tuning with fit({ afterStep })", async () => {
+    const count = 40;
+    const labels = Uint8Array.from({ length: count }, (_, i) => i % 3);
+    const images = Uint8Array.from({ length: count * 16 }, (_, i) => (labels[i >> 4] * 80 + ((i * 37) % 50)) & 0xff);
+    const data: ImageDataset = { images, labels, count, height: 4, width: 4, classes: 3 };
+    const trainer = new Trainer(engine(), {
+      model: new Sequential(new Linear(16, 8), ReLU(), new Linear(8, 3)),
+      inputShape: [16],
+      classes: 3,
+      optimizer: new Adam({ lr: 0.05 }),
+      seed: 3,
+    });
+    const pruner = await computePruningMasks(trainer.store, { sparsity: 0.5, scope: 'per-layer' });
+    await pruner.applyNow();
+    const pruned = new Map<string, number[]>();
+    for (const name of pruner.tensors) pruned.set(name, zeros(await trainer.store.read(name)));
+    const history = await trainer.fit(data, { epochs: 3, batchSize: 8, afterStep: (e) => pruner.encode(e) });
+    expect(history[2].loss).toBeLessThan(history[0].loss);
+    for (const [name, indices] of pruned) {
+      const now = await trainer.store.read(name);
+      expect(indices.map((i) => now[i]), name).toEqual(indices.map(() => 0));
+    }
+    expect((await pruner.sparsity()).overall).toBeCloseTo((Math.round(0.5 * 128) + Math.round(0.5 * 24)) / 152, 12);
+    pruner.dispose();
+    trainer.dispose();
   });
 
   it('grows the mask gradually without reviving pruned weights', async () => {
