@@ -53,7 +53,7 @@ export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisati
 export { checkAugmentation, isIdentityAugmentation, type Augmentation } from './data/augment.js';
 
 // Training
-export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation } from './train/trainer.js';
+export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation, type ProfileOptions } from './train/trainer.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
@@ -73,4 +73,13 @@ export {
   type TensorQuantization,
 } from './compress/quantize.js';
 export { weightTensors, type TensorFilter } from './compress/select.js';
+export {
+  distill,
+  distillationObjective,
+  type DistillOptions,
+  type DistillProgress,
+  type DistillEpoch,
+  type DistillationWeights,
+  type DistillationObjective,
+} from './compress/distill.js';
 export { encodeGrayPng, imageGrid } from './train/png.js';
