@@ -3,6 +3,7 @@
 
     python3 scripts/check_pytorch.py mlp weights.safetensors [--hidden 256,256]
     python3 scripts/check_pytorch.py cnn weights.safetensors
+    python3 scripts/check_pytorch.py mlp small.safetensors     # from webgpu-dl compress --quantize
 
 Needs PyTorch and NumPy (Debian: apt-get install python3-torch). The safetensors file is read with
 the standard library only, so the `safetensors` package is not needed; with it installed,
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-DTYPES = {"F32": np.float32, "I64": np.int64}
+DTYPES = {"F32": np.float32, "I64": np.int64, "I8": np.int8}
 
 
 def load_safetensors(path):
@@ -32,7 +33,20 @@ def load_safetensors(path):
         start, end = entry["data_offsets"]
         array = np.frombuffer(data[start:end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
         state[name] = torch.from_numpy(array.copy())
-    return state
+    return dequantize(state)
+
+
+def dequantize(state):
+    """int8 weights from `webgpu-dl compress --quantize`: w = q * scale per output channel."""
+    out = {}
+    for name, tensor in state.items():
+        if name.endswith("_scale") and name[: -len("_scale")] in state:
+            continue
+        scale = state.get(name + "_scale")
+        if tensor.dtype == torch.int8 and scale is not None:
+            tensor = tensor.float() * scale.view(-1, *[1] * (tensor.dim() - 1))
+        out[name] = tensor
+    return out
 
 
 def read_idx(path):

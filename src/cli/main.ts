@@ -1,26 +1,39 @@
 import { writeFileSync } from 'node:fs';
 import { checkAugmentation } from '../data/augment.js';
-import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
-import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
 import { fixedLatents, GanTrainer } from '../train/gan.js';
 import { encodeGrayPng, imageGrid } from '../train/png.js';
 import { cosine } from '../train/schedules.js';
-import { Trainer } from '../train/trainer.js';
+import type { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
+import { classifierTrainer, describeRun, limit, loadSplits } from './classifier.js';
+import { compressCommand } from './compress.js';
+import { profileCommand } from './profile.js';
 import { ProgressLine } from './progress.js';
+
+const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
+
+commands:
+  train      train a model (options below)
+  profile    time every GPU kernel of one training step (webgpu-dl profile --help)
+  compress   prune, fine-tune and int8-quantise trained weights (webgpu-dl compress --help)`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '-h' || command === '--help' || command === 'help') {
-      console.log(USAGE);
+      console.log(`${COMMANDS}\n\n${USAGE}`);
       return 0;
     }
-    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the command is 'train' (see --help)`);
+    const other = new Map([['profile', profileCommand], ['compress', compressCommand]]).get(command);
+    if (other) {
+      await other(rest);
+      return 0;
+    }
+    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile and compress (see --help)`);
     const args = parseTrainArgs(rest);
     if (args === 'help') {
       console.log(USAGE);
@@ -39,23 +52,16 @@ export async function main(argv: string[]): Promise<number> {
 async function train(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
-  const splits = args.data ? await loadIdxFolder(args.data) : await loadMnist();
-  const train = args.limit ? limit(splits.train, args.limit) : splits.train;
+  const all = await loadSplits(args.data);
+  const splits = { ...all, train: limit(all.train, args.limit) };
+  const train = splits.train;
   if (args.augment) checkAugmentation(args.augment, train);
   let engine: Engine | undefined;
   let trainer: Trainer | undefined;
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
-    const classes = Math.max(train.classes, splits.test.classes);
-    const pixels = train.height * train.width;
-    say(`webgpu-dl: ${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}; ${train.count} training / ${splits.test.count} test images of ${train.height}×${train.width}, ${classes} classes`);
-    trainer = new Trainer(engine, {
-      model: args.model === 'cnn' ? mnistCnn([train.height, train.width], classes) : mnistMlp([256, 256], pixels, classes),
-      inputShape: args.model === 'cnn' ? [1, train.height, train.width] : [pixels],
-      classes,
-      optimizer: new Adam({ lr: args.lr }),
-      seed: args.seed,
-    });
+    say(describeRun(engine, splits));
+    trainer = classifierTrainer(engine, args.model === 'cnn' ? 'cnn' : 'mlp', splits, { lr: args.lr, seed: args.seed });
     const bar = !args.json && process.stdout.isTTY ? new ProgressLine(process.stdout) : undefined;
     const history = await trainer.fit(train, {
       epochs: args.epochs,
@@ -102,8 +108,7 @@ async function train(args: TrainArgs): Promise<void> {
 async function trainGan(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
-  const splits = args.data ? await loadIdxFolder(args.data) : await loadMnist();
-  const data = args.limit ? limit(splits.train, args.limit) : splits.train;
+  const data = limit((await loadSplits(args.data)).train, args.limit);
   let engine: Engine | undefined;
   let gan: GanTrainer | undefined;
   try {
@@ -155,7 +160,3 @@ async function trainGan(args: TrainArgs): Promise<void> {
   }
 }
 
-function limit<T extends { count: number; images: Uint8Array; labels: Uint8Array; height: number; width: number }>(d: T, n: number): T {
-  if (n >= d.count) return d;
-  return { ...d, count: n, images: d.images.subarray(0, n * d.height * d.width), labels: d.labels.subarray(0, n) };
-}

@@ -110,10 +110,71 @@ describe('webgpu-dl train', () => {
 
   it('runs as a program: help, and an error without a stack trace', () => {
     const bin = join(__dirname, '../../bin/webgpu-dl.js');
-    expect(execFileSync('node', [bin, '--help'], { encoding: 'utf8' })).toMatch(/usage: webgpu-dl train/);
+    const help = execFileSync('node', [bin, '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/usage: webgpu-dl train/);
+    expect(help).toMatch(/profile .*\n\s+compress /);
     const r = spawnSync('node', [bin, 'train', '--batch', '-3'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('webgpu-dl'))).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('webgpu-dl profile', () => {
+  it('times every kernel of one training step', async () => {
+    const r = await run(['profile', '--data', dir, '--batch', '30', '--json']);
+    expect(r.status).toBe(0);
+    const [p] = r.out.map((l) => JSON.parse(l));
+    expect(p).toMatchObject({ event: 'profile', model: 'mlp', batch: 30 });
+    const names = p.kernels.map((k: { name: string }) => k.name);
+    expect(names).toContain('gather_batch');
+    expect(names).toContain('adam');
+    expect(names.join(' ')).toMatch(/matmul/);
+    expect(p.kernels.reduce((a: number, k: { launches: number }) => a + k.launches, 0)).toBe(p.launches);
+    expect(p.totalMs).toBeGreaterThan(0);
+    const text = await run(['profile', '--data', dir, '--batch', '30']);
+    expect(text.out[0]).toMatch(/^kernel\s+launches\s+ms\/step\s+share$/);
+    expect(text.out.some((l) => /^total\s+\d+\s+[\d.]+$/.test(l))).toBe(true);
+  });
+});
+
+describe('webgpu-dl compress', () => {
+  it('prunes, fine-tunes and quantises trained weights, measuring each stage', async () => {
+    const weights = join(dir, 'dense.safetensors');
+    expect((await run(['train', '--data', dir, '--epochs', '3', '--batch', '30', '--lr', '0.01', '--json', '--out', weights])).status).toBe(0);
+    const out = join(dir, 'small.safetensors');
+    const r = await run(['compress', '--weights', weights, '--data', dir, '--prune', '0.5', '--batch', '30', '--quantize', '--json', '--out', out]);
+    expect(r.status).toBe(0);
+    const stages = r.out.map((l) => JSON.parse(l));
+    expect(stages.map((s) => s.stage)).toEqual(['dense', 'pruned', 'fine-tuned', 'int8']);
+    expect(stages[0].testAccuracy).toBeGreaterThan(0.9);
+    expect(stages[0].sparsity).toBe(0);
+    // round(0.5 · n) of the n weights of the three weight matrices, ranked together.
+    const n = 256 * 36 + 256 * 256 + 3 * 256;
+    for (const s of stages.slice(1)) expect(s.sparsity).toBeCloseTo(Math.round(0.5 * n) / n, 9);
+    expect(stages[3].bytes).toBeLessThan(stages[0].bytes / 3);
+    for (const s of stages) expect(s.testAccuracy).toBeGreaterThan(0.5);
+    const file = decodeSafetensors(new Uint8Array(readFileSync(out)));
+    expect([...file.int8.keys()]).toEqual(['1.weight', '3.weight', '5.weight']);
+    expect(file.tensors.get('1.weight_scale')!.shape).toEqual([256]);
+    expect(file.tensors.get('1.bias')!.shape).toEqual([256]);
+  });
+
+  it('answers bad flags with one line and status 2', async () => {
+    for (const [args, pattern] of [
+      [['compress'], /^webgpu-dl: --weights FILE is required/],
+      [['compress', '--weights', 'w', '--prune', '1'], /^webgpu-dl: --prune 1: expected a fraction in \[0, 1\)$/],
+      [['compress', '--weights', 'w', '--finetune', '2'], /--finetune applies after pruning/],
+      [['compress', '--weights', 'w'], /nothing to do/],
+      [['compress', '--weights', join(dir, 'none.safetensors'), '--quantize'], /none\.safetensors: no such file$/],
+      [['compress', '--weights', 'w', '--prune', '0.5', '--scope', 'row'], /--scope row: expected global or per-layer/],
+      [['profile', '--model', 'gan'], /^webgpu-dl: --model gan: expected mlp or cnn$/],
+      [['profile', '--batch', '0'], /^webgpu-dl: --batch 0: expected a positive integer$/],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.err, args.join(' ')).toHaveLength(1);
+      expect(r.err[0]).toMatch(pattern);
+      expect(r.status).toBe(2);
+    }
   });
 });

