@@ -16,6 +16,8 @@ interface GanHooks {
   history: { iteration: number; dLoss: number; gLoss: number }[];
   /** Mean absolute change of the sample grid from its first rendering (before any training). */
   sampleChange: number;
+  /** Standard deviation of the pixels of that first rendering. */
+  initialSpread: number;
   sampleVersion: number;
   strip: number;
 }
@@ -48,7 +50,7 @@ function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
 async function ganDemo(engine: Engine): Promise<void> {
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
-  const hooks: GanHooks = { state: 'building', iterations: 0, history: [], sampleChange: 0, sampleVersion: 0, strip: 0 };
+  const hooks: GanHooks = { state: 'building', iterations: 0, history: [], sampleChange: 0, initialSpread: 0, sampleVersion: 0, strip: 0 };
   (window as { __demo?: unknown }).__demo = hooks;
 
   const model = el('select', { id: 'model' }, el('option', { value: 'mlp' }, 'MLP GAN'), el('option', { value: 'dcgan' }, 'DCGAN (ConvTranspose2d + BatchNorm)'));
@@ -152,7 +154,17 @@ async function ganDemo(engine: Engine): Promise<void> {
   async function showSamples(): Promise<void> {
     if (!gan) return;
     const out = await gan.sample(latents, SAMPLES);
-    if (!initial) initial = out.slice();
+    if (!initial) {
+      initial = out.slice();
+      // How much the first samples differ from one another (a freshly initialised generator's
+      // outputs vary with the latent; a constant grid would mean it ran on unset weights).
+      let sum = 0;
+      for (const v of out) sum += v;
+      const mean = sum / out.length;
+      let sq = 0;
+      for (const v of out) sq += (v - mean) ** 2;
+      hooks.initialSpread = Math.sqrt(sq / out.length);
+    }
     let change = 0;
     for (let i = 0; i < out.length; i++) change += Math.abs(out[i] - initial[i]);
     hooks.sampleChange = change / out.length;

@@ -112,6 +112,9 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   try {
     const plan = await Plan.build(engine, { schedule, placed, outputs: [...keep] }, ctx);
     const update = minimize ? await buildUpdate(engine, minimize, owned) : undefined;
+    // Parameters first used here were initialised by eager launches that are recorded but not yet
+    // submitted; a run submits at once, so it must find them submitted.
+    await engine.flush();
     return new CompiledStep(engine, plan, inputs, inputRanges, outputs, owned, update);
   } catch (e) {
     for (const b of owned) engine.buffers.destroy(b);
@@ -192,6 +195,8 @@ export class CompiledStep<I extends string> {
 
   /**
    * Uploads the given inputs, then records the whole step into one compute pass and submits it.
+   * The submit is immediate: eager launches recorded since the last `engine.flush()` (or read) run
+   * after it, so flush them first when the step needs their results.
    * Inputs left out keep what they hold (e.g. written by a GPU data loader through `inputRange`).
    * `hooks` record more work (a batch gather, metric sums) into the same command buffer.
    */
@@ -248,7 +253,8 @@ export class CompiledStep<I extends string> {
       if (data.byteLength !== v.size * 4) {
         throw new ShapeError(`step input '${name}' [${v.shape.join(', ')}] takes ${v.size} values, got ${data.byteLength / 4}`);
       }
-      this.engine.upload(this.inputRanges.get(name)!.buffer, data);
+      // Straight to the queue, so the write precedes this run's submit even while eager work waits.
+      this.engine.device.queue.writeBuffer(this.inputRanges.get(name)!.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     }
     if (this.update) {
       this.steps++;

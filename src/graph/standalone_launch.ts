@@ -29,6 +29,9 @@ export class StandaloneLaunch {
   static async create(engine: Engine, spec: KernelSpec, buffers: readonly BufferBinding[]): Promise<StandaloneLaunch> {
     const owned: GPUBuffer[] = [];
     const launch = await makeLaunch(engine, spec, buffers, owned);
+    // Its encode() records straight into a caller's command buffer: eager work that fills the
+    // buffers it reads (uploads, initialisers) must be submitted before that.
+    await engine.flush();
     return new StandaloneLaunch(engine, launch, owned, owned[0]);
   }
 

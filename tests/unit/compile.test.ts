@@ -27,6 +27,34 @@ async function trainingStep(store: ParameterStore, model: Sequential, optimizer:
   });
 }
 
+describe('compiled step ordering', () => {
+  it('runs right after compile on initialised parameters and the inputs it was given', async () => {
+    const store = new ParameterStore(engine(), { seed: 11 });
+    const model = new Sequential(new Linear(5, 3));
+    model.register(store);
+    // The parameters are allocated and initialised (by eager launches) while this step compiles.
+    const step = await compileStep(engine(), {
+      inputs: { x: { shape: [4, 5] } },
+      stores: [store],
+      build: (g, { x }) => ({ outputs: { y: model.apply(g, x, { store, training: false }) } }),
+    });
+    const x = uniform(20, 12);
+    step.run({ x });
+    const y = await step.read('y');
+    const [w, b] = [await store.read('0.weight'), await store.read('0.bias')];
+    expect(w.some((v) => v !== 0)).toBe(true);
+    const expected = new Float64Array(12);
+    for (let n = 0; n < 4; n++) for (let o = 0; o < 3; o++) {
+      let sum = b[o];
+      for (let i = 0; i < 5; i++) sum += x[n * 5 + i] * w[o * 5 + i];
+      expected[n * 3 + o] = sum;
+    }
+    expectClose(y, expected, { atol: 1e-6, rtol: 1e-5 }, 'first run');
+    step.dispose();
+    store.dispose();
+  });
+});
+
 describe('compiled training step', () => {
   it('applies exactly the SGD update of the float64 gradients', async () => {
     const store = new ParameterStore(engine(), { seed: 3 });
