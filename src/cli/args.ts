@@ -27,7 +27,7 @@ options:
                        cnn is conv 32, conv 64, maxpool, 128, 10 (slow on a software GPU);
                        gan is an MLP GAN: G 100-256-512-784, D 784-512-256-1
   --epochs N           passes over the training set (default 10)
-  --batch N            samples per step (default 128; gan 64)
+  --batch N            samples per step (default 128 for mlp, 64 for cnn and gan)
   --lr X               Adam learning rate (default 0.001; gan 0.0002 with beta1 0.5)
   --schedule NAME      mlp/cnn learning rate over the run: cosine (default; anneals to 0)
                        or constant
@@ -89,7 +89,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   return {
     model,
     epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
-    batch: number('batch', v.batch, model === 'gan' ? 64 : 128, positiveInt, 'a positive integer'),
+    batch: number('batch', v.batch, model === 'mlp' ? 128 : 64, positiveInt, 'a positive integer'),
     lr: number('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
     schedule,
     seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),

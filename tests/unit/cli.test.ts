@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { parseTrainArgs, type TrainArgs } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES } from '../../src/data/idx_files.js';
@@ -73,6 +74,12 @@ describe('webgpu-dl train', () => {
     const png = readFileSync(join(dir, 'g.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(decodeSafetensors(new Uint8Array(readFileSync(out))).tensors.get('4.weight')!.shape).toEqual([36, 512]);
+  });
+
+  it('picks per-model defaults: batch 128 for the MLP, 64 for the CNN (as the W3 benchmark) and the GAN', () => {
+    const batch = (model: string) => (parseTrainArgs(['--model', model]) as TrainArgs).batch;
+    expect([batch('mlp'), batch('cnn'), batch('gan')]).toEqual([128, 64, 64]);
+    expect((parseTrainArgs(['--model', 'cnn', '--batch', '32']) as TrainArgs).batch).toBe(32);
   });
 
   it('answers bad flags and bad data with one line and a non-zero status', async () => {
