@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { checkAugmentation, type Augmentation } from '../data/augment.js';
+import { count, real, usageErrorOf, UsageError } from './options.js';
 
 export interface TrainArgs {
   model: 'mlp' | 'cnn' | 'gan';
@@ -15,8 +16,7 @@ export interface TrainArgs {
   augment?: Augmentation;
 }
 
-/** A bad command line; the CLI prints the message on one line and exits with status 2. */
-export class UsageError extends Error {}
+export { UsageError };
 
 export const USAGE = `usage: webgpu-dl train [options]
 
@@ -44,15 +44,6 @@ options:
   --json               print one JSON object per epoch and a final one, instead of a progress bar
   -h, --help           show this help`;
 
-function number(name: string, value: string | undefined, fallback: number, check: (n: number) => boolean, what: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} ${value}: expected ${what}`);
-  return n;
-}
-
-const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
-
 export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   let parsed;
   try {
@@ -76,7 +67,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
       },
     });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+    throw usageErrorOf(e);
   }
   const v = parsed.values;
   if (v.help) return 'help';
@@ -88,12 +79,12 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   if (model === 'gan' && v.augment !== undefined) throw new UsageError('--augment applies to mlp and cnn; the GAN learns the images as they are');
   return {
     model,
-    epochs: number('epochs', v.epochs, 10, positiveInt, 'a positive integer'),
-    batch: number('batch', v.batch, model === 'mlp' ? 128 : 64, positiveInt, 'a positive integer'),
-    lr: number('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
+    epochs: count('epochs', v.epochs, 10),
+    batch: count('batch', v.batch, model === 'mlp' ? 128 : 64),
+    lr: real('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
     schedule,
-    seed: number('seed', v.seed, 1, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-    limit: v.limit === undefined ? undefined : number('limit', v.limit, 0, positiveInt, 'a positive integer'),
+    seed: count('seed', v.seed, 1, 0),
+    limit: v.limit === undefined ? undefined : count('limit', v.limit, 0),
     augment: v.augment === undefined ? undefined : augmentation(v.augment),
     data: v.data,
     out: v.out,

@@ -6,7 +6,7 @@ import { createEngine, type Engine } from '../gpu/engine.js';
 import { decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
 import { cosine } from '../train/schedules.js';
 import type { Trainer } from '../train/trainer.js';
-import { UsageError } from './args.js';
+import { UsageError } from './options.js';
 import { classifierTrainer, describeRun, limit, loadSplits } from './classifier.js';
 import { count, modelOf, real, usageErrorOf } from './options.js';
 

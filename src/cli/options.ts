@@ -1,4 +1,5 @@
-import { UsageError } from './args.js';
+/** A bad command line; the CLI prints the message on one line and exits with status 2. */
+export class UsageError extends Error {}
 
 /** A flag's integer value, at least `min`; `fallback` when absent. */
 export function count(name: string, value: string | undefined, fallback: number, min = 1): number {

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { summarizeTimings } from '../gpu/profiler.js';
 import type { Trainer } from '../train/trainer.js';
-import { UsageError } from './args.js';
+import { UsageError } from './options.js';
 import { classifierTrainer, describeRun, loadSplits } from './classifier.js';
 import { count, modelOf, usageErrorOf } from './options.js';
 

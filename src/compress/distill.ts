@@ -264,14 +264,11 @@ function checkOptions(engine: Engine, train: ImageDataset, o: DistillOptions, ba
   if (student.options.classes !== teacher.options.classes) {
     throw new ShapeError(`distill: the student has ${student.options.classes} classes and the teacher ${teacher.options.classes}; both must score the same classes`);
   }
-  const pixels = train.height * train.width;
   for (const [who, t] of [['student', student], ['teacher', teacher]] as const) {
-    const takes = t.options.inputShape.reduce((a, b) => a * b, 1);
-    if (takes !== pixels) {
-      throw new ShapeError(`distill: dataset images are ${train.height}×${train.width} = ${pixels} pixels, but the ${who} takes [${t.options.inputShape.join(', ')}] = ${takes}`);
+    try {
+      t.checkDataset(train);
+    } catch (e) {
+      throw new ShapeError(`distill: the ${who}: ${(e as Error).message}`);
     }
-  }
-  if (train.classes > student.options.classes) {
-    throw new ShapeError(`distill: dataset has labels up to ${train.classes - 1}, but the models have ${student.options.classes} classes`);
   }
 }

@@ -134,7 +134,7 @@ export class Trainer {
    */
   async profile(train: ImageDataset, o: ProfileOptions = {}): Promise<PassTiming[]> {
     const batch = o.batchSize ?? 128;
-    this.checkData(train);
+    this.checkDataset(train);
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
     const pixels = train.height * train.width;
     const sample: ImageDataset = { ...train, count: batch, images: train.images.subarray(0, batch * pixels), labels: train.labels.subarray(0, batch) };
@@ -168,7 +168,7 @@ export class Trainer {
 
   async fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
-    this.checkData(train);
+    this.checkDataset(train);
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
     if (o.augment) checkAugmentation(o.augment, train);
     const step = await this.trace(batch, true, true);
@@ -257,7 +257,7 @@ export class Trainer {
 
   /** Loss, accuracy, confusion matrix and per-class precision/recall/F1 on `data`. */
   async evaluate(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
-    this.checkData(data);
+    this.checkDataset(data);
     const { classes } = this.options;
     const gpu = new GpuImageDataset(this.engine, data, this.options.normalisation ?? UNIT_RANGE);
     const predictions = new Uint32Array(data.count);
@@ -341,7 +341,8 @@ export class Trainer {
     return s;
   }
 
-  private checkData(d: ImageDataset): void {
+  /** Throws a ShapeError unless `d`'s images and labels fit this trainer's model. */
+  checkDataset(d: ImageDataset): void {
     const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
     if (d.height * d.width !== pixels) {
       throw new ShapeError(`dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${this.options.inputShape.join(', ')}] = ${pixels}`);

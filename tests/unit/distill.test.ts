@@ -99,7 +99,7 @@ describe('distill on real MNIST', () => {
     const wide = new Trainer(engine(), { model: new Sequential(new Linear(784, 12)), inputShape: [784], classes: 12, optimizer: new Adam({ lr: 1e-3 }) });
     await expect(distill(engine(), train, { ...base, student: wide })).rejects.toThrow(/the student has 12 classes and the teacher 10/);
     const narrow = new Trainer(engine(), { model: new Sequential(new Linear(100, 10)), inputShape: [100], classes: 10, optimizer: new Adam({ lr: 1e-3 }) });
-    await expect(distill(engine(), train, { ...base, student: narrow })).rejects.toThrow(/28×28 = 784 pixels, but the student takes \[100\] = 100/);
+    await expect(distill(engine(), train, { ...base, student: narrow })).rejects.toThrow(/the student: dataset images are 28×28 = 784 pixels, but the model takes \[100\] = 100/);
     for (const t of [student, wide, narrow]) t.dispose();
   });
 
