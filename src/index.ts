@@ -32,6 +32,7 @@ export { sgdStep, adamStep, adamwStep, createSGDState, createAdamState, zeroGrad
 export { compileStep, CompiledStep, type StepDefinition, type StepGraph, type StepHooks, type StepStats, type InputSpec } from './graph/compile.js';
 export { Graph, Value } from './graph/ir.js';
 export { ParameterStore, type Init, type ParamEntry } from './graph/params.js';
+export { FrozenView } from './graph/frozen_view.js';
 export { gradients } from './graph/autodiff.js';
 
 // Layers, models, optimizers

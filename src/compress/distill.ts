@@ -1,12 +1,11 @@
-import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { ShapeError } from '../gpu/errors.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import type { Graph, Value } from '../graph/ir.js';
-import { ParameterStore } from '../graph/params.js';
+import { FrozenView } from '../graph/frozen_view.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { GpuImageDataset, UNIT_RANGE, type Batcher } from '../data/gpu_dataset.js';
-import { MetricSums } from '../train/metric_sums.js';
+import { UNIT_RANGE } from '../data/gpu_dataset.js';
+import { checkEpochsAndBatch, epochLoop } from '../train/epoch_loop.js';
 import type { Schedule } from '../train/schedules.js';
 import type { EpochResult, Progress, Trainer } from '../train/trainer.js';
 
@@ -94,43 +93,24 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
   const batch = o.batchSize ?? 128;
   checkOptions(engine, train, o, batch);
   const step = await traceStep(engine, batch, o);
-  let data: GpuImageDataset | undefined;
-  let sums: MetricSums | undefined;
-  let batcher: Batcher | undefined;
-  const optimizer = student.options.optimizer;
-  const base = optimizer.lr;
   try {
-    data = new GpuImageDataset(engine, train, student.options.normalisation ?? UNIT_RANGE);
-    batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
-    const names = ['loss', 'distill', 'labels', 'correct'];
-    sums = await MetricSums.create(engine, names, names.map((n) => step.outputRange(n)));
-    const steps = Math.floor(train.count / batch);
     const history: DistillEpoch[] = [];
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      data.shuffle((student.options.seed ?? 0) * 7919 + epoch);
-      sums.reset();
-      const started = performance.now();
-      const rate = (done: number) => (done * batch) / ((performance.now() - started) / 1000);
-      for (let i = 0; i < steps; i++) {
-        if (o.schedule) optimizer.lr = o.schedule((epoch - 1) * steps + i, steps * o.epochs, base);
-        const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
-        let collect: ReturnType<MetricSums['snapshot']>;
-        const s = sums;
-        const b = batcher;
-        step.run({}, {
-          before: (encoder) => b.encode(encoder, i * batch),
-          inPass: (pass) => s.encode(pass),
-          after: report ? (encoder) => (collect = s.snapshot(encoder)) : undefined,
-        });
-        if (collect!) {
-          const done = i + 1;
-          collect().then((v) => o.onProgress!({ epoch, step: done, steps, ...figures(v, done, batch), samplesPerSec: rate(done) }));
-        }
-        // Keep the queue from running far ahead of the GPU (and the page responsive).
-        if (i % 8 === 7) await engine.device.queue.onSubmittedWorkDone();
-      }
-      const f = figures(await sums.read(), steps, batch);
-      const seconds = (performance.now() - started) / 1000;
+    const loop = epochLoop({
+      engine,
+      step,
+      train,
+      normalisation: student.options.normalisation ?? UNIT_RANGE,
+      metrics: ['loss', 'distill', 'labels', 'correct'],
+      batch,
+      epochs: o.epochs,
+      seed: student.options.seed ?? 0,
+      optimizer: student.options.optimizer,
+      schedule: o.schedule,
+      progressEvery: o.progressEvery,
+      onProgress: o.onProgress && ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, ...figures(p.sums, p.step, batch), samplesPerSec: p.samplesPerSec })),
+    });
+    for await (const { epoch, steps, sums: s, seconds, lr } of loop) {
+      const f = figures(s, steps, batch);
       const result: DistillEpoch = {
         epoch,
         loss: f.loss,
@@ -139,7 +119,7 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
         trainAccuracy: f.accuracy,
         samplesPerSec: (steps * batch) / seconds,
         seconds,
-        lr: optimizer.lr,
+        lr,
       };
       if (o.evaluate) {
         const e = await student.evaluate(o.evaluate);
@@ -151,10 +131,6 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
     }
     return history;
   } finally {
-    optimizer.lr = base;
-    sums?.dispose();
-    batcher?.dispose();
-    data?.dispose();
     step.dispose();
   }
 }
@@ -166,7 +142,8 @@ function figures(s: Record<string, number>, steps: number, batch: number) {
 
 function traceStep(engine: Engine, batch: number, o: DistillOptions): Promise<CompiledStep<'x' | 'labels'>> {
   const { student, teacher } = o;
-  const view = new TeacherView(teacher.store);
+  // The teacher's parameters appear as 'teacher/…': a same-architecture student names its own alike.
+  const view = new FrozenView(teacher.store, 'teacher/');
   return compileStep(engine, {
     inputs: { x: { shape: [batch, ...student.options.inputShape] }, labels: { shape: [batch], dtype: 'u32' } },
     stores: [student.store, view],
@@ -199,50 +176,6 @@ function teacherInput(g: Graph, x: Value, { student, teacher }: DistillOptions):
   return t;
 }
 
-/** Prefix of the teacher's parameter names inside the distillation step's graph. */
-const TEACHER_SCOPE = 'teacher/';
-
-/**
- * The teacher's store as the distillation graph sees it: the same tensors under names prefixed
- * with `teacher/`. Two trainers' models are both registered at the root, so a student and a teacher
- * of the same architecture name their parameters alike ('0.weight', …), and a graph (and
- * compileStep) identifies parameters by name. Modules ask for their unprefixed names through
- * `value`; compileStep asks with the graph's prefixed names through `has`, `isBuffer` and `range`.
- * The view holds no GPU memory of its own and is never minimized.
- */
-class TeacherView extends ParameterStore {
-  constructor(private readonly inner: ParameterStore) {
-    super(inner.engine, inner.options);
-  }
-
-  override has(name: string): boolean {
-    return name.startsWith(TEACHER_SCOPE) && this.inner.has(name.slice(TEACHER_SCOPE.length));
-  }
-
-  override isBuffer(name: string): boolean {
-    return this.inner.isBuffer(this.unscoped(name));
-  }
-
-  override value(g: Graph, name: string): Value {
-    const e = this.inner.entry(name);
-    const scoped = TEACHER_SCOPE + name;
-    return g.params.find((p) => p.name === scoped) ?? g.param(scoped, e.shape);
-  }
-
-  override range(name: string): BufferRange {
-    return this.inner.range(this.unscoped(name));
-  }
-
-  override gradRange(name: string): BufferRange {
-    throw new ShapeError(`the teacher's parameter '${this.unscoped(name)}' has no gradient: the teacher is never trained by distill`);
-  }
-
-  private unscoped(name: string): string {
-    if (!name.startsWith(TEACHER_SCOPE)) throw new ShapeError(`'${name}' is not a teacher parameter`);
-    return name.slice(TEACHER_SCOPE.length);
-  }
-}
-
 function checkAlpha(alpha: number): void {
   if (!(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1)) {
     throw new ShapeError(`distill: alpha ${alpha} must be in [0, 1] (the weight of the distillation term; 1 − alpha weights the labels)`);
@@ -257,10 +190,7 @@ function checkOptions(engine: Engine, train: ImageDataset, o: DistillOptions, ba
   if (!(Number.isFinite(o.temperature) && o.temperature > 0)) {
     throw new ShapeError(`distill: temperature ${o.temperature} must be a finite number > 0 (1 compares the plain softmaxes; 2 to 10 soften them)`);
   }
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new ShapeError(`distill: epochs ${o.epochs} must be a positive integer`);
-  if (!Number.isInteger(batch) || batch < 1 || batch > train.count) {
-    throw new ShapeError(`distill: batch size ${batch} must be a positive integer no larger than the ${train.count} training samples`);
-  }
+  checkEpochsAndBatch('distill', o.epochs, batch, train.count);
   if (student.options.classes !== teacher.options.classes) {
     throw new ShapeError(`distill: the student has ${student.options.classes} classes and the teacher ${teacher.options.classes}; both must score the same classes`);
   }

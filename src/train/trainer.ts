@@ -9,7 +9,8 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } from './metrics.js';
-import { MetricSums } from './metric_sums.js';
+import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
+import { EarlyStopping } from './early_stopping.js';
 import type { Schedule } from './schedules.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -169,67 +170,42 @@ export class Trainer {
   async fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
     this.checkDataset(train);
-    if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
+    checkEpochsAndBatch('fit', o.epochs, batch, train.count);
     if (o.augment) checkAugmentation(o.augment, train);
+    if (o.earlyStopping && !o.evaluate) throw new ShapeError('fit: earlyStopping watches the evaluation loss; pass `evaluate` data (a validation split) with it');
+    const stopper = o.earlyStopping && new EarlyStopping(o.earlyStopping.patience, o.earlyStopping.minDelta);
     const step = await this.trace(batch, true, true);
-    const data = new GpuImageDataset(this.engine, train, this.options.normalisation ?? UNIT_RANGE);
-    // A high key word of 1 keeps these draws apart from dropout masks, whose 32-bit seeds use the
-    // same Philox streams (the step number).
-    const augmentSeed = 2 ** 32 + ((this.options.seed ?? 0) >>> 0);
-    const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: augmentSeed });
-    const sums = await MetricSums.create(this.engine, ['loss', 'correct'], [step.outputRange('loss'), step.outputRange('correct')]);
     const history: EpochResult[] = [];
-    const steps = Math.floor(train.count / batch); // the last partial batch is dropped, as drop_last=True
-    const total = steps * o.epochs;
-    const base = this.options.optimizer.lr;
-    let best = Infinity;
-    let stale = 0;
     try {
-      for (let epoch = 1; epoch <= o.epochs; epoch++) {
-        data.shuffle((this.options.seed ?? 0) * 7919 + epoch);
-        sums.reset();
-        const started = performance.now();
-        for (let i = 0; i < steps; i++) {
-          if (o.schedule) this.options.optimizer.lr = o.schedule((epoch - 1) * steps + i, total, base);
-          const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
-          let collect: ReturnType<MetricSums['snapshot']>;
-          step.run({}, {
-            before: (encoder) => batcher.encode(encoder, i * batch, (epoch - 1) * steps + i),
-            inPass: (pass) => sums.encode(pass),
-            after:
-              report || o.afterStep
-                ? (encoder) => {
-                    o.afterStep?.(encoder);
-                    if (report) collect = sums.snapshot(encoder);
-                  }
-                : undefined,
-          });
-          if (collect!) {
-            const done = i + 1;
-            collect().then((s) => {
-              o.onProgress!({
-                epoch,
-                step: done,
-                steps,
-                loss: s.loss / done,
-                accuracy: s.correct / (done * batch),
-                samplesPerSec: (done * batch) / ((performance.now() - started) / 1000),
-              });
-            });
-            collect = undefined;
-          }
-          // Keep the queue from running far ahead of the GPU (and the page responsive).
-          if (i % 8 === 7) await this.engine.device.queue.onSubmittedWorkDone();
-        }
-        const s = await sums.read();
-        const seconds = (performance.now() - started) / 1000;
+      const loop = epochLoop({
+        engine: this.engine,
+        step,
+        train,
+        normalisation: this.options.normalisation ?? UNIT_RANGE,
+        metrics: ['loss', 'correct'],
+        augment: o.augment,
+        // A high key word of 1 keeps these draws apart from dropout masks, whose 32-bit seeds use
+        // the same Philox streams (the step number).
+        augmentSeed: 2 ** 32 + ((this.options.seed ?? 0) >>> 0),
+        batch,
+        epochs: o.epochs,
+        seed: this.options.seed ?? 0,
+        optimizer: this.options.optimizer,
+        schedule: o.schedule,
+        afterStep: o.afterStep,
+        progressEvery: o.progressEvery,
+        onProgress:
+          o.onProgress &&
+          ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / p.step, accuracy: p.sums.correct / (p.step * batch), samplesPerSec: p.samplesPerSec })),
+      });
+      for await (const { epoch, steps, sums: s, seconds, lr } of loop) {
         const result: EpochResult = {
           epoch,
           loss: s.loss / steps,
           trainAccuracy: s.correct / (steps * batch),
           samplesPerSec: (steps * batch) / seconds,
           seconds,
-          lr: this.options.optimizer.lr,
+          lr,
         };
         if (o.evaluate) {
           const e = await this.evaluate(o.evaluate);
@@ -238,18 +214,9 @@ export class Trainer {
         }
         history.push(result);
         o.onEpoch?.(result);
-        if (o.earlyStopping && result.evalLoss !== undefined) {
-          if (result.evalLoss < best - (o.earlyStopping.minDelta ?? 0)) {
-            best = result.evalLoss;
-            stale = 0;
-          } else if (++stale >= o.earlyStopping.patience) break;
-        }
+        if (stopper && result.evalLoss !== undefined && stopper.stale(result.evalLoss)) break;
       }
     } finally {
-      this.options.optimizer.lr = base;
-      sums.dispose();
-      batcher.dispose();
-      data.dispose();
       step.dispose();
     }
     return history;

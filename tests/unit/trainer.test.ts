@@ -24,11 +24,12 @@ beforeAll(async () => {
 
 describe('Trainer on real MNIST', () => {
   it('trains an MLP well above chance, reports progress, and saves/loads checkpoints', async () => {
+    const optimizer = new Adam({ lr: 3e-3 });
     const trainer = new Trainer(engine(), {
       model: new Sequential(new Flatten(), new Linear(784, 32), ReLU(), new Linear(32, 10)),
       inputShape: [1, 28, 28],
       classes: 10,
-      optimizer: new Adam({ lr: 3e-3 }),
+      optimizer,
       seed: 1,
     });
     const before = await trainer.evaluate(test);
@@ -42,6 +43,9 @@ describe('Trainer on real MNIST', () => {
       schedule: cosine(),
     });
     expect(history).toHaveLength(2);
+    // The schedule ran the rate down to ~0 and the base rate is back after training.
+    expect(history[1].lr).toBeLessThan(1e-5);
+    expect(optimizer.lr).toBe(3e-3);
     expect(history[1].loss).toBeLessThan(history[0].loss);
     expect(history[1].evalAccuracy!).toBeGreaterThan(0.8);
     expect(history[1].evalAccuracy!).toBeGreaterThan(before.accuracy + 0.5);
@@ -92,6 +96,21 @@ describe('Trainer on real MNIST', () => {
   it('rejects data that does not fit the model', async () => {
     const trainer = new Trainer(engine(), { model: new Sequential(new Linear(100, 10)), inputShape: [100], classes: 10, optimizer: new SGD({ lr: 0.1 }) });
     await expect(trainer.fit(train, { epochs: 1 })).rejects.toThrow(/28×28 = 784 pixels, but the model takes \[100\]/);
+    trainer.dispose();
+  });
+
+  it('rejects bad loop options before any GPU work', async () => {
+    const trainer = new Trainer(engine(), { model: new Sequential(new Linear(784, 10)), inputShape: [784], classes: 10, optimizer: new SGD({ lr: 0.1 }) });
+    const live = engine().stats.liveBuffers;
+    const small = head(train, 100);
+    await expect(trainer.fit(small, { epochs: 0 })).rejects.toThrow(/^fit: epochs 0 must be a positive integer/);
+    await expect(trainer.fit(small, { epochs: 1.5 })).rejects.toThrow(/^fit: epochs 1.5 must be a positive integer/);
+    await expect(trainer.fit(small, { epochs: 1, batchSize: 101 })).rejects.toThrow(/^fit: batch size 101 must be a positive integer no larger than the 100 training samples/);
+    await expect(trainer.fit(small, { epochs: 1, batchSize: 0 })).rejects.toThrow(/^fit: batch size 0/);
+    await expect(trainer.fit(small, { epochs: 1, batchSize: 50, earlyStopping: { patience: 2 } })).rejects.toThrow(/^fit: earlyStopping watches the evaluation loss; pass `evaluate`/);
+    await expect(trainer.fit(small, { epochs: 1, batchSize: 50, evaluate: small, earlyStopping: { patience: 0 } })).rejects.toThrow(/^earlyStopping: patience 0 must be a positive integer/);
+    await expect(trainer.fit(small, { epochs: 1, batchSize: 50, evaluate: small, earlyStopping: { patience: 1, minDelta: -1 } })).rejects.toThrow(/^earlyStopping: minDelta -1 must be/);
+    expect(engine().stats.liveBuffers).toBe(live);
     trainer.dispose();
   });
 

@@ -1,0 +1,122 @@
+import { ShapeError } from '../gpu/errors.js';
+import type { Engine } from '../gpu/engine.js';
+import type { CompiledStep } from '../graph/compile.js';
+import type { Augmentation } from '../data/augment.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { GpuImageDataset, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
+import type { Optimizer } from '../optim/optimizers.js';
+import { MetricSums } from './metric_sums.js';
+import type { Schedule } from './schedules.js';
+
+/** What the loop runs: a compiled training step with inputs 'x' and 'labels', fed on the GPU from `train`. */
+export interface EpochLoopOptions {
+  engine: Engine;
+  /** Owned by the caller; its one-element outputs named in `metrics` are summed over each epoch. */
+  step: CompiledStep<'x' | 'labels'>;
+  train: ImageDataset;
+  normalisation: Normalisation;
+  metrics: readonly string[];
+  /** Random transforms in the batch gather, drawn with Philox key `augmentSeed`. */
+  augment?: Augmentation;
+  augmentSeed?: number;
+  batch: number;
+  epochs: number;
+  /** Seeds the per-epoch shuffle. */
+  seed: number;
+  /** Its `lr` is set per step by `schedule` and restored to the base rate when the loop ends. */
+  optimizer: Optimizer;
+  schedule?: Schedule;
+  /** Recorded after every step in the same command buffer. */
+  afterStep?: (encoder: GPUCommandEncoder) => void;
+  /** Called about every `progressEvery` steps (default 20) with the sums so far, read without stalling. */
+  onProgress?: (p: LoopProgress) => void;
+  progressEvery?: number;
+}
+
+export interface LoopProgress {
+  epoch: number;
+  /** Steps done in this epoch, and per epoch. */
+  step: number;
+  steps: number;
+  sums: Record<string, number>;
+  samplesPerSec: number;
+}
+
+/** The metric sums of one finished epoch. */
+export interface EpochSums {
+  epoch: number;
+  steps: number;
+  sums: Record<string, number>;
+  seconds: number;
+  /** The rate of the epoch's last step. */
+  lr: number;
+}
+
+/**
+ * The training loop shared by `Trainer.fit` and `distill`: every epoch reshuffles the dataset on the
+ * GPU, runs `floor(count / batch)` steps (the last partial batch is dropped, as drop_last=True), each
+ * one command buffer (gather, step, metric sums, `afterStep`), and yields the epoch's sums. Breaking
+ * out of the `for await` stops training after that epoch (early stopping). The dataset is uploaded
+ * when the loop starts and, with the batcher and the sums, destroyed when it ends; the step stays
+ * the caller's.
+ */
+export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums> {
+  const { engine, step, batch, optimizer } = o;
+  const steps = Math.floor(o.train.count / batch);
+  const total = steps * o.epochs;
+  const base = optimizer.lr;
+  let data: GpuImageDataset | undefined;
+  let batcher: Batcher | undefined;
+  let sums: MetricSums | undefined;
+  try {
+    data = new GpuImageDataset(engine, o.train, o.normalisation);
+    batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: o.augmentSeed ?? 0 });
+    sums = await MetricSums.create(engine, o.metrics, o.metrics.map((n) => step.outputRange(n)));
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      data.shuffle(o.seed * 7919 + epoch);
+      sums.reset();
+      const started = performance.now();
+      const rate = (done: number) => (done * batch) / ((performance.now() - started) / 1000);
+      for (let i = 0; i < steps; i++) {
+        const global = (epoch - 1) * steps + i;
+        if (o.schedule) optimizer.lr = o.schedule(global, total, base);
+        const report = o.onProgress !== undefined && (i + 1) % (o.progressEvery ?? 20) === 0;
+        let collect: ReturnType<MetricSums['snapshot']>;
+        const [b, m] = [batcher, sums];
+        step.run({}, {
+          before: (encoder) => b.encode(encoder, i * batch, global),
+          inPass: (pass) => m.encode(pass),
+          after:
+            report || o.afterStep
+              ? (encoder) => {
+                  o.afterStep?.(encoder);
+                  if (report) collect = m.snapshot(encoder);
+                }
+              : undefined,
+        });
+        if (collect!) {
+          const done = i + 1;
+          collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s, samplesPerSec: rate(done) }));
+          collect = undefined;
+        }
+        // Keep the queue from running far ahead of the GPU (and the page responsive).
+        if (i % 8 === 7) await engine.device.queue.onSubmittedWorkDone();
+      }
+      const s = await sums.read();
+      yield { epoch, steps, sums: s, seconds: (performance.now() - started) / 1000, lr: optimizer.lr };
+    }
+  } finally {
+    optimizer.lr = base;
+    sums?.dispose();
+    batcher?.dispose();
+    data?.dispose();
+  }
+}
+
+/** Throws a ShapeError, prefixed with `who`, unless `epochs` and `batch` can train on `count` samples. */
+export function checkEpochsAndBatch(who: string, epochs: number, batch: number, count: number): void {
+  if (!Number.isInteger(epochs) || epochs < 1) throw new ShapeError(`${who}: epochs ${epochs} must be a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1 || batch > count) {
+    throw new ShapeError(`${who}: batch size ${batch} must be a positive integer no larger than the ${count} training samples`);
+  }
+}
