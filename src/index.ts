@@ -51,7 +51,7 @@ export { parseIdx, encodeIdx, DatasetError, type IdxArray } from './data/idx.js'
 export { imageDataset, splitDataset, type ImageDataset, type ImageSplits } from './data/dataset.js';
 export { loadIdxDataset, loadIdxFolder, loadIdxUrl, loadMnist, IDX_FILES } from './data/idx_files.js';
 export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
-export { checkAugmentation, isIdentityAugmentation, type Augmentation } from './data/augment.js';
+export { checkAugmentation, isIdentityAugmentation, parseAugmentation, type Augmentation } from './data/augment.js';
 
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation, type ProfileOptions } from './train/trainer.js';

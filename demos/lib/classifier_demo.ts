@@ -1,4 +1,4 @@
-import { Adam, AdamW, SGD, loadIdxUrl, type Engine, type Evaluation, type ImageDataset, type Optimizer, type Sequential } from '../../src/index.js';
+import { Adam, AdamW, SGD, loadIdxUrl, parseAugmentation, type Augmentation, type Engine, type Evaluation, type ImageDataset, type Optimizer, type Sequential } from '../../src/index.js';
 import { LineChart } from './chart.js';
 import { DrawPad } from './drawpad.js';
 import { grayImage, pixelCanvas } from './images.js';
@@ -31,6 +31,10 @@ export interface ClassifierHooks {
   grid: { label: number; predicted: number; confidence: number }[];
   drawn?: { top: { digit: number; p: number }[] };
   lr: number;
+  /** The augmentation the trainer was built with (undefined: none). */
+  augment?: Augmentation;
+  /** The first images of the last training batch as shown (values in [0, 1], 784 each). */
+  batch: number[][];
   samplesPerSec: number;
   stepMs: number;
   /** The longest main-thread task seen while training (ms), from the Long Tasks API where present. */
@@ -45,6 +49,7 @@ declare global {
 
 const GRID = 30;
 const CHUNK = 8;
+const BATCH_SHOWN = 8;
 
 function field(label: string, input: HTMLElement, hint = ''): HTMLElement {
   return el('label', { class: 'field' }, el('span', {}, label), input, ...(hint ? [el('small', {}, hint)] : []));
@@ -84,7 +89,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const d = config.defaults;
-  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0 };
+  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0 };
   window.__demo = hooks;
   if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
     new PerformanceObserver((list) => {
@@ -103,6 +108,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const trainCount = el('input', { id: 'train-count', type: 'number', min: '100', max: '60000', step: '100', value: String(num('train', d.train)) });
   const testCount = el('input', { id: 'test-count', type: 'number', min: '100', max: '10000', step: '100', value: String(num('test', d.test)) });
   const evalEvery = el('input', { id: 'eval-every', type: 'number', min: '8', step: '8', value: String(num('evalEvery', d.evalEvery)) });
+  const augment = el('input', { id: 'augment', value: params.get('augment') ?? '', placeholder: 'shift=2,rotate=10,scale=0.1', size: '16' });
   const maxSteps = el('input', { id: 'max-steps', type: 'number', min: '0', step: '8', value: String(num('maxSteps', 0)) });
   const startBtn = el('button', { id: 'start', type: 'button', class: 'primary' }, 'Start');
   const resetBtn = el('button', { id: 'reset', type: 'button' }, 'Reset');
@@ -119,6 +125,9 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const lossCanvas = el('canvas', { id: 'loss-chart', class: 'chart' });
   const accCanvas = el('canvas', { id: 'acc-chart', class: 'chart' });
   const grid = el('div', { id: 'prediction-grid', class: 'digit-grid' });
+  const batchStrip = el('div', { id: 'batch-strip', class: 'digit-grid' });
+  for (let i = 0; i < BATCH_SHOWN; i++) batchStrip.append(pixelCanvas(`training image ${i + 1} of the last batch`));
+  const batchNote = el('p', { class: 'note' });
   const confusion = el('table', { id: 'confusion', class: 'confusion' });
   const pad = el('canvas', { id: 'draw-pad', class: 'draw-pad' });
   const padPreview = pixelCanvas('what the network sees (28×28)');
@@ -147,6 +156,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
         field('Training samples', trainCount),
         field('Test samples', testCount),
         field('Evaluate every', evalEvery, 'steps'),
+        field('Augmentation', augment, 'empty: none; on the GPU, applies on Reset'),
         field('Stop after', maxSteps, 'steps (0: never)'),
       ),
       el('div', { class: 'buttons' }, startBtn, resetBtn),
@@ -154,6 +164,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       stats,
     ),
     el('section', { class: 'card charts' }, lossCanvas, accCanvas),
+    el('section', { class: 'card' }, el('h2', {}, 'Last training batch'), batchNote, batchStrip),
     el('section', { class: 'card' }, el('h2', {}, 'Test predictions'), el('p', { class: 'note' }, 'Predicted digit and confidence; wrong ones in red.'), grid),
     el(
       'div',
@@ -217,9 +228,24 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
     lossChart.clear();
     accChart.clear();
     status.textContent = 'Compiling the training step…';
+    let aug: Augmentation | undefined;
+    try {
+      aug = augment.value.trim() ? parseAugmentation(augment.value.trim()) : undefined;
+      augment.classList.remove('invalid');
+    } catch (e) {
+      augment.classList.add('invalid');
+      setTrainState('idle');
+      startBtn.disabled = true;
+      status.textContent = `${(e as Error).message}. Fix the augmentation field and press Reset.`;
+      return;
+    }
+    hooks.augment = aug;
+    batchNote.textContent = aug
+      ? `The first images of the batch the network just trained on, as it saw them: each given its own random transform (${augment.value.trim()}) by the batch-gather kernel on the GPU.`
+      : 'The first images of the batch the network just trained on (no augmentation: set it above, then Reset).';
     const opt = makeOptimizer(optimizer.value, Number(lr.value));
     hooks.lr = opt.lr;
-    live = await LiveTrainer.create(engine, { model: config.buildModel(sizes()), inputShape: config.inputShape, optimizer: opt, batch: Number(batch.value), seed: num('seed', 1) }, train);
+    live = await LiveTrainer.create(engine, { model: config.buildModel(sizes()), inputShape: config.inputShape, optimizer: opt, batch: Number(batch.value), seed: num('seed', 1), augment: aug }, train);
     status.textContent = `${live.trainer.store.count.toLocaleString('en')} parameters; ${train.count} training and ${test.count} test samples. Press Start.`;
     await evaluate();
     setTrainState('idle');
@@ -249,8 +275,21 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       cell.title = `true ${label}, predicted ${best.digit} (${(best.p * 100).toFixed(1)}%)`;
     }
     grid.dataset.version = String(hooks.evals.length);
+    if (l.steps > 0) await showBatch(l);
     for (const v of views) await v.update(l, test);
     void classifyDrawing();
+  }
+
+  async function showBatch(l: LiveTrainer): Promise<void> {
+    const images = await l.lastBatch(BATCH_SHOWN);
+    const n = images.length / 784;
+    hooks.batch = [];
+    for (let i = 0; i < n; i++) {
+      const image = images.subarray(i * 784, (i + 1) * 784);
+      hooks.batch.push(Array.from(image));
+      grayImage(batchStrip.children[i] as HTMLCanvasElement, image, 28, 28, 0, 1);
+    }
+    batchStrip.dataset.version = String(l.steps);
   }
 
   function showConfusion(m: number[][]): void {

@@ -8,6 +8,7 @@ import {
   type CompiledStep,
   type Engine,
   type ImageDataset,
+  type Augmentation,
   type Optimizer,
   type Sequential,
 } from '../../src/index.js';
@@ -18,6 +19,8 @@ export interface LiveTrainerOptions {
   optimizer: Optimizer;
   batch: number;
   seed: number;
+  /** Random transforms of every training image, drawn on the GPU in the batch gather. */
+  augment?: Augmentation;
 }
 
 /** Loss and accuracy of one training step, read back from the GPU. */
@@ -66,7 +69,8 @@ export class LiveTrainer {
       },
     });
     const data = new GpuImageDataset(engine, train, UNIT_RANGE);
-    const batcher = await data.batcher(options.batch, step.inputRange('x'), step.inputRange('labels'));
+    // The same Philox key as Trainer.fit's augmentation, clear of the dropout masks' streams.
+    const batcher = await data.batcher(options.batch, step.inputRange('x'), step.inputRange('labels'), { augment: options.augment, seed: 2 ** 32 + options.seed });
     const live = new LiveTrainer(engine, options, step, data, batcher, trainer);
     data.shuffle(options.seed * 7919 + 1);
     return live;
@@ -87,7 +91,7 @@ export class LiveTrainer {
       }
       const start = this.stepInEpoch * this.options.batch;
       this.step.run({}, {
-        before: (e) => this.batcher.encode(e, start),
+        before: (e) => this.batcher.encode(e, start, this.steps),
         after: (e) => {
           e.copyBufferToBuffer(loss.buffer, loss.offset, staging, i * 8, 4);
           e.copyBufferToBuffer(correct.buffer, correct.offset, staging, i * 8 + 4, 4);
@@ -103,6 +107,16 @@ export class LiveTrainer {
     } finally {
       staging.destroy();
     }
+  }
+
+  /**
+   * The first `n` images of the last training batch as the network took them (after augmentation
+   * and normalisation to [0, 1]), row-major, read from the step's input buffer.
+   */
+  async lastBatch(n: number): Promise<Float32Array> {
+    const x = this.step.inputRange('x');
+    const floats = Math.min(n, this.options.batch) * this.options.inputShape.reduce((a, b) => a * b, 1);
+    return new Float32Array(await this.engine.readBytes(x.buffer, floats * 4, x.offset));
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { checkAugmentation, type Augmentation } from '../data/augment.js';
+import { parseAugmentation, type Augmentation } from '../data/augment.js';
 import { count, real, usageErrorOf, UsageError } from './options.js';
 
 export interface TrainArgs {
@@ -92,25 +92,11 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   };
 }
 
-/** `shift=2,rotate=10,scale=0.1` (any subset, any order) as an Augmentation; the image-size check comes with the data. */
+/** `--augment shift=2,rotate=10`: the library's parser, its error worded as a flag's. */
 function augmentation(text: string): Augmentation {
-  function fail(why: string): never {
-    throw new UsageError(`--augment ${text}: ${why}`);
-  }
-  const a: Record<string, number> = {};
-  for (const part of text.split(',')) {
-    const match = /^\s*([a-z]+)\s*=\s*(\S+)\s*$/.exec(part);
-    if (!match) fail(`expected key=value pairs separated by commas, e.g. shift=2,rotate=10,scale=0.1`);
-    const [, key, value] = match;
-    if (key in a) fail(`${key} is given twice`);
-    const n = Number(value);
-    if (!Number.isFinite(n)) fail(`${key}=${value} is not a number`);
-    a[key] = n;
-  }
   try {
-    checkAugmentation(a);
+    return parseAugmentation(text);
   } catch (e) {
-    fail((e as Error).message.replace(/^augment: /, '').replace(/e\.g\. (\w+): /, 'e.g. $1='));
+    throw new UsageError(`--${(e as Error).message}`);
   }
-  return a;
 }

@@ -55,3 +55,30 @@ const EXAMPLES = { shift: 2, rotate: 10, scale: 0.1 } as const;
 export function isIdentityAugmentation(a: Augmentation | undefined): boolean {
   return !a || FIELDS.every((key) => !a[key]);
 }
+
+/**
+ * Reads `shift=2,rotate=10,scale=0.1` (any subset, any order; the form the CLI's --augment and the
+ * demos' augmentation field take) as an Augmentation, checked as `checkAugmentation` does without
+ * an image size. Throws a `ShapeError` beginning `augment TEXT:` that says what is wrong.
+ */
+export function parseAugmentation(text: string): Augmentation {
+  function fail(why: string): never {
+    throw new ShapeError(`augment ${text}: ${why}`);
+  }
+  const a: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!match) fail('expected key=value pairs separated by commas, e.g. shift=2,rotate=10,scale=0.1');
+    const [, key, value] = match;
+    if (key in a) fail(`${key} is given twice`);
+    const n = Number(value);
+    if (!Number.isFinite(n)) fail(`${key}=${value} is not a number`);
+    a[key] = n;
+  }
+  try {
+    checkAugmentation(a);
+  } catch (e) {
+    fail((e as Error).message.replace(/^augment: /, '').replace(/e\.g\. (\w+): /, 'e.g. $1='));
+  }
+  return a;
+}

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadMnist } from '../../src/data/idx_files.js';
 import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
 
 interface MlpHooks {
@@ -13,6 +14,8 @@ interface MlpHooks {
   samplesPerSec: number;
   stepMs: number;
   longestTaskMs: number;
+  augment?: { shift?: number; rotate?: number; scale?: number };
+  batch: number[][];
 }
 
 const server = useDemoServer();
@@ -20,6 +23,24 @@ const server = useDemoServer();
 // Tiny on purpose: SwiftShader runs the kernels on the CPU. Batches of 32 from 640 samples; the
 // step limit is set once training has been paused.
 const QUERY = '?arch=32&train=640&test=300&batch=32&evalEvery=32&maxSteps=0';
+
+/** The demo's training images (the first 640 of MNIST's training set), as bytes. */
+let trainImages: Uint8Array;
+beforeAll(async () => {
+  trainImages = (await loadMnist()).train.images.subarray(0, 640 * 784);
+});
+
+/** How many of the shown batch images (values in [0, 1]) are, pixel for pixel, one of the training images. */
+function unaltered(batch: number[][]): number {
+  return batch.filter((image) => {
+    for (let k = 0; k < 640; k++) {
+      let same = true;
+      for (let p = 0; p < 784 && same; p++) same = Math.abs(image[p] * 255 - trainImages[k * 784 + p]) < 0.01;
+      if (same) return true;
+    }
+    return false;
+  }).length;
+}
 
 describe('MLP demo', () => {
   const browser = useChromium({ webgpu: true });
@@ -67,6 +88,10 @@ describe('MLP demo', () => {
       expect(await page.locator('#prediction-grid .digit.wrong').count()).toBe(hooks.grid.filter((g) => g.predicted !== g.label).length);
       expect(await page.locator('#confusion td').count()).toBe(100);
       expect(await page.locator('#weights canvas').count()).toBe(32);
+      // Without augmentation the last batch shows training images exactly as stored.
+      expect(hooks.augment).toBeUndefined();
+      expect(hooks.batch).toHaveLength(8);
+      expect(unaltered(hooks.batch)).toBe(8);
 
       // A stroke on the pad is classified as it is drawn.
       await page.locator('#draw-pad').scrollIntoViewIfNeeded();
@@ -127,6 +152,40 @@ describe('MLP demo', () => {
       await page.click('#start');
       await page.waitForFunction(() => document.body.dataset.train === 'paused');
       console.log(`MLP demo: ${hooks.samplesPerSec.toFixed(0)} samples/s, ${hooks.stepMs.toFixed(1)} ms/step, longest main-thread task while training ${hooks.longestTaskMs} ms`);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('augments the training batches on the GPU when asked, and refuses a bad augmentation on the page', async () => {
+    const { page, errors } = await openDemo(browser(), `${server().url}mlp.html?arch=32&train=640&test=300&batch=32&evalEvery=24&maxSteps=24&augment=shift=2,rotate=10`);
+    try {
+      await page.waitForFunction(() => document.body.dataset.train === 'idle');
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'done');
+      const hooks = await demoHooks<MlpHooks>(page);
+      expect(hooks.augment).toEqual({ shift: 2, rotate: 10 });
+      expect(hooks.batch).toHaveLength(8);
+      // Every image is moved or turned (a random rotation never leaves the pixels as stored).
+      expect(unaltered(hooks.batch)).toBe(0);
+      expect(hooks.batch.every((image) => image.some((v) => v > 0.5))).toBe(true);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      expect(mean(hooks.history.slice(-8).map((h) => h.loss))).toBeLessThan(mean(hooks.history.slice(0, 8).map((h) => h.loss)));
+      expect(await page.locator('#batch-strip[data-version="24"] canvas').count()).toBe(8);
+      await page.locator('#batch-strip').scrollIntoViewIfNeeded();
+      await screenshot(page, 'demo-mlp-augmented');
+
+      // A bad value is named on the page, and training cannot start until it is fixed.
+      await page.fill('#augment', 'rotate=200');
+      await page.click('#reset');
+      await page.waitForSelector('#train-status:has-text("rotate 200 exceeds 180 degrees")');
+      expect(await page.locator('#start').isDisabled()).toBe(true);
+      expect(await page.locator('#augment.invalid').count()).toBe(1);
+      await page.fill('#augment', '');
+      await page.click('#reset');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle' && !(document.querySelector('#start') as HTMLButtonElement).disabled);
+      expect((await demoHooks<MlpHooks>(page)).augment).toBeUndefined();
       expect(errors).toEqual([]);
     } finally {
       await page.close();
