@@ -5,8 +5,8 @@ import {
   matmulConfig,
   matmulProgram,
   matmulShapeClass,
-  matmulTuneScratchBytes,
-  matmulTuneSpec,
+  matmulTuneBufferBytes,
+  matmulTuneCandidate,
   type MatmulParams,
 } from '../../src/kernels/matmul.js';
 import { tfjsFinish } from '../lib/tfjs.js';
@@ -34,9 +34,12 @@ interface Prepared {
 
 async function prepare(engine: Engine, p: MatmulParams, io: GPUBuffer[]): Promise<Prepared> {
   const candidates = matmulCandidates(p);
-  const tuneOut = engine.createStorage(matmulTuneScratchBytes(p, candidates), 'bench.tune');
-  const tune = candidates.map((c) => ({ id: c.id, spec: matmulTuneSpec(p, c) }));
-  const id = await engine.tuner.choose(matmulShapeClass(p), tune, [io[0], io[1], tuneOut]).finally(() => engine.buffers.destroy(tuneOut));
+  const [, , partialBytes, outBytes] = matmulTuneBufferBytes(p, candidates);
+  const tuneOut = [engine.createStorage(partialBytes, 'bench.tune partials'), engine.createStorage(outBytes, 'bench.tune out')];
+  const tune = candidates.map((c) => matmulTuneCandidate(p, c));
+  const id = await engine.tuner
+    .choose(matmulShapeClass(p), tune, [io[0], io[1], ...tuneOut])
+    .finally(() => tuneOut.forEach((b) => engine.buffers.destroy(b)));
   const program = matmulProgram(p, matmulConfig(id));
   const owned: GPUBuffer[] = program.scratch.map((bytes, i) => engine.createStorage(bytes, `bench.scratch${i}`));
   const steps: { pipeline: GPUComputePipeline; group: GPUBindGroup; workgroups: [number, number, number] }[] = [];

@@ -5,8 +5,8 @@ import {
   matmulConfig,
   matmulProgram,
   matmulShapeClass,
-  matmulTuneScratchBytes,
-  matmulTuneSpec,
+  matmulTuneBufferBytes,
+  matmulTuneCandidate,
   type MatmulConfig,
   type MatmulParams,
 } from '../kernels/matmul.js';
@@ -90,21 +90,22 @@ function outputShape(a: Tensor, b: Tensor, p: MatmulParams): number[] {
 
 /**
  * The configuration for these parameters: forced, or the autotuner's choice for the shape class.
- * With tuning enabled, the first call per shape class times every candidate's product launch on
- * (A, B) and a scratch output; later calls hit the tuner's cache.
+ * With tuning enabled, the first call per shape class times every candidate's launches (split-K's
+ * reduce included) on (A, B) and scratch outputs; later calls hit the tuner's cache.
  */
 async function chooseConfig(a: Tensor, b: Tensor, p: MatmulParams, forced?: string): Promise<MatmulConfig> {
   if (forced) return matmulConfig(forced);
   const candidates = matmulCandidates(p);
   const engine = a.engine;
   if (!engine.tuner.enabled || candidates.length === 1) return candidates[0];
-  const scratch = engine.createStorage(matmulTuneScratchBytes(p, candidates), 'matmul.tune');
+  const [, , partialBytes, outBytes] = matmulTuneBufferBytes(p, candidates);
+  const scratch = [engine.createStorage(partialBytes, 'matmul.tune partials'), engine.createStorage(outBytes, 'matmul.tune out')];
   try {
-    const tune = candidates.map((c) => ({ id: c.id, spec: matmulTuneSpec(p, c) }));
-    const id = await engine.tuner.choose(matmulShapeClass(p), tune, [a.buffer, b.buffer, scratch]);
+    const tune = candidates.map((c) => matmulTuneCandidate(p, c));
+    const id = await engine.tuner.choose(matmulShapeClass(p), tune, [a.buffer, b.buffer, ...scratch]);
     return matmulConfig(id);
   } finally {
-    engine.buffers.destroy(scratch);
+    for (const s of scratch) engine.buffers.destroy(s);
   }
 }
 

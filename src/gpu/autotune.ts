@@ -85,7 +85,18 @@ export async function defaultTuneStore(): Promise<TuneStore> {
 
 export interface TuneCandidate {
   id: string;
+  /** Bound to the buffers given to `choose`, in order. */
   spec: KernelSpec;
+  /**
+   * Launches that belong to the candidate's cost and run right after `spec` in the same pass (a
+   * split-K reduce), each binding the buffers at the given indices of those given to `choose`.
+   */
+  after?: readonly TuneLaunch[];
+}
+
+export interface TuneLaunch {
+  spec: KernelSpec;
+  buffers: readonly number[];
 }
 
 /**
@@ -115,7 +126,8 @@ export class Autotuner {
     let best = candidates[0].id;
     let bestTime = Infinity;
     for (const candidate of candidates) {
-      const time = await this.time(candidate.spec, buffers).catch(() => Infinity);
+      const launches = [{ spec: candidate.spec, buffers: candidate.spec.bindings.filter((k) => k !== 'uniform').map((_, i) => i) }, ...(candidate.after ?? [])];
+      const time = await this.time(launches, buffers).catch(() => Infinity);
       if (time < bestTime) {
         bestTime = time;
         best = candidate.id;
@@ -126,28 +138,37 @@ export class Autotuner {
   }
 
   /**
-   * Median time of a few runs of `spec` in milliseconds; the first run (compilation, warm-up) is
-   * dropped. GPU timestamps where the device has them, since a submit's round trip can exceed a
-   * small kernel's whole cost; wall time of each submit otherwise, or when the timestamps are too
-   * coarse to tell (browsers round them).
+   * Median time of a few runs of `launches` (one pass each run) in milliseconds; the first run
+   * (compilation, warm-up) is dropped. GPU timestamps where the device has them, since a submit's
+   * round trip can exceed a small kernel's whole cost; wall time of each submit otherwise, or when
+   * the timestamps are too coarse to tell (browsers round them).
    */
-  async time(spec: KernelSpec, buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
+  async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
     const { device, pipelines, buffers: registry } = this.engine;
-    const { pipeline, layout } = await pipelines.get(spec);
-    const uniform = spec.uniforms
-      ? registry.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'tune.uniforms')
-      : undefined;
+    const uniforms: GPUBuffer[] = [];
     try {
-      if (uniform) device.queue.writeBuffer(uniform, 0, spec.uniforms!);
-      let next = 0;
-      const bindGroup = device.createBindGroup({
-        layout,
-        entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : buffers[next++] } })),
-      });
+      const bound: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[] = [];
+      for (const { spec, buffers: indices } of launches) {
+        const { pipeline, layout } = await pipelines.get(spec);
+        let uniform: GPUBuffer | undefined;
+        if (spec.uniforms) {
+          uniform = registry.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'tune.uniforms');
+          uniforms.push(uniform);
+          device.queue.writeBuffer(uniform, 0, spec.uniforms);
+        }
+        let next = 0;
+        const bindGroup = device.createBindGroup({
+          layout,
+          entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : buffers[indices[next++]] } })),
+        });
+        bound.push({ pipeline, bindGroup, workgroups: spec.workgroups });
+      }
       const record = (pass: GPUComputePassEncoder) => {
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(...spec.workgroups);
+        for (const { pipeline, bindGroup, workgroups } of bound) {
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, bindGroup);
+          pass.dispatchWorkgroups(...workgroups);
+        }
         pass.end();
       };
       if (TimestampProfiler.supported(this.engine)) {
@@ -167,7 +188,7 @@ export class Autotuner {
       for (let i = 0; i < runs; i++) times.push(await once());
       return median(times);
     } finally {
-      if (uniform) registry.destroy(uniform);
+      for (const u of uniforms) registry.destroy(u);
     }
   }
 

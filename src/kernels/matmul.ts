@@ -1,6 +1,7 @@
 import type { MatmulShaderOptions } from '../../shaders/matmul.js';
 import { matmulRegistersShader } from '../../shaders/matmul_registers.js';
 import { matmulSplitKReduceShader } from '../../shaders/matmul_splitk.js';
+import type { TuneCandidate } from '../gpu/autotune.js';
 import { matmulTiledShader } from '../../shaders/matmul_tiled.js';
 import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -312,21 +313,23 @@ function tuneProblem(p: MatmulParams): MatmulParams {
 }
 
 /**
- * What the autotuner times for a candidate: its product launch alone, without epilogue, on the
- * capped problem of `tuneProblem`, bound to (A, B, T) with T of `matmulTuneScratchBytes` bytes. The
- * epilogue costs every candidate the same; the split-K reduce launch (splits·M·N reads) is left out.
+ * What the autotuner times for a candidate: its launches without epilogue on the capped problem of
+ * `tuneProblem`, bound to the buffers of `matmulTuneBufferBytes` (A, B, T, C): the product alone
+ * into T, or for split-K the partial products into T and the reduce of T into C, whose
+ * splits·M·N reads are part of the candidate's cost. The epilogue costs every candidate the same.
  */
-export function matmulTuneSpec(p: MatmulParams, c: MatmulConfig): KernelSpec {
+export function matmulTuneCandidate(p: MatmulParams, c: MatmulConfig): TuneCandidate {
   checkParams(p);
-  const t = tuneProblem(p);
-  const { splits, kChunk } = splitGeometry(t.K, c.splits);
-  return productSpec(t, c, true, splits, kChunk);
+  const [product, reduce] = matmulProgram(tuneProblem(p), c).launches;
+  return { id: c.id, spec: product.spec, after: reduce ? [{ spec: reduce.spec, buffers: [2, 3] }] : [] };
 }
 
-export function matmulTuneScratchBytes(p: MatmulParams, candidates: readonly MatmulConfig[]): number {
+/** Bytes of the four buffers the candidates of `matmulTuneCandidate` bind: A, B, T (partials), C. */
+export function matmulTuneBufferBytes(p: MatmulParams, candidates: readonly MatmulConfig[]): [number, number, number, number] {
   const t = tuneProblem(p);
   const splits = Math.max(1, ...candidates.map((c) => splitGeometry(t.K, c.splits).splits));
-  return t.batch * t.M * t.N * splits * 4;
+  const out = t.batch * t.M * t.N * 4;
+  return [p.batch * p.M * p.K * 4, p.batch * p.K * p.N * 4, out * splits, out];
 }
 
 /** Looks a configuration up by id (e.g. an autotuner winner). */

@@ -4,7 +4,7 @@ import { createEngine } from '../../src/gpu/engine.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { matmul, matmulWithRowSum } from '../../src/eager/matmul.js';
 import { tensor, type Tensor } from '../../src/eager/tensor.js';
-import { matmulCandidates, matmulProgram, matmulShapeClass, matmulTuneScratchBytes, matmulTuneSpec } from '../../src/kernels/matmul.js';
+import { matmulCandidates, matmulProgram, matmulShapeClass, matmulTuneBufferBytes, matmulTuneCandidate } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
@@ -193,10 +193,40 @@ describe('autotuning', () => {
   it('times a capped problem with the same vec4 alignment, inside the real operands', () => {
     const p = { batch: 8, M: 2051, N: 2048, K: 4099, transA: true, transB: false };
     for (const c of matmulCandidates(p)) {
-      const u = new Uint32Array(matmulTuneSpec(p, c).uniforms!);
+      const u = new Uint32Array(matmulTuneCandidate(p, c).spec.uniforms!);
       expect([...u.subarray(0, 6)]).toEqual([515, 512, 1027, 4, 2051 * 4099, 4099 * 2048]);
     }
-    expect(matmulTuneScratchBytes(p, matmulCandidates(p))).toBe(4 * 515 * 512 * 4);
+    const out = 4 * 515 * 512 * 4;
+    expect(matmulTuneBufferBytes(p, matmulCandidates(p))).toEqual([8 * 2051 * 4099 * 4, 8 * 4099 * 2048 * 4, out, out]);
+  });
+
+  it('times a split-K candidate with its reduce launch, bound so that the reduce writes the product', async () => {
+    // K is capped at 1024 for timing: the tuned launches compute the first 1024 terms of each dot.
+    const p = { batch: 1, M: 16, N: 10, K: 4096, transA: true, transB: false };
+    const candidates = matmulCandidates(p);
+    const split = candidates.find((c) => c.splits > 1)!;
+    const direct = candidates.find((c) => c.splits === 1)!;
+    expect(matmulTuneCandidate(p, direct).after).toEqual([]);
+    const tune = matmulTuneCandidate(p, split);
+    expect(tune.after).toHaveLength(1);
+    expect(tune.after![0].spec.name).toMatch(/_reduce$/);
+    expect(tune.after![0].buffers).toEqual([2, 3]);
+    const bytes = matmulTuneBufferBytes(p, candidates);
+    expect(bytes[2]).toBe(bytes[3] * Math.max(...candidates.map((c) => c.splits)));
+    const buffers = bytes.map((b, i) => engine().createStorage(b, `tune ${i}`));
+    const a = uniform(p.K * p.M, 61);
+    const b = uniform(p.K * p.N, 62);
+    engine().upload(buffers[0], a);
+    engine().upload(buffers[1], b);
+    await engine().flush();
+    const launches = [{ spec: tune.spec, buffers: [0, 1, 2] }, ...tune.after!];
+    const ms = await engine().tuner.time(launches, buffers);
+    expect(Number.isFinite(ms) && ms > 0).toBe(true);
+    const c = new Float32Array(await engine().readBytes(buffers[3], p.M * p.N * 4));
+    const expected = new Float64Array(p.M * p.N);
+    for (let m = 0; m < p.M; m++) for (let n = 0; n < p.N; n++) for (let k = 0; k < 1024; k++) expected[m * p.N + n] += a[k * p.M + m] * b[k * p.N + n];
+    expectClose(c, expected, tol(1024), 'split-K tune output');
+    for (const buffer of buffers) engine().buffers.destroy(buffer);
   });
 
   it('picks one of the candidates, caches it per shape class, and computes correctly with it', async () => {

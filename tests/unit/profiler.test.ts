@@ -99,7 +99,7 @@ describe('timestamp profiler', () => {
   it('gives the autotuner GPU times of candidate kernels', async () => {
     const x = engine().createStorage(4096 * 4, 'x');
     const y = engine().createStorage(4096 * 4, 'y');
-    const ms = await engine().tuner.time(activationForward({ kind: 'gelu' }, 4096), [x, y]);
+    const ms = await engine().tuner.time([{ spec: activationForward({ kind: 'gelu' }, 4096), buffers: [0, 1] }], [x, y]);
     expect(Number.isFinite(ms)).toBe(true);
     expect(ms).toBeGreaterThan(0);
     engine().buffers.destroy(x);

@@ -4,8 +4,8 @@ import {
   matmulConfig,
   matmulProgram,
   matmulShapeClass,
-  matmulTuneScratchBytes,
-  matmulTuneSpec,
+  matmulTuneBufferBytes,
+  matmulTuneCandidate,
   type MatmulParams,
 } from '../../kernels/matmul.js';
 import { describeShape, type Graph, type TensorType, type Value } from '../ir.js';
@@ -82,8 +82,8 @@ export async function lowerMatmul(p: MatmulParams, ctx: LowerContext): Promise<L
   const candidates = matmulCandidates(p);
   const id = await ctx.tune(
     matmulShapeClass(p),
-    candidates.map((c) => ({ id: c.id, spec: matmulTuneSpec(p, c) })),
-    [p.batch * p.M * p.K * 4, p.batch * p.K * p.N * 4, matmulTuneScratchBytes(p, candidates)],
+    candidates.map((c) => matmulTuneCandidate(p, c)),
+    matmulTuneBufferBytes(p, candidates),
   );
   return program(matmulProgram(p, matmulConfig(id)));
 }
