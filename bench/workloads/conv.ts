@@ -140,8 +140,8 @@ async function ours(engine: Engine, layer: Layer, pass: Pass): Promise<Runner> {
   const dw = engine.createStorage(size(layer.weight) * 4, 'bench.dw');
   const db = engine.createStorage(layer.weight[0] * 4, 'bench.db');
   const tuning = conv2dBackwardFilterTuning(p);
-  const scratch = engine.createStorage(tuning.scratchBytes, 'bench.tune');
-  const config = (await choose(engine, tuning.shapeClass, tuning.candidates, [dy, x, scratch]).finally(() =>
+  const scratch = engine.createStorage(tuning.tuneBytes[0], 'bench.tune');
+  const config = (await choose(engine, tuning.shapeClass, tuning.candidates, [dy, x, scratch, dw]).finally(() =>
     engine.buffers.destroy(scratch),
   )) as ConvFilterConfig;
   return prepare(engine, conv2dBackwardFilterProgram(p, config), [x, dy, dw, db]);

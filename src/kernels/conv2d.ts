@@ -185,7 +185,7 @@ export function conv2dBackwardDataTuning(p: Conv2dParams): { shapeClass: string;
   return convGemmTuning(backwardDataGemm(p));
 }
 
-/** Tuning of backward-filter's partial-product launch (bind dy, x, a scratch of `scratchBytes`). */
+/** Tuning of backward-filter (bind dy, x, then buffers of `tuneBytes`: partials and dW). */
 export function conv2dBackwardFilterTuning(p: Conv2dParams): ReturnType<typeof convFilterTuning> {
   return convFilterTuning(filterOf(p));
 }

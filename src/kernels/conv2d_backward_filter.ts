@@ -104,11 +104,10 @@ export function biasGradSpec(name: string, batch: number, channels: number, plan
   };
 }
 
-/** Partial products into scratch 0 ([slices, m, cols]), then their sum into dW; then the bias gradient, if asked. */
-export function convFilterProgram(f: ConvFilter, io: ConvFilterIo, config: ConvFilterConfig): KernelProgram {
-  const { spec, slices, cols } = partialLaunch(f, config);
+/** The launch that adds the `slices` partial products (scratch) into dW. */
+function splitSumSpec(f: ConvFilter, slices: number, cols: number): KernelSpec {
   const count = f.m * cols;
-  const sum: KernelSpec = {
+  return {
     name: `${f.name}_split_sum`,
     code: splitSumShader(),
     entryPoint: 'main',
@@ -117,27 +116,34 @@ export function convFilterProgram(f: ConvFilter, io: ConvFilterIo, config: ConvF
     workgroups: dispatch1D(count, SUM_WG),
     uniforms: new UniformWriter().u32(count, slices).finish(),
   };
+}
+
+/** Partial products into scratch 0 ([slices, m, cols]), then their sum into dW; then the bias gradient, if asked. */
+export function convFilterProgram(f: ConvFilter, io: ConvFilterIo, config: ConvFilterConfig): KernelProgram {
+  const { spec, slices, cols } = partialLaunch(f, config);
   const launches: { spec: KernelSpec; args: ArgRef[] }[] = [
     { spec, args: [{ io: io.grad }, { io: io.src }, { scratch: 0 }] },
-    { spec: sum, args: [{ scratch: 0 }, { io: io.dw }] },
+    { spec: splitSumSpec(f, slices, cols), args: [{ scratch: 0 }, { io: io.dw }] },
   ];
   if (io.bias) {
     const b = io.bias;
     launches.push({ spec: biasGradSpec(f.name, f.batch, b.channels, b.plane), args: [{ io: b.from }, { io: b.out }] });
   }
-  return { name: f.name, scratch: [slices * count * 4], launches };
+  return { name: f.name, scratch: [slices * f.m * cols * 4], launches };
 }
 
 /**
- * Tuning of the dominant launch (the partial products). Candidates bind grad, src and a scratch
- * buffer of `scratchBytes` (enough for every candidate's split count).
+ * Tuning of backward-filter: each candidate's partial products, bound to (grad, src, scratch), then
+ * the sum of its partials from scratch into dW (bound to scratch and a fourth buffer), since
+ * candidates that split more leave more partials to add. `tuneBytes` are the sizes of the scratch
+ * (enough for every candidate) and dW buffers to bind after grad and src.
  */
-export function convFilterTuning(f: ConvFilter): { shapeClass: string; candidates: TuneCandidate[]; scratchBytes: number } {
+export function convFilterTuning(f: ConvFilter): { shapeClass: string; candidates: TuneCandidate[]; tuneBytes: [number, number] } {
   const plans = CONV_FILTER_CONFIGS.map((id) => ({ id, ...partialLaunch(f, id) }));
   const b = (n: number) => Math.ceil(Math.log2(Math.max(1, n)));
   return {
     shapeClass: `${f.name}|m${b(f.m)}|c${b(f.c)}|r${b(f.batch * f.grad[0] * f.grad[1])}|k${f.kernel.join('x')}`,
-    candidates: plans.map((p) => ({ id: p.id, spec: p.spec })),
-    scratchBytes: Math.max(...plans.map((p) => p.slices * f.m * p.cols * 4)),
+    candidates: plans.map((p) => ({ id: p.id, spec: p.spec, after: [{ spec: splitSumSpec(f, p.slices, p.cols), buffers: [2, 3] }] })),
+    tuneBytes: [Math.max(...plans.map((p) => p.slices * f.m * p.cols * 4)), f.m * plans[0].cols * 4],
   };
 }

@@ -175,7 +175,7 @@ export function convTranspose2dBackwardDataTuning(p: ConvTranspose2dParams): { s
   return convGemmTuning(backwardDataGemm(p));
 }
 
-/** Tuning of backward-filter's partial-product launch (bind x, dy, a scratch of `scratchBytes`). */
+/** Tuning of backward-filter (bind x, dy, then buffers of `tuneBytes`: partials and dW). */
 export function convTranspose2dBackwardFilterTuning(p: ConvTranspose2dParams): ReturnType<typeof convFilterTuning> {
   return convFilterTuning(filterOf(p));
 }

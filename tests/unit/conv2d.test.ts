@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
 import { tensor, type Tensor } from '../../src/eager/tensor.js';
 import { ShapeError } from '../../src/gpu/errors.js';
-import { conv2dParams, conv2dTuning, type ConvFilterConfig, type ConvGemmConfig } from '../../src/kernels/conv2d.js';
+import { conv2dBackwardFilterTuning, conv2dParams, conv2dTuning, type ConvFilterConfig, type ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
 import { uniform } from '../helpers/random.js';
@@ -129,6 +129,35 @@ describe('conv2d backward', () => {
       if (bias) expectClose(gotB, numericGradient(L.ofB(x, w), new Float64Array(c.w[0]), EPS), { atol: 1e-4, rtol: 1e-4 }, 'dbias');
     });
   }
+});
+
+describe('conv2d backward-filter tuning', () => {
+  it('times each candidate with the sum of its partials, bound so that the sum writes dW', async () => {
+    const c: Case = { x: [3, 2, 13, 13], w: [4, 2, 3, 3], padding: [1, 1] };
+    const x = uniform(size(c.x), 7);
+    const dy = uniform(size(outShape(c)), 9);
+    const tuning = conv2dBackwardFilterTuning(conv2dParams(c.x, c.w, attrsOf(c)));
+    expect(tuning.tuneBytes[1]).toBe(size(c.w) * 4);
+    const buffers = [dy.length * 4, x.length * 4, ...tuning.tuneBytes].map((b, i) => engine().createStorage(b, `tune ${i}`));
+    engine().upload(buffers[0], dy);
+    engine().upload(buffers[1], x);
+    const xt = tensor(engine(), x, c.x);
+    const dyt = tensor(engine(), dy, outShape(c));
+    for (const candidate of tuning.candidates) {
+      expect(candidate.after?.map((l) => [l.spec.name, l.buffers])).toEqual([[expect.stringMatching(/_split_sum$/), [2, 3]]]);
+      engine().upload(buffers[3], new Float32Array(size(c.w)));
+      await engine().flush();
+      const ms = await engine().tuner.time([{ spec: candidate.spec, buffers: [0, 1, 2] }, ...candidate.after!], buffers);
+      expect(Number.isFinite(ms) && ms > 0).toBe(true);
+      const timed = new Float32Array(await engine().readBytes(buffers[3], size(c.w) * 4));
+      const { dw } = conv2dBackwardFilter(xt, dyt, c.w, { ...attrsOf(c), config: candidate.id as ConvFilterConfig });
+      const [expected] = await readAll(dw);
+      expectClose(timed, expected, { atol: 1e-5, rtol: 1e-5 }, `dW timed with ${candidate.id}`);
+    }
+    xt.dispose();
+    dyt.dispose();
+    for (const b of buffers) engine().buffers.destroy(b);
+  });
 });
 
 describe('conv2d shape errors', () => {

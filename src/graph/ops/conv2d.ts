@@ -108,7 +108,7 @@ export const conv2dBackwardFilterRule: OpRule<'conv2d_backward_filter'> = {
   async lower({ inputs: [x, dy], attrs }, ctx) {
     const p = paramsOf(x.shape, attrs.weightShape, attrs);
     const t = conv2dBackwardFilterTuning(p);
-    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), t.scratchBytes]);
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), ...t.tuneBytes]);
     return program(conv2dBackwardFilterProgram(p, id as ConvFilterConfig));
   },
 };

@@ -75,7 +75,7 @@ export const convTranspose2dBackwardFilterRule: OpRule<'conv_transpose2d_backwar
   async lower({ inputs: [x, dy], attrs }, ctx) {
     const p = paramsOf(x.shape, attrs.weightShape, attrs);
     const t = convTranspose2dBackwardFilterTuning(p);
-    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), t.scratchBytes]);
+    const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), ...t.tuneBytes]);
     return program(convTranspose2dBackwardFilterProgram(p, id as ConvFilterConfig));
   },
 };
