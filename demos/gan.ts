@@ -2,7 +2,7 @@ import { Adam, fixedLatents, GanTrainer, loadIdxUrl, mlpDiscriminator, mlpGenera
 import { LineChart } from './lib/chart.js';
 import { dcganDiscriminator, dcganGenerator } from './lib/dcgan.js';
 import { grayImage, pixelCanvas } from './lib/images.js';
-import { $, boot, el, fmt, nextFrame, showFailure } from './lib/shell.js';
+import { $, boot, el, field, fmt, nextFrame, showFailure } from './lib/shell.js';
 import { download } from './lib/storage.js';
 
 const LATENT = 64;
@@ -20,10 +20,6 @@ interface GanHooks {
   initialSpread: number;
   sampleVersion: number;
   strip: number;
-}
-
-function field(label: string, input: HTMLElement, hint = ''): HTMLElement {
-  return el('label', { class: 'field' }, el('span', {}, label), input, ...(hint ? [el('small', {}, hint)] : []));
 }
 
 function sizes(text: string): number[] {

@@ -3,8 +3,9 @@ import { LineChart } from './chart.js';
 import { DrawPad } from './drawpad.js';
 import { grayImage, pixelCanvas } from './images.js';
 import { LiveTrainer, type StepMetrics } from './live_trainer.js';
-import { $, el, fmt, nextFrame, showFailure } from './shell.js';
-import { download, loadBytes, saveBytes } from './storage.js';
+import { checkpointPanel } from './checkpoint_panel.js';
+import { drawConfusion } from './confusion.js';
+import { $, el, field, fmt, nextFrame, showFailure } from './shell.js';
 
 /** A view that depends on the weights (first-layer weights, conv filters), redrawn after evaluations. */
 export interface WeightView {
@@ -50,10 +51,6 @@ declare global {
 const GRID = 30;
 const CHUNK = 8;
 const BATCH_SHOWN = 8;
-
-function field(label: string, input: HTMLElement, hint = ''): HTMLElement {
-  return el('label', { class: 'field' }, el('span', {}, label), input, ...(hint ? [el('small', {}, hint)] : []));
-}
 
 function select(id: string, options: [string, string][], value: string): HTMLSelectElement {
   const s = el('select', { id });
@@ -134,11 +131,6 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   padPreview.id = 'draw-preview';
   const top3 = el('ol', { id: 'draw-top3', class: 'top3' });
   const clearBtn = el('button', { id: 'draw-clear', type: 'button' }, 'Clear');
-  const saveBtn = el('button', { id: 'save-file', type: 'button' }, 'Download weights (.safetensors)');
-  const loadInput = el('input', { id: 'load-file', type: 'file', accept: '.safetensors,application/octet-stream' });
-  const saveIdb = el('button', { id: 'save-idb', type: 'button' }, 'Save in this browser');
-  const loadIdb = el('button', { id: 'load-idb', type: 'button' }, 'Load from this browser');
-  const ckptNote = el('p', { id: 'checkpoint-status', class: 'note' });
   const views = config.views();
 
   $('app').replaceChildren(
@@ -178,7 +170,18 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       ),
     ),
     ...views.map((v) => v.element),
-    el('section', { class: 'card' }, el('h2', {}, 'Weights'), el('div', { class: 'buttons' }, saveBtn, field('Load .safetensors', loadInput), saveIdb, loadIdb), ckptNote),
+    checkpointPanel(
+      {
+        current: () => live && { trainer: live.trainer, steps: live.steps },
+        key: () => `${config.key}:${sizes().join(',')}`,
+        fileName: (steps) => `${config.key}-${sizes().join('x')}-step${steps}`,
+        beforeLoad: async () => {
+          if (busyEval) await busyEval;
+        },
+        afterLoad: () => evaluate(),
+      },
+      showFailure,
+    ),
   );
 
   const lossChart = new LineChart(lossCanvas, [{ name: 'train', color: '#2f6fde' }, { name: 'test', color: '#e0672b', dots: true }], { title: 'Loss' });
@@ -262,7 +265,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
     }
     stat('test loss', fmt(e.loss));
     stat('test acc', fmt(e.accuracy));
-    showConfusion(e.confusion);
+    drawConfusion(confusion, e.confusion);
     const probs = await l.trainer.predict(gridImages, GRID);
     hooks.grid = [];
     for (let i = 0; i < GRID; i++) {
@@ -290,24 +293,6 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       grayImage(batchStrip.children[i] as HTMLCanvasElement, image, 28, 28, 0, 1);
     }
     batchStrip.dataset.version = String(l.steps);
-  }
-
-  function showConfusion(m: number[][]): void {
-    const max = Math.max(1, ...m.flatMap((row, i) => row.filter((_, j) => j !== i)));
-    const head = el('tr', {}, el('th', {}, ''));
-    for (let j = 0; j < 10; j++) head.append(el('th', {}, String(j)));
-    const rows = [head];
-    m.slice(0, 10).forEach((row, i) => {
-      const tr = el('tr', {}, el('th', {}, String(i)));
-      row.slice(0, 10).forEach((v, j) => {
-        const td = el('td', {}, v ? String(v) : '');
-        const total = row.reduce((a, b) => a + b, 0) || 1;
-        td.style.background = i === j ? `rgba(47, 111, 222, ${(0.15 + 0.6 * (v / total)).toFixed(2)})` : v ? `rgba(224, 103, 43, ${(0.1 + 0.7 * (v / max)).toFixed(2)})` : '';
-        tr.append(td);
-      });
-      rows.push(tr);
-    });
-    confusion.replaceChildren(...rows);
   }
 
   async function classifyDrawing(): Promise<void> {
@@ -425,41 +410,6 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       resumeAfterHidden = false;
       start();
     }
-  });
-
-  const modelKey = () => `${config.key}:${sizes().join(',')}`;
-  saveBtn.addEventListener('click', async () => {
-    if (!live) return;
-    download(await live.trainer.checkpoint({ model: modelKey(), steps: String(live.steps) }), `${config.key}-${sizes().join('x')}-step${live.steps}.safetensors`);
-    ckptNote.textContent = `Downloaded the weights after ${live.steps} steps.`;
-  });
-  const restore = async (bytes: Uint8Array, from: string) => {
-    if (!live) return;
-    if (busyEval) await busyEval;
-    try {
-      live.trainer.load(bytes);
-    } catch (e) {
-      ckptNote.textContent = `Could not load ${from}: ${e instanceof Error ? e.message : String(e)}`;
-      return;
-    }
-    ckptNote.textContent = `Loaded the weights from ${from}.`;
-    await evaluate();
-    ckptNote.dataset.loaded = String(Number(ckptNote.dataset.loaded ?? 0) + 1);
-  };
-  loadInput.addEventListener('change', async () => {
-    const file = loadInput.files?.[0];
-    if (file) await restore(new Uint8Array(await file.arrayBuffer()), file.name).catch(showFailure);
-    loadInput.value = '';
-  });
-  saveIdb.addEventListener('click', async () => {
-    if (!live) return;
-    await saveBytes(modelKey(), await live.trainer.checkpoint({ model: modelKey() }));
-    ckptNote.textContent = `Saved in this browser as ${modelKey()}.`;
-  });
-  loadIdb.addEventListener('click', async () => {
-    const bytes = await loadBytes(modelKey());
-    if (!bytes) ckptNote.textContent = `Nothing saved in this browser for ${modelKey()}.`;
-    else await restore(bytes, 'this browser');
   });
 
   await build();

@@ -93,3 +93,8 @@ export function nextFrame(): Promise<void> {
 export function fmt(v: number, digits = 3): string {
   return Number.isFinite(v) ? v.toFixed(digits) : '–';
 }
+
+/** A labelled form control with an optional hint under it. */
+export function field(label: string, input: HTMLElement, hint = ''): HTMLElement {
+  return el('label', { class: 'field' }, el('span', {}, label), input, ...(hint ? [el('small', {}, hint)] : []));
+}
