@@ -7,6 +7,7 @@ import { ParameterStore } from '../graph/params.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { MetricSums } from './metric_sums.js';
+import { checkEpochsAndBatch } from './epoch_loop.js';
 import { NoiseSource } from './noise.js';
 import { encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -87,40 +88,46 @@ export class GanTrainer {
     const { latent, pixels } = this.options;
     const batch = o.batchSize ?? 64;
     if (data.height * data.width !== pixels) throw new ShapeError(`images of ${data.height}×${data.width} do not fit a GAN of ${pixels} pixels`);
-    if (batch > data.count) throw new ShapeError(`batch size ${batch} exceeds the ${data.count} images`);
+    checkEpochsAndBatch('GanTrainer.fit', o.epochs, batch, data.count);
+    if (o.iterations !== undefined && !(Number.isInteger(o.iterations) && o.iterations >= 1)) {
+      throw new ShapeError(`GanTrainer.fit: iterations ${o.iterations} must be a positive integer (per epoch; default: images / batch)`);
+    }
     const stores = [this.generatorStore, this.discriminatorStore];
-    const dStep = await compileStep<DInputs>(this.engine, {
-      inputs: { real: { shape: [batch, pixels] }, labels: { shape: [batch], dtype: 'u32' }, z: { shape: [batch, latent] }, ones: { shape: [batch, 1] }, zeros: { shape: [batch, 1] } },
-      stores,
-      build: (g, { real, z, ones, zeros }) => {
-        const fake = g.apply('stop_gradient', [this.generate(g, z)], {})[0];
-        const [lossReal] = g.apply('bce_with_logits', [this.discriminate(g, real), ones], {});
-        const [lossFake] = g.apply('bce_with_logits', [this.discriminate(g, fake), zeros], {});
-        const loss = g.apply('add', [lossReal, lossFake], {})[0];
-        return { outputs: { loss }, minimize: { loss, store: this.discriminatorStore, optimizer: this.options.optimizerD } };
-      },
-    });
-    const gStep = await compileStep<'z' | 'ones'>(this.engine, {
-      inputs: { z: { shape: [batch, latent] }, ones: { shape: [batch, 1] } },
-      stores,
-      build: (g, { z, ones }) => {
-        // D's parameters are read but not differentiated: only the minimized store is trained.
-        const [loss] = g.apply('bce_with_logits', [this.discriminate(g, this.generate(g, z)), ones], {});
-        return { outputs: { loss }, minimize: { loss, store: this.generatorStore, optimizer: this.options.optimizerG } };
-      },
-    });
-    const images = new GpuImageDataset(this.engine, data, SYMMETRIC_RANGE);
-    const batcher = await images.batcher(batch, dStep.inputRange('real'), dStep.inputRange('labels'));
-    const seed = this.options.seed ?? 0;
-    const noiseD = await NoiseSource.create(this.engine, dStep.inputRange('z'), batch * latent, seed * 3 + 101);
-    const noiseG = await NoiseSource.create(this.engine, gStep.inputRange('z'), batch * latent, seed * 3 + 102);
-    const sums = await MetricSums.create(this.engine, ['d', 'g'], [dStep.outputRange('loss'), gStep.outputRange('loss')]);
-    const ones = new Float32Array(batch).fill(1);
-    dStep.run({ ones, zeros: new Float32Array(batch) }, {}); // sets the constant targets (and warms up)
-    gStep.run({ ones });
-    const iterations = o.iterations ?? Math.floor(data.count / batch);
-    const history: GanEpoch[] = [];
+    // Everything made below, disposed in reverse order however far the setup got.
+    const owned: { dispose(): void }[] = [];
+    const own = <T extends { dispose(): void }>(x: T): T => (owned.push(x), x);
     try {
+      const dStep = own(await compileStep<DInputs>(this.engine, {
+        inputs: { real: { shape: [batch, pixels] }, labels: { shape: [batch], dtype: 'u32' }, z: { shape: [batch, latent] }, ones: { shape: [batch, 1] }, zeros: { shape: [batch, 1] } },
+        stores,
+        build: (g, { real, z, ones, zeros }) => {
+          const fake = g.apply('stop_gradient', [this.generate(g, z)], {})[0];
+          const [lossReal] = g.apply('bce_with_logits', [this.discriminate(g, real), ones], {});
+          const [lossFake] = g.apply('bce_with_logits', [this.discriminate(g, fake), zeros], {});
+          const loss = g.apply('add', [lossReal, lossFake], {})[0];
+          return { outputs: { loss }, minimize: { loss, store: this.discriminatorStore, optimizer: this.options.optimizerD } };
+        },
+      }));
+      const gStep = own(await compileStep<'z' | 'ones'>(this.engine, {
+        inputs: { z: { shape: [batch, latent] }, ones: { shape: [batch, 1] } },
+        stores,
+        build: (g, { z, ones }) => {
+          // D's parameters are read but not differentiated: only the minimized store is trained.
+          const [loss] = g.apply('bce_with_logits', [this.discriminate(g, this.generate(g, z)), ones], {});
+          return { outputs: { loss }, minimize: { loss, store: this.generatorStore, optimizer: this.options.optimizerG } };
+        },
+      }));
+      const images = own(new GpuImageDataset(this.engine, data, SYMMETRIC_RANGE));
+      const batcher = own(await images.batcher(batch, dStep.inputRange('real'), dStep.inputRange('labels')));
+      const seed = this.options.seed ?? 0;
+      const noiseD = own(await NoiseSource.create(this.engine, dStep.inputRange('z'), batch * latent, seed * 3 + 101));
+      const noiseG = own(await NoiseSource.create(this.engine, gStep.inputRange('z'), batch * latent, seed * 3 + 102));
+      const sums = own(await MetricSums.create(this.engine, ['d', 'g'], [dStep.outputRange('loss'), gStep.outputRange('loss')]));
+      const ones = new Float32Array(batch).fill(1);
+      dStep.run({ ones, zeros: new Float32Array(batch) }, {}); // sets the constant targets (and warms up)
+      gStep.run({ ones });
+      const iterations = o.iterations ?? Math.floor(data.count / batch);
+      const history: GanEpoch[] = [];
       for (let epoch = 1; epoch <= o.epochs; epoch++) {
         images.shuffle(seed * 7919 + epoch);
         sums.reset();
@@ -147,16 +154,10 @@ export class GanTrainer {
         history.push(e);
         o.onEpoch?.(e);
       }
+      return history;
     } finally {
-      sums.dispose();
-      noiseD.dispose();
-      noiseG.dispose();
-      batcher.dispose();
-      images.dispose();
-      dStep.dispose();
-      gStep.dispose();
+      for (const x of owned.reverse()) x.dispose();
     }
-    return history;
   }
 
   /** Generated images (values in [−1, 1]) for `count` latent vectors given row by row. */

@@ -83,6 +83,24 @@ describe('GanTrainer', () => {
     gan.dispose();
   });
 
+  it('rejects bad options before any GPU work', async () => {
+    const gan = new GanTrainer(engine(), {
+      generator: mlpGenerator(4, [8], 64),
+      discriminator: mlpDiscriminator(64, [8]),
+      latent: 4,
+      pixels: 64,
+      optimizerG: new SGD({ lr: 0.1 }),
+      optimizerD: new SGD({ lr: 0.1 }),
+    });
+    const live = engine().stats.liveBuffers;
+    const data = bars(32);
+    await expect(gan.fit(data, { epochs: 0 })).rejects.toThrow(/^GanTrainer\.fit: epochs 0 must be a positive integer/);
+    await expect(gan.fit(data, { epochs: 1, batchSize: 33 })).rejects.toThrow(/^GanTrainer\.fit: batch size 33 must be a positive integer no larger than the 32 training samples/);
+    await expect(gan.fit(data, { epochs: 1, batchSize: 16, iterations: 0 })).rejects.toThrow(/^GanTrainer\.fit: iterations 0 must be a positive integer/);
+    expect(engine().stats.liveBuffers).toBe(live);
+    gan.dispose();
+  });
+
   it('writes sample grids as valid PNG', async () => {
     const images = Float32Array.from({ length: 4 * 9 }, (_, i) => (i % 9) / 4 - 1);
     const grid = imageGrid(images, 4, 3, 3, 2);
