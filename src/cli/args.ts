@@ -41,7 +41,8 @@ options:
                        rotate up to 10 degrees either way, zoom by a factor in [0.9, 1.1]
   --out FILE           save the trained weights as safetensors (PyTorch state_dict names);
                        gan: the generator's, plus a grid of samples in FILE.png
-  --json               print one JSON object per epoch and a final one, instead of a progress bar
+  --json               print one JSON object per epoch and a final one on stdout, instead of a
+                       progress bar (a progress line goes to stderr every 30 s)
   -h, --help           show this help`;
 
 export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {

@@ -11,7 +11,7 @@ import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { classifierTrainer, describeRun, limit, loadSplits } from './classifier.js';
 import { compressCommand } from './compress.js';
 import { profileCommand } from './profile.js';
-import { ProgressLine } from './progress.js';
+import { progressReporter } from './progress.js';
 
 const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
 
@@ -62,7 +62,7 @@ async function train(args: TrainArgs): Promise<void> {
     engine = await createEngine({ log: (m) => console.error(m) });
     say(describeRun(engine, splits));
     trainer = classifierTrainer(engine, args.model === 'cnn' ? 'cnn' : 'mlp', splits, { lr: args.lr, seed: args.seed });
-    const bar = !args.json && process.stdout.isTTY ? new ProgressLine(process.stdout) : undefined;
+    const bar = progressReporter(args.json);
     const history = await trainer.fit(train, {
       epochs: args.epochs,
       batchSize: args.batch,
@@ -70,9 +70,8 @@ async function train(args: TrainArgs): Promise<void> {
       schedule: args.schedule === 'cosine' ? cosine() : undefined,
       augment: args.augment,
       progressEvery: 10,
-      onProgress: bar
-        ? (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps)
-        : undefined,
+      onProgress: (p) =>
+        bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps),
       onEpoch: (r) => {
         const line = {
           event: 'epoch',
@@ -85,9 +84,7 @@ async function train(args: TrainArgs): Promise<void> {
         };
         if (args.json) console.log(JSON.stringify(line));
         else {
-          const text = `epoch ${r.epoch}/${args.epochs}  loss ${r.loss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%  test ${(100 * r.evalAccuracy!).toFixed(2)}%  ${Math.round(r.samplesPerSec)} samples/s`;
-          if (bar) bar.done(text);
-          else console.log(text);
+          bar.done(`epoch ${r.epoch}/${args.epochs}  loss ${r.loss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%  test ${(100 * r.evalAccuracy!).toFixed(2)}%  ${Math.round(r.samplesPerSec)} samples/s`);
         }
       },
     });
@@ -125,18 +122,16 @@ async function trainGan(args: TrainArgs): Promise<void> {
       optimizerD: new Adam({ lr: args.lr, beta1: 0.5 }),
       seed: args.seed,
     });
-    const bar = !args.json && process.stdout.isTTY ? new ProgressLine(process.stdout) : undefined;
+    const bar = progressReporter(args.json);
     const history = await gan.fit(data, {
       epochs: args.epochs,
       batchSize: args.batch,
       progressEvery: 10,
-      onProgress: bar ? (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.iteration}/${p.iterations}  D ${p.dLoss.toFixed(4)}  G ${p.gLoss.toFixed(4)}`, p.iteration / p.iterations) : undefined,
+      onProgress: (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.iteration}/${p.iterations}  D ${p.dLoss.toFixed(4)}  G ${p.gLoss.toFixed(4)}`, p.iteration / p.iterations),
       onEpoch: (e) => {
         if (args.json) console.log(JSON.stringify({ event: 'epoch', epoch: e.epoch, dLoss: e.dLoss, gLoss: e.gLoss, iterationsPerSec: e.iterationsPerSec }));
         else {
-          const text = `epoch ${e.epoch}/${args.epochs}  D loss ${e.dLoss.toFixed(4)}  G loss ${e.gLoss.toFixed(4)}  ${e.iterationsPerSec.toFixed(1)} iterations/s`;
-          if (bar) bar.done(text);
-          else console.log(text);
+          bar.done(`epoch ${e.epoch}/${args.epochs}  D loss ${e.dLoss.toFixed(4)}  G loss ${e.gLoss.toFixed(4)}  ${e.iterationsPerSec.toFixed(1)} iterations/s`);
         }
       },
     });
