@@ -127,6 +127,8 @@ interface UpdateLaunches {
   uniform: GPUBuffer;
   rule: UpdateRule;
   n: number;
+  /** Keeps the update count t that the rule's uniforms need. */
+  store: ParameterStore;
 }
 
 async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>, owned: GPUBuffer[]): Promise<UpdateLaunches> {
@@ -154,7 +156,7 @@ async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>
   owned.push(...updateOwned);
   launches.push(launch);
   // makeLaunch made exactly one buffer for this kernel: its uniforms, rewritten every step.
-  return { launches, uniform: updateOwned[0], rule: m.optimizer, n };
+  return { launches, uniform: updateOwned[0], rule: m.optimizer, n, store };
 }
 
 /** Work recorded around a step in the same command buffer (data gathering, metric sums). */
@@ -188,7 +190,7 @@ export class CompiledStep<I extends string> {
     return this.runs;
   }
 
-  /** Updates applied so far (the optimizer's step count t). */
+  /** Updates this step applied so far (the store's `optimizerSteps` counts those of every step). */
   get step(): number {
     return this.steps;
   }
@@ -243,10 +245,31 @@ export class CompiledStep<I extends string> {
     }
   }
 
+  /**
+   * Uploads inputs without running the step: for values that stay fixed across runs (constant
+   * targets), so the first real run needs no feeds and no step is spent on setting them.
+   */
+  write(feeds: Partial<Record<I, ArrayBufferView>>): void {
+    if (this.disposed) throw new DisposedError('step was used after dispose()');
+    this.engine.check();
+    this.upload(feeds);
+  }
+
   /** Checks and uploads the feeds, advances the step counters, and opens the run's encoder. */
   private begin(feeds: Partial<Record<I, ArrayBufferView>>): GPUCommandEncoder {
     if (this.disposed) throw new DisposedError('step was used after dispose()');
     this.engine.check();
+    this.upload(feeds);
+    if (this.update) {
+      this.steps++;
+      const t = this.update.store.nextOptimizerStep();
+      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, t));
+    }
+    this.plan.prepareRun(this.runs++ % 0x100000000);
+    return this.engine.device.createCommandEncoder({ label: 'step' });
+  }
+
+  private upload(feeds: Partial<Record<I, ArrayBufferView>>): void {
     for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
       const v = this.inputValues[name];
       if (!v) throw new ShapeError(`step input '${name}' does not exist (inputs: ${Object.keys(this.inputValues).join(', ')})`);
@@ -256,12 +279,6 @@ export class CompiledStep<I extends string> {
       // Straight to the queue, so the write precedes this run's submit even while eager work waits.
       this.engine.device.queue.writeBuffer(this.inputRanges.get(name)!.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     }
-    if (this.update) {
-      this.steps++;
-      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, this.steps));
-    }
-    this.plan.prepareRun(this.runs++ % 0x100000000);
-    return this.engine.device.createCommandEncoder({ label: 'step' });
   }
 
   /** Where an input lives, for GPU-side producers that fill it before a run. */

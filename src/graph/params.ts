@@ -43,6 +43,7 @@ export class ParameterStore {
   private grads: GPUBuffer | undefined;
   private stateBuffers: GPUBuffer | undefined;
   private readonly states = new Map<string, GPUBuffer>();
+  private updates = 0;
   private disposed = false;
 
   constructor(
@@ -141,6 +142,20 @@ export class ParameterStore {
     return b;
   }
 
+  /**
+   * Optimizer updates applied to these parameters so far (Adam's step count t). It lives with the
+   * optimizer state, not with a compiled step, so a second `fit` (a new step) continues the bias
+   * correction where the first stopped, as PyTorch's optimizer state does.
+   */
+  get optimizerSteps(): number {
+    return this.updates;
+  }
+
+  /** Counts one more update and returns its number (1 for the first). */
+  nextOptimizerStep(): number {
+    return ++this.updates;
+  }
+
   /** Where a parameter or a buffer lives. */
   range(name: string): BufferRange {
     const e = this.entry(name);
@@ -172,6 +187,7 @@ export class ParameterStore {
     encoder.clearBuffer(this.grads!);
     encoder.clearBuffer(this.stateBuffers!);
     for (const b of this.states.values()) encoder.clearBuffer(b);
+    this.updates = 0;
     this.engine.device.queue.submit([encoder.finish()]);
     this.list.forEach((e, i) => {
       // Each tensor draws from its own seed so that adding a layer does not change the others.

@@ -124,8 +124,8 @@ export class GanTrainer {
       const noiseG = own(await NoiseSource.create(this.engine, gStep.inputRange('z'), batch * latent, seed * 3 + 102));
       const sums = own(await MetricSums.create(this.engine, ['d', 'g'], [dStep.outputRange('loss'), gStep.outputRange('loss')]));
       const ones = new Float32Array(batch).fill(1);
-      dStep.run({ ones, zeros: new Float32Array(batch) }, {}); // sets the constant targets (and warms up)
-      gStep.run({ ones });
+      dStep.write({ ones, zeros: new Float32Array(batch) });
+      gStep.write({ ones });
       const iterations = o.iterations ?? Math.floor(data.count / batch);
       const history: GanEpoch[] = [];
       for (let epoch = 1; epoch <= o.epochs; epoch++) {

@@ -113,6 +113,40 @@ describe('compiled training step', () => {
     store.dispose();
   });
 
+  it("keeps Adam's step count with the store: a new step continues it, write() spends none, reinitialise resets it", async () => {
+    const x = uniform(6 * 7, 21);
+    const labels = integers(6, 3, 22);
+    const setup = () => {
+      const store = new ParameterStore(engine(), { seed: 8 });
+      const model = makeModel();
+      model.register(store);
+      return { store, model };
+    };
+    const read = (store: ParameterStore) => Promise.all(store.list.map((p) => store.read(p.name)));
+    // Three updates by one step, against one update each by three steps compiled in turn.
+    const one = setup();
+    const step = await trainingStep(one.store, one.model, new Adam({ lr: 0.05 }));
+    step.write({ x, labels });
+    expect(one.store.optimizerSteps).toBe(0);
+    for (let i = 0; i < 3; i++) step.run();
+    const three = setup();
+    for (let i = 0; i < 3; i++) {
+      const s = await trainingStep(three.store, three.model, new Adam({ lr: 0.05 }));
+      s.run({ x, labels });
+      await engine().device.queue.onSubmittedWorkDone();
+      s.dispose();
+    }
+    expect([one.store.optimizerSteps, three.store.optimizerSteps, step.step]).toEqual([3, 3, 3]);
+    const [a, b] = [await read(one.store), await read(three.store)];
+    a.forEach((t, i) => expectClose(b[i], t, { atol: 1e-6, rtol: 1e-5 }));
+    three.store.reinitialise();
+    await engine().flush();
+    expect(three.store.optimizerSteps).toBe(0);
+    step.dispose();
+    one.store.dispose();
+    three.store.dispose();
+  });
+
   it('raises shape errors naming the layer while tracing, before any GPU work', async () => {
     const store = new ParameterStore(engine(), { seed: 1 });
     const model = new Sequential(new Linear(784, 256), ReLU(), new Linear(256, 10));

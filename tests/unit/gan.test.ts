@@ -51,6 +51,36 @@ describe('GanTrainer', () => {
     }
   });
 
+  it('spends no step on setting its constant targets: one iteration is one Adam step for each network', async () => {
+    // Adam's first step moves every parameter by lr·|g|/(|g|+ε) ≤ lr; a second step would move
+    // parameters whose gradient keeps its sign by up to 2·lr.
+    const lr = 0.01;
+    const gan = new GanTrainer(engine(), {
+      generator: mlpGenerator(4, [16], 64),
+      discriminator: mlpDiscriminator(64, [16]),
+      latent: 4,
+      pixels: 64,
+      optimizerG: new Adam({ lr }),
+      optimizerD: new Adam({ lr }),
+      seed: 3,
+    });
+    try {
+      const stores = [gan.generatorStore, gan.discriminatorStore];
+      const before = await Promise.all(stores.map(paramsOf));
+      await gan.fit(bars(64), { epochs: 1, batchSize: 16, iterations: 1 });
+      const after = await Promise.all(stores.map(paramsOf));
+      for (let s = 0; s < stores.length; s++) {
+        let largest = 0;
+        before[s].forEach((t, i) => t.forEach((v, k) => (largest = Math.max(largest, Math.abs(after[s][i][k] - v)))));
+        expect(largest).toBeGreaterThan(0.9 * lr);
+        expect(largest).toBeLessThanOrEqual(lr * (1 + 1e-4));
+        expect(stores[s].optimizerSteps).toBe(1);
+      }
+    } finally {
+      gan.dispose();
+    }
+  });
+
   it('learns: D separates real from fake at first, and G moves its samples towards the data', async () => {
     const gan = new GanTrainer(engine(), {
       generator: mlpGenerator(8, [32], 64),
