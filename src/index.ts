@@ -59,6 +59,7 @@ export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOp
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
 export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor } from './train/safetensors.js';
+export { encodeOptimizerState, loadOptimizerState } from './train/optimizer_checkpoint.js';
 
 // Model compression
 export { computePruningMasks, Pruner, type PruningOptions, type PruningScope, type SparsityReport, type TensorSparsity } from './compress/prune.js';

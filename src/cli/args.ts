@@ -39,8 +39,9 @@ options:
   --augment LIST       mlp/cnn: random affine augmentation of every training image on the
                        GPU, e.g. shift=2,rotate=10,scale=0.1: shift up to 2 pixels per axis,
                        rotate up to 10 degrees either way, zoom by a factor in [0.9, 1.1]
-  --out FILE           save the trained weights as safetensors (PyTorch state_dict names);
-                       gan: the generator's, plus a grid of samples in FILE.png
+  --out FILE           save the trained weights as safetensors (PyTorch state_dict names),
+                       and Adam's state (moments, step) in FILE.optimizer.safetensors;
+                       gan: the generator's weights, plus a grid of samples in FILE.png
   --json               print one JSON object per epoch and a final one on stdout, instead of a
                        progress bar (a progress line goes to stderr every 30 s)
   -h, --help           show this help`;

@@ -91,7 +91,9 @@ async function train(args: TrainArgs): Promise<void> {
     const last = history[history.length - 1];
     if (args.out) {
       writeFileSync(args.out, await trainer.checkpoint({ model: args.model }));
-      say(`webgpu-dl: weights saved to ${args.out} (safetensors; load into the equivalent torch.nn.Sequential)`);
+      const optimizerFile = optimizerPath(args.out);
+      writeFileSync(optimizerFile, await trainer.optimizerCheckpoint({ model: args.model }));
+      say(`webgpu-dl: weights saved to ${args.out} (safetensors; load into the equivalent torch.nn.Sequential), Adam's state to ${optimizerFile}`);
     }
     const seconds = (performance.now() - started) / 1000;
     if (args.json) console.log(JSON.stringify({ event: 'done', testAccuracy: last.evalAccuracy, seconds }));
@@ -155,3 +157,7 @@ async function trainGan(args: TrainArgs): Promise<void> {
   }
 }
 
+/** Where `train --out FILE.safetensors` puts the optimizer state: FILE.optimizer.safetensors. */
+export function optimizerPath(out: string): string {
+  return `${out.replace(/\.safetensors$/, '')}.optimizer.safetensors`;
+}

@@ -156,6 +156,29 @@ export class ParameterStore {
     return ++this.updates;
   }
 
+  /** Sets the update count, when optimizer state is loaded from a checkpoint. */
+  setOptimizerSteps(t: number): void {
+    if (!(Number.isInteger(t) && t >= 0)) throw new ShapeError(`optimizer step count ${t} must be a non-negative integer`);
+    this.updates = t;
+  }
+
+  /** One parameter's slice of the optimizer state `key` (zeros before the first update). */
+  async readState(key: string, name: string): Promise<Float32Array> {
+    const e = this.trainable(name);
+    return new Float32Array(await this.engine.readBytes(this.state(key), e.size * 4, e.offset * 4));
+  }
+
+  writeState(key: string, name: string, data: Float32Array): void {
+    const e = this.trainable(name);
+    if (data.length !== e.size) throw new ShapeError(`optimizer state '${key}' of '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
+    this.engine.upload(this.state(key), data, e.offset * 4);
+  }
+
+  private trainable(name: string): ParamEntry {
+    if (this.isBuffer(name)) throw new ShapeError(`'${name}' is a buffer, not a trainable parameter; it has no optimizer state`);
+    return this.entry(name);
+  }
+
   /** Where a parameter or a buffer lives. */
   range(name: string): BufferRange {
     const e = this.entry(name);

@@ -11,6 +11,7 @@ import type { Optimizer } from '../optim/optimizers.js';
 import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } from './metrics.js';
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
+import { encodeOptimizerState, loadOptimizerState } from './optimizer_checkpoint.js';
 import type { Schedule } from './schedules.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -291,6 +292,21 @@ export class Trainer {
     const { tensors } = decodeSafetensors(bytes);
     checkCheckpoint(new Map(this.store.stateDict.map((p) => [p.name, p.shape])), tensors);
     for (const t of tensors.values()) this.store.write(t.name, t.data);
+  }
+
+  /**
+   * The optimizer's state (Adam's moments, SGD's momentum buffers, the step count) as safetensors
+   * named `<parameter>.exp_avg` and so on, kept apart from the weights so that the weights file
+   * still loads strictly into the PyTorch module. With `load` and `loadOptimizer`, training resumes
+   * exactly where it stopped.
+   */
+  optimizerCheckpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    return encodeOptimizerState(this.store, this.options.optimizer, metadata);
+  }
+
+  /** Loads state saved by `optimizerCheckpoint`; the optimizer must be of the same kind. */
+  loadOptimizer(bytes: Uint8Array): void {
+    loadOptimizerState(this.store, this.options.optimizer, bytes);
   }
 
   dispose(): void {

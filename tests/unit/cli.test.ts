@@ -26,7 +26,8 @@ function writeDataset(count: number, images: string, labels: string): void {
   writeFileSync(join(dir, images), encodeIdx([count, 6, 6], pixels));
   writeFileSync(join(dir, labels), encodeIdx([count], classes));
 }
-writeDataset(300, IDX_FILES.trainImages, IDX_FILES.trainLabels);
+const TRAIN_COUNT = 300;
+writeDataset(TRAIN_COUNT, IDX_FILES.trainImages, IDX_FILES.trainLabels);
 writeDataset(90, IDX_FILES.testImages, IDX_FILES.testLabels);
 
 async function run(args: string[]): Promise<{ status: number; out: string[]; err: string[] }> {
@@ -60,6 +61,10 @@ describe('webgpu-dl train', () => {
     expect([...tensors.keys()]).toEqual(['1.weight', '1.bias', '3.weight', '3.bias', '5.weight', '5.bias']);
     expect(tensors.get('1.weight')!.shape).toEqual([256, 36]);
     expect(tensors.get('5.weight')!.shape).toEqual([3, 256]);
+    // Adam's state beside the weights, one step per full batch of 30.
+    const state = decodeSafetensors(new Uint8Array(readFileSync(join(dir, 'w.optimizer.safetensors'))));
+    expect(state.metadata).toMatchObject({ content: 'optimizer', optimizer: 'adam', step: String(3 * Math.floor(TRAIN_COUNT / 30)) });
+    expect([...state.tensors.keys()]).toEqual(['1.weight', '1.bias', '3.weight', '3.bias', '5.weight', '5.bias'].flatMap((n) => [`${n}.exp_avg`, `${n}.exp_avg_sq`]));
   });
 
   it('trains a GAN, printing D and G losses, and writes generator weights and a sample grid', async () => {
