@@ -37,7 +37,7 @@ export { gradients } from './graph/autodiff.js';
 
 // Layers, models, optimizers
 export { Module, type ForwardContext, type ParamSpec } from './nn/module.js';
-export { Linear, Activation as ActivationLayer, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Flatten, Sequential } from './nn/layers.js';
+export { Linear, Activation as ActivationLayer, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, Flatten, Sequential } from './nn/layers.js';
 export { Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, type Conv2dOptions, type Pool2dOptions } from './nn/conv.js';
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './nn/normalization.js';
 export { Dropout } from './nn/dropout.js';

@@ -63,6 +63,32 @@ export const Sigmoid = () => new Activation({ kind: 'sigmoid' });
 export const Tanh = () => new Activation({ kind: 'tanh' });
 export const GELU = () => new Activation({ kind: 'gelu' });
 
+/**
+ * Probabilities along one axis, as torch.nn.Softmax(dim). The kernel normalises the last axis, so
+ * `dim` must name it (-1, the default, always does). For training a classifier keep the logits and
+ * use the fused softmax cross-entropy loss instead: it is one kernel and numerically safer.
+ */
+export class Softmax extends Module {
+  constructor(readonly dim = -1) {
+    super();
+    if (!Number.isInteger(dim)) throw new ShapeError(`Softmax: dim ${dim} must be an integer axis (-1 for the last)`);
+  }
+
+  describe(): string {
+    return `Softmax(dim=${this.dim})`;
+  }
+
+  forward(g: Graph, x: Value): Value {
+    const last = x.shape.length - 1;
+    if (this.dim !== -1 && this.dim !== last) {
+      throw new ShapeError(
+        `${this.describe()} on input [${x.shape.join(', ')}]: only the last axis (dim=-1 or dim=${last}) is supported; move the axis last (reshape) or use dim=-1`,
+      );
+    }
+    return g.apply('softmax', [x], {})[0];
+  }
+}
+
 /** [batch, ...] → [batch, product of the rest], as torch.nn.Flatten. */
 export class Flatten extends Module {
   describe(): string {

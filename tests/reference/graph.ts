@@ -144,6 +144,32 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         results = [Float64Array.from({ length: out.size }, (_, i) => x[0][Math.floor(i / (after * size)) * after + (i % after)])];
         break;
       }
+      case 'softmax': {
+        // exp(x − max) / Σ exp(x − max) over each row of the last axis.
+        const C = a.shape[a.shape.length - 1];
+        const y = new Float64Array(x[0].length);
+        for (let r = 0; r < x[0].length / C; r++) {
+          const row = x[0].subarray(r * C, r * C + C);
+          const max = Math.max(...row);
+          const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
+          for (let c = 0; c < C; c++) y[r * C + c] = Math.exp(row[c] - max) / z;
+        }
+        results = [y];
+        break;
+      }
+      case 'softmax_backward': {
+        // dx_i = y_i (dy_i − Σ_j dy_j y_j), the softmax Jacobian applied to dy.
+        const C = a.shape[a.shape.length - 1];
+        const [dy, y] = x;
+        const dx = new Float64Array(dy.length);
+        for (let r = 0; r < dy.length / C; r++) {
+          let dot = 0;
+          for (let c = 0; c < C; c++) dot += dy[r * C + c] * y[r * C + c];
+          for (let c = 0; c < C; c++) dx[r * C + c] = y[r * C + c] * (dy[r * C + c] - dot);
+        }
+        results = [dx];
+        break;
+      }
       case 'softmax_cross_entropy': {
         const [B, C] = a.shape;
         let loss = 0;

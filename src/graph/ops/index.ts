@@ -9,6 +9,7 @@ import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule,
 import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
 import { matmulRule } from './matmul.js';
 import { matmulFusedRule } from './matmul_fused.js';
+import { softmaxBackwardRule, softmaxRule } from './softmax.js';
 import { expandRule, reshapeRule, stopGradientRule, sumRule } from './shape.js';
 import type { RuleTable } from './rule.js';
 
@@ -28,6 +29,8 @@ export const RULES: RuleTable = {
   expand: expandRule,
   reshape: reshapeRule,
   stop_gradient: stopGradientRule,
+  softmax: softmaxRule,
+  softmax_backward: softmaxBackwardRule,
   softmax_cross_entropy: softmaxCrossEntropyRule,
   distillation_loss: distillationLossRule,
   mse: mseRule,

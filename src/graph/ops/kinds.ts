@@ -84,6 +84,10 @@ export interface OpAttrs {
   reshape: { shape: readonly number[] };
   /** Identity whose gradient is zero: `detach`. */
   stop_gradient: Record<string, never>;
+  /** Softmax along the last axis (torch.softmax(x, dim=-1)). */
+  softmax: Record<string, never>;
+  /** dy, y (the softmax output) → dx = y ⊙ (dy − Σ_row dy ⊙ y). */
+  softmax_backward: Record<string, never>;
   /** logits [B,C], labels [B] u32 → mean loss [1] and dLogits [B,C] from one kernel. */
   softmax_cross_entropy: Record<string, never>;
   /** student, teacher logits [B,C] → T²·mean KL(softmax(t/T) ‖ softmax(s/T)) [1] and dStudent [B,C] from one kernel. */
