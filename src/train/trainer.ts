@@ -297,8 +297,8 @@ export class Trainer {
   /**
    * The optimizer's state (Adam's moments, SGD's momentum buffers, the step count) as safetensors
    * named `<parameter>.exp_avg` and so on, kept apart from the weights so that the weights file
-   * still loads strictly into the PyTorch module. With `load` and `loadOptimizer`, training resumes
-   * exactly where it stopped.
+   * still loads strictly into the PyTorch module. After `load` and `loadOptimizer` the optimizer
+   * carries on where it stopped; a new `fit` starts its own shuffle order and schedule.
    */
   optimizerCheckpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
     return encodeOptimizerState(this.store, this.options.optimizer, metadata);
