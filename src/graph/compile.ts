@@ -246,30 +246,12 @@ export class CompiledStep<I extends string> {
   }
 
   /**
-   * Uploads inputs without running the step: for values that stay fixed across runs (constant
-   * targets), so the first real run needs no feeds and no step is spent on setting them.
+   * Checks and uploads inputs without running the step: for values that stay fixed across runs
+   * (constant targets), so the first real run needs no feeds and no step is spent on setting them.
    */
   write(feeds: Partial<Record<I, ArrayBufferView>>): void {
     if (this.disposed) throw new DisposedError('step was used after dispose()');
     this.engine.check();
-    this.upload(feeds);
-  }
-
-  /** Checks and uploads the feeds, advances the step counters, and opens the run's encoder. */
-  private begin(feeds: Partial<Record<I, ArrayBufferView>>): GPUCommandEncoder {
-    if (this.disposed) throw new DisposedError('step was used after dispose()');
-    this.engine.check();
-    this.upload(feeds);
-    if (this.update) {
-      this.steps++;
-      const t = this.update.store.nextOptimizerStep();
-      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, t));
-    }
-    this.plan.prepareRun(this.runs++ % 0x100000000);
-    return this.engine.device.createCommandEncoder({ label: 'step' });
-  }
-
-  private upload(feeds: Partial<Record<I, ArrayBufferView>>): void {
     for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
       const v = this.inputValues[name];
       if (!v) throw new ShapeError(`step input '${name}' does not exist (inputs: ${Object.keys(this.inputValues).join(', ')})`);
@@ -279,6 +261,18 @@ export class CompiledStep<I extends string> {
       // Straight to the queue, so the write precedes this run's submit even while eager work waits.
       this.engine.device.queue.writeBuffer(this.inputRanges.get(name)!.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     }
+  }
+
+  /** Uploads the feeds, advances the step counters, and opens the run's encoder. */
+  private begin(feeds: Partial<Record<I, ArrayBufferView>>): GPUCommandEncoder {
+    this.write(feeds);
+    if (this.update) {
+      this.steps++;
+      const t = this.update.store.nextOptimizerStep();
+      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, t));
+    }
+    this.plan.prepareRun(this.runs++ % 0x100000000);
+    return this.engine.device.createCommandEncoder({ label: 'step' });
   }
 
   /** Where an input lives, for GPU-side producers that fill it before a run. */

@@ -162,21 +162,17 @@ export class ParameterStore {
     this.updates = t;
   }
 
-  /** One parameter's slice of the optimizer state `key` (zeros before the first update). */
-  async readState(key: string, name: string): Promise<Float32Array> {
-    const e = this.trainable(name);
-    return new Float32Array(await this.engine.readBytes(this.state(key), e.size * 4, e.offset * 4));
+  /** The whole flat optimizer state `key`, laid out as the parameters (zeros before the first update). */
+  async readState(key: string): Promise<Float32Array> {
+    return new Float32Array(await this.engine.readBytes(this.state(key), this.length * 4, 0));
   }
 
+  /** One parameter's slice of the optimizer state `key`. */
   writeState(key: string, name: string, data: Float32Array): void {
-    const e = this.trainable(name);
+    if (this.isBuffer(name)) throw new ShapeError(`'${name}' is a buffer, not a trainable parameter; it has no optimizer state`);
+    const e = this.entry(name);
     if (data.length !== e.size) throw new ShapeError(`optimizer state '${key}' of '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
     this.engine.upload(this.state(key), data, e.offset * 4);
-  }
-
-  private trainable(name: string): ParamEntry {
-    if (this.isBuffer(name)) throw new ShapeError(`'${name}' is a buffer, not a trainable parameter; it has no optimizer state`);
-    return this.entry(name);
   }
 
   /** Where a parameter or a buffer lives. */

@@ -7,6 +7,7 @@ import type { UpdateRule } from '../graph/update.js';
  */
 export abstract class Optimizer implements UpdateRule {
   abstract readonly name: string;
+  /** Per-parameter state buffers, named as torch.optim names them (checkpoints use these names). */
   abstract readonly stateKeys: readonly string[];
   abstract lr: number;
   abstract kernel(n: number, step: number): ReturnType<UpdateRule['kernel']>;
@@ -22,7 +23,7 @@ export class SGD extends Optimizer {
   constructor(config: SGDConfig) {
     super();
     this.config = { ...config };
-    this.stateKeys = (config.momentum ?? 0) > 0 ? ['sgd.momentum'] : [];
+    this.stateKeys = (config.momentum ?? 0) > 0 ? ['momentum_buffer'] : [];
     sgdUniforms(1, this.config, 1); // validates now, not at the first step
   }
 
@@ -46,7 +47,7 @@ export class SGD extends Optimizer {
 /** torch.optim.Adam (decoupled = false: L2 added to the gradient) and AdamW (decoupled decay). */
 export class Adam extends Optimizer {
   readonly name: string;
-  readonly stateKeys = ['adam.m', 'adam.v'];
+  readonly stateKeys = ['exp_avg', 'exp_avg_sq'];
   private config: AdamConfig;
 
   constructor(
