@@ -1,9 +1,9 @@
 import type { KernelProgram, KernelSpec } from '../kernels/kernel.js';
-import { acquireAdapter } from './acquire.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
 import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
-import { DeviceLostError, DisposedError, KernelError } from './errors.js';
+import { DeviceLostError, DisposedError, KernelError, WebGPUDLError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
+import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js';
 
 export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
@@ -15,58 +15,14 @@ export interface EngineOptions {
   log?: (message: string) => void;
 }
 
-export interface EngineInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** True when running on a software rasteriser (SwiftShader) rather than a GPU. */
-  software: boolean;
-  features: string[];
-  limits: {
-    maxStorageBufferBindingSize: number;
-    maxBufferSize: number;
-    maxComputeWorkgroupStorageSize: number;
-    maxComputeInvocationsPerWorkgroup: number;
-    maxComputeWorkgroupSizeX: number;
-    maxComputeWorkgroupSizeY: number;
-    maxComputeWorkgroupsPerDimension: number;
-    maxStorageBuffersPerShaderStage: number;
-  };
-}
-
-const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
-const WANTED_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage',
-] as const;
+export type { EngineInfo } from './open_device.js';
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const log = options.log ?? ((m: string) => console.warn(m));
-  const { gpu, adapter, software } = await acquireAdapter({ powerPreference: options.powerPreference }, log);
-  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
-  const requiredLimits: Record<string, number> = {};
-  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
-  const a = adapter.info;
-  const description = a?.description ?? '';
-  const info: EngineInfo = {
-    vendor: a?.vendor ?? '',
-    architecture: a?.architecture ?? '',
-    device: a?.device ?? '',
-    description,
-    software: software || /swiftshader/i.test(`${a?.vendor} ${a?.architecture} ${description}`),
-    features: [...device.features].sort(),
-    limits: Object.fromEntries(WANTED_LIMITS.map((n) => [n, device.limits[n]])) as EngineInfo['limits'],
-  };
+  const open = () => openDevice(options.powerPreference, log);
+  const { gpu, device, info } = await open();
   const store = options.tuneStore ?? (await defaultTuneStore());
-  return new Engine(gpu, device, info, options.autotune ?? true, store);
+  return new Engine(gpu, device, info, options.autotune ?? true, store, open);
 }
 
 /**
@@ -75,8 +31,9 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
  * one submit.
  */
 export class Engine {
-  readonly buffers: BufferRegistry;
-  readonly pipelines: PipelineCache;
+  /** Replaced, like `device`, `info` and `pipelines`, only by `recover()`. */
+  buffers: BufferRegistry;
+  pipelines: PipelineCache;
   readonly tuner: Autotuner;
   private gpu: GPU | undefined;
   private encoder: GPUCommandEncoder | undefined;
@@ -89,21 +46,69 @@ export class Engine {
   private pending = 0;
   private lostError: DeviceLostError | undefined;
   private destroyed = false;
+  private recoveries = 0;
 
   constructor(
     gpu: GPU,
-    readonly device: GPUDevice,
-    readonly info: EngineInfo,
+    public device: GPUDevice,
+    public info: EngineInfo,
     autotune: boolean,
     store: TuneStore,
+    /** Opens a device as createEngine did (same adapter request, features and limits), for `recover`. */
+    private readonly reopen?: () => Promise<OpenedDevice>,
   ) {
     this.gpu = gpu;
     this.buffers = new BufferRegistry(device);
     this.pipelines = new PipelineCache(device);
     this.tuner = new Autotuner(this, autotune, store);
+    this.watch(device);
+  }
+
+  private watch(device: GPUDevice): void {
     device.lost.then((lost) => {
-      if (!this.destroyed) this.lostError = new DeviceLostError(lost.reason, lost.message);
+      // A device replaced by recover() may report its loss late; only the current one counts.
+      if (!this.destroyed && device === this.device) this.lostError = new DeviceLostError(lost.reason, lost.message);
     });
+  }
+
+  /** The error the device was lost with, once it was (undefined while the device works). */
+  get lost(): DeviceLostError | undefined {
+    return this.lostError;
+  }
+
+  /** How many times `recover()` replaced a lost device. */
+  get recovered(): number {
+    return this.recoveries;
+  }
+
+  /**
+   * After the device was lost, opens a new one in this same engine. Recovering in place, rather
+   * than making a new engine, keeps every holder of the engine (trainers, parameter stores, the
+   * caller's own variable) pointing at a working one: only the GPU objects they made must be
+   * rebuilt. Buffers, pipelines and unsubmitted eager work of the lost device are dropped. The
+   * autotuner and its store are kept, so the kernel configurations chosen before the loss are
+   * chosen again (the adapter key is the same unless the machine's adapter changed).
+   */
+  async recover(): Promise<void> {
+    if (this.destroyed) throw new DisposedError('this engine was destroyed; create a new one with createEngine()');
+    if (!this.lostError) throw new WebGPUDLError("recover() replaces a lost device, and this engine's device still works");
+    if (!this.reopen) throw new DeviceLostError(this.lostError.reason, 'this engine was not made by createEngine(), so it cannot open a new device');
+    const { gpu, device, info } = await this.reopen();
+    // Lost-device buffers hold no GPU memory any more, but their objects do hold some on the CPU.
+    this.buffers.destroyAll();
+    this.gpu = gpu;
+    this.device = device;
+    this.info = info;
+    this.buffers = new BufferRegistry(device);
+    this.pipelines = new PipelineCache(device);
+    this.encoder = undefined;
+    this.transient = [];
+    this.work = Promise.resolve();
+    this.flushing = Promise.resolve();
+    this.pending = 0;
+    this.lostError = undefined;
+    this.recoveries++;
+    this.watch(device);
   }
 
   /** Throws if the engine cannot be used (destroyed or device lost). */
