@@ -88,8 +88,14 @@ export interface DistillEpoch extends EpochResult {
  * for an MLP student) and another normalisation: the batch is reshaped and renormalised for it
  * inside the step. Option and shape errors are thrown before any GPU work.
  */
-export async function distill(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
-  const { student } = o;
+export function distill(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
+  // The student trains (no other fit on it meanwhile); the teacher is only read. Disposing either
+  // stops the loop before its next step, and distill resolves with the epochs finished.
+  return o.student.lifecycle.fit('distill', () => o.teacher.lifecycle.use('distill', () => run(engine, train, o)));
+}
+
+async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
+  const { student, teacher } = o;
   const batch = o.batchSize ?? 128;
   checkOptions(engine, train, o, batch);
   const step = await traceStep(engine, batch, o);
@@ -107,6 +113,7 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
       optimizer: student.options.optimizer,
       schedule: o.schedule,
       progressEvery: o.progressEvery,
+      stop: () => student.lifecycle.stopping || teacher.lifecycle.stopping,
       onProgress: o.onProgress && ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, ...figures(p.sums, p.step, batch), samplesPerSec: p.samplesPerSec })),
     });
     for await (const { epoch, steps, sums: s, seconds, lr } of loop) {
@@ -121,6 +128,7 @@ export async function distill(engine: Engine, train: ImageDataset, o: DistillOpt
         seconds,
         lr,
       };
+      if (student.lifecycle.stopping || teacher.lifecycle.stopping) break;
       if (o.evaluate) {
         const e = await student.evaluate(o.evaluate);
         result.evalLoss = e.loss;

@@ -34,3 +34,27 @@ export class DeviceLostError extends WebGPUDLError {
 
 /** A tensor, plan or engine was used after dispose(). */
 export class DisposedError extends WebGPUDLError {}
+
+/** Work was asked of an object already doing it, e.g. a second `fit` on a trainer that is fitting. */
+export class BusyError extends WebGPUDLError {}
+
+/**
+ * A training step produced a non-finite loss or gradient. `step` is the step within the fit
+ * (1-based, counted over all epochs), `epoch` its epoch, `tensor` the first non-finite one:
+ * 'loss', or the parameter whose gradient it is. The GPU applied no update from that step on,
+ * so the parameters are the last finite ones.
+ */
+export class DivergenceError extends WebGPUDLError {
+  constructor(
+    readonly step: number,
+    readonly epoch: number,
+    readonly tensor: string,
+    who: string,
+  ) {
+    const what = tensor === 'loss' ? 'the loss' : `the gradient of '${tensor}'`;
+    super(
+      `${who}: ${what} became non-finite (NaN or Inf) at step ${step} (epoch ${epoch}); the parameters are those before that step. ` +
+        "Lower the learning rate, clip gradients (clipNorm), check the data for NaN, or pass onNonFinite: 'skip' to skip such steps.",
+    );
+  }
+}

@@ -31,6 +31,8 @@ export interface EpochLoopOptions {
   /** Called about every `progressEvery` steps (default 20) with the sums so far, read without stalling. */
   onProgress?: (p: LoopProgress) => void;
   progressEvery?: number;
+  /** Polled before every step: true ends the loop there (the owner was disposed). */
+  stop?: () => boolean;
 }
 
 export interface LoopProgress {
@@ -56,7 +58,8 @@ export interface EpochSums {
  * The training loop shared by `Trainer.fit` and `distill`: every epoch reshuffles the dataset on the
  * GPU, runs `floor(count / batch)` steps (the last partial batch is dropped, as drop_last=True), each
  * one command buffer (gather, step, metric sums, `afterStep`), and yields the epoch's sums. Breaking
- * out of the `for await` stops training after that epoch (early stopping). The dataset is uploaded
+ * out of the `for await` stops training after that epoch (early stopping); `stop` ends it before
+ * the next step, without yielding the partial epoch. The dataset is uploaded
  * when the loop starts and, with the batcher and the sums, destroyed when it ends; the step stays
  * the caller's.
  */
@@ -68,6 +71,7 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
   let data: GpuImageDataset | undefined;
   let batcher: Batcher | undefined;
   let sums: MetricSums | undefined;
+  const progress = new ProgressReports();
   try {
     data = new GpuImageDataset(engine, o.train, o.normalisation);
     batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: o.augmentSeed ?? 0 });
@@ -78,6 +82,8 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
       const started = performance.now();
       const rate = (done: number) => (done * batch) / ((performance.now() - started) / 1000);
       for (let i = 0; i < steps; i++) {
+        progress.rethrow();
+        if (o.stop?.()) return;
         const global = (epoch - 1) * steps + i;
         if (o.schedule) optimizer.lr = o.schedule(global, total, base);
         const report = o.onProgress !== undefined && (i + 1) % (o.progressEvery ?? 20) === 0;
@@ -96,17 +102,21 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
         });
         if (collect!) {
           const done = i + 1;
-          collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s, samplesPerSec: rate(done) }));
+          progress.add(collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s, samplesPerSec: rate(done) })));
           collect = undefined;
         }
         // Keep the queue from running far ahead of the GPU (and the page responsive).
         if (i % 8 === 7) await engine.device.queue.onSubmittedWorkDone();
       }
       const s = await sums.read();
+      progress.rethrow();
+      if (o.stop?.()) return;
       yield { epoch, steps, sums: s, seconds: (performance.now() - started) / 1000, lr: optimizer.lr };
     }
   } finally {
     optimizer.lr = base;
+    // Snapshots still mapping would reject once their staging buffers are destroyed.
+    await progress.settle();
     sums?.dispose();
     batcher?.dispose();
     data?.dispose();
@@ -118,5 +128,36 @@ export function checkEpochsAndBatch(who: string, epochs: number, batch: number, 
   if (!Number.isInteger(epochs) || epochs < 1) throw new ShapeError(`${who}: epochs ${epochs} must be a positive integer`);
   if (!Number.isInteger(batch) || batch < 1 || batch > count) {
     throw new ShapeError(`${who}: batch size ${batch} must be a positive integer no larger than the ${count} training samples`);
+  }
+}
+
+/**
+ * Progress callbacks run when their snapshot arrives, outside the loop's control flow: this keeps
+ * their promises, so a callback that throws fails the loop at its next step (instead of becoming
+ * an unhandled rejection), and the loop can wait for all of them before freeing their buffers.
+ */
+export class ProgressReports {
+  private readonly pending = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  add(report: Promise<void>): void {
+    const tracked = report.then(
+      () => undefined,
+      (error: unknown) => {
+        this.failure ??= { error };
+      },
+    );
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+
+  /** Throws the first error a callback threw, if any. */
+  rethrow(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every report in flight; their errors are kept for `rethrow`, never raised here. */
+  async settle(): Promise<void> {
+    await Promise.all(this.pending);
   }
 }

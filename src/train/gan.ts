@@ -7,7 +7,8 @@ import { ParameterStore } from '../graph/params.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { MetricSums } from './metric_sums.js';
-import { checkEpochsAndBatch } from './epoch_loop.js';
+import { checkEpochsAndBatch, ProgressReports } from './epoch_loop.js';
+import { Lifecycle } from './lifecycle.js';
 import { NoiseSource } from './noise.js';
 import { encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -55,6 +56,7 @@ export class GanTrainer {
   readonly generatorStore: ParameterStore;
   readonly discriminatorStore: ParameterStore;
   private readonly sampleSteps = new Map<number, CompiledStep<'z'>>();
+  private readonly lifecycle = new Lifecycle('GanTrainer', () => this.release());
 
   constructor(
     readonly engine: Engine,
@@ -84,7 +86,16 @@ export class GanTrainer {
     return logits;
   }
 
-  async fit(data: ImageDataset, o: GanFitOptions): Promise<GanEpoch[]> {
+  /**
+   * Trains for `o.epochs` epochs and resolves with one result per finished epoch. A second `fit`
+   * while one runs is refused with a BusyError; `dispose()` during fit stops it before its next
+   * iteration, frees everything once it has stopped, and fit resolves with the epochs finished.
+   */
+  fit(data: ImageDataset, o: GanFitOptions): Promise<GanEpoch[]> {
+    return this.lifecycle.fit('fit', () => this.train(data, o));
+  }
+
+  private async train(data: ImageDataset, o: GanFitOptions): Promise<GanEpoch[]> {
     const { latent, pixels } = this.options;
     const batch = o.batchSize ?? 64;
     if (data.height * data.width !== pixels) throw new ShapeError(`images of ${data.height}×${data.width} do not fit a GAN of ${pixels} pixels`);
@@ -96,6 +107,7 @@ export class GanTrainer {
     // Everything made below, disposed in reverse order however far the setup got.
     const owned: { dispose(): void }[] = [];
     const own = <T extends { dispose(): void }>(x: T): T => (owned.push(x), x);
+    const progress = new ProgressReports();
     try {
       const dStep = own(await compileStep<DInputs>(this.engine, {
         inputs: { real: { shape: [batch, pixels] }, labels: { shape: [batch], dtype: 'u32' }, z: { shape: [batch, latent] }, ones: { shape: [batch, 1] }, zeros: { shape: [batch, 1] } },
@@ -133,6 +145,8 @@ export class GanTrainer {
         sums.reset();
         const started = performance.now();
         for (let i = 0; i < iterations; i++) {
+          progress.rethrow();
+          if (this.lifecycle.stopping) return history;
           dStep.run({}, { before: (e) => (batcher.encode(e, i * batch), noiseD.encode(e)) });
           let collect: ReturnType<MetricSums['snapshot']>;
           const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
@@ -143,12 +157,14 @@ export class GanTrainer {
           });
           if (collect!) {
             const done = i + 1;
-            collect().then((s) => o.onProgress!({ epoch, iteration: done, iterations, dLoss: s.d / done, gLoss: s.g / done }));
+            progress.add(collect().then((s) => o.onProgress!({ epoch, iteration: done, iterations, dLoss: s.d / done, gLoss: s.g / done })));
             collect = undefined;
           }
           if (i % 8 === 7) await this.engine.device.queue.onSubmittedWorkDone();
         }
         const s = await sums.read();
+        progress.rethrow();
+        if (this.lifecycle.stopping) return history;
         const seconds = (performance.now() - started) / 1000;
         const e: GanEpoch = { epoch, dLoss: s.d / iterations, gLoss: s.g / iterations, iterationsPerSec: iterations / seconds, seconds };
         history.push(e);
@@ -156,12 +172,17 @@ export class GanTrainer {
       }
       return history;
     } finally {
+      await progress.settle();
       for (const x of owned.reverse()) x.dispose();
     }
   }
 
   /** Generated images (values in [−1, 1]) for `count` latent vectors given row by row. */
-  async sample(latents: Float32Array, count: number): Promise<Float32Array> {
+  sample(latents: Float32Array, count: number): Promise<Float32Array> {
+    return this.lifecycle.use('sample', () => this.generateImages(latents, count));
+  }
+
+  private async generateImages(latents: Float32Array, count: number): Promise<Float32Array> {
     if (latents.length !== count * this.options.latent) {
       throw new ShapeError(`sample: ${latents.length} latent values for ${count} vectors of ${this.options.latent}`);
     }
@@ -187,7 +208,12 @@ export class GanTrainer {
     return encodeSafetensors(tensors, { format: 'pt', model: 'generator' });
   }
 
+  /** Frees the GPU memory; during a fit, as soon as the fit has stopped (before its next iteration). */
   dispose(): void {
+    this.lifecycle.dispose();
+  }
+
+  private release(): void {
     for (const s of this.sampleSteps.values()) s.dispose();
     this.sampleSteps.clear();
     this.generatorStore.dispose();

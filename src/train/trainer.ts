@@ -11,6 +11,7 @@ import type { Optimizer } from '../optim/optimizers.js';
 import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } from './metrics.js';
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
+import { Lifecycle } from './lifecycle.js';
 import { encodeOptimizerState, loadOptimizerState } from './optimizer_checkpoint.js';
 import type { Schedule } from './schedules.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
@@ -99,6 +100,8 @@ export interface Evaluation {
  */
 export class Trainer {
   readonly store: ParameterStore;
+  /** One fit at a time; `dispose` stops a running fit. Shared with `distill`, which trains this trainer too. */
+  readonly lifecycle = new Lifecycle('Trainer', () => this.release());
   private readonly evalSteps = new Map<number, CompiledStep<'x' | 'labels'>>();
 
   constructor(
@@ -134,7 +137,11 @@ export class Trainer {
    * `CompiledStep.profile`), with the batch gather first. The steps run are real: parameters and
    * optimizer state are updated, as in `fit`. Only the first `batchSize` samples are uploaded.
    */
-  async profile(train: ImageDataset, o: ProfileOptions = {}): Promise<PassTiming[]> {
+  profile(train: ImageDataset, o: ProfileOptions = {}): Promise<PassTiming[]> {
+    return this.lifecycle.fit('profile', () => this.profileSteps(train, o));
+  }
+
+  private async profileSteps(train: ImageDataset, o: ProfileOptions): Promise<PassTiming[]> {
     const batch = o.batchSize ?? 128;
     this.checkDataset(train);
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
@@ -168,7 +175,17 @@ export class Trainer {
     }
   }
 
-  async fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
+  /**
+   * Trains for `o.epochs` epochs and resolves with one result per finished epoch. A second `fit`
+   * while one runs is refused with a BusyError. `dispose()` during fit (from a callback, say) stops
+   * it before its next step, frees everything once it has stopped, and fit then resolves with the
+   * epochs finished so far.
+   */
+  fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
+    return this.lifecycle.fit('fit', () => this.train(train, o));
+  }
+
+  private async train(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
     this.checkDataset(train);
     checkEpochsAndBatch('fit', o.epochs, batch, train.count);
@@ -195,6 +212,7 @@ export class Trainer {
         schedule: o.schedule,
         afterStep: o.afterStep,
         progressEvery: o.progressEvery,
+        stop: () => this.lifecycle.stopping,
         onProgress:
           o.onProgress &&
           ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / p.step, accuracy: p.sums.correct / (p.step * batch), samplesPerSec: p.samplesPerSec })),
@@ -208,8 +226,9 @@ export class Trainer {
           seconds,
           lr,
         };
+        if (this.lifecycle.stopping) break;
         if (o.evaluate) {
-          const e = await this.evaluate(o.evaluate);
+          const e = await this.evaluateData(o.evaluate);
           result.evalLoss = e.loss;
           result.evalAccuracy = e.accuracy;
         }
@@ -224,7 +243,11 @@ export class Trainer {
   }
 
   /** Loss, accuracy, confusion matrix and per-class precision/recall/F1 on `data`. */
-  async evaluate(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
+  evaluate(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
+    return this.lifecycle.use('evaluate', () => this.evaluateData(data, batchSize));
+  }
+
+  private async evaluateData(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
     this.checkDataset(data);
     const { classes } = this.options;
     const gpu = new GpuImageDataset(this.engine, data, this.options.normalisation ?? UNIT_RANGE);
@@ -257,7 +280,11 @@ export class Trainer {
   }
 
   /** Class probabilities for `count` samples of raw pixel bytes (as stored in the dataset). */
-  async predict(images: Uint8Array, count: number): Promise<Float32Array> {
+  predict(images: Uint8Array, count: number): Promise<Float32Array> {
+    return this.lifecycle.use('predict', () => this.probabilities(images, count));
+  }
+
+  private async probabilities(images: Uint8Array, count: number): Promise<Float32Array> {
     const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
     if (images.length !== count * pixels) throw new ShapeError(`predict: ${images.length} bytes for ${count} samples of ${pixels} pixels`);
     const { mean, std } = this.options.normalisation ?? UNIT_RANGE;
@@ -309,7 +336,15 @@ export class Trainer {
     loadOptimizerState(this.store, this.options.optimizer, bytes);
   }
 
+  /**
+   * Frees the trainer's GPU memory; using it afterwards throws a DisposedError. During a fit this
+   * stops the fit before its next step, and the memory is freed as soon as it has stopped.
+   */
   dispose(): void {
+    this.lifecycle.dispose();
+  }
+
+  private release(): void {
     for (const s of this.evalSteps.values()) s.dispose();
     this.evalSteps.clear();
     this.store.dispose();
