@@ -2,26 +2,92 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { rowIndexWGSL, rowReduceWGSL } from './lib/reduce.js';
 
 /**
+ * Uniforms shared by the kernels below. `has_ignore` says whether `ignore_index` is set: every u32 is
+ * a possible label, so no value can stand for "none".
+ */
+const PARAMS = /* wgsl */ `struct Params { rows: u32, cols: u32, ignore_index: u32, has_ignore: u32 }`;
+
+/**
+ * How a row's label is treated: kept (in [0, cols) and not the ignore index), ignored (equal to the
+ * ignore index: no loss, no gradient, left out of the mean), or invalid (any other label >= cols:
+ * no loss, no gradient, left out of the mean, and counted so that the caller can raise an error).
+ */
+const LABEL_KIND = /* wgsl */ `
+fn is_ignored(label: u32) -> bool { return params.has_ignore != 0u && label == params.ignore_index; }
+fn is_kept(label: u32) -> bool { return label < params.cols && !is_ignored(label); }
+fn is_invalid(label: u32) -> bool { return label >= params.cols && !is_ignored(label); }
+// The mean over zero kept rows is 0/0, as in PyTorch. Read from a variable: a constant NaN is a
+// shader-creation error in WGSL.
+var<private> nan_bits: u32 = 0x7fc00000u;
+fn nan_f32() -> f32 { return bitcast<f32>(nan_bits); }
+`;
+
+/**
+ * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which
+ * divides by the kept count. A fixed-order tree, so the counts never depend on scheduling.
+ */
+export function crossEntropyLabelCountShader(): string {
+  return /* wgsl */ `
+override WG: u32 = 256;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> labels: array<u32>;
+@group(0) @binding(1) var<storage, read_write> kept: array<f32>;
+@group(0) @binding(2) var<storage, read_write> invalid: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+var<workgroup> kept_part: array<u32, WG>;
+var<workgroup> invalid_part: array<u32, WG>;
+${LABEL_KIND}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lane: u32) {
+  var k = 0u;
+  var bad = 0u;
+  for (var row = lane; row < params.rows; row += WG) {
+    let label = labels[row];
+    k += select(0u, 1u, is_kept(label));
+    bad += select(0u, 1u, is_invalid(label));
+  }
+  kept_part[lane] = k;
+  invalid_part[lane] = bad;
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) {
+      kept_part[lane] += kept_part[lane + stride];
+      invalid_part[lane] += invalid_part[lane + stride];
+    }
+  }
+  if (lane == 0u) {
+    kept[0] = f32(kept_part[0]);
+    invalid[0] = f32(invalid_part[0]);
+  }
+}
+`;
+}
+
+/**
  * Softmax cross-entropy of logits [rows, cols] against integer labels, forward and backward in one
- * pass over each row:
- *   row_loss[r]    = log sum_j exp(z_j - m) - (z_label - m)            (m = row max, for stability)
- *   dlogits[r][j]  = grad_scale * (softmax(z)_j - [j == label])        (d loss / d z_j)
+ * pass over each row, with K = the number of kept rows (read from `kept`):
+ *   row_loss[r]    = (log sum_j exp(z_j - m) - (z_label - m)) / K   (m = row max, for stability)
+ *   dlogits[r][j]  = (softmax(z)_j - [j == label]) / K              (d mean loss / d z_j)
  *   row_correct[r] = 1 when the first index of the row max is the label, else 0
- * A label >= cols marks a row to ignore: zero loss, zero gradient, not correct.
+ * A row that is not kept gets zero loss, zero gradient and is not correct. With K = 0 every
+ * row_loss is NaN (so is their sum, the mean loss) and every gradient zero, as in PyTorch.
  * Cooperative: a workgroup per row (many classes); otherwise one invocation per row.
  */
 export function softmaxCrossEntropyShader(cooperative: boolean): string {
   return wgsl`
 override WG: u32 = 64;
-struct Params { rows: u32, cols: u32, grad_scale: f32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> row_loss: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> row_correct: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> kept: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 ${rowReduceWGSL(cooperative)}
 ${rowIndexWGSL(cooperative)}
+${LABEL_KIND}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
@@ -31,7 +97,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let lane = lane_of(lid);
   let base = row * params.cols;
   let label = labels[row];
-  let valid = label < params.cols;
+  let valid = is_kept(label);
+  let count = kept[0];
   var m = logits[base];
   for (var j = lane; j < params.cols; j += row_lanes()) {
     m = max(m, logits[base + j]);
@@ -48,14 +115,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   s = row_sum(s, lane);
   earlier = row_sum(earlier, lane);
   let inv = 1.0 / s;
-  let scale = select(0.0, params.grad_scale, valid);
+  let scale = select(0.0, 1.0 / count, valid);
   for (var j = lane; j < params.cols; j += row_lanes()) {
     let p = exp(logits[base + j] - m) * inv;
     dlogits[base + j] = (p - select(0.0, 1.0, j == label)) * scale;
   }
   if (lane == 0u) {
     let picked = logits[base + min(label, params.cols - 1u)];
-    row_loss[row] = select(0.0, log(s) - (picked - m), valid);
+    row_loss[row] = select(select(0.0, (log(s) - (picked - m)) / count, valid), nan_f32(), count == 0.0);
     row_correct[row] = select(0.0, 1.0, valid && picked == m && earlier == 0.0);
   }
 }
@@ -63,31 +130,55 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /**
- * The whole batch in one workgroup (small batches): each lane takes rows lane, lane + WG, …, writes
- * their gradients, and keeps running sums of loss and hits; a fixed-order tree then writes the mean
- * loss and the hit count. One launch instead of three, and as deterministic as the separate sums.
+ * The whole batch in one workgroup (small batches): the lanes first count the kept and invalid rows,
+ * then each takes rows lane, lane + WG, …, writes their gradients, and keeps running sums of loss and
+ * hits; a fixed-order tree then writes the mean loss and the hit count. One launch instead of four,
+ * and as deterministic as the separate sums.
  */
 export function softmaxCrossEntropyBatchShader(): string {
   return /* wgsl */ `
 override WG: u32 = 64;
-struct Params { rows: u32, cols: u32, grad_scale: f32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> correct: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read_write> invalid: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 var<workgroup> loss_part: array<f32, WG>;
 var<workgroup> hit_part: array<f32, WG>;
+var<workgroup> kept_part: array<u32, WG>;
+var<workgroup> invalid_part: array<u32, WG>;
+${LABEL_KIND}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lane: u32) {
+  var k = 0u;
+  var bad = 0u;
+  for (var row = lane; row < params.rows; row += WG) {
+    let label = labels[row];
+    k += select(0u, 1u, is_kept(label));
+    bad += select(0u, 1u, is_invalid(label));
+  }
+  kept_part[lane] = k;
+  invalid_part[lane] = bad;
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lane < stride) {
+      kept_part[lane] += kept_part[lane + stride];
+      invalid_part[lane] += invalid_part[lane + stride];
+    }
+  }
+  workgroupBarrier();
+  let count = f32(kept_part[0]);
+
   var loss_sum = 0.0;
   var hits = 0.0;
   for (var row = lane; row < params.rows; row += WG) {
     let base = row * params.cols;
     let label = labels[row];
-    let valid = label < params.cols;
+    let valid = is_kept(label);
     var m = logits[base];
     for (var j = 1u; j < params.cols; j++) { m = max(m, logits[base + j]); }
     var s = 0.0;
@@ -98,7 +189,7 @@ fn main(@builtin(local_invocation_index) lane: u32) {
       earlier += select(0.0, 1.0, z == m && j < label);
     }
     let inv = 1.0 / s;
-    let scale = select(0.0, params.grad_scale, valid);
+    let scale = select(0.0, 1.0 / count, valid);
     for (var j = 0u; j < params.cols; j++) {
       dlogits[base + j] = (exp(logits[base + j] - m) * inv - select(0.0, 1.0, j == label)) * scale;
     }
@@ -116,8 +207,9 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     }
   }
   if (lane == 0u) {
-    loss[0] = loss_part[0] * params.grad_scale;
+    loss[0] = select(loss_part[0] / count, nan_f32(), count == 0.0);
     correct[0] = hit_part[0];
+    invalid[0] = f32(invalid_part[0]);
   }
 }
 `;

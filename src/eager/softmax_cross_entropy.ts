@@ -4,30 +4,46 @@ import { defaultRowVariant, type SoftmaxVariant } from '../kernels/softmax.js';
 import { launch, type Tensor } from './tensor.js';
 
 export interface SoftmaxCrossEntropyResult {
-  /** Mean loss over the batch, [1]. */
+  /** Mean loss over the kept rows, [1]; NaN when every row is ignored or invalid (as PyTorch). */
   loss: Tensor;
-  /** d loss / d logits = (softmax(logits) - onehot(labels)) / B, [B, C]. */
+  /** d loss / d logits = (softmax(logits) - onehot(labels)) / kept on kept rows, 0 on the others, [B, C]. */
   dLogits: Tensor;
-  /** Rows whose first argmax equals the label, as an f32 count [1]; only when asked for. */
+  /** Kept rows whose first argmax equals the label, as an f32 count [1]; only when asked for. */
   correct?: Tensor;
+  /** Rows whose label is >= C and not `ignoreIndex`, as an f32 count [1]; only when asked for. */
+  invalid?: Tensor;
+}
+
+export interface SoftmaxCrossEntropyOptions {
+  countCorrect?: boolean;
+  /** Also return `invalid`, the number of rows with a label >= C other than `ignoreIndex`. */
+  countInvalid?: boolean;
+  /**
+   * Rows with this label get zero loss and gradient and are left out of the mean (PyTorch's
+   * ignore_index with reduction 'mean'). Default: none. An integer in [0, 2³²−1].
+   */
+  ignoreIndex?: number;
+  variant?: SoftmaxVariant;
 }
 
 /**
  * Mean softmax cross-entropy of logits [B, C] against u32 labels [B], with its gradient computed in
- * the same pass. A label >= C marks a row to ignore (zero loss and gradient; the mean still divides by B).
+ * the same pass. The mean is over the kept rows: those labelled `ignoreIndex`, and those with any
+ * other label >= C (invalid; counted by `invalid`), add nothing and are not counted.
  */
-export function softmaxCrossEntropy(
-  logits: Tensor,
-  labels: Tensor,
-  options: { countCorrect?: boolean; variant?: SoftmaxVariant } = {},
-): SoftmaxCrossEntropyResult {
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: SoftmaxCrossEntropyOptions = {}): SoftmaxCrossEntropyResult {
   const [batch, classes] = checkCrossEntropyShapes(logits.shape, labels.shape);
   if (labels.dtype !== 'u32') {
     throw new ShapeError(`softmaxCrossEntropy: labels must be u32 class indices, got ${labels.dtype}; upload them with dtype 'u32'`);
   }
-  const count = options.countCorrect ?? false;
-  const outputs = [{ shape: [1] }, { shape: logits.shape }, ...(count ? [{ shape: [1] }] : [])];
+  const countCorrect = options.countCorrect ?? false;
+  const countInvalid = options.countInvalid ?? false;
+  const outputs = [{ shape: [1] }, { shape: logits.shape }, ...(countCorrect ? [{ shape: [1] }] : []), ...(countInvalid ? [{ shape: [1] }] : [])];
   const variant = options.variant ?? defaultRowVariant(classes, logits.engine.info.software);
-  const [loss, dLogits, correct] = launch(softmaxCrossEntropyProgram(batch, classes, count, variant), [logits, labels], outputs);
-  return count ? { loss, dLogits, correct } : { loss, dLogits };
+  const program = softmaxCrossEntropyProgram(batch, classes, { countCorrect, countInvalid, ignoreIndex: options.ignoreIndex, variant });
+  const [loss, dLogits, ...counts] = launch(program, [logits, labels], outputs);
+  const result: SoftmaxCrossEntropyResult = { loss, dLogits };
+  if (countCorrect) result.correct = counts.shift();
+  if (countInvalid) result.invalid = counts.shift();
+  return result;
 }

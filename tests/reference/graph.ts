@@ -172,19 +172,30 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       }
       case 'softmax_cross_entropy': {
         const [B, C] = a.shape;
+        const { ignoreIndex } = node.attrs as { ignoreIndex?: number };
+        const ignored = (label: number) => ignoreIndex !== undefined && label === ignoreIndex;
+        let kept = 0;
+        let invalid = 0;
+        for (const label of x[1]) {
+          if (ignored(label)) continue;
+          if (label < C) kept++;
+          else invalid++;
+        }
         let loss = 0;
         let correct = 0;
         const d = new Float64Array(B * C);
         for (let r = 0; r < B; r++) {
+          const label = x[1][r];
+          if (label >= C || ignored(label)) continue;
           const row = x[0].subarray(r * C, r * C + C);
           const max = Math.max(...row);
           const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
-          const label = x[1][r];
           loss += -(row[label] - max - Math.log(z));
           if (row.indexOf(max) === label) correct++;
-          for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) / B;
+          for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) / kept;
         }
-        results = [Float64Array.of(loss / B), d, Float64Array.of(correct)];
+        // No kept row: 0/0, as PyTorch.
+        results = [Float64Array.of(kept === 0 ? NaN : loss / kept), d, Float64Array.of(correct), Float64Array.of(invalid)];
         break;
       }
       case 'mse': {

@@ -88,8 +88,12 @@ export interface OpAttrs {
   softmax: Record<string, never>;
   /** dy, y (the softmax output) → dx = y ⊙ (dy − Σ_row dy ⊙ y). */
   softmax_backward: Record<string, never>;
-  /** logits [B,C], labels [B] u32 → mean loss [1] and dLogits [B,C] from one kernel. */
-  softmax_cross_entropy: Record<string, never>;
+  /**
+   * logits [B,C], labels [B] u32 → mean loss [1], dLogits [B,C], correct [1], invalid [1] (see the
+   * rule). Rows labelled `ignoreIndex` are left out of the loss, the gradient and the mean, as
+   * PyTorch's ignore_index with reduction 'mean' (no row kept: the loss is NaN). Default: none.
+   */
+  softmax_cross_entropy: { ignoreIndex?: number };
   /** student, teacher logits [B,C] → T²·mean KL(softmax(t/T) ‖ softmax(s/T)) [1] and dStudent [B,C] from one kernel. */
   distillation_loss: { temperature: number };
   /** pred, target of equal shape → mean squared error [1]. */
