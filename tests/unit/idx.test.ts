@@ -1,11 +1,12 @@
-import { gzipSync } from 'node:zlib';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { constants, deflateRawSync, gzipSync } from 'node:zlib';
+import { mkdtempSync, writeFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitDataset } from '../../src/data/dataset.js';
 import { DatasetError, encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { IDX_FILES, loadIdxFolder, loadIdxUrl, loadMnist } from '../../src/data/idx_files.js';
+import { MAX_INFLATED_BYTES } from '../../src/io/limits.js';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 
@@ -28,6 +29,32 @@ describe('IDX files', () => {
     await expect(parseIdx(Uint8Array.of(0x1f, 0x8b, 1, 2, 3), 'bad.gz')).rejects.toThrow(DatasetError);
   });
 
+  it('stops inflating a gzip bomb once it passes the size its header declares', async () => {
+    // An IDX header declaring 1000 images of 28×28, then 1 GiB of zeros: about 1 MB compressed.
+    const bomb = gzipBomb(encodeIdx([1000, 28, 28], new Uint8Array(0)), 1024);
+    expect(bomb.length).toBeLessThan(4 << 20);
+    const error = await parseIdx(bomb, 'bomb.gz').catch((e) => e);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect(error.message).toMatch(/^bomb\.gz: gzip data inflates past the 784016 bytes its IDX header declares; stopped after \d+ inflated bytes$/);
+    // Stopped within a few MB of the declared size, not after the gigabyte.
+    const inflated = Number(/stopped after (\d+)/.exec(error.message)![1]);
+    expect(inflated).toBeGreaterThan(784016);
+    expect(inflated).toBeLessThan(784016 + (8 << 20));
+  });
+
+  it('refuses a gzip file whose header declares more than the limit, before inflating the data', async () => {
+    const huge = gzipBomb(encodeIdx([65535, 65535, 1], new Uint8Array(0)), 4);
+    const error = await parseIdx(huge, 'huge.gz').catch((e) => e);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect(error.message).toBe(`huge.gz: header declares [65535, 65535, 1] = ${4 + 12 + 65535 * 65535} bytes, over the limit of ${MAX_INFLATED_BYTES} inflated bytes (MAX_INFLATED_BYTES)`);
+    // The limit is an option; a valid file past it is refused too.
+    const file = gzipSync(encodeIdx([100], new Uint8Array(100)));
+    await expect(parseIdx(file, 'small.gz', { maxInflatedBytes: 50 })).rejects.toThrow(/over the limit of 50 inflated bytes/);
+    // A well-formed gzip with more data than the header declares.
+    const long = gzipSync(Buffer.concat([encodeIdx([4], Uint8Array.of(1, 2, 3, 4)), new Uint8Array(100)]));
+    await expect(parseIdx(long, 'long.gz')).rejects.toThrow(/^long\.gz: gzip data inflates past the 12 bytes its IDX header declares/);
+  });
+
   it('loads any IDX dataset folder with other image sizes and class counts, raw or gzip', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idx-'));
     try {
@@ -44,6 +71,21 @@ describe('IDX files', () => {
       expect([a.count, b.count, [...b.labels]]).toEqual([4, 2, [4, 4]]);
       rmSync(join(dir, `${IDX_FILES.testLabels}.gz`));
       await expect(loadIdxFolder(dir)).rejects.toThrow(/missing t10k-labels-idx1-ubyte \(or t10k-labels-idx1-ubyte.gz\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a dataset file that is a device or a folder at once, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idx-dev-'));
+    try {
+      symlinkSync('/dev/zero', join(dir, IDX_FILES.trainImages));
+      writeFileSync(join(dir, IDX_FILES.trainLabels), encodeIdx([1], Uint8Array.of(0)));
+      writeFileSync(join(dir, IDX_FILES.testImages), encodeIdx([1, 2, 2], new Uint8Array(4)));
+      writeFileSync(join(dir, IDX_FILES.testLabels), encodeIdx([1], Uint8Array.of(0)));
+      const error = await loadIdxFolder(dir).catch((e) => e);
+      expect(error).toBeInstanceOf(DatasetError);
+      expect(error.message).toBe(`${join(dir, IDX_FILES.trainImages)}: is a device, not a regular file; give the path of a file`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -83,3 +125,20 @@ describe('IDX files', () => {
     expect([train.labels[0], test.labels[0]]).toEqual([5, 7]);
   });
 });
+
+/**
+ * `header` followed by `mebibytes` MiB of zeros as gzip, built without holding the inflated data:
+ * a fresh deflate of 1 MiB of zeros, flushed to a byte boundary, refers only to itself, so copies
+ * of it chain into one stream. The trailer's CRC is not computed (zeros): a reader that stops
+ * where it should never gets there.
+ */
+function gzipBomb(header: Uint8Array, mebibytes: number): Uint8Array {
+  const zeros = new Uint8Array(1 << 20);
+  const flush = { finishFlush: constants.Z_SYNC_FLUSH, level: 9 };
+  const first = deflateRawSync(Buffer.concat([header, zeros]), flush);
+  const block = deflateRawSync(zeros, flush);
+  const gzipHeader = Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3);
+  // A final, empty fixed-Huffman block ends the deflate stream; then CRC32 and size.
+  const end = Uint8Array.of(0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0);
+  return Buffer.concat([gzipHeader, first, ...Array.from({ length: mebibytes - 1 }, () => block), end]);
+}
