@@ -1,4 +1,6 @@
-import { WebGPUDLError } from '../gpu/errors.js';
+import { CheckpointError, checkFinite, readSafetensorsLayout } from './safetensors_validate.js';
+
+export { CheckpointError, checkFinite };
 
 /**
  * The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data):
@@ -18,10 +20,9 @@ export interface Int8Tensor {
   data: Int8Array;
 }
 
-export class CheckpointError extends WebGPUDLError {}
-
 export function encodeSafetensors(tensors: readonly (NamedTensor | Int8Tensor)[], metadata: Record<string, string> = {}): Uint8Array {
-  const header: Record<string, unknown> = {};
+  // No prototype, so a tensor named '__proto__' is an entry like any other.
+  const header: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   const seen = new Set<string>();
   for (const t of tensors) {
@@ -53,45 +54,39 @@ export function encodeSafetensors(tensors: readonly (NamedTensor | Int8Tensor)[]
   return out;
 }
 
+export interface DecodeOptions {
+  /** Names the file in error messages (default 'checkpoint'). */
+  source?: string;
+  /** Refuse a NaN or an infinity in any F32 tensor (see `checkFinite`). */
+  requireFinite?: boolean;
+}
+
 /**
  * F32 tensors (and I64 counters, converted) in `tensors`; I8 tensors, which are meaningless as
- * floats without their scales, apart in `int8`.
+ * floats without their scales, apart in `int8`. The whole file is checked first (see
+ * `readSafetensorsLayout`), so a malformed one fails with a CheckpointError naming the tensor and
+ * the field, and nothing is returned from a file that is only partly right.
  */
-export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, NamedTensor>; int8: Map<string, Int8Tensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new CheckpointError('checkpoint: file is too short to be safetensors');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8) throw new CheckpointError('checkpoint: header length exceeds the file; not a safetensors file?');
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  } catch {
-    throw new CheckpointError('checkpoint: header is not valid JSON; not a safetensors file?');
-  }
-  const data = bytes.subarray(8 + headerLength);
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): { tensors: Map<string, NamedTensor>; int8: Map<string, Int8Tensor>; metadata: Record<string, string> } {
+  const source = options.source ?? 'checkpoint';
+  const { entries, metadata, dataStart } = readSafetensorsLayout(bytes, source);
+  const data = bytes.subarray(dataStart);
   const tensors = new Map<string, NamedTensor>();
   const int8 = new Map<string, Int8Tensor>();
-  let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = entry as Record<string, string>;
-      continue;
-    }
-    const { dtype, shape, data_offsets: [start, end] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+  for (const { name, dtype, shape, start, end } of entries) {
     // I64 appears for counters such as BatchNorm's num_batches_tracked in PyTorch's checkpoints.
-    if (dtype !== 'F32' && dtype !== 'I64' && dtype !== 'I8') throw new CheckpointError(`checkpoint: '${name}' has dtype ${dtype}; only F32, I8 (quantised weights) and I64 counters are supported`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const width = { F32: 4, I64: 8, I8: 1 }[dtype];
-    if (end - start !== width * count || end > data.length) throw new CheckpointError(`checkpoint: '${name}' has inconsistent offsets`);
+    if (dtype !== 'F32' && dtype !== 'I64' && dtype !== 'I8') {
+      throw new CheckpointError(`${source}: '${name}' has dtype ${dtype}; only F32, I8 (quantised weights) and I64 counters are supported`);
+    }
     // Copy: the slice may not be aligned within the file.
     const raw = new Uint8Array(data.subarray(start, end)).buffer;
-    if (dtype === 'I8') {
-      int8.set(name, { name, shape, data: new Int8Array(raw) });
-      continue;
-    }
-    const values = dtype === 'I64' ? Float32Array.from(new BigInt64Array(raw), (v) => Number(v)) : new Float32Array(raw);
-    tensors.set(name, { name, shape, data: values });
+    if (dtype === 'I8') int8.set(name, { name, shape, data: new Int8Array(raw) });
+    else tensors.set(name, { name, shape, data: dtype === 'I64' ? Float32Array.from(new BigInt64Array(raw), (v) => Number(v)) : new Float32Array(raw) });
   }
+  if (options.requireFinite) checkFinite(tensors.values(), source);
   return { tensors, int8, metadata };
 }
 
