@@ -10,6 +10,7 @@ import { MetricSums } from './metric_sums.js';
 import { checkEpochsAndBatch, ProgressReports } from './epoch_loop.js';
 import { Lifecycle } from './lifecycle.js';
 import { NoiseSource } from './noise.js';
+import { runMetadata } from './optimizer_checkpoint.js';
 import { encodeSafetensors, type NamedTensor } from './safetensors.js';
 
 export interface GanOptions {
@@ -199,13 +200,16 @@ export class GanTrainer {
     return step.read('images');
   }
 
-  /** Generator weights as safetensors named like the generator's torch.nn.Sequential state_dict. */
+  /**
+   * Generator weights as safetensors named like the generator's torch.nn.Sequential state_dict,
+   * with the generator's `run_id` and `step` (its optimizer's update count) in the metadata.
+   */
   async generatorCheckpoint(): Promise<Uint8Array> {
     const tensors: NamedTensor[] = [];
     for (const p of this.generatorStore.stateDict) {
       tensors.push({ name: p.name.replace(/^G\./, ''), shape: p.shape, data: await this.generatorStore.read(p.name) });
     }
-    return encodeSafetensors(tensors, { format: 'pt', model: 'generator' });
+    return encodeSafetensors(tensors, { format: 'pt', model: 'generator', ...runMetadata(this.generatorStore) });
   }
 
   /** Frees the GPU memory; during a fit, as soon as the fit has stopped (before its next iteration). */

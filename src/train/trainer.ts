@@ -12,7 +12,7 @@ import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } f
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
 import { Lifecycle } from './lifecycle.js';
-import { encodeOptimizerState, loadOptimizerState } from './optimizer_checkpoint.js';
+import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import type { Schedule } from './schedules.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -306,19 +306,29 @@ export class Trainer {
   /**
    * Parameters and buffers (running statistics) as safetensors, named and laid out as the
    * equivalent PyTorch module's state_dict; all F32, so BatchNorm's `num_batches_tracked` (int64 in
-   * PyTorch) is written as F32, which load_state_dict casts back.
+   * PyTorch) is written as F32, which load_state_dict casts back. The metadata carries `run_id`
+   * (drawn once per Trainer) and `step` (optimizer updates so far), as `optimizerCheckpoint` does,
+   * so that a weights file and the optimizer file saved with it are known to belong together.
    */
   async checkpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    checkReserved(metadata, ['run_id', 'step']);
     const tensors: NamedTensor[] = [];
     for (const p of this.store.stateDict) tensors.push({ name: p.name, shape: p.shape, data: await this.store.read(p.name) });
-    return encodeSafetensors(tensors, { format: 'pt', ...metadata });
+    return encodeSafetensors(tensors, { format: 'pt', ...metadata, ...runMetadata(this.store) });
   }
 
-  /** Loads parameters and buffers saved by `checkpoint` (or by PyTorch's safetensors for the same module). */
-  load(bytes: Uint8Array): void {
-    const { tensors } = decodeSafetensors(bytes);
+  /**
+   * Loads parameters and buffers saved by `checkpoint` (or by PyTorch's safetensors for the same
+   * module). All or nothing: the whole file is checked first (format, names, shapes, finite
+   * values, and the run id and step against optimizer state loaded just before), so a bad file
+   * leaves the model as it was.
+   */
+  load(bytes: Uint8Array, source = 'weights'): void {
+    const { tensors, metadata } = decodeSafetensors(bytes, { source, requireFinite: true });
     checkCheckpoint(new Map(this.store.stateDict.map((p) => [p.name, p.shape])), tensors);
+    const loaded = checkPairing(this.store, 'weights', metadata);
     for (const t of tensors.values()) this.store.write(t.name, t.data);
+    loaded();
   }
 
   /**
@@ -331,9 +341,12 @@ export class Trainer {
     return encodeOptimizerState(this.store, this.options.optimizer, metadata);
   }
 
-  /** Loads state saved by `optimizerCheckpoint`; the optimizer must be of the same kind. */
-  loadOptimizer(bytes: Uint8Array): void {
-    loadOptimizerState(this.store, this.options.optimizer, bytes);
+  /**
+   * Loads state saved by `optimizerCheckpoint`; the optimizer must be of the same kind, and after
+   * `load` the file must be the one saved with those weights (same run id and step). All or nothing.
+   */
+  loadOptimizer(bytes: Uint8Array, source = 'optimizer checkpoint'): void {
+    loadOptimizerState(this.store, this.options.optimizer, bytes, source);
   }
 
   /**
