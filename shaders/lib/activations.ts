@@ -1,4 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { isNanWGSL } from './nan.js';
 
 /** Pointwise nonlinearities that kernels can apply or differentiate in place. */
 export const ACTIVATIONS = ['none', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu'] as const;
@@ -12,23 +13,36 @@ export interface ActivationSpec {
 
 /**
  * What the forward pass keeps for the derivative. Output-saving activations let backward reuse the
- * forward result (no extra buffer); GELU's derivative needs its input.
+ * forward result (no extra buffer). GELU's derivative needs its input, and so does leaky_relu with
+ * a negative slope: its output is positive on both sides of zero, so the output cannot tell which
+ * slope applies. With a slope >= 0 the output has the input's sign (a slope of 0 maps negatives to
+ * ±0, whose derivative is that 0 slope anyway).
  */
-export function activationSaves(kind: Activation): 'output' | 'input' {
-  return kind === 'gelu' ? 'input' : 'output';
+export function activationSaves(a: ActivationSpec): 'output' | 'input' {
+  if (a.kind === 'gelu') return 'input';
+  if (a.kind === 'leaky_relu' && leakyAlpha(a) < 0) return 'input';
+  return 'output';
+}
+
+/** leaky_relu's slope, PyTorch's default 0.01 when not given. */
+export function leakyAlpha(a: ActivationSpec): number {
+  return a.alpha ?? 0.01;
 }
 
 /** Override constants an activation's WGSL declares (leaky_relu's slope), for KernelSpec.constants. */
 export function activationConstants(a: ActivationSpec): Record<string, number> {
-  return a.kind === 'leaky_relu' ? { leaky_alpha: a.alpha ?? 0.01 } : {};
+  return a.kind === 'leaky_relu' ? { leaky_alpha: leakyAlpha(a) } : {};
 }
 
 /**
  * WGSL defining `activate(x)` and `activate_grad(s)` = f'(z) where s is what `activationSaves` says
- * the forward pass kept.
+ * the forward pass kept. NaN propagates as in PyTorch: f(NaN) = NaN for every kind (comparisons,
+ * max and clamp would turn it into a number, hence the explicit `is_nan`); relu's gradient at a NaN
+ * output is 1 (PyTorch's threshold_backward passes it through), leaky_relu's is the slope.
  */
 export function activationWGSL(kind: Activation): string {
   return wgsl`
+${isNanWGSL}
 #if ${kind === 'leaky_relu'}
 override leaky_alpha: f32 = 0.01;
 #endif
@@ -45,16 +59,19 @@ fn activate(x: f32) -> f32 {
 #if ${kind === 'none'}
   return x;
 #elif ${kind === 'relu'}
-  return max(x, 0.0);
+  return select(max(x, 0.0), x, is_nan(x));
 #elif ${kind === 'leaky_relu'}
-  return select(leaky_alpha * x, x, x > 0.0);
+  // The slope times -inf is NaN for a slope of 0, as in PyTorch (IEEE 0 * inf).
+  return select(select(leaky_alpha * x, x, x > 0.0), x, is_nan(x));
 #elif ${kind === 'sigmoid'}
-  return 1.0 / (1.0 + exp(-x));
+  // exp(-x) overflows to +inf for x < -88, giving 0 as the limit does.
+  return select(1.0 / (1.0 + exp(-x)), x, is_nan(x));
 #elif ${kind === 'tanh'}
-  // Clamped: some backends compute tanh from exp and return NaN for large |x|.
-  return tanh(clamp(x, -15.0, 15.0));
+  // Clamped (tanh(±15) is ±1 in f32): some backends compute tanh from exp and return NaN for large |x|.
+  return select(tanh(clamp(x, -15.0, 15.0)), x, is_nan(x));
 #elif ${kind === 'gelu'}
-  return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476));
+  // gelu(-inf) = -inf * 0 = NaN, as in PyTorch.
+  return select(0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)), x, is_nan(x));
 #endif
 }
 
@@ -63,9 +80,10 @@ fn activate_grad(s: f32) -> f32 {
   return 1.0;
 #elif ${kind === 'relu'}
   // s = relu(z): z > 0 exactly when s > 0 (the subgradient at 0 is taken as 0, as PyTorch does).
-  return select(0.0, 1.0, s > 0.0);
+  return select(select(0.0, 1.0, s > 0.0), 1.0, is_nan(s));
 #elif ${kind === 'leaky_relu'}
-  return select(leaky_alpha, 1.0, s > 0.0);
+  // s = z when the slope is negative, else s = leaky_relu(z), which has z's sign (activationSaves).
+  return select(leaky_alpha, 1.0, s > 0.0 && !is_nan(s));
 #elif ${kind === 'sigmoid'}
   // s = sigmoid(z): d/dz = s (1 - s)
   return s * (1.0 - s);
@@ -76,7 +94,7 @@ fn activate_grad(s: f32) -> f32 {
   // s = z: d/dz [z Phi(z)] = Phi(z) + z phi(z)
   let cdf = 0.5 * (1.0 + erf_approx(s * 0.7071067811865476));
   let pdf = 0.3989422804014327 * exp(-0.5 * s * s);
-  return cdf + s * pdf;
+  return select(cdf + s * pdf, s, is_nan(s));
 #endif
 }
 `;

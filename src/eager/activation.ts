@@ -13,7 +13,11 @@ export function activation(x: Tensor, a: ActivationSpec): Tensor {
   return launch(activationForward(a, x.size), [x], [{ shape: x.shape }])[0];
 }
 
-/** dx = dy * f'(z). `saved` is the forward output y, except for GELU, whose derivative needs the input z. */
+/**
+ * dx = dy * f'(z). `saved` is the forward output y, except where `activationSaves(a)` is 'input'
+ * (GELU, and leaky_relu with a negative slope, whose output does not tell the side of zero): then
+ * it is the input z.
+ */
 export function activationGrad(dy: Tensor, saved: Tensor, a: ActivationSpec): Tensor {
   sameShape(`${a.kind} backward`, dy, saved);
   return launch(activationBackward(a, dy.size), [dy, saved], [{ shape: dy.shape }])[0];

@@ -28,7 +28,8 @@ export function activate(kind: RefActivation, x: number, alpha = 0.01): number {
     case 'none':
       return x;
     case 'relu':
-      return x > 0 ? x : 0;
+      // NaN stays NaN, as PyTorch's relu.
+      return Number.isNaN(x) ? x : x > 0 ? x : 0;
     case 'leaky_relu':
       return x > 0 ? x : alpha * x;
     case 'sigmoid':
@@ -42,4 +43,28 @@ export function activate(kind: RefActivation, x: number, alpha = 0.01): number {
 
 export function activateAll(kind: RefActivation, x: ArrayLike<number>, alpha = 0.01): Float64Array {
   return Float64Array.from(x, (v) => activate(kind, v, alpha));
+}
+
+/**
+ * f'(x) from the input, with PyTorch's choices where the derivative is not defined: relu' is 0 at
+ * x <= 0 and 1 at NaN (its backward passes the gradient through a NaN output); leaky_relu' is the
+ * slope at x <= 0 and at NaN; the others follow their formulas (NaN in, NaN out).
+ */
+export function activateGrad(kind: RefActivation, x: number, alpha = 0.01): number {
+  switch (kind) {
+    case 'none':
+      return 1;
+    case 'relu':
+      return x <= 0 ? 0 : 1;
+    case 'leaky_relu':
+      return x > 0 ? 1 : alpha;
+    case 'sigmoid': {
+      const s = activate('sigmoid', x);
+      return s * (1 - s);
+    }
+    case 'tanh':
+      return 1 - Math.tanh(x) ** 2;
+    case 'gelu':
+      return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+  }
 }

@@ -4,7 +4,7 @@ import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import { fuseEpilogues } from '../../src/graph/passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
-import type { Activation } from '../../shaders/lib/activations.js';
+import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import { expectClose } from '../helpers/compare.js';
 import { integers, uniform } from '../helpers/random.js';
 import { evaluateOps } from '../reference/graph.js';
@@ -12,7 +12,7 @@ import { evaluateOps } from '../reference/graph.js';
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 
 /** A 3-layer MLP training graph: loss and the gradients of every parameter. */
-function mlp(hidden: Activation) {
+function mlp(hidden: ActivationSpec) {
   const g = createGraph();
   const x = g.input('x', [6, 5]);
   const labels = g.input('labels', [6], 'u32');
@@ -25,7 +25,7 @@ function mlp(hidden: Activation) {
     params.push(w, b);
     h = g.apply('matmul', [h, w], { transA: false, transB: true })[0];
     h = g.apply('bias_add', [h, b], { axis: -1 })[0];
-    if (l < 2) h = g.apply('activation', [h], { activation: { kind: hidden } })[0];
+    if (l < 2) h = g.apply('activation', [h], { activation: hidden })[0];
   }
   const [loss] = g.apply('softmax_cross_entropy', [h, labels], {});
   const grads = gradients(g, loss, params);
@@ -39,8 +39,9 @@ function mlp(hidden: Activation) {
 }
 
 describe('fuseEpilogues', () => {
-  for (const hidden of ['relu', 'tanh', 'gelu'] as const) {
-    it(`fused and unfused ${hidden} MLP training steps agree`, () => {
+  const hiddens: ActivationSpec[] = [{ kind: 'relu' }, { kind: 'tanh' }, { kind: 'gelu' }, { kind: 'leaky_relu', alpha: -0.5 }, { kind: 'leaky_relu', alpha: 0.2 }];
+  for (const hidden of hiddens) {
+    it(`fused and unfused ${hidden.kind}${hidden.alpha ?? ''} MLP training steps agree`, () => {
       const { g, feeds, keep } = mlp(hidden);
       const plain = eliminateDeadOps(scheduleOf(g), keep);
       const fused = fuseEpilogues(plain, keep);
@@ -52,7 +53,7 @@ describe('fuseEpilogues', () => {
   }
 
   it('folds bias and activation into forward matmuls and activation derivatives into backward ones', () => {
-    const { g, keep } = mlp('relu');
+    const { g, keep } = mlp({ kind: 'relu' });
     const fused = fuseEpilogues(eliminateDeadOps(scheduleOf(g), keep), keep);
     const ops = fused.map((s) => s.op);
     // No standalone bias_add or activation in the forward, no activation_backward at all.
@@ -64,6 +65,19 @@ describe('fuseEpilogues', () => {
     );
     // dX of layers 1 and 2 carry relu' of the previous layer's output.
     expect(matmuls.filter((s) => s.attrs.prologue?.kind === 'relu')).toHaveLength(2);
+  });
+
+  it('leaky_relu with a negative slope keeps its input for the backward: the forward activation stays, its derivative is still folded', () => {
+    const { g, keep } = mlp({ kind: 'leaky_relu', alpha: -0.5 });
+    const fused = fuseEpilogues(eliminateDeadOps(scheduleOf(g), keep), keep);
+    const matmuls = fused.filter((s): s is ScheduledOp<'matmul_fused'> => s.op === 'matmul_fused');
+    expect(fused.filter((s) => s.op === 'activation')).toHaveLength(2);
+    expect(matmuls.filter((s) => !s.attrs.prologue && s.attrs.activation.kind === 'leaky_relu')).toEqual([]);
+    const prologues = matmuls.filter((s) => s.attrs.prologue?.kind === 'leaky_relu');
+    expect(prologues).toHaveLength(2);
+    // The saved operand of each prologue is the pre-activation (the forward activation's input).
+    const activationInputs = new Set(fused.filter((s) => s.op === 'activation').map((s) => s.inputs[0]));
+    for (const p of prologues) expect(activationInputs.has(p.inputs[p.inputs.length - 1])).toBe(true);
   });
 
   it('keeps intermediates that are read elsewhere or requested', () => {

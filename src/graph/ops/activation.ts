@@ -1,19 +1,21 @@
 import { activationSaves } from '../../../shaders/lib/activations.js';
-import { activationBackward, activationForward } from '../../kernels/activation.js';
+import { activationBackward, activationForward, checkActivation } from '../../kernels/activation.js';
 import { singleLaunch } from '../../kernels/kernel.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
 export const activationRule: OpRule<'activation'> = {
-  infer([x], _attrs, where) {
+  infer([x], attrs, where) {
     expectF32(where, 'input', x);
+    checkActivation(where, attrs.activation);
     return [{ shape: x.shape, dtype: 'f32' }];
   },
-  // dx = g ⊙ f'(z), computed from the saved output (or input, for GELU) by one kernel.
+  // dx = g ⊙ f'(z), computed by one kernel from the saved output, or the input where the output
+  // cannot give f'(z) (GELU, leaky_relu with a negative slope): activationSaves decides.
   grad(g, node, [up]) {
     if (up === null) return [null];
     const { activation } = node.attrs;
-    const saved = activationSaves(activation.kind) === 'output' ? node.outputs[0] : node.inputs[0];
+    const saved = activationSaves(activation) === 'output' ? node.outputs[0] : node.inputs[0];
     return [g.apply('activation_backward', [materialise(g, up, node.outputs[0]), saved], { activation })[0]];
   },
   lower: ({ inputs: [x], attrs }) => program(singleLaunch(activationForward(attrs.activation, x.size))),

@@ -31,7 +31,7 @@ export interface OpAttrs {
   /** x [..., C, *spatial] + b [C], the channel at `axis` (1 for NCHW, -1 for features). */
   bias_add: { axis: number };
   activation: { activation: ActivationSpec };
-  /** dx = dy ⊙ f'(saved); saved is the output, or the input for GELU. */
+  /** dx = dy ⊙ f'(saved); saved is the output, or the input where activationSaves says so (GELU, leaky_relu with a negative slope). */
   activation_backward: { activation: ActivationSpec };
   add: Record<string, never>;
   sub: Record<string, never>;
