@@ -1,9 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { computePruningMasks, type Pruner } from '../compress/prune.js';
 import { dequantizeStateDict, encodeQuantizedSafetensors, quantizeStateDict } from '../compress/quantize.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
-import { decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
+import { outputPathProblem, writeFileAtomically } from '../io/atomic_write.js';
+import { MAX_CHECKPOINT_FILE_BYTES } from '../io/limits.js';
+import { readFileWithin } from '../io/read_bounded.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
 import { cosine } from '../train/schedules.js';
 import type { Trainer } from '../train/trainer.js';
 import { UsageError } from './options.js';
@@ -84,12 +86,15 @@ export async function compressCommand(argv: string[]): Promise<void> {
   const seed = count('seed', v.seed, 1, 0);
   const trainLimit = v.limit === undefined ? undefined : count('limit', v.limit, 0);
   if (!sparsity && !v.quantize) throw new UsageError('nothing to do: give --prune S, --quantize, or both');
-  let weights: Uint8Array;
-  try {
-    weights = new Uint8Array(readFileSync(v.weights));
-  } catch (e) {
-    throw new UsageError(`--weights ${v.weights}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  if (v.out) {
+    const problem = await outputPathProblem(v.out);
+    if (problem) throw new UsageError(`--out ${v.out}: ${problem}`);
   }
+  const source = `--weights ${v.weights}`;
+  const weights = await readFileWithin(v.weights, { limit: MAX_CHECKPOINT_FILE_BYTES, limitName: 'MAX_CHECKPOINT_FILE_BYTES', error: CheckpointError, label: source, missingOk: true });
+  if (!weights) throw new UsageError(`${source}: no such file`);
+  // Checked in full (format, finite values) before the data is loaded or the engine started.
+  decodeSafetensors(weights, { source, requireFinite: true });
 
   const all = await loadSplits(v.data);
   const splits = { ...all, train: limit(all.train, trainLimit) };
@@ -109,7 +114,7 @@ export async function compressCommand(argv: string[]): Promise<void> {
     engine = await createEngine({ log: (m) => console.error(m) });
     say(describeRun(engine, splits));
     trainer = classifierTrainer(engine, model, splits, { lr, seed });
-    trainer.load(weights);
+    trainer.load(weights, source);
     const t = trainer;
     const stage = async (name: Stage['stage'], bytes: number) => {
       const e = await t.evaluate(splits.test);
@@ -137,7 +142,7 @@ export async function compressCommand(argv: string[]): Promise<void> {
       await stage('int8', out.byteLength);
     }
     if (v.out) {
-      writeFileSync(v.out, out);
+      await writeFileAtomically(v.out, out);
       say(`webgpu-dl: compressed weights saved to ${v.out} (${v.quantize ? 'int8 weights with f32 scales' : 'f32'}, safetensors)`);
     }
   } finally {

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
 import { checkAugmentation } from '../data/augment.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
+import { outputPathProblem, writeFilesAtomically } from '../io/atomic_write.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
 import { Adam } from '../optim/optimizers.js';
 import { fixedLatents, GanTrainer } from '../train/gan.js';
@@ -52,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
 async function train(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
+  if (args.out) await checkOutputPaths([args.out, optimizerPath(args.out)]);
   const all = await loadSplits(args.data);
   const splits = { ...all, train: limit(all.train, args.limit) };
   const train = splits.train;
@@ -90,9 +91,11 @@ async function train(args: TrainArgs): Promise<void> {
     });
     const last = history[history.length - 1];
     if (args.out) {
-      writeFileSync(args.out, await trainer.checkpoint({ model: args.model }));
       const optimizerFile = optimizerPath(args.out);
-      writeFileSync(optimizerFile, await trainer.optimizerCheckpoint({ model: args.model }));
+      await writeFilesAtomically([
+        { path: args.out, data: await trainer.checkpoint({ model: args.model }) },
+        { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: args.model }) },
+      ]);
       say(`webgpu-dl: weights saved to ${args.out} (safetensors; load into the equivalent torch.nn.Sequential), Adam's state to ${optimizerFile}`);
     }
     const seconds = (performance.now() - started) / 1000;
@@ -107,6 +110,7 @@ async function train(args: TrainArgs): Promise<void> {
 async function trainGan(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
+  if (args.out) await checkOutputPaths([args.out, samplesPath(args.out)]);
   const data = limit((await loadSplits(args.data)).train, args.limit);
   let engine: Engine | undefined;
   let gan: GanTrainer | undefined;
@@ -139,12 +143,14 @@ async function trainGan(args: TrainArgs): Promise<void> {
     });
     let samples: string | undefined;
     if (args.out) {
-      writeFileSync(args.out, await gan.generatorCheckpoint());
       const count = 64;
       const images = await gan.sample(fixedLatents(count, latent, args.seed), count);
       const grid = imageGrid(images, count, data.height, data.width, 8);
-      samples = `${args.out.replace(/\.safetensors$/, '')}.png`;
-      writeFileSync(samples, await encodeGrayPng(grid.pixels, grid.width, grid.height));
+      samples = samplesPath(args.out);
+      await writeFilesAtomically([
+        { path: args.out, data: await gan.generatorCheckpoint() },
+        { path: samples, data: await encodeGrayPng(grid.pixels, grid.width, grid.height) },
+      ]);
       say(`webgpu-dl: generator weights saved to ${args.out}, samples to ${samples}`);
     }
     const last = history[history.length - 1];
@@ -155,6 +161,22 @@ async function trainGan(args: TrainArgs): Promise<void> {
     gan?.dispose();
     await engine?.close();
   }
+}
+
+/**
+ * Refuses, before any data is loaded or any step trained, output paths that could not be written
+ * at the end (a missing or read-only folder, a folder or device in the file's place).
+ */
+export async function checkOutputPaths(paths: readonly string[], flag = '--out'): Promise<void> {
+  for (const path of paths) {
+    const problem = await outputPathProblem(path);
+    if (problem) throw new UsageError(`${flag} ${path}: ${problem}`);
+  }
+}
+
+/** Where `train --model gan --out FILE.safetensors` puts its grid of samples: FILE.png. */
+export function samplesPath(out: string): string {
+  return `${out.replace(/\.safetensors$/, '')}.png`;
 }
 
 /** Where `train --out FILE.safetensors` puts the optimizer state: FILE.optimizer.safetensors. */

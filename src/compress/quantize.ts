@@ -1,5 +1,5 @@
 import { ShapeError } from '../gpu/errors.js';
-import { CheckpointError, decodeSafetensors, encodeSafetensors, type Int8Tensor, type NamedTensor } from '../train/safetensors.js';
+import { CheckpointError, checkFinite, decodeSafetensors, encodeSafetensors, type Int8Tensor, type NamedTensor } from '../train/safetensors.js';
 import { weightTensors, type TensorFilter } from './select.js';
 
 /*
@@ -44,10 +44,13 @@ export interface QuantizedStateDict {
  * Quantises the chosen weights (by default every '*.weight' of rank ≥ 2) of a state dict such as
  * `decodeSafetensors(await trainer.checkpoint()).tensors`. Symmetric, so zero (a pruned weight)
  * maps to exactly zero; per output channel, so one row of large weights does not coarsen the rest.
+ * A NaN or infinite value anywhere is refused (CheckpointError naming the tensor and the index):
+ * it would make its channel's scale, and so every code of the channel, meaningless.
  */
 export function quantizeStateDict(tensors: Iterable<NamedTensor>, options: { include?: TensorFilter } = {}): QuantizedStateDict {
   const include = options.include ?? weightTensors;
   const input = [...tensors];
+  checkFinite(input, 'quantize');
   const names = new Set(input.map((t) => t.name));
   const out: (NamedTensor | Int8Tensor)[] = [];
   const report: QuantizationReport = { bytesBefore: 0, bytesAfter: 0, tensors: [] };
