@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 // Side-by-side benchmark of webgpu-dl against TensorFlow.js's WebGPU backend, in headless Chromium.
 //
-//   npm run bench -- [--json] [--only ID_PREFIX] [--runs N] [--warmup N] [--timeout SECONDS]
+//   npm run bench -- [--json] [--out FILE] [--only ID_PREFIX] [--runs N] [--warmup N] [--timeout SECONDS]
 //
 // Serves bench/page with Vite, opens it, and for each workload in bench/workloads/*.ts lets the
 // page time both engines (alternating runs, medians). With --json, stdout carries exactly one JSON
-// object; progress and the page's console errors go to stderr.
+// object; progress and the page's console errors go to stderr. With --out, the same JSON object is
+// written to FILE atomically. A workload that fails or exceeds its timeout ends the run: the
+// finished ones are still reported, the report names the one that failed, and the exit status is 1.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { launchChromium, startVite, watchErrors } from './lib/chromium.mjs';
+import { checkOutputFile, runWorkloads, within, writeJsonAtomically } from './lib/harness.mjs';
 import { formatTable } from './lib/table.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const USAGE = 'usage: npm run bench -- [--json] [--only ID_PREFIX] [--runs N>=5] [--warmup N] [--timeout SECONDS]';
+const USAGE = 'usage: npm run bench -- [--json] [--out FILE] [--only ID_PREFIX] [--runs N>=5] [--warmup N] [--timeout SECONDS]';
 
 function options() {
   const { values } = parseArgs({
     options: {
       json: { type: 'boolean', default: false },
+      out: { type: 'string' },
       only: { type: 'string', default: '' },
       runs: { type: 'string', default: '7' },
       warmup: { type: 'string', default: '2' },
@@ -31,16 +35,7 @@ function options() {
     return n;
   };
   // Fewer than 5 timed runs make the median too sensitive to one slow run.
-  return { json: values.json, only: values.only, runs: int('runs', 5), warmup: int('warmup', 1), timeoutMs: int('timeout', 1) * 1e3, help: values.help };
-}
-
-/** Rejects with `message` if `promise` has not settled after `ms`. */
-function within(promise, ms, message) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return { json: values.json, out: values.out, only: values.only, runs: int('runs', 5), warmup: int('warmup', 1), timeoutMs: int('timeout', 1) * 1e3, help: values.help };
 }
 
 const progress = (line) => process.stderr.write(`${line}\n`);
@@ -51,6 +46,7 @@ async function main() {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (opts.out) await checkOutputFile(opts.out);
   let vite;
   let browser;
   try {
@@ -96,23 +92,28 @@ async function main() {
     if (chosen.length === 0) {
       throw new Error(`no workload id starts with '${opts.only}' (known: ${workloads.map((w) => w.id).join(', ')})`);
     }
-    const results = [];
-    for (const w of chosen) {
-      progress(`bench: ${w.id}: ${opts.warmup} warm-up + ${opts.runs} timed runs per engine…`);
-      const start = Date.now();
-      const result = await within(
-        page.evaluate(([id, o]) => window.bench.run(id, o), [w.id, { runs: opts.runs, warmup: opts.warmup }]),
-        opts.timeoutMs,
-        `workload ${w.id} took longer than ${opts.timeoutMs / 1e3} s (raise --timeout)`,
-      );
-      progress(
-        `bench: ${w.id}: ours ${result.ours.toPrecision(4)} ${w.unit}, TF.js ${result.tfjs.toPrecision(4)}, ` +
-          `ratio ${result.ratio.toFixed(2)} (${((Date.now() - start) / 1e3).toFixed(1)} s)`,
-      );
-      results.push(result);
-    }
-    const report = { adapter, date: new Date().toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), workloads: results };
+    const run = await runWorkloads(
+      chosen,
+      (w) => {
+        progress(`bench: ${w.id}: ${opts.warmup} warm-up + ${opts.runs} timed runs per engine…`);
+        return page.evaluate(([id, o]) => window.bench.run(id, o), [w.id, { runs: opts.runs, warmup: opts.warmup }]);
+      },
+      {
+        timeoutMs: opts.timeoutMs,
+        onResult: (w, result) =>
+          progress(`bench: ${w.id}: ours ${result.ours.toPrecision(4)} ${w.unit}, TF.js ${result.tfjs.toPrecision(4)}, ratio ${result.ratio.toFixed(2)}`),
+      },
+    );
+    const report = {
+      adapter,
+      date: new Date().toISOString(),
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      workloads: run.results,
+      ...(run.failed ? { failed: run.failed, notRun: run.notRun } : {}),
+    };
+    if (opts.out) await writeJsonAtomically(opts.out, report);
     process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatTable(report));
+    if (run.failed) throw new Error(`workload ${run.failed.id} did not finish (${run.failed.error}); the ${run.results.length} finished before it are reported`);
   } finally {
     await browser?.close().catch(() => {});
     await vite?.close().catch(() => {});

@@ -24,6 +24,7 @@ export function formatTable(report) {
     '',
     `adapter: ${a.vendor} / ${a.architecture}${a.description ? ` / ${a.description}` : ''}${a.software ? ' (software)' : ''}`,
     `TF.js ${a.tfjsVersion}; medians of ${report.workloads[0]?.runs ?? 0} alternating runs; ${report.date}`,
+    ...(report.failed ? [`not finished: ${report.failed.id} (${report.failed.error})${report.notRun?.length ? `; not run: ${report.notRun.join(', ')}` : ''}`] : []),
     '',
   ].join('\n');
 }
