@@ -1,5 +1,6 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { flatIndexWGSL } from './lib/indexing.js';
+import { isNanWGSL } from './lib/nan.js';
 
 /** argmax of a window that covers no input element (possible only with dilation; rejected on the host). */
 const NONE = 0xffffffff;
@@ -19,6 +20,7 @@ export function pool2dShader(kind: 'max' | 'avg', direction: 'forward' | 'backwa
   const max = kind === 'max';
   return wgsl`
 ${flatIndexWGSL}
+${isNanWGSL}
 override WG: u32 = 256;
 const NONE: u32 = ${NONE}u;
 struct Params {
@@ -142,8 +144,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let at = u32(iy) * params.w + u32(ix);
       let v = x[in_base + at];
 #if ${max}
-      // Strict '>' keeps the first maximum in scan order, as PyTorch does.
-      if (arg == NONE || v > best) {
+      // Strict '>' keeps the first maximum in scan order, as PyTorch does; a NaN wins over any
+      // number and a later NaN over an earlier one (PyTorch's rule: val > max || isnan(val)), so the
+      // output is NaN and backward routes the gradient to the NaN's position.
+      if (arg == NONE || is_nan(v) || (v > best && !is_nan(best))) {
         best = v;
         arg = at;
       }

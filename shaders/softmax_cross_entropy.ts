@@ -1,4 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { isNanWGSL } from './lib/nan.js';
 import { rowIndexWGSL, rowReduceWGSL } from './lib/reduce.js';
 
 /**
@@ -16,11 +17,8 @@ const LABEL_KIND = /* wgsl */ `
 fn is_ignored(label: u32) -> bool { return params.has_ignore != 0u && label == params.ignore_index; }
 fn is_kept(label: u32) -> bool { return label < params.cols && !is_ignored(label); }
 fn is_invalid(label: u32) -> bool { return label >= params.cols && !is_ignored(label); }
-// The mean over zero kept rows is 0/0, as in PyTorch. Read from a variable: a constant NaN is a
-// shader-creation error in WGSL.
-var<private> nan_bits: u32 = 0x7fc00000u;
-fn nan_f32() -> f32 { return bitcast<f32>(nan_bits); }
-`;
+// nan_f32() is the loss when no row is kept (0/0, as in PyTorch).
+${isNanWGSL}`;
 
 /**
  * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which

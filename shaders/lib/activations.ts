@@ -61,8 +61,9 @@ fn activate(x: f32) -> f32 {
 #elif ${kind === 'relu'}
   return select(max(x, 0.0), x, is_nan(x));
 #elif ${kind === 'leaky_relu'}
-  // The slope times -inf is NaN for a slope of 0, as in PyTorch (IEEE 0 * inf).
-  return select(select(leaky_alpha * x, x, x > 0.0), x, is_nan(x));
+  // A zero slope times -inf is NaN in PyTorch (IEEE 0 · inf); a compiler may fold 0 · x to 0.
+  let negative = select(leaky_alpha * x, nan_f32(), leaky_alpha == 0.0 && is_inf(x));
+  return select(select(negative, x, x > 0.0), x, is_nan(x));
 #elif ${kind === 'sigmoid'}
   // exp(-x) overflows to +inf for x < -88, giving 0 as the limit does.
   return select(1.0 / (1.0 + exp(-x)), x, is_nan(x));

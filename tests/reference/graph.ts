@@ -103,7 +103,8 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         const derivative = (s: number): number => {
           switch (kind) {
             case 'none': return 1;
-            case 'relu': return s > 0 ? 1 : 0;
+            // PyTorch passes the gradient through a NaN output (threshold_backward: s <= 0 ? 0 : dy).
+            case 'relu': return s <= 0 ? 0 : 1;
             case 'leaky_relu': return s > 0 ? 1 : alpha;
             case 'sigmoid': return s * (1 - s);
             case 'tanh': return 1 - s * s;
@@ -417,12 +418,13 @@ function windows(a: PoolLike, xs: readonly number[], ys: readonly number[], fn: 
 function pool(op: string, a: PoolLike, xs: readonly number[], x: Float64Array, ys: readonly number[]): { y: Float64Array; argmax: Float64Array } {
   const size = ys.reduce((p, q) => p * q, 1);
   const y = new Float64Array(size).fill(op === 'max_pool2d' ? -Infinity : 0);
-  const argmax = new Float64Array(size);
+  const argmax = new Float64Array(size).fill(-1);
   const plane = xs[2] * xs[3];
   windows(a, xs, ys, (o, i, inside, count) => {
     if (!inside) return;
     if (op === 'avg_pool2d') y[o] += x[i] / count;
-    else if (x[i] > y[o]) {
+    // PyTorch: the first in-window element starts; a larger value or any NaN takes over.
+    else if (argmax[o] < 0 || x[i] > y[o] || Number.isNaN(x[i])) {
       y[o] = x[i];
       argmax[o] = i % plane;
     }

@@ -33,10 +33,12 @@ export function maxPool(x: ArrayLike<number>, shape: readonly number[], p: RefPo
   const y = new Float64Array(count).fill(-Infinity);
   const argmax = new Int32Array(count).fill(-1);
   const [h, w] = [shape[2], shape[3]];
+  // PyTorch's rule: the first in-window element starts the search; a larger value or any NaN takes
+  // over (so the last NaN of a window wins, and the output is NaN).
   windows(shape, p, (plane, o, iy, ix, inside) => {
     if (!inside) return;
     const v = x[plane * h * w + iy * w + ix];
-    if (v > y[o]) {
+    if (argmax[o] < 0 || v > y[o] || Number.isNaN(v)) {
       y[o] = v;
       argmax[o] = iy * w + ix;
     }
