@@ -209,6 +209,18 @@ export class CompiledStep<I extends string> {
     this.plan.encode(pass);
     for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
     hooks.inPass?.(pass);
+  /**
+   * Continues from a run saved after `runs` runs and `steps` updates (see `runCount`, `step`), as a
+   * step rebuilt to resume it must: the per-run random streams and the update numbering go on.
+   */
+  continueFrom(runs: number, steps: number): void {
+    for (const [name, v] of [['run count', runs], ['update count', steps]] as const) {
+      if (!(Number.isInteger(v) && v >= 0)) throw new ShapeError(`${name} ${v} must be a non-negative integer`);
+    }
+    this.runs = runs;
+    this.steps = steps;
+  }
+
     pass.end();
     hooks.after?.(encoder);
     this.engine.device.queue.submit([encoder.finish()]);

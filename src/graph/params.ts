@@ -225,6 +225,17 @@ export class ParameterStore {
   }
 
   dispose(): void {
+  /**
+   * Forgets the buffers after the device that held them was lost (see `Engine.recover`), keeping
+   * the declared tensors: the next use allocates fresh ones on the engine's new device, initialised
+   * as at first, ready for a snapshot to be loaded over them.
+   */
+  reallocate(): void {
+    if (this.disposed) throw new DisposedError('parameter store was used after dispose()');
+    this.params = this.grads = this.stateBuffers = undefined;
+    this.states.clear();
+  }
+
     for (const b of [this.params, this.grads, this.stateBuffers, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
     this.params = this.grads = this.stateBuffers = undefined;
     this.states.clear();

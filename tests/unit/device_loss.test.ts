@@ -1,15 +1,58 @@
-import { describe, expect, it } from 'vitest';
-import { createEngine } from '../../src/gpu/engine.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createEngine, type Engine } from '../../src/gpu/engine.js';
 import { MemoryTuneStore } from '../../src/gpu/autotune.js';
-import { DeviceLostError, WebGPUDLError } from '../../src/gpu/errors.js';
+import { DeviceLostError, ShapeError, WebGPUDLError } from '../../src/gpu/errors.js';
 import { activationForward } from '../../src/kernels/activation.js';
 import { tensor } from '../../src/eager/tensor.js';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { Dropout } from '../../src/nn/dropout.js';
+import { BatchNorm1d } from '../../src/nn/normalization.js';
+import { Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
+import { Adam } from '../../src/optim/optimizers.js';
+import { Trainer, type EpochResult, type FitOptions, type TrainerOptions } from '../../src/train/trainer.js';
+import { RecoveryError, type RecoveryInfo } from '../../src/train/resume.js';
+import { decodeSnapshot, readSnapshot } from '../../src/train/snapshot_file.js';
+import { cosine } from '../../src/train/schedules.js';
 
-const quiet = { tuneStore: new MemoryTuneStore(), log: () => {} };
+const quiet = { log: () => {} };
+
+/** 64 samples of 8×8 with labels a small MLP can partly learn (the class sets a bright row). */
+function tinyDataset(): ImageDataset {
+  const n = 64;
+  const images = new Uint8Array(n * 64);
+  const labels = new Uint8Array(n);
+  for (let s = 0; s < n; s++) {
+    labels[s] = s % 8;
+    for (let p = 0; p < 64; p++) images[s * 64 + p] = Math.floor(p / 8) === labels[s] ? 200 + ((s * 7 + p) % 55) : (s * 31 + p * 17) % 60;
+  }
+  return { images, labels, count: n, height: 8, width: 8, classes: 8 };
+}
+
+/** Dropout (the step's run count), BatchNorm (non-trainable buffers), Adam (state and t). */
+function trainerOptions(extra: Partial<TrainerOptions> = {}): TrainerOptions {
+  return {
+    model: new Sequential(new Flatten(), new Linear(64, 24), new BatchNorm1d(24), ReLU(), new Dropout(0.25), new Linear(24, 8)),
+    inputShape: [1, 8, 8],
+    classes: 8,
+    optimizer: new Adam({ lr: 1e-2 }),
+    seed: 5,
+    ...extra,
+  };
+}
+
+/** Augmentation and a schedule, so the resumed run must also continue their draws and rate. */
+const fitOptions: FitOptions = { epochs: 3, batchSize: 16, augment: { shift: 1 }, schedule: cosine() };
+
+async function weights(trainer: Trainer): Promise<Float32Array[]> {
+  return Promise.all(trainer.store.stateDict.map((p) => trainer.store.read(p.name)));
+}
 
 describe('Engine.recover', () => {
   it('replaces a lost device in the same engine object, which then works again', async () => {
-    const e = await createEngine({ autotune: false, ...quiet });
+    const e = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), ...quiet });
     const info = e.info;
     const old = e.device;
     await expect(e.recover()).rejects.toThrow(WebGPUDLError); // nothing to recover from
@@ -32,5 +75,140 @@ describe('Engine.recover', () => {
     y.dispose();
     expect(e.stats.liveBuffers).toBe(0);
     await e.close();
+  });
+});
+
+describe('fit with autoCheckpoint survives device loss', () => {
+  const tuneStore = new MemoryTuneStore();
+  let engine: Engine;
+  let reference: { weights: Float32Array[]; history: EpochResult[] };
+  const data = tinyDataset();
+  const folder = mkdtempSync(join(tmpdir(), 'webgpu-dl-device-loss-'));
+
+  beforeAll(async () => {
+    // Autotuning on: the run before and after the loss must choose the same kernels (same store).
+    engine = await createEngine({ autotune: true, tuneStore, ...quiet });
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2 } }));
+    const history = await trainer.fit(data, fitOptions);
+    reference = { weights: await weights(trainer), history };
+    trainer.dispose();
+  });
+
+  afterAll(async () => {
+    await engine.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('resumes from the last snapshot and ends with the uninterrupted run\'s weights, bit for bit', async () => {
+    const baseline = engine.stats.liveBuffers;
+    const chosen: string[][] = [[], []]; // kernel choices on the first device, and on the second
+    const realChoose = engine.tuner.choose.bind(engine.tuner);
+    const spy = vi.spyOn(engine.tuner, 'choose').mockImplementation(async (shapeClass, candidates, buffers) => {
+      const id = await realChoose(shapeClass, candidates, buffers);
+      chosen[engine.recovered].push(`${shapeClass}=${id}`);
+      return id;
+    });
+    const file = join(folder, 'run.snapshot.safetensors');
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file } } }));
+    const recovered: RecoveryInfo[] = [];
+    const lostDevice = engine.device;
+    let destroyed = false;
+    const history = await trainer.fit(data, {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: (p) => {
+        if (p.epoch === 2 && p.step === 3 && !destroyed) {
+          destroyed = true;
+          engine.device.destroy(); // what a driver reset or a lost tab does to the device
+        }
+      },
+      onRecover: (info) => recovered.push(info),
+    });
+    spy.mockRestore();
+
+    expect(engine.device).not.toBe(lostDevice);
+    expect(recovered).toHaveLength(1);
+    const [info] = recovered;
+    expect(info.reason).toBe('destroyed');
+    // Snapshots every 2 steps of 4 per epoch; the device went after global step 7 was reported.
+    expect(info.step % 2).toBe(0);
+    expect(info.step).toBeGreaterThanOrEqual(2);
+    expect(info.step).toBeLessThanOrEqual(7);
+    expect(info.epoch).toBe(Math.floor((info.step - 1) / 4) + 1);
+    expect(history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+    expect(history.flatMap((h) => h.recoveries ?? [])).toEqual([info]);
+
+    const after = await weights(trainer);
+    after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
+    // The epoch figures match too: the snapshot carried the epoch's running sums.
+    expect(history.map((h) => [h.loss, h.trainAccuracy])).toEqual(reference.history.map((h) => [h.loss, h.trainAccuracy]));
+
+    // The same kernel configurations before and after the recovery, and nothing re-timed.
+    expect(chosen[0].length).toBeGreaterThan(0);
+    expect(chosen[1]).toEqual(chosen[0]);
+
+    // The last snapshot was also written to the file: the end of training, with the final weights.
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    expect(snapshot.position).toEqual({ epoch: 3, step: 4, global: 12 });
+    expect(snapshot.optimizerSteps).toBe(trainer.store.optimizerSteps);
+    const p0 = trainer.store.list[0];
+    expect(snapshot.parameters.subarray(p0.offset, p0.offset + p0.size)).toEqual(after[0]);
+
+    trainer.dispose();
+    expect(engine.stats.liveBuffers).toBe(baseline);
+  });
+
+  it('gives up with a RecoveryError after maxRecoveries losses in a row', async () => {
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, maxRecoveries: 2 } }));
+    let recoveries = 0;
+    let first = true;
+    const fit = trainer.fit(data, {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: () => {
+        if (first) engine.device.destroy();
+        first = false;
+      },
+      // Every new device is lost again before a single step completes.
+      onRecover: () => {
+        recoveries++;
+        engine.device.destroy();
+      },
+    });
+    await expect(fit).rejects.toThrow(RecoveryError);
+    await expect(fit).rejects.toThrow(/gave up after 3 GPU device losses in a row/);
+    expect(recoveries).toBe(2);
+    trainer.dispose();
+    await engine.device.lost;
+    await engine.recover(); // for the other tests of this file
+  });
+});
+
+describe('fit without autoCheckpoint', () => {
+  it('fails with a DeviceLostError when the device is lost, not a hang or a DOMException', async () => {
+    const engine = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), ...quiet });
+    const trainer = new Trainer(engine, trainerOptions());
+    const fit = trainer.fit(tinyDataset(), {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: (p) => {
+        if (p.epoch === 1 && p.step === 2) engine.device.destroy();
+      },
+    });
+    await expect(fit).rejects.toThrow(DeviceLostError);
+    trainer.dispose();
+    expect(engine.stats.liveBuffers).toBe(0);
+    await engine.close();
+  });
+
+  it('refuses bad autoCheckpoint options before any GPU work', async () => {
+    const engine = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), ...quiet });
+    expect(() => new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 0 } }))).toThrow(ShapeError);
+    expect(() => new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, maxRecoveries: 0.5 } }))).toThrow(/maxRecoveries 0.5 must be a positive integer/);
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file: '/no/such/folder/run.safetensors' } } }));
+    await expect(trainer.fit(tinyDataset(), fitOptions)).rejects.toThrow(/folder \/no\/such\/folder does not exist/);
+    trainer.dispose();
+    expect(engine.stats.liveBuffers).toBe(0);
+    await engine.close();
   });
 });
