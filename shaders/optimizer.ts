@@ -1,5 +1,6 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { flatIndexWGSL } from './lib/indexing.js';
+import { stepHealthWGSL } from './lib/step_health.js';
 
 /**
  * Optimizer updates over flat buffers: every parameter tensor of a model packed at offsets into one
@@ -9,13 +10,44 @@ import { flatIndexWGSL } from './lib/indexing.js';
  */
 
 /**
+ * What a guarded update does first (binding `health`, a StepHealth record after the finite check):
+ * skip the whole update when the step is bad or the run halted, so parameters and optimizer state
+ * keep their last finite values. Invocation 0 also books the step — counts a skip, remembers the
+ * first bad step, halts under mode 0 ('error') — and clears the other parity's slot for the next
+ * step (no invocation of this dispatch reads that one).
+ */
+const guardWGSL = /* wgsl */ `
+fn update_skipped(i: u32) -> bool {
+  if (atomicLoad(&health.halted) != 0u) { return true; }
+  let p = atomicLoad(&health.parity);
+  let bad = atomicLoad(&health.slots[p]);
+  if (i == 0u) {
+    atomicStore(&health.slots[1u - p], 0u);
+    if (bad != 0u) {
+      atomicAdd(&health.skipped, 1u);
+      if (atomicLoad(&health.first_step) == 0u) {
+        atomicStore(&health.first_step, atomicLoad(&health.step));
+        atomicStore(&health.first_code, bad);
+      }
+      if (atomicLoad(&health.mode) == 0u) { atomicStore(&health.halted, 1u); }
+    }
+  }
+  return bad != 0u;
+}
+`;
+
+/**
  * torch.optim.SGD, element-wise (θ param, g grad, b momentum buffer, μ momentum, τ dampening, λ decay):
  *   g ← g + λθ;  b ← g at t = 1, else μb + (1 − τ)g;  g ← g + μb (nesterov) or b;  θ ← θ − lr·g.
  * Bindings: param, grad, [momentum_buffer].
  */
-export function sgdShader(momentum: boolean): string {
+export function sgdShader(momentum: boolean, guarded = false): string {
   return wgsl`
 ${flatIndexWGSL}
+#if ${guarded}
+${stepHealthWGSL}
+${guardWGSL}
+#endif
 override WG: u32 = 256;
 struct Params {
   n: u32,
@@ -28,8 +60,15 @@ struct Params {
 }
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
-#if ${momentum}
+#if ${momentum && guarded}
 @group(0) @binding(2) var<storage, read_write> momentum_buffer: array<f32>;
+@group(0) @binding(3) var<storage, read_write> health: StepHealth;
+@group(0) @binding(4) var<uniform> params: Params;
+#elif ${momentum}
+@group(0) @binding(2) var<storage, read_write> momentum_buffer: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+#elif ${guarded}
+@group(0) @binding(2) var<storage, read_write> health: StepHealth;
 @group(0) @binding(3) var<uniform> params: Params;
 #else
 @group(0) @binding(2) var<uniform> params: Params;
@@ -38,6 +77,9 @@ struct Params {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_index(gid, nwg, WG);
+#if ${guarded}
+  if (update_skipped(i)) { return; }
+#endif
   if (i >= params.n) { return; }
   let p = param[i];
   var g = grad[i] + params.weight_decay * p;
@@ -61,9 +103,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * on the CPU from t (f32 pow would lose digits of 1 − β2^t at small t).
  * Bindings: param, grad, m, v.
  */
-export function adamShader(): string {
-  return /* wgsl */ `
+export function adamShader(guarded = false): string {
+  return wgsl`
 ${flatIndexWGSL}
+#if ${guarded}
+${stepHealthWGSL}
+${guardWGSL}
+#endif
 override WG: u32 = 256;
 struct Params {
   n: u32,
@@ -81,11 +127,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
+#if ${guarded}
+@group(0) @binding(4) var<storage, read_write> health: StepHealth;
+@group(0) @binding(5) var<uniform> params: Params;
+#else
 @group(0) @binding(4) var<uniform> params: Params;
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_index(gid, nwg, WG);
+#if ${guarded}
+  if (update_skipped(i)) { return; }
+#endif
   if (i >= params.n) { return; }
   let p = param[i];
   let g = grad[i] + params.l2 * p;
@@ -181,6 +235,44 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= params.n) { return; }
   let coef = min(1.0, params.max_norm / (norm[0] + 1e-6));
   grad[i] = grad[i] * coef;
+}
+`;
+}
+
+/**
+ * The finite check of a training step, before clipping and the update: marks this step's slot
+ * of the StepHealth record when the loss or any gradient element is NaN or ±Inf, and records the
+ * run's parity, number and mode for the dispatches after it. Finiteness is tested on the bits
+ * (exponent all ones), which no compiler may assume away. Does nothing once halted.
+ * Bindings: grad, loss [1], health, params.
+ */
+export function finiteCheckShader(): string {
+  return /* wgsl */ `
+${flatIndexWGSL}
+${stepHealthWGSL}
+override WG: u32 = 256;
+struct Params { n: u32, step: u32, mode: u32 }
+@group(0) @binding(0) var<storage, read> grad: array<f32>;
+@group(0) @binding(1) var<storage, read> loss: array<f32>;
+@group(0) @binding(2) var<storage, read_write> health: StepHealth;
+@group(0) @binding(3) var<uniform> params: Params;
+
+fn finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  if (atomicLoad(&health.halted) != 0u) { return; }
+  let i = flat_index(gid, nwg, WG);
+  let p = params.step & 1u;
+  if (i == 0u) {
+    atomicStore(&health.parity, p);
+    atomicStore(&health.step, params.step);
+    atomicStore(&health.mode, params.mode);
+    if (!finite(loss[0])) { atomicMax(&health.slots[p], 0xffffffffu); }
+  }
+  if (i < params.n && !finite(grad[i])) { atomicMax(&health.slots[p], 0xfffffffeu - i); }
 }
 `;
 }

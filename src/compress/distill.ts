@@ -8,6 +8,8 @@ import { UNIT_RANGE } from '../data/gpu_dataset.js';
 import { checkEpochsAndBatch, epochLoop } from '../train/epoch_loop.js';
 import type { Schedule } from '../train/schedules.js';
 import type { EpochResult, Progress, Trainer } from '../train/trainer.js';
+import type { NonFiniteMode } from '../kernels/optimizer.js';
+import { StepWatch } from '../train/step_watch.js';
 
 /** Weights of the two terms of the distillation objective. */
 export interface DistillationWeights {
@@ -27,6 +29,8 @@ export interface DistillationObjective {
   labels: Value;
   /** Rows whose student argmax is the label, [1] (f32 count). */
   correct: Value;
+  /** Rows whose label is not a class of the student, [1] (f32 count; training stops when > 0). */
+  invalid: Value;
 }
 
 /**
@@ -38,14 +42,14 @@ export function distillationObjective(g: Graph, student: Value, teacher: Value, 
   checkAlpha(w.alpha);
   const [fixed] = g.apply('stop_gradient', [teacher], {});
   const [distill] = g.apply('distillation_loss', [student, fixed], { temperature: w.temperature });
-  const [ce, , correct] = g.apply('softmax_cross_entropy', [student, labels], {});
+  const [ce, , correct, invalid] = g.apply('softmax_cross_entropy', [student, labels], {});
   // A term of weight 0 is left out of the loss (it is still computed, as a metric).
   const terms: Value[] = [];
   for (const [v, weight] of [[distill, w.alpha], [ce, 1 - w.alpha]] as const) {
     if (weight !== 0) terms.push(weight === 1 ? v : g.apply('scale', [v], { scale: weight, shift: 0 })[0]);
   }
   const loss = terms.length === 2 ? g.apply('add', terms, {})[0] : terms[0];
-  return { loss, distill, labels: ce, correct };
+  return { loss, distill, labels: ce, correct, invalid };
 }
 
 /** Options of `distill`: the two trainers, the objective's weights, and the loop as `Trainer.fit`. */
@@ -65,6 +69,8 @@ export interface DistillOptions extends DistillationWeights {
   onProgress?: (p: DistillProgress) => void;
   progressEvery?: number;
   onEpoch?: (r: DistillEpoch) => void;
+  /** As `FitOptions.onNonFinite`: 'error' (default) stops with a DivergenceError, 'skip' skips the step. */
+  onNonFinite?: NonFiniteMode;
 }
 
 /** Running figures of the current epoch; `loss` is the weighted objective. */
@@ -106,7 +112,8 @@ async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Prom
       step,
       train,
       normalisation: student.options.normalisation ?? UNIT_RANGE,
-      metrics: ['loss', 'distill', 'labels', 'correct'],
+      metrics: ['loss', 'distill', 'labels', 'correct', 'invalid'],
+      watch: new StepWatch({ who: 'distill', runs: () => step.step, store: student.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: student.options.classes } }),
       batch,
       epochs: o.epochs,
       seed: student.options.seed ?? 0,
@@ -114,10 +121,12 @@ async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Prom
       schedule: o.schedule,
       progressEvery: o.progressEvery,
       stop: () => student.lifecycle.stopping || teacher.lifecycle.stopping,
-      onProgress: o.onProgress && ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, ...figures(p.sums, p.step, batch), samplesPerSec: p.samplesPerSec })),
+      onProgress:
+        o.onProgress &&
+        ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, ...figures(p.sums, p.step - p.skipped, batch), samplesPerSec: p.samplesPerSec, skippedSteps: p.skipped })),
     });
-    for await (const { epoch, steps, sums: s, seconds, lr } of loop) {
-      const f = figures(s, steps, batch);
+    for await (const { epoch, steps, sums: s, skipped, seconds, lr } of loop) {
+      const f = figures(s, steps - skipped, batch);
       const result: DistillEpoch = {
         epoch,
         loss: f.loss,
@@ -127,6 +136,7 @@ async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Prom
         samplesPerSec: (steps * batch) / seconds,
         seconds,
         lr,
+        skippedSteps: skipped,
       };
       if (student.lifecycle.stopping || teacher.lifecycle.stopping) break;
       if (o.evaluate) {
@@ -161,8 +171,8 @@ function traceStep(engine: Engine, batch: number, o: DistillOptions): Promise<Co
       const objective = distillationObjective(g, s, t, labels, o);
       const { loss } = objective;
       return {
-        outputs: { loss, distill: objective.distill, labels: objective.labels, correct: objective.correct },
-        minimize: { loss, store: student.store, optimizer: student.options.optimizer, clipNorm: student.options.clipNorm },
+        outputs: { loss, distill: objective.distill, labels: objective.labels, correct: objective.correct, invalid: objective.invalid },
+        minimize: { loss, store: student.store, optimizer: student.options.optimizer, clipNorm: student.options.clipNorm, onNonFinite: o.onNonFinite },
       };
     },
   });

@@ -2,7 +2,8 @@ import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
-import { clipGradNormProgram } from '../kernels/optimizer.js';
+import { clipGradNormProgram, finiteCheckKernel, finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
+import { STEP_HEALTH_WORDS } from '../../shaders/lib/step_health.js';
 import { gradients } from './autodiff.js';
 import { createGraph } from './graph.js';
 import type { DType, Graph, Value } from './ir.js';
@@ -24,7 +25,18 @@ export interface StepGraph {
   /** Values to keep readable after each run (loss, logits, metrics). */
   outputs?: Record<string, Value>;
   /** Differentiate `loss` with respect to every parameter of `store` used in the graph, then update them. */
-  minimize?: { loss: Value; store: ParameterStore; optimizer: UpdateRule; clipNorm?: number };
+  minimize?: {
+    loss: Value;
+    store: ParameterStore;
+    optimizer: UpdateRule;
+    clipNorm?: number;
+    /**
+     * A run whose loss or gradients hold NaN/Inf never updates: with 'error' (the default) no run
+     * after it updates either, so the parameters stay the last finite ones until the caller, told by
+     * the health record (`healthRange`), stops; with 'skip' only that run's update is skipped.
+     */
+    onNonFinite?: NonFiniteMode;
+  };
 }
 
 export interface StepDefinition<I extends string> {
@@ -76,6 +88,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
     const wrt = g.params.filter((p) => owner.get(p) === minimize.store && !minimize.store.isBuffer(p.name));
     if (!wrt.length) throw new ShapeError('minimize: the loss uses no parameter of the given store');
     const grads = gradients(g, minimize.loss, wrt);
+    keep.add(minimize.loss); // the finite check reads it
     for (const p of wrt) {
       let d = grads.get(p)!;
       // Two parameters may receive the very same gradient value; each needs its own copy in the flat buffer.
@@ -111,7 +124,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   };
   try {
     const plan = await Plan.build(engine, { schedule, placed, outputs: [...keep] }, ctx);
-    const update = minimize ? await buildUpdate(engine, minimize, owned) : undefined;
+    const update = minimize ? await buildUpdate(engine, minimize, plan.range(minimize.loss), owned) : undefined;
     // Parameters first used here were initialised by eager launches that are recorded but not yet
     // submitted; a run submits at once, so it must find them submitted.
     await engine.flush();
@@ -125,16 +138,24 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
 interface UpdateLaunches {
   launches: Launch[];
   uniform: GPUBuffer;
+  /** The finite check's uniforms (its run number changes every run) and the record it marks. */
+  check: { uniform: GPUBuffer; words: Uint32Array<ArrayBuffer>; mode: NonFiniteMode };
+  health: GPUBuffer;
   rule: UpdateRule;
   n: number;
   /** Keeps the update count t that the rule's uniforms need. */
   store: ParameterStore;
 }
 
-async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>, owned: GPUBuffer[]): Promise<UpdateLaunches> {
+async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>, loss: BufferRange, owned: GPUBuffer[]): Promise<UpdateLaunches> {
   const store = m.store;
   const n = store.length;
-  const launches: Launch[] = [];
+  const mode = m.onNonFinite ?? 'error';
+  const health = engine.createStorage(STEP_HEALTH_WORDS * 4, 'step health');
+  owned.push(health);
+  // Before clipping: a NaN norm would spread to every element and hide the first bad tensor.
+  const check = await makeLaunch(engine, finiteCheckKernel(n, mode), [store.gradBuffer, loss, health], owned);
+  const launches: Launch[] = [check];
   if (m.clipNorm !== undefined) {
     const clip = clipGradNormProgram(n, m.clipNorm);
     const norm = engine.createStorage(4, 'grad norm');
@@ -149,14 +170,12 @@ async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>
       launches.push(await makeLaunch(engine, spec, buffers, owned));
     }
   }
-  const spec = m.optimizer.kernel(n, 1);
+  const spec = m.optimizer.kernel(n, 1, true);
   const stateBuffers = m.optimizer.stateKeys.map((k) => store.state(k));
-  const updateOwned: GPUBuffer[] = [];
-  const launch = await makeLaunch(engine, spec, [store.paramBuffer, store.gradBuffer, ...stateBuffers], updateOwned);
-  owned.push(...updateOwned);
+  const launch = await makeLaunch(engine, spec, [store.paramBuffer, store.gradBuffer, ...stateBuffers, health], owned);
   launches.push(launch);
-  // makeLaunch made exactly one buffer for this kernel: its uniforms, rewritten every step.
-  return { launches, uniform: updateOwned[0], rule: m.optimizer, n, store };
+  // Both uniforms are rewritten every step.
+  return { launches, uniform: launch.uniform!, check: { uniform: check.uniform!, words: new Uint32Array(4), mode }, health, rule: m.optimizer, n, store };
 }
 
 /** Work recorded around a step in the same command buffer (data gathering, metric sums). */
@@ -190,6 +209,18 @@ export class CompiledStep<I extends string> {
     return this.runs;
   }
 
+  /**
+   * Continues from a run saved after `runs` runs and `steps` updates (see `runCount`, `step`), as a
+   * step rebuilt to resume it must: the per-run random streams and the update numbering go on.
+   */
+  continueFrom(runs: number, steps: number): void {
+    for (const [name, v] of [['run count', runs], ['update count', steps]] as const) {
+      if (!(Number.isInteger(v) && v >= 0)) throw new ShapeError(`${name} ${v} must be a non-negative integer`);
+    }
+    this.runs = runs;
+    this.steps = steps;
+  }
+
   /** Updates this step applied so far (the store's `optimizerSteps` counts those of every step). */
   get step(): number {
     return this.steps;
@@ -209,18 +240,6 @@ export class CompiledStep<I extends string> {
     this.plan.encode(pass);
     for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
     hooks.inPass?.(pass);
-  /**
-   * Continues from a run saved after `runs` runs and `steps` updates (see `runCount`, `step`), as a
-   * step rebuilt to resume it must: the per-run random streams and the update numbering go on.
-   */
-  continueFrom(runs: number, steps: number): void {
-    for (const [name, v] of [['run count', runs], ['update count', steps]] as const) {
-      if (!(Number.isInteger(v) && v >= 0)) throw new ShapeError(`${name} ${v} must be a non-negative integer`);
-    }
-    this.runs = runs;
-    this.steps = steps;
-  }
-
     pass.end();
     hooks.after?.(encoder);
     this.engine.device.queue.submit([encoder.finish()]);
@@ -282,6 +301,8 @@ export class CompiledStep<I extends string> {
       this.steps++;
       const t = this.update.store.nextOptimizerStep();
       this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, t));
+      const { check, n } = this.update;
+      this.engine.device.queue.writeBuffer(check.uniform, 0, finiteCheckUniforms(n, this.steps, check.mode, check.words));
     }
     this.plan.prepareRun(this.runs++ % 0x100000000);
     return this.engine.device.createCommandEncoder({ label: 'step' });
@@ -292,6 +313,16 @@ export class CompiledStep<I extends string> {
     const r = this.inputRanges.get(name);
     if (!r) throw new ShapeError(`step input '${name}' does not exist`);
     return r;
+  }
+
+  /**
+   * The health record of a training step (STEP_HEALTH_WORDS u32 words, see shaders/lib/step_health.ts
+   * and `decodeStepHealth`): whether a run's loss or gradients were non-finite, which run first and
+   * where, and how many updates were skipped. Copy it alongside other readbacks; it never needs a
+   * sync of its own.
+   */
+  get healthRange(): BufferRange | undefined {
+    return this.update && { buffer: this.update.health, offset: 0, size: STEP_HEALTH_WORDS * 4 };
   }
 
   /** Where an output lives (valid until dispose). */

@@ -89,6 +89,11 @@ export class ParameterStore {
     return [...this.entries.values()];
   }
 
+  /** The trainable parameter whose slot of the flat buffers (padding included) holds float `index`. */
+  parameterAt(index: number): ParamEntry | undefined {
+    return this.list.find((e) => index >= e.offset && index < e.offset + Math.ceil(e.size / ALIGN_FLOATS) * ALIGN_FLOATS);
+  }
+
   /** Non-trainable buffers, in declaration order. */
   get buffers(): ParamEntry[] {
     return [...this.bufferEntries.values()];
@@ -220,11 +225,6 @@ export class ParameterStore {
     });
   }
 
-  get bytes(): number {
-    return this.params ? (2 + this.states.size) * this.length * 4 + this.stateBuffers!.size : 0;
-  }
-
-  dispose(): void {
   /**
    * Forgets the buffers after the device that held them was lost (see `Engine.recover`), keeping
    * the declared tensors: the next use allocates fresh ones on the engine's new device, initialised
@@ -236,6 +236,11 @@ export class ParameterStore {
     this.states.clear();
   }
 
+  get bytes(): number {
+    return this.params ? (2 + this.states.size) * this.length * 4 + this.stateBuffers!.size : 0;
+  }
+
+  dispose(): void {
     for (const b of [this.params, this.grads, this.stateBuffers, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
     this.params = this.grads = this.stateBuffers = undefined;
     this.states.clear();

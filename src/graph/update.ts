@@ -8,6 +8,7 @@ import type { KernelSpec } from '../kernels/kernel.js';
 export interface UpdateRule {
   readonly name: string;
   readonly stateKeys: readonly string[];
-  kernel(n: number, step: number): KernelSpec;
+  /** With `guarded`, the kernel also binds the step's health record (after the state buffers) and skips a bad step. */
+  kernel(n: number, step: number, guarded?: boolean): KernelSpec;
   uniforms(n: number, step: number): ArrayBuffer;
 }

@@ -1,4 +1,4 @@
-import { adamShader, clipScaleShader, fillShader, sgdShader, sumSquaresShader } from '../../shaders/optimizer.js';
+import { adamShader, clipScaleShader, fillShader, finiteCheckShader, sgdShader, sumSquaresShader } from '../../shaders/optimizer.js';
 import { ShapeError } from '../gpu/errors.js';
 import { dispatch1D } from './geometry.js';
 import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js';
@@ -53,15 +53,18 @@ export function sgdUniforms(n: number, c: SGDConfig, t: number): ArrayBuffer {
     .finish();
 }
 
-/** One SGD step over n elements. Bindings: param, grad, [momentum_buffer] (when momentum > 0). */
-export function sgdKernel(n: number, c: SGDConfig, t: number): KernelSpec {
+/**
+ * One SGD step over n elements. Bindings: param, grad, [momentum_buffer] (when momentum > 0),
+ * [health] (when `guarded`: the step's health record, see `finiteCheckKernel`).
+ */
+export function sgdKernel(n: number, c: SGDConfig, t: number, guarded = false): KernelSpec {
   const withMomentum = (c.momentum ?? 0) > 0;
   return {
-    name: withMomentum ? 'sgd_momentum' : 'sgd',
-    code: sgdShader(withMomentum),
+    name: (withMomentum ? 'sgd_momentum' : 'sgd') + (guarded ? '_guarded' : ''),
+    code: sgdShader(withMomentum, guarded),
     entryPoint: 'main',
     constants: { WG },
-    bindings: withMomentum ? ['write', 'read', 'write', 'uniform'] : ['write', 'read', 'uniform'],
+    bindings: ['write', 'read', ...(withMomentum ? ['write' as const] : []), ...(guarded ? ['write' as const] : []), 'uniform'],
     workgroups: dispatch1D(n, WG),
     uniforms: sgdUniforms(n, c, t),
   };
@@ -90,14 +93,14 @@ export function adamUniforms(n: number, c: AdamConfig, t: number, decoupled: boo
     .finish();
 }
 
-/** One Adam (decoupled = false) or AdamW step over n elements. Bindings: param, grad, m, v. */
-export function adamKernel(n: number, c: AdamConfig, t: number, decoupled: boolean): KernelSpec {
+/** One Adam (decoupled = false) or AdamW step over n elements. Bindings: param, grad, m, v, [health] (when `guarded`). */
+export function adamKernel(n: number, c: AdamConfig, t: number, decoupled: boolean, guarded = false): KernelSpec {
   return {
-    name: decoupled ? 'adamw' : 'adam',
-    code: adamShader(),
+    name: (decoupled ? 'adamw' : 'adam') + (guarded ? '_guarded' : ''),
+    code: adamShader(guarded),
     entryPoint: 'main',
     constants: { WG },
-    bindings: ['write', 'read', 'write', 'write', 'uniform'],
+    bindings: ['write', 'read', 'write', 'write', ...(guarded ? ['write' as const] : []), 'uniform'],
     workgroups: dispatch1D(n, WG),
     uniforms: adamUniforms(n, c, t, decoupled),
   };
@@ -155,5 +158,36 @@ export function clipGradNormProgram(n: number, maxNorm: number): KernelProgram {
       { spec: reduce('final', groups, 1), args: [{ scratch: 0 }, { io: 1 }] },
       { spec: scale, args: [{ io: 1 }, { io: 0 }] },
     ],
+  };
+}
+
+/** What a training step does when its loss or a gradient is not finite. */
+export type NonFiniteMode = 'error' | 'skip';
+
+/**
+ * The uniform image of the finite check of run `step` (1-based): n, step, mode (0 'error': halt
+ * all updates from this step on; 1 'skip': skip this step's update only).
+ */
+export function finiteCheckUniforms(n: number, step: number, mode: NonFiniteMode, into = new Uint32Array(4)): Uint32Array<ArrayBuffer> {
+  into[0] = n;
+  into[1] = step;
+  into[2] = mode === 'error' ? 0 : 1;
+  return into;
+}
+
+/**
+ * Tests the loss and the n gradient elements for NaN/Inf, marking the step health record that a
+ * guarded update reads next. Bindings: grad, loss [1], health, uniform.
+ */
+export function finiteCheckKernel(n: number, mode: NonFiniteMode): KernelSpec {
+  if (n >= 0xfffffffe) throw new ShapeError(`finite check: ${n} gradient elements exceed the 32-bit codes of the health record`);
+  return {
+    name: 'finite_check',
+    code: finiteCheckShader(),
+    entryPoint: 'main',
+    constants: { WG },
+    bindings: ['read', 'read', 'write', 'uniform'],
+    workgroups: dispatch1D(n, WG),
+    uniforms: finiteCheckUniforms(n, 1, mode).buffer as ArrayBuffer,
   };
 }

@@ -10,7 +10,7 @@ export abstract class Optimizer implements UpdateRule {
   /** Per-parameter state buffers, named as torch.optim names them (checkpoints use these names). */
   abstract readonly stateKeys: readonly string[];
   abstract lr: number;
-  abstract kernel(n: number, step: number): ReturnType<UpdateRule['kernel']>;
+  abstract kernel(n: number, step: number, guarded?: boolean): ReturnType<UpdateRule['kernel']>;
   abstract uniforms(n: number, step: number): ArrayBuffer;
 }
 
@@ -35,8 +35,8 @@ export class SGD extends Optimizer {
     this.config = { ...this.config, lr: value };
   }
 
-  kernel(n: number, step: number) {
-    return sgdKernel(n, this.config, step);
+  kernel(n: number, step: number, guarded = false) {
+    return sgdKernel(n, this.config, step, guarded);
   }
 
   uniforms(n: number, step: number) {
@@ -68,8 +68,8 @@ export class Adam extends Optimizer {
     this.config = { ...this.config, lr: value };
   }
 
-  kernel(n: number, step: number) {
-    return adamKernel(n, this.config, step, this.decoupled);
+  kernel(n: number, step: number, guarded = false) {
+    return adamKernel(n, this.config, step, this.decoupled, guarded);
   }
 
   uniforms(n: number, step: number) {

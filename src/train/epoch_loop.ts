@@ -6,7 +6,9 @@ import type { ImageDataset } from '../data/dataset.js';
 import { GpuImageDataset, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { MetricSums } from './metric_sums.js';
+import type { StepWatch } from './step_watch.js';
 import type { Schedule } from './schedules.js';
+import type { LoopPosition } from './auto_checkpoint.js';
 
 /** What the loop runs: a compiled training step with inputs 'x' and 'labels', fed on the GPU from `train`. */
 export interface EpochLoopOptions {
@@ -33,6 +35,15 @@ export interface EpochLoopOptions {
   progressEvery?: number;
   /** Polled before every step: true ends the loop there (the owner was disposed). */
   stop?: () => boolean;
+  /** Checks every metric readback for bad labels and non-finite steps (throws from the loop). */
+  watch?: StepWatch;
+  /** Where to begin instead of epoch 1, step 0: a snapshot's position and its epoch's sums so far. */
+  resume?: { position: LoopPosition; sums: Float32Array };
+  /**
+   * Recorded after every step (after `afterStep`) with the position the step reached; a function
+   * it returns is called once the step is submitted (e.g. to map a snapshot's staging copy).
+   */
+  onStepEnd?: (encoder: GPUCommandEncoder, at: LoopPosition, sums: MetricSums) => (() => void) | undefined;
 }
 
 export interface LoopProgress {
@@ -41,6 +52,8 @@ export interface LoopProgress {
   step: number;
   steps: number;
   sums: Record<string, number>;
+  /** Steps of this epoch so far whose update was skipped (non-finite); they add to no sum. */
+  skipped: number;
   samplesPerSec: number;
 }
 
@@ -49,6 +62,8 @@ export interface EpochSums {
   epoch: number;
   steps: number;
   sums: Record<string, number>;
+  /** Steps of the epoch whose update was skipped (non-finite); they add to no sum. */
+  skipped: number;
   seconds: number;
   /** The rate of the epoch's last step. */
   lr: number;
@@ -75,34 +90,44 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
   try {
     data = new GpuImageDataset(engine, o.train, o.normalisation);
     batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: o.augmentSeed ?? 0 });
-    sums = await MetricSums.create(engine, o.metrics, o.metrics.map((n) => step.outputRange(n)));
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    sums = await MetricSums.create(engine, o.metrics, o.metrics.map((n) => step.outputRange(n)), step.healthRange);
+    const watch = o.watch;
+    let skippedBefore = 0; // by the end of the previous epoch
+    let resume = o.resume;
+    for (let epoch = resume?.position.epoch ?? 1; epoch <= o.epochs; epoch++) {
       data.shuffle(o.seed * 7919 + epoch);
-      sums.reset();
+      if (resume?.sums.length) sums.load(resume.sums);
+      else sums.reset();
+      const first = resume?.position.step ?? 0;
+      resume = undefined;
       const started = performance.now();
-      const rate = (done: number) => (done * batch) / ((performance.now() - started) / 1000);
-      for (let i = 0; i < steps; i++) {
+      const rate = (done: number) => ((done - first) * batch) / ((performance.now() - started) / 1000);
+      for (let i = first; i < steps; i++) {
         progress.rethrow();
         if (o.stop?.()) return;
         const global = (epoch - 1) * steps + i;
         if (o.schedule) optimizer.lr = o.schedule(global, total, base);
         const report = o.onProgress !== undefined && (i + 1) % (o.progressEvery ?? 20) === 0;
         let collect: ReturnType<MetricSums['snapshot']>;
+        let submitted: (() => void) | undefined;
         const [b, m] = [batcher, sums];
         step.run({}, {
           before: (encoder) => b.encode(encoder, i * batch, global),
           inPass: (pass) => m.encode(pass),
           after:
-            report || o.afterStep
+            report || o.afterStep || o.onStepEnd
               ? (encoder) => {
                   o.afterStep?.(encoder);
                   if (report) collect = m.snapshot(encoder);
+                  submitted = o.onStepEnd?.(encoder, { epoch, step: i + 1, global: global + 1 }, m);
                 }
               : undefined,
         });
+        submitted?.();
         if (collect!) {
           const done = i + 1;
-          progress.add(collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s, samplesPerSec: rate(done) })));
+          const before = skippedBefore;
+          progress.add(collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s.sums, skipped: (watch?.check(s) ?? 0) - before, samplesPerSec: rate(done) })));
           collect = undefined;
         }
         // Keep the queue from running far ahead of the GPU (and the page responsive).
@@ -110,8 +135,11 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
       }
       const s = await sums.read();
       progress.rethrow();
+      const skipped = watch?.check(s) ?? 0;
       if (o.stop?.()) return;
-      yield { epoch, steps, sums: s, seconds: (performance.now() - started) / 1000, lr: optimizer.lr };
+      const inEpoch = skipped - skippedBefore;
+      skippedBefore = skipped;
+      yield { epoch, steps, sums: s.sums, skipped: inEpoch, seconds: (performance.now() - started) / 1000, lr: optimizer.lr };
     }
   } finally {
     optimizer.lr = base;

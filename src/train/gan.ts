@@ -1,7 +1,8 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { GpuImageDataset, SYMMETRIC_RANGE } from '../data/gpu_dataset.js';
 import type { Engine } from '../gpu/engine.js';
-import { ShapeError } from '../gpu/errors.js';
+import { DivergenceError, ShapeError } from '../gpu/errors.js';
+import { decodeStepHealth } from '../graph/step_health.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import { ParameterStore } from '../graph/params.js';
 import type { Module } from '../nn/module.js';
@@ -158,14 +159,20 @@ export class GanTrainer {
           });
           if (collect!) {
             const done = i + 1;
-            progress.add(collect().then((s) => o.onProgress!({ epoch, iteration: done, iterations, dLoss: s.d / done, gLoss: s.g / done })));
+            progress.add(collect().then(({ sums: s }) => o.onProgress!({ epoch, iteration: done, iterations, dLoss: s.d / done, gLoss: s.g / done })));
             collect = undefined;
           }
           if (i % 8 === 7) await this.engine.device.queue.onSubmittedWorkDone();
         }
-        const s = await sums.read();
+        const { sums: s } = await sums.read();
         progress.rethrow();
         if (this.lifecycle.stopping) return history;
+        // The GPU has finished the epoch: reading the two small health records costs no stall.
+        for (const [step, store] of [[dStep, this.discriminatorStore], [gStep, this.generatorStore]] as const) {
+          const range = step.healthRange!;
+          const health = decodeStepHealth(new Uint32Array(await this.engine.readBytes(range.buffer, range.size, range.offset)), store);
+          if (health.halted) throw new DivergenceError(health.firstBadRun, Math.ceil(health.firstBadRun / iterations), health.firstBad!, 'GanTrainer.fit');
+        }
         const seconds = (performance.now() - started) / 1000;
         const e: GanEpoch = { epoch, dLoss: s.d / iterations, gLoss: s.g / iterations, iterationsPerSec: iterations / seconds, seconds };
         history.push(e);

@@ -12,8 +12,14 @@ import { argmaxRows, classificationReport, confusionMatrix, type ClassReport } f
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
 import { Lifecycle } from './lifecycle.js';
+import { StepWatch } from './step_watch.js';
+import type { NonFiniteMode } from '../kernels/optimizer.js';
+import { DatasetError } from '../data/idx.js';
 import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import type { Schedule } from './schedules.js';
+import { checkAutoCheckpoint, type AutoCheckpointOptions, type TrainingSnapshot } from './auto_checkpoint.js';
+import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
+import { checkSnapshotTarget } from './snapshot_file.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
 export interface TrainerOptions {
@@ -27,6 +33,19 @@ export interface TrainerOptions {
   normalisation?: Normalisation;
   /** Global-norm gradient clipping. */
   clipNorm?: number;
+  /**
+   * A label value whose rows count in neither the loss nor its gradient (PyTorch's ignore_index:
+   * the mean is over the rows kept). Default: none. Any other label ≥ `classes` met in training
+   * stops `fit` with a DatasetError naming the step.
+   */
+  ignoreIndex?: number;
+  /**
+   * Snapshots of the training state every `everySteps` steps (kept in memory, and at `target` if
+   * given), from which `fit` resumes by itself when the GPU device is lost: the engine opens a new
+   * device (`Engine.recover`), and training continues exactly as it would have. Without it, a
+   * device loss fails `fit` with a DeviceLostError.
+   */
+  autoCheckpoint?: AutoCheckpointOptions;
 }
 
 export interface Progress {
@@ -38,6 +57,8 @@ export interface Progress {
   loss: number;
   accuracy: number;
   samplesPerSec: number;
+  /** Steps of this epoch so far skipped for non-finite values (`onNonFinite: 'skip'`). */
+  skippedSteps: number;
 }
 
 export interface EpochResult {
@@ -47,9 +68,16 @@ export interface EpochResult {
   samplesPerSec: number;
   seconds: number;
   lr: number;
+  /**
+   * Steps of the epoch whose update was skipped because their loss or gradients were NaN/Inf
+   * (`onNonFinite: 'skip'`); loss and accuracy are means over the other steps.
+   */
+  skippedSteps: number;
   /** On the evaluation set given to fit (test or validation), if any. */
   evalLoss?: number;
   evalAccuracy?: number;
+  /** Device losses recovered from during this epoch (see `TrainerOptions.autoCheckpoint`). */
+  recoveries?: RecoveryInfo[];
 }
 
 export interface FitOptions {
@@ -77,6 +105,19 @@ export interface FitOptions {
    * to keep pruned weights at zero while fine-tuning.
    */
   afterStep?: (encoder: GPUCommandEncoder) => void;
+  /**
+   * What a step whose loss or gradients are NaN/Inf does. The GPU tests every step and applies no
+   * update from it, and the CPU learns of it at the next progress or epoch readback (no extra
+   * sync). 'error' (default): no later step updates either, and fit rejects with a DivergenceError
+   * naming the step and the first non-finite tensor; the parameters are the last finite ones.
+   * 'skip': only that step's update is skipped (parameters and optimizer moments unchanged; Adam's
+   * step count is corrected at the next readback, so steps submitted before it use a count one
+   * higher per skip), and EpochResult.skippedSteps counts them. BatchNorm running statistics are
+   * updated by the forward pass and are not protected.
+   */
+  onNonFinite?: NonFiniteMode;
+  /** Called when training resumed from a snapshot after the device was lost ("resumed from step N"). */
+  onRecover?: (info: RecoveryInfo) => void;
 }
 
 export interface ProfileOptions {
@@ -108,11 +149,12 @@ export class Trainer {
     readonly engine: Engine,
     readonly options: TrainerOptions,
   ) {
+    if (options.autoCheckpoint) checkAutoCheckpoint(options.autoCheckpoint);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
   }
 
-  private trace(batch: number, training: boolean, minimize: boolean): Promise<CompiledStep<'x' | 'labels'>> {
+  private trace(batch: number, training: boolean, minimize: boolean, onNonFinite?: NonFiniteMode): Promise<CompiledStep<'x' | 'labels'>> {
     const { model, inputShape, optimizer } = this.options;
     const store = this.store;
     return compileStep(this.engine, {
@@ -123,10 +165,10 @@ export class Trainer {
         if (logits.shape.length !== 2 || logits.shape[1] !== this.options.classes) {
           throw new ShapeError(`the model outputs [${logits.shape.join(', ')}]; a classifier of ${this.options.classes} classes needs [batch, ${this.options.classes}]`);
         }
-        const [loss, , correct] = g.apply('softmax_cross_entropy', [logits, labels], {});
+        const [loss, , correct, invalid] = g.apply('softmax_cross_entropy', [logits, labels], { ignoreIndex: this.options.ignoreIndex });
         return {
-          outputs: { loss, correct, logits },
-          minimize: minimize ? { loss, store, optimizer, clipNorm: this.options.clipNorm } : undefined,
+          outputs: { loss, correct, invalid, logits },
+          minimize: minimize ? { loss, store, optimizer, clipNorm: this.options.clipNorm, onNonFinite } : undefined,
         };
       },
     });
@@ -191,16 +233,26 @@ export class Trainer {
     checkEpochsAndBatch('fit', o.epochs, batch, train.count);
     if (o.augment) checkAugmentation(o.augment, train);
     if (o.earlyStopping && !o.evaluate) throw new ShapeError('fit: earlyStopping watches the evaluation loss; pass `evaluate` data (a validation split) with it');
+    if (o.onNonFinite !== undefined && o.onNonFinite !== 'error' && o.onNonFinite !== 'skip') {
+      throw new ShapeError(`fit: onNonFinite '${String(o.onNonFinite)}' must be 'error' or 'skip'`);
+    }
     const stopper = o.earlyStopping && new EarlyStopping(o.earlyStopping.patience, o.earlyStopping.minDelta);
-    const step = await this.trace(batch, true, true);
+    const auto = this.options.autoCheckpoint;
+    if (auto && o.afterStep) throw new ShapeError('fit: afterStep records work on GPU objects of its own, which a device loss destroys and fit cannot rebuild; use either afterStep or autoCheckpoint');
+    if (auto?.target) await checkSnapshotTarget(auto.target);
+    let step = await this.trace(batch, true, true, o.onNonFinite);
     const history: EpochResult[] = [];
-    try {
+    let recoveries: RecoveryInfo[] = [];
+    const metrics = ['loss', 'correct', 'invalid'];
+    const attempt = async (from: TrainingSnapshot | undefined, onStepEnd: StepEndHook | undefined) => {
       const loop = epochLoop({
         engine: this.engine,
         step,
+        resume: from,
+        onStepEnd,
         train,
         normalisation: this.options.normalisation ?? UNIT_RANGE,
-        metrics: ['loss', 'correct'],
+        metrics,
         augment: o.augment,
         // A high key word of 1 keeps these draws apart from dropout masks, whose 32-bit seeds use
         // the same Philox streams (the step number).
@@ -213,19 +265,27 @@ export class Trainer {
         afterStep: o.afterStep,
         progressEvery: o.progressEvery,
         stop: () => this.lifecycle.stopping,
+        watch: new StepWatch({ who: 'fit', runs: () => step.step, store: this.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: this.options.classes } }),
         onProgress:
           o.onProgress &&
-          ((p) => o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / p.step, accuracy: p.sums.correct / (p.step * batch), samplesPerSec: p.samplesPerSec })),
+          ((p) => {
+            const counted = p.step - p.skipped;
+            o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / counted, accuracy: p.sums.correct / (counted * batch), samplesPerSec: p.samplesPerSec, skippedSteps: p.skipped });
+          }),
       });
-      for await (const { epoch, steps, sums: s, seconds, lr } of loop) {
+      for await (const { epoch, steps, sums: s, skipped, seconds, lr } of loop) {
+        // Resuming replays from a snapshot, which may lie in an epoch already reported.
+        if (history.some((h) => h.epoch === epoch)) continue;
         const result: EpochResult = {
           epoch,
-          loss: s.loss / steps,
-          trainAccuracy: s.correct / (steps * batch),
+          loss: s.loss / (steps - skipped),
+          trainAccuracy: s.correct / ((steps - skipped) * batch),
           samplesPerSec: (steps * batch) / seconds,
           seconds,
           lr,
+          skippedSteps: skipped,
         };
+        if (recoveries.length) [result.recoveries, recoveries] = [recoveries, []];
         if (this.lifecycle.stopping) break;
         if (o.evaluate) {
           const e = await this.evaluateData(o.evaluate);
@@ -236,6 +296,28 @@ export class Trainer {
         o.onEpoch?.(result);
         if (stopper && result.evalLoss !== undefined && stopper.stale(result.evalLoss)) break;
       }
+    };
+    try {
+      await runWithRecovery({
+        engine: this.engine,
+        store: this.store,
+        optimizer: this.options.optimizer,
+        autoCheckpoint: auto,
+        sumNames: metrics,
+        step: () => step,
+        attempt,
+        rebuild: async () => {
+          step.dispose();
+          for (const s of this.evalSteps.values()) s.dispose();
+          this.evalSteps.clear();
+          this.store.reallocate();
+          step = await this.trace(batch, true, true, o.onNonFinite);
+        },
+        onRecover: (info) => {
+          recoveries.push(info);
+          o.onRecover?.(info);
+        },
+      });
     } finally {
       step.dispose();
     }
@@ -249,7 +331,10 @@ export class Trainer {
 
   private async evaluateData(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
     this.checkDataset(data);
-    const { classes } = this.options;
+    const { classes, ignoreIndex } = this.options;
+    // Labels are on the CPU here: check them all at once rather than score a label with no logit.
+    const bad = data.labels.findIndex((l) => l >= classes && l !== ignoreIndex);
+    if (bad >= 0) throw new DatasetError(`evaluate: sample ${bad} has label ${data.labels[bad]}, but the model has ${classes} classes (labels 0…${classes - 1}${ignoreIndex === undefined ? '' : `, or the ignored ${ignoreIndex}`})`);
     const gpu = new GpuImageDataset(this.engine, data, this.options.normalisation ?? UNIT_RANGE);
     const predictions = new Uint32Array(data.count);
     const batchers = new Map<number, Batcher>();
@@ -268,15 +353,22 @@ export class Trainer {
         step.run({}, { before: (e) => b.encode(e, start) });
         const logits = await step.read('logits');
         predictions.set(argmaxRows(logits, classes), start);
-        for (let r = 0; r < n; r++) loss += crossEntropy(logits.subarray(r * classes, (r + 1) * classes), data.labels[start + r]);
+        for (let r = 0; r < n; r++) {
+          const label = data.labels[start + r];
+          if (label !== ignoreIndex) loss += crossEntropy(logits.subarray(r * classes, (r + 1) * classes), label);
+        }
       }
     } finally {
       for (const b of batchers.values()) b.dispose();
       gpu.dispose();
     }
-    const confusion = confusionMatrix(data.labels, predictions, Math.max(classes, data.classes));
+    // Rows with the ignored label count nowhere, as in training.
+    const kept = data.labels.reduce<number[]>((rows, l, i) => (l !== ignoreIndex && rows.push(i), rows), []);
+    const keptLabels = kept.length === data.count ? data.labels : Uint32Array.from(kept, (i) => data.labels[i]);
+    const keptPredictions = kept.length === data.count ? predictions : Uint32Array.from(kept, (i) => predictions[i]);
+    const confusion = confusionMatrix(keptLabels, keptPredictions, Math.max(classes, data.classes));
     const report = classificationReport(confusion);
-    return { loss: loss / data.count, accuracy: report.accuracy, confusion, perClass: report.perClass, macroF1: report.macroF1 };
+    return { loss: loss / kept.length, accuracy: report.accuracy, confusion, perClass: report.perClass, macroF1: report.macroF1 };
   }
 
   /** Class probabilities for `count` samples of raw pixel bytes (as stored in the dataset). */

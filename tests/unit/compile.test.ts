@@ -107,8 +107,9 @@ describe('compiled training step', () => {
     expect(engine().stats.liveBuffers).toBe(buffers);
     expect(engine().stats.liveBytes).toBe(bytes);
     expect(step.step).toBe(301);
-    // 3 forward matmuls, 1 loss, 3 weight gradients (with bias gradients), 2 input gradients, 1 update.
-    expect(step.stats.dispatches).toBe(10);
+    // 3 forward matmuls, 1 loss, 3 weight gradients (with bias gradients), 2 input gradients, 1 finite
+    // check of the loss and gradients, 1 update.
+    expect(step.stats.dispatches).toBe(11);
     step.dispose();
     store.dispose();
   });
