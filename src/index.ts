@@ -5,7 +5,7 @@ export { createEngine, Engine, type EngineOptions, type EngineInfo } from './gpu
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
 export type { BufferRange } from './gpu/buffers.js';
 export { TimestampProfiler, summarizeTimings, type PassTiming } from './gpu/profiler.js';
-export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError } from './gpu/errors.js';
+export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError, BusyError, DivergenceError } from './gpu/errors.js';
 
 // Eager tensors and ops (each op records GPU work; `await t.read()` submits and copies back)
 export { Tensor, tensor, zeros, type DType } from './eager/tensor.js';
@@ -42,12 +42,13 @@ export { Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, type Conv2dOptions, type
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './nn/normalization.js';
 export { Dropout } from './nn/dropout.js';
 export { Optimizer, SGD, Adam, AdamW } from './optim/optimizers.js';
-export type { SGDConfig, AdamConfig } from './kernels/optimizer.js';
+export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.js';
+export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 
 // Data
-export { parseIdx, encodeIdx, DatasetError, type IdxArray } from './data/idx.js';
+export { parseIdx, encodeIdx, DatasetError, type IdxArray, type ParseIdxOptions } from './data/idx.js';
 export { imageDataset, splitDataset, type ImageDataset, type ImageSplits } from './data/dataset.js';
 export { loadIdxDataset, loadIdxFolder, loadIdxUrl, loadMnist, IDX_FILES } from './data/idx_files.js';
 export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
@@ -58,8 +59,17 @@ export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type P
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
-export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor } from './train/safetensors.js';
-export { encodeOptimizerState, loadOptimizerState } from './train/optimizer_checkpoint.js';
+export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor, type DecodeOptions } from './train/safetensors.js';
+export { readSafetensorsLayout, checkFinite, SAFETENSORS_DTYPE_BYTES, type SafetensorsLayout, type TensorEntry } from './train/safetensors_validate.js';
+export { encodeOptimizerState, loadOptimizerState, runMetadata } from './train/optimizer_checkpoint.js';
+export { restoreSnapshot, SnapshotRing, type AutoCheckpointOptions, type SnapshotTarget, type TrainingSnapshot, type LoopPosition } from './train/auto_checkpoint.js';
+export { runWithRecovery, deviceLossOf, RecoveryError, type RecoveryInfo } from './train/resume.js';
+export { encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot } from './train/snapshot_file.js';
+
+// Files (Node): atomic writes, bounded reads, and the limits on untrusted input (see SECURITY.md)
+export { writeFilesAtomically, writeFileAtomically, outputPathProblem, FileWriteError, type WriteFault, type AtomicWriteOptions, type FileToWrite } from './io/atomic_write.js';
+export { readFileWithin, type BoundedReadOptions, type FileErrorClass } from './io/read_bounded.js';
+export { MAX_DATASET_FILE_BYTES, MAX_INFLATED_BYTES, MAX_CHECKPOINT_FILE_BYTES, MAX_SAFETENSORS_HEADER_BYTES } from './io/limits.js';
 
 // Model compression
 export { computePruningMasks, Pruner, type PruningOptions, type PruningScope, type SparsityReport, type TensorSparsity } from './compress/prune.js';
