@@ -5,7 +5,7 @@ export { createEngine, Engine, type EngineOptions, type EngineInfo } from './gpu
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
 export type { BufferRange } from './gpu/buffers.js';
 export { TimestampProfiler, summarizeTimings, type PassTiming } from './gpu/profiler.js';
-export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError } from './gpu/errors.js';
+export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError, BusyError, DivergenceError } from './gpu/errors.js';
 
 // Eager tensors and ops (each op records GPU work; `await t.read()` submits and copies back)
 export { Tensor, tensor, zeros, type DType } from './eager/tensor.js';
@@ -42,7 +42,8 @@ export { Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, type Conv2dOptions, type
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './nn/normalization.js';
 export { Dropout } from './nn/dropout.js';
 export { Optimizer, SGD, Adam, AdamW } from './optim/optimizers.js';
-export type { SGDConfig, AdamConfig } from './kernels/optimizer.js';
+export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.js';
+export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 
@@ -61,6 +62,9 @@ export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassRe
 export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor, type DecodeOptions } from './train/safetensors.js';
 export { readSafetensorsLayout, checkFinite, SAFETENSORS_DTYPE_BYTES, type SafetensorsLayout, type TensorEntry } from './train/safetensors_validate.js';
 export { encodeOptimizerState, loadOptimizerState, runMetadata } from './train/optimizer_checkpoint.js';
+export { restoreSnapshot, SnapshotRing, type AutoCheckpointOptions, type SnapshotTarget, type TrainingSnapshot, type LoopPosition } from './train/auto_checkpoint.js';
+export { runWithRecovery, deviceLossOf, RecoveryError, type RecoveryInfo } from './train/resume.js';
+export { encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot } from './train/snapshot_file.js';
 
 // Files (Node): atomic writes, bounded reads, and the limits on untrusted input (see SECURITY.md)
 export { writeFilesAtomically, writeFileAtomically, outputPathProblem, FileWriteError, type WriteFault, type AtomicWriteOptions, type FileToWrite } from './io/atomic_write.js';
