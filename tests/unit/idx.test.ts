@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { splitDataset } from '../../src/data/dataset.js';
 import { DatasetError, encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { IDX_FILES, loadIdxFolder, loadIdxUrl, loadMnist } from '../../src/data/idx_files.js';
-import { MAX_INFLATED_BYTES } from '../../src/io/limits.js';
+import { MAX_DATASET_FILE_BYTES, MAX_INFLATED_BYTES } from '../../src/io/limits.js';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 
@@ -114,6 +114,25 @@ describe('IDX files', () => {
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a URL whose declared body is over the limit before reading it', async () => {
+    const huge = 3 * 1024 ** 3;
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Length': String(huge) });
+      res.write(new Uint8Array(16));
+      // Left open: a reader that waited for the whole body would never finish.
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const error = await loadIdxUrl(`http://127.0.0.1:${port}/data`).catch((e) => e);
+      expect(error).toBeInstanceOf(DatasetError);
+      expect(error.message).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/data/[a-z0-9-]+: ${huge} bytes, over the limit of ${MAX_DATASET_FILE_BYTES} \\(MAX_DATASET_FILE_BYTES\\)$`));
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 
