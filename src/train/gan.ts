@@ -92,7 +92,7 @@ export class GanTrainer {
    * Trains for `o.epochs` epochs and resolves with one result per finished epoch. A second `fit`
    * while one runs is refused with a BusyError; `dispose()` during fit stops it before its next
    * iteration, frees everything once it has stopped, and fit resolves with the epochs finished.
-   * A non-finite loss or gradient stops both networks' updates on the GPU at once, and fit rejects
+   * A non-finite loss or gradient stops the updates of that network's step on the GPU, and fit rejects
    * at the end of that epoch with a DivergenceError naming the iteration and the tensor.
    */
   fit(data: ImageDataset, o: GanFitOptions): Promise<GanEpoch[]> {
