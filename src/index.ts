@@ -10,7 +10,7 @@ export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceL
 // Eager tensors and ops (each op records GPU work; `await t.read()` submits and copies back)
 export { Tensor, tensor, zeros, type DType } from './eager/tensor.js';
 export { activation, activationGrad, relu, leakyRelu, sigmoid, tanh, gelu } from './eager/activation.js';
-export type { Activation, ActivationSpec } from '../shaders/lib/activations.js';
+export { activationSaves, type Activation, type ActivationSpec } from '../shaders/lib/activations.js';
 export { matmul, matmulWithRowSum, type MatmulOptions } from './eager/matmul.js';
 export { conv2d, conv2dBackwardData, conv2dBackwardFilter, type Conv2dOptions as Conv2dOpOptions } from './eager/conv2d.js';
 export { convTranspose2d, convTranspose2dBackwardData, convTranspose2dBackwardFilter, type ConvTranspose2dOptions as ConvTranspose2dOpOptions } from './eager/conv_transpose2d.js';
@@ -18,7 +18,7 @@ export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward, globalAvgPo
 export type { MaxPool2dOptions, AvgPool2dOptions } from './kernels/pool2d.js';
 export { add, sub, mul, addBackward, subBackward, mulBackward, scale, scaleBackward, where, whereBackward, type BroadcastOptions, type BinaryGrads } from './eager/elementwise.js';
 export { softmax, softmaxBackward } from './eager/softmax.js';
-export { softmaxCrossEntropy, type SoftmaxCrossEntropyResult } from './eager/softmax_cross_entropy.js';
+export { softmaxCrossEntropy, type SoftmaxCrossEntropyResult, type SoftmaxCrossEntropyOptions } from './eager/softmax_cross_entropy.js';
 export { bceWithLogits, bceWithLogitsBackward } from './eager/bce_with_logits.js';
 export { mse, mseBackward } from './eager/mse.js';
 export { sum, mean, sumAll, sumBackward, meanBackward, sumAllBackward } from './eager/reduce.js';
