@@ -144,6 +144,7 @@ export class Trainer {
   /** One fit at a time; `dispose` stops a running fit. Shared with `distill`, which trains this trainer too. */
   readonly lifecycle = new Lifecycle('Trainer', () => this.release());
   private readonly evalSteps = new Map<number, CompiledStep<'x' | 'labels'>>();
+  private evalDevice: GPUDevice | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -308,8 +309,6 @@ export class Trainer {
         attempt,
         rebuild: async () => {
           step.dispose();
-          for (const s of this.evalSteps.values()) s.dispose();
-          this.evalSteps.clear();
           this.store.reallocate();
           step = await this.trace(batch, true, true, o.onNonFinite);
         },
@@ -456,6 +455,12 @@ export class Trainer {
   }
 
   private async evalStep(batch: number): Promise<CompiledStep<'x' | 'labels'>> {
+    if (this.evalDevice !== this.engine.device) {
+      // Made on a device since lost and replaced (Engine.recover): remade on the new one.
+      for (const old of this.evalSteps.values()) old.dispose();
+      this.evalSteps.clear();
+      this.evalDevice = this.engine.device;
+    }
     let s = this.evalSteps.get(batch);
     if (!s) {
       s = await this.trace(batch, false, false);
