@@ -119,7 +119,7 @@ describe('IDX files', () => {
 
   it('refuses a URL whose declared body is over the limit before reading it', async () => {
     const huge = 3 * 1024 ** 3;
-    const server = createServer((req, res) => {
+    const server = createServer((_, res) => {
       res.writeHead(200, { 'Content-Length': String(huge) });
       res.write(new Uint8Array(16));
       // Left open: a reader that waited for the whole body would never finish.
