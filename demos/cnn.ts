@@ -44,14 +44,15 @@ function featureMaps(): WeightView {
   const pick = el('input', { id: 'feature-digit', type: 'number', min: '0', max: '99', value: '0' });
   const layers = el('div', { id: 'feature-maps', class: 'feature-maps' });
   let step: CompiledStep<'x'> | undefined;
-  let stepFor: LiveTrainer | undefined;
+  let stepFor: { live: LiveTrainer; device: GPUDevice } | undefined;
   let current: { live: LiveTrainer; test: ImageDataset } | undefined;
   /** Layers whose output is a 4-D feature map (not the flattened tail). */
   const shown = new Set<number>();
 
   async function draw(live: LiveTrainer, test: ImageDataset): Promise<void> {
     const model = live.options.model;
-    if (stepFor !== live) {
+    // A new trainer, or a new device after a loss (LiveTrainer recovers in the same engine).
+    if (stepFor?.live !== live || stepFor.device !== live.engine.device) {
       step?.dispose();
       shown.clear();
       step = await compileStep<'x'>(live.engine, {
@@ -70,7 +71,7 @@ function featureMaps(): WeightView {
           return { outputs };
         },
       });
-      stepFor = live;
+      stepFor = { live, device: live.engine.device };
     }
     const index = Math.max(0, Math.min(test.count - 1, Number(pick.value) || 0));
     const image = test.images.subarray(index * 784, (index + 1) * 784);

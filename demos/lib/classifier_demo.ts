@@ -40,6 +40,10 @@ export interface ClassifierHooks {
   stepMs: number;
   /** The longest main-thread task seen while training (ms), from the Long Tasks API where present. */
   longestTaskMs: number;
+  /** The steps training resumed from after each loss of the GPU device. */
+  recoveries: number[];
+  /** For tests: destroys the GPU device, as a driver reset would. */
+  loseDevice(): void;
 }
 
 declare global {
@@ -86,7 +90,7 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const d = config.defaults;
-  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0 };
+  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0, recoveries: [], loseDevice: () => engine.device.destroy() };
   window.__demo = hooks;
   if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
     new PerformanceObserver((list) => {
@@ -249,6 +253,14 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
     const opt = makeOptimizer(optimizer.value, Number(lr.value));
     hooks.lr = opt.lr;
     live = await LiveTrainer.create(engine, { model: config.buildModel(sizes()), inputShape: config.inputShape, optimizer: opt, batch: Number(batch.value), seed: num('seed', 1), augment: aug }, train);
+    live.onRecover = (r) => {
+      hooks.recoveries.push(r.step);
+      // The steps after the snapshot are trained again; their first metrics are dropped.
+      hooks.history = hooks.history.filter((m) => m.step <= r.step);
+      hooks.steps = r.step;
+      status.textContent = `GPU lost — resumed from step ${r.step}.`;
+      status.dataset.recovered = String(r.step);
+    };
     status.textContent = `${live.trainer.store.count.toLocaleString('en')} parameters; ${train.count} training and ${test.count} test samples. Press Start.`;
     await evaluate();
     setTrainState('idle');
@@ -340,6 +352,11 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       const metrics = await l.run(n);
       const ms = performance.now() - t0;
       if (l !== live) break;
+      if (metrics.length === 0) {
+        // The device was lost and training went back to a snapshot (see onRecover).
+        await nextFrame();
+        continue;
+      }
       hooks.history.push(...metrics);
       hooks.steps = l.steps;
       hooks.stepMs = ms / n;
@@ -358,7 +375,10 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       const reachedLimit = limit > 0 && l.steps >= limit;
       if (l.steps - lastEval >= Number(evalEvery.value) || reachedLimit) {
         busyEval = evaluate();
-        await busyEval;
+        // A device lost during evaluation is recovered from by the next run.
+        await busyEval.catch((e) => {
+          if (!engine.lost) throw e;
+        });
         busyEval = undefined;
       }
       // Let the page paint and handle input between chunks.

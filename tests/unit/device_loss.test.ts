@@ -16,6 +16,7 @@ import { Trainer, type EpochResult, type FitOptions, type TrainerOptions } from 
 import { RecoveryError, type RecoveryInfo } from '../../src/train/resume.js';
 import { decodeSnapshot, readSnapshot } from '../../src/train/snapshot_file.js';
 import { cosine } from '../../src/train/schedules.js';
+import { LiveTrainer, type LiveRecovery } from '../../demos/lib/live_trainer.js';
 
 const quiet = { log: () => {} };
 
@@ -215,6 +216,44 @@ describe('fit without autoCheckpoint', () => {
     const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file: '/no/such/folder/run.safetensors' } } }));
     await expect(trainer.fit(tinyDataset(), fitOptions)).rejects.toThrow(/folder \/no\/such\/folder does not exist/);
     trainer.dispose();
+    expect(engine.stats.liveBuffers).toBe(0);
+    await engine.close();
+  });
+});
+
+describe("the demos' LiveTrainer", () => {
+  it('goes back to its last snapshot on a new device and reaches the uninterrupted run\'s weights', async () => {
+    const engine = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), ...quiet });
+    const data = tinyDataset();
+    const options = () => ({
+      model: new Sequential(new Flatten(), new Linear(64, 24), ReLU(), new Dropout(0.25), new Linear(24, 10)),
+      inputShape: [1, 8, 8],
+      optimizer: new Adam({ lr: 1e-2 }),
+      batch: 16,
+      seed: 3,
+      augment: { shift: 1 },
+    });
+    const uninterrupted = await LiveTrainer.create(engine, options(), data);
+    while (uninterrupted.steps < 40) await uninterrupted.run(8);
+    const expected = await weights(uninterrupted.trainer);
+    uninterrupted.dispose();
+
+    const live = await LiveTrainer.create(engine, options(), data);
+    const recovered: LiveRecovery[] = [];
+    live.onRecover = (r) => recovered.push(r);
+    await live.run(8);
+    await live.run(8); // a snapshot every 16 steps
+    await live.run(4);
+    engine.device.destroy();
+    expect(await live.run(8)).toEqual([]); // the loss is met, and training goes back to step 16
+    expect(recovered).toEqual([{ step: 16, reason: 'destroyed' }]);
+    expect(live.steps).toBe(16);
+    while (live.steps < 40) expect(await live.run(8)).toHaveLength(8);
+    const after = await weights(live.trainer);
+    after.forEach((w, i) => expect(w).toEqual(expected[i]));
+    // Evaluation after the recovery runs on the new device.
+    expect((await live.trainer.evaluate(data)).confusion.flat().reduce((a, b) => a + b, 0)).toBe(64);
+    live.dispose();
     expect(engine.stats.liveBuffers).toBe(0);
     await engine.close();
   });
