@@ -81,9 +81,10 @@ async function inflateIdx(file: Uint8Array, name: string, limit: number): Promis
     { highWaterMark: 0 },
   );
   const reader = input.pipeThrough(new DecompressionStream('gzip')).getReader();
-  const chunks: Uint8Array[] = [];
+  // Chunks are kept until the header is complete, then copied into one buffer of the declared size.
+  let chunks: Uint8Array[] = [];
+  let out: Uint8Array | undefined;
   let inflated = 0;
-  let expected: number | undefined;
   const tooBig = (what: string) => new DatasetError(`${name}: gzip data inflates past ${what}; stopped after ${inflated} inflated bytes`);
   try {
     for (;;) {
@@ -94,25 +95,32 @@ async function inflateIdx(file: Uint8Array, name: string, limit: number): Promis
         throw new DatasetError(`${name}: looks gzip-compressed but does not inflate (${(cause as Error).message})`);
       }
       if (next.done) break;
-      chunks.push(next.value);
+      const at = inflated;
       inflated += next.value.length;
-      if (expected === undefined) {
-        const header = readIdxHeader(chunks.length === 1 ? chunks[0] : concat(chunks, inflated), name);
-        if (header) {
-          expected = header.total;
-          if (expected > limit) {
-            throw new DatasetError(`${name}: header declares [${header.shape.join(', ')}] = ${expected} bytes, over the limit of ${limit} inflated bytes (MAX_INFLATED_BYTES)`);
-          }
-        }
+      if (out) {
+        if (inflated > out.length) throw tooBig(`the ${out.length} bytes its IDX header declares`);
+        out.set(next.value, at);
+        continue;
       }
-      if (expected !== undefined && inflated > expected) throw tooBig(`the ${expected} bytes its IDX header declares`);
-      if (inflated > limit) throw tooBig(`the limit of ${limit} bytes (MAX_INFLATED_BYTES)`);
+      chunks.push(next.value);
+      const sofar = concat(chunks, inflated);
+      chunks = [sofar];
+      const header = readIdxHeader(sofar, name);
+      if (!header) continue;
+      if (header.total > limit) {
+        throw new DatasetError(`${name}: header declares [${header.shape.join(', ')}] = ${header.total} bytes, over the limit of ${limit} inflated bytes (${limit === MAX_INFLATED_BYTES ? 'MAX_INFLATED_BYTES' : 'the maxInflatedBytes option'})`);
+      }
+      if (inflated > header.total) throw tooBig(`the ${header.total} bytes its IDX header declares`);
+      out = new Uint8Array(header.total);
+      out.set(sofar);
+      chunks = [];
     }
   } catch (e) {
     await reader.cancel().catch(() => {});
     throw e;
   }
-  return concat(chunks, inflated);
+  // Short of the declared size, the caller's size check names both figures.
+  return out ? out.subarray(0, inflated) : concat(chunks, inflated);
 }
 
 function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
