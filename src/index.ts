@@ -49,7 +49,7 @@ export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 
 // Data
 export { parseIdx, encodeIdx, DatasetError, type IdxArray, type ParseIdxOptions } from './data/idx.js';
-export { imageDataset, splitDataset, type ImageDataset, type ImageSplits } from './data/dataset.js';
+export { imageDataset, splitDataset, classCount, type ImageDataset, type ImageSplits, type ClassOptions, type LabelFile } from './data/dataset.js';
 export { loadIdxDataset, loadIdxFolder, loadIdxUrl, loadMnist, IDX_FILES } from './data/idx_files.js';
 export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
 export { checkAugmentation, isIdentityAugmentation, parseAugmentation, type Augmentation } from './data/augment.js';

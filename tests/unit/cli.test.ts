@@ -107,9 +107,29 @@ describe('webgpu-dl train', () => {
       [['train', '--data', dir, '--augment', 'shift=6'], /^webgpu-dl: augment: shift 6 reaches the image size 6×6; use a shift below 6 pixels$/, 1],
       [['train', '--data', join(dir, 'missing')], /missing: no such folder/, 1],
       [['train', '--data', join(dir, 'w.safetensors')], /no such folder/, 1],
+      // A negative number is the flag's value, so its own check answers (not "argument is ambiguous").
+      [['train', '--epochs', '-1'], /^webgpu-dl: --epochs -1: expected a positive integer$/, 2],
+      [['train', '--lr', '-0.1'], /^webgpu-dl: --lr -0.1: expected a positive number$/, 2],
+      [['train', '--limit', '-Infinity'], /^webgpu-dl: --limit -Infinity: expected a positive integer$/, 2],
+      [['train', '--lr', '1e400'], /^webgpu-dl: --lr 1e400: expected a positive number$/, 2],
+      [['train', '--limit', '0'], /^webgpu-dl: --limit 0: expected a positive integer$/, 2],
+      [['train', '--epochs', ''], /^webgpu-dl: --epochs : expected a positive integer$/, 2],
+      [['train', '--data', ' '], /^webgpu-dl: --data ' ': expected a path$/, 2],
+      // Seeds are 32-bit; refused before the data is read or the engine started.
+      [['train', '--seed', '4294967296'], /^webgpu-dl: --seed 4294967296: expected an integer in \[0, 4294967295\]$/, 2],
+      [['train', '--seed', '1e300'], /^webgpu-dl: --seed 1e300: expected an integer in \[0, 4294967295\]$/, 2],
+      [['train', '--epochs', '2', '--epochs=3'], /^webgpu-dl: --epochs is given twice \(--epochs 2, then --epochs 3\); give it once$/, 2],
+      [['train', '--json', '--json'], /^webgpu-dl: --json is given twice/, 2],
+      [['train', '--classes', '1'], /^webgpu-dl: --classes 1: expected an integer in \[2, 256\]$/, 2],
+      [['train', '--classes', '300'], /^webgpu-dl: --classes 300: expected an integer in \[2, 256\]$/, 2],
+      [['profile', '--batch', '-5'], /^webgpu-dl: --batch -5: expected a positive integer$/, 2],
+      [['profile', '--seed', '-1'], /^webgpu-dl: --seed -1: expected an integer in \[0, 4294967295\]$/, 2],
+      [['compress', '--weights', 'w', '--prune', '-0.5'], /^webgpu-dl: --prune -0.5: expected a fraction in \[0, 1\)$/, 2],
+      [['compress', '--weights', 'w', '--quantize', '--limit', '-2'], /^webgpu-dl: --limit -2: expected a positive integer$/, 2],
+      [['compress', '--weights', 'w', '--quantize', '--seed', '4294967296'], /^webgpu-dl: --seed 4294967296: expected an integer/, 2],
     ] as const) {
       const r = await run([...args]);
-      expect(r.status).toBe(status);
+      expect(r.status, args.join(' ')).toBe(status);
       expect(r.err).toHaveLength(1);
       expect(r.err[0]).toMatch(pattern);
     }
