@@ -67,7 +67,8 @@ const pending = new WeakMap<ParameterStore, PendingHalf>();
 export function runMetadata(store: ParameterStore): { run_id: string; step: string } {
   let id = runIds.get(store);
   if (!id) {
-    id = globalThis.crypto.randomUUID();
+    // getRandomValues, unlike randomUUID, exists outside secure contexts too.
+    id = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
     runIds.set(store, id);
   }
   return { run_id: id, step: String(store.optimizerSteps) };
