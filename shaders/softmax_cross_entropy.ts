@@ -18,7 +18,15 @@ fn is_ignored(label: u32) -> bool { return params.has_ignore != 0u && label == p
 fn is_kept(label: u32) -> bool { return label < params.cols && !is_ignored(label); }
 fn is_invalid(label: u32) -> bool { return label >= params.cols && !is_ignored(label); }
 // nan_f32() is the loss when no row is kept (0/0, as in PyTorch).
-${isNanWGSL}`;
+${isNanWGSL}
+// log_softmax of a row is NaN everywhere when a logit is NaN, one is +inf (inf - inf) or all are
+// -inf: PyTorch then gives the row a NaN loss (if kept) and NaN gradients (even if ignored).
+// Tested from the row max m and the NaN count, since max() may drop a NaN.
+fn is_poisoned(m: f32, nans: f32) -> bool { return nans > 0.0 || is_inf(m); }
+// Whether argmax(row) is the label: the first NaN if there is one, else the first maximum.
+fn is_hit(picked: f32, m: f32, earlier: f32, nans: f32, nans_before: f32) -> bool {
+  return select(picked == m && earlier == 0.0, is_nan(picked) && nans_before == 0.0, nans > 0.0);
+}`;
 
 /**
  * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which
@@ -69,7 +77,8 @@ fn main(@builtin(local_invocation_index) lane: u32) {
  *   dlogits[r][j]  = (softmax(z)_j - [j == label]) / K              (d mean loss / d z_j)
  *   row_correct[r] = 1 when the first index of the row max is the label, else 0
  * A row that is not kept gets zero loss, zero gradient and is not correct. With K = 0 every
- * row_loss is NaN (so is their sum, the mean loss) and every gradient zero, as in PyTorch.
+ * row_loss is NaN (so is their sum, the mean loss) and every gradient zero, as in PyTorch. A row
+ * whose logits make log_softmax NaN (is_poisoned) gets NaN gradients, and a NaN loss if kept.
  * Cooperative: a workgroup per row (many classes); otherwise one invocation per row.
  */
 export function softmaxCrossEntropyShader(cooperative: boolean): string {
@@ -103,25 +112,34 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   m = row_max(m, lane);
   var s = 0.0;
-  // Counts row maxima before the label: the prediction is the first maximum (argmax's tie rule).
+  // For argmax's tie rule (the first maximum wins; a NaN counts as the maximum, as torch.argmax):
+  // the maxima and the NaNs before the label, and the NaNs of the row.
   var earlier = 0.0;
+  var nans = 0.0;
+  var nans_before = 0.0;
   for (var j = lane; j < params.cols; j += row_lanes()) {
     let z = logits[base + j];
     s += exp(z - m);
     earlier += select(0.0, 1.0, z == m && j < label);
+    nans += select(0.0, 1.0, is_nan(z));
+    nans_before += select(0.0, 1.0, is_nan(z) && j < label);
   }
   s = row_sum(s, lane);
   earlier = row_sum(earlier, lane);
+  nans = row_sum(nans, lane);
+  nans_before = row_sum(nans_before, lane);
+  let poisoned = is_poisoned(m, nans);
   let inv = 1.0 / s;
   let scale = select(0.0, 1.0 / count, valid);
   for (var j = lane; j < params.cols; j += row_lanes()) {
     let p = exp(logits[base + j] - m) * inv;
-    dlogits[base + j] = (p - select(0.0, 1.0, j == label)) * scale;
+    dlogits[base + j] = select((p - select(0.0, 1.0, j == label)) * scale, nan_f32(), poisoned);
   }
   if (lane == 0u) {
     let picked = logits[base + min(label, params.cols - 1u)];
-    row_loss[row] = select(select(0.0, (log(s) - (picked - m)) / count, valid), nan_f32(), count == 0.0);
-    row_correct[row] = select(0.0, 1.0, valid && picked == m && earlier == 0.0);
+    let loss = select((log(s) - (picked - m)) / count, nan_f32(), poisoned);
+    row_loss[row] = select(select(0.0, loss, valid), nan_f32(), count == 0.0);
+    row_correct[row] = select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans, nans_before));
   }
 }
 `;
@@ -181,19 +199,25 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     for (var j = 1u; j < params.cols; j++) { m = max(m, logits[base + j]); }
     var s = 0.0;
     var earlier = 0.0;
+    var nans = 0.0;
+    var nans_before = 0.0;
     for (var j = 0u; j < params.cols; j++) {
       let z = logits[base + j];
       s += exp(z - m);
       earlier += select(0.0, 1.0, z == m && j < label);
+      nans += select(0.0, 1.0, is_nan(z));
+      nans_before += select(0.0, 1.0, is_nan(z) && j < label);
     }
+    let poisoned = is_poisoned(m, nans);
     let inv = 1.0 / s;
     let scale = select(0.0, 1.0 / count, valid);
     for (var j = 0u; j < params.cols; j++) {
-      dlogits[base + j] = (exp(logits[base + j] - m) * inv - select(0.0, 1.0, j == label)) * scale;
+      let p = exp(logits[base + j] - m) * inv;
+      dlogits[base + j] = select((p - select(0.0, 1.0, j == label)) * scale, nan_f32(), poisoned);
     }
     let picked = logits[base + min(label, params.cols - 1u)];
-    loss_sum += select(0.0, log(s) - (picked - m), valid);
-    hits += select(0.0, 1.0, valid && picked == m && earlier == 0.0);
+    loss_sum += select(0.0, select(log(s) - (picked - m), nan_f32(), poisoned), valid);
+    hits += select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans, nans_before));
   }
   loss_part[lane] = loss_sum;
   hit_part[lane] = hits;

@@ -3,6 +3,7 @@ import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 import { channelStats, type BNShape } from './batch_norm.js';
 import { dropoutKeepRef } from './random.js';
+import { predictedClass } from './softmax_cross_entropy.js';
 
 /**
  * Float64 interpreter for graphs, written from each op's definition; tests autodiff without a GPU.
@@ -187,13 +188,16 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         const d = new Float64Array(B * C);
         for (let r = 0; r < B; r++) {
           const label = x[1][r];
-          if (label >= C || ignored(label)) continue;
+          const keep = label < C && !ignored(label);
           const row = x[0].subarray(r * C, r * C + C);
+          // Math.max gives NaN for a NaN logit; inf − inf and −inf − (−inf) are NaN too, as in PyTorch.
           const max = Math.max(...row);
           const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
+          // A row left out still has 0·(softmax − onehot): NaN where its softmax is (PyTorch's backward).
+          for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) * (keep ? 1 / kept : 0);
+          if (!keep) continue;
           loss += -(row[label] - max - Math.log(z));
-          if (row.indexOf(max) === label) correct++;
-          for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) / kept;
+          if (predictedClass(row) === label) correct++;
         }
         // No kept row: 0/0, as PyTorch.
         results = [Float64Array.of(kept === 0 ? NaN : loss / kept), d, Float64Array.of(correct), Float64Array.of(invalid)];

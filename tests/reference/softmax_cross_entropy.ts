@@ -26,16 +26,44 @@ export function crossEntropy(logits: ArrayLike<number>, labels: ArrayLike<number
   return total / count;
 }
 
-/** Kept rows whose first maximum is at the label. */
+/** torch.argmax of one row: the first NaN if there is one, else the first maximum. */
+export function predictedClass(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let j = 0; j < row.length; j++) {
+    if (Number.isNaN(row[j])) return j;
+    if (row[j] > row[best]) best = j;
+  }
+  return best;
+}
+
+/** Kept rows whose prediction (torch.argmax) is the label. */
 export function countCorrect(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number, ignoreIndex?: number): number {
   let hits = 0;
   for (let b = 0; b < labels.length; b++) {
     if (!kept(labels[b], classes, ignoreIndex)) continue;
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (logits[b * classes + j] > logits[b * classes + best]) best = j;
-    if (best === labels[b]) hits++;
+    if (predictedClass(Array.from({ length: classes }, (_, j) => logits[b * classes + j])) === labels[b]) hits++;
   }
   return hits;
+}
+
+/**
+ * d mean loss / d logits in float64: (softmax − onehot)/K on kept rows, and 0·(softmax − onehot)
+ * on the others — which is NaN where the row's softmax is NaN, as PyTorch's log_softmax backward.
+ */
+export function crossEntropyGrad(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number, ignoreIndex?: number): Float64Array {
+  let count = 0;
+  for (let b = 0; b < labels.length; b++) if (kept(labels[b], classes, ignoreIndex)) count++;
+  const grad = new Float64Array(labels.length * classes);
+  for (let b = 0; b < labels.length; b++) {
+    const base = b * classes;
+    let m = -Infinity;
+    for (let j = 0; j < classes; j++) m = Math.max(m, logits[base + j]);
+    let s = 0;
+    for (let j = 0; j < classes; j++) s += Math.exp(logits[base + j] - m);
+    const scale = kept(labels[b], classes, ignoreIndex) ? 1 / count : 0;
+    for (let j = 0; j < classes; j++) grad[base + j] = (Math.exp(logits[base + j] - m) / s - (j === labels[b] ? 1 : 0)) * scale;
+  }
+  return grad;
 }
 
 /** Rows whose label is >= classes and not the ignore index. */

@@ -12,7 +12,7 @@ import { expectClose } from '../helpers/compare.js';
 import { expectSameSpecials } from '../helpers/specials.js';
 import { activate, activateGrad } from '../reference/activation.js';
 import { avgPool, maxPool, type RefPool } from '../reference/pool2d.js';
-import { countCorrect, countInvalid, crossEntropy } from '../reference/softmax_cross_entropy.js';
+import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from '../reference/softmax_cross_entropy.js';
 
 /*
  * Property-based checks of the kernels whose numerics a diverging run depends on: random shapes,
@@ -107,7 +107,7 @@ describe('pooling under fuzzing', () => {
 });
 
 describe('softmax cross-entropy under fuzzing', () => {
-  it('loss, correct and invalid counts match the float64 reference with ignored and invalid labels', async () => {
+  it('loss, gradient, correct and invalid counts match the float64 reference with ignored and invalid labels, NaN and infinities', async () => {
     const problem = fc
       .tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 80 }), fc.option(fc.integer({ min: 0, max: 90 }), { nil: undefined }))
       .chain(([batch, classes, ignoreIndex]) =>
@@ -116,22 +116,24 @@ describe('softmax cross-entropy under fuzzing', () => {
           fc.constant(classes),
           fc.constant(ignoreIndex),
           fc.array(fc.integer({ min: 0, max: classes + 12 }), { minLength: batch, maxLength: batch }),
-          fc.array(fc.integer({ min: -4000, max: 4000 }), { minLength: batch * classes, maxLength: batch * classes }),
+          fc.array(fc.oneof({ weight: 1, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity) }, { weight: 30, arbitrary: fc.integer({ min: -4000, max: 4000 }).map((k) => k / 1000) }), {
+            minLength: batch * classes,
+            maxLength: batch * classes,
+          }),
           fc.constantFrom<'thread' | 'workgroup'>('thread', 'workgroup'),
         ),
       );
     await fc.assert(
       fc.asyncProperty(problem, async ([batch, classes, ignoreIndex, labelList, logitList, variant]) => {
-        const x = Float32Array.from(logitList, (k) => k / 1000);
+        const x = Float32Array.from(logitList);
         const labels = Uint32Array.from(labelList);
         const xt = tensor(engine(), x, [batch, classes]);
         const lt = tensor(engine(), labels, [batch], 'u32');
         const r = softmaxCrossEntropy(xt, lt, { countCorrect: true, countInvalid: true, ignoreIndex, variant });
         try {
           const expected = crossEntropy(x, labels, classes, ignoreIndex);
-          const loss = (await r.loss.read())[0];
-          if (Number.isNaN(expected)) expect(loss).toBeNaN();
-          else expectClose([loss], [expected], { atol: 1e-5, rtol: 1e-5 }, 'loss');
+          expectSameSpecials(await r.loss.read(), [expected], { atol: 1e-5, rtol: 1e-5 }, 'loss');
+          expectSameSpecials(await r.dLogits.read(), crossEntropyGrad(x, labels, classes, ignoreIndex), { atol: 1e-6, rtol: 1e-4 }, 'dLogits');
           expect(Array.from(await r.correct!.read())).toEqual([countCorrect(x, labels, classes, ignoreIndex)]);
           expect(Array.from(await r.invalid!.read())).toEqual([countInvalid(labels, classes, ignoreIndex)]);
         } finally {

@@ -14,7 +14,8 @@ import { crossEntropyUsesBatchKernel, softmaxCrossEntropyProgram } from '../../s
 import { useEngine } from '../helpers/engine.js';
 import { expectClose, numericGradient } from '../helpers/compare.js';
 import { integers, rng, uniform } from '../helpers/random.js';
-import { countCorrect, countInvalid, crossEntropy } from '../reference/softmax_cross_entropy.js';
+import { expectSameSpecials } from '../helpers/specials.js';
+import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from '../reference/softmax_cross_entropy.js';
 
 const engine = useEngine();
 const IGNORE = 255;
@@ -130,6 +131,61 @@ describe('softmax cross-entropy', () => {
       }
     });
   }
+
+  describe('NaN and infinities in the logits, as PyTorch', () => {
+    // Rows, labels and what torch 1.13 prints for F.cross_entropy on each single row: loss, gradient.
+    const torchRows: [number[], number, number, number[]][] = [
+      [[NaN, 1, 2], 0, NaN, [NaN, NaN, NaN]],
+      [[NaN, 1, 2], 1, NaN, [NaN, NaN, NaN]],
+      [[Infinity, 1, 2], 0, NaN, [NaN, NaN, NaN]],
+      [[Infinity, 1, 2], 1, NaN, [NaN, NaN, NaN]],
+      [[-Infinity, 1, 2], 0, Infinity, [-1, 0.2689414322376251, 0.7310585975646973]],
+      [[-Infinity, 1, 2], 1, 1.31326162815094, [0, -0.7310585975646973, 0.7310585975646973]],
+      [[-Infinity, -Infinity, -Infinity], 1, NaN, [NaN, NaN, NaN]],
+    ];
+    for (const variant of ['thread', 'workgroup'] as const) {
+      it(`${variant}: single rows match PyTorch`, async () => {
+        for (const [row, label, loss, grad] of torchRows) {
+          const got = await run(Float32Array.from(row), Uint32Array.of(label), [1, 3], { variant });
+          expectSameSpecials(got.loss, [loss], { atol: 1e-6, rtol: 1e-6 }, `[${row}] label ${label} loss`);
+          expectSameSpecials(got.dLogits, grad, { atol: 1e-6, rtol: 1e-6 }, `[${row}] label ${label} dLogits`);
+        }
+      });
+    }
+
+    // A poisoned row makes the mean NaN when kept; ignored, it adds nothing to the loss but its
+    // gradient is still NaN (torch: [[nan, 1, 2], [0, 1, 2], [inf, 0, 0]] with labels [-100, 1, -100]).
+    it('ignored rows with NaN logits keep the loss finite and get NaN gradients', async () => {
+      for (const variant of ['thread', 'workgroup'] as const) {
+        const got = await run(Float32Array.of(NaN, 1, 2, 0, 1, 2, Infinity, 0, 0), Uint32Array.of(IGNORE, 1, IGNORE), [3, 3], { variant, ignoreIndex: IGNORE });
+        expectSameSpecials(got.loss, [1.4076058864593506], { atol: 1e-6, rtol: 1e-6 }, `${variant} loss`);
+        expectSameSpecials(got.dLogits, [NaN, NaN, NaN, 0.09003058075904846, -0.7552714943885803, 0.665241003036499, NaN, NaN, NaN], { atol: 1e-6, rtol: 1e-5 }, `${variant} dLogits`);
+      }
+    });
+
+    // Every kernel path: the batch kernel (33 rows), the per-row kernel (1100 rows), the cooperative one.
+    for (const [variant, batch, classes] of [['thread', 33, 7], ['thread', 1100, 3], ['workgroup', 9, 70]] as const) {
+      it(`${variant} [${batch}, ${classes}]: loss, gradient and argmax rule (NaN first) match float64`, async () => {
+        const x = uniform(batch * classes, 17, -3, 3);
+        const specials = [NaN, Infinity, -Infinity];
+        for (let i = 0; i < x.length; i += 29) x[i] = specials[(i / 29) % 3];
+        for (const mixed of [false, true]) {
+          const labels = makeLabels(batch, classes, 23, mixed);
+          const ignoreIndex = mixed ? IGNORE : undefined;
+          // Kept rows with NaN make the mean NaN; compare the mean over the finite rows too, by ignoring the others.
+          const finiteOnly = Uint32Array.from(labels, (l, b) => (crossEntropy(x.subarray(b * classes, (b + 1) * classes), [0], classes) < Infinity ? l : IGNORE));
+          for (const l of [labels, finiteOnly]) {
+            const ig = l === finiteOnly ? IGNORE : ignoreIndex;
+            const got = await run(x, l, [batch, classes], { variant, ignoreIndex: ig });
+            const what = `${variant} [${batch}, ${classes}]${l === finiteOnly ? ' finite rows' : ''}`;
+            expectSameSpecials(got.loss, [crossEntropy(x, l, classes, ig)], { atol: 1e-5, rtol: 1e-5 }, `${what} loss`);
+            expectSameSpecials(got.dLogits, crossEntropyGrad(x, l, classes, ig), { atol: 1e-6, rtol: 1e-4 }, `${what} dLogits`);
+            expect(Array.from(got.correct), `${what} correct`).toEqual([countCorrect(x, l, classes, ig)]);
+          }
+        }
+      });
+    }
+  });
 
   it('omits the correct and invalid counts unless asked', async () => {
     const xt = tensor(engine(), uniform(20, 3), [2, 10]);
