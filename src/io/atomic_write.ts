@@ -96,7 +96,7 @@ export function writeFileAtomically(path: string, data: Uint8Array, options: Ato
 /**
  * Why `path` cannot take an output file, or undefined if it can: its folder must exist and be
  * writable, and the path itself must be absent or a regular file (renaming over a folder fails,
- * and over a device such as /dev/null would replace the device).
+ * and over a device such as /dev/null or a link would replace it).
  */
 export async function outputPathProblem(path: string): Promise<string | undefined> {
   const fs = await import('node:fs/promises');
@@ -113,6 +113,8 @@ export async function outputPathProblem(path: string): Promise<string | undefine
   }
   const target = await fs.lstat(path).catch(() => undefined);
   if (target?.isDirectory()) return 'is a folder; give a file name inside it';
+  // Renaming over a link would replace the link, not the file it points to.
+  if (target?.isSymbolicLink()) return 'is a symbolic link; give the path of the file it points to';
   if (target && !target.isFile()) return 'exists and is not a regular file';
   return undefined;
 }

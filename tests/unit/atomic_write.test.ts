@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,5 +88,7 @@ describe('atomic writes', () => {
     expect(await outputPathProblem(dir)).toMatch(/is a folder/);
     expect(await outputPathProblem(join(dir, 'existing.safetensors', 'w'))).toMatch(/existing\.safetensors is not a folder/);
     expect(await outputPathProblem('/dev/null')).toMatch(/not a regular file/);
+    symlinkSync(join(dir, 'existing.safetensors'), join(dir, 'link.safetensors'));
+    expect(await outputPathProblem(join(dir, 'link.safetensors'))).toBe('is a symbolic link; give the path of the file it points to');
   });
 });
