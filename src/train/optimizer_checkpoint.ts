@@ -10,12 +10,12 @@ import { checkCheckpoint, CheckpointError, decodeSafetensors, encodeSafetensors,
  * (`step`, `optimizer`), and the run id that the weights saved with it carry (see `runMetadata`).
  */
 export async function encodeOptimizerState(store: ParameterStore, optimizer: Optimizer, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+  checkReserved(metadata, ['content', 'optimizer', ...PAIR_KEYS]);
   const tensors: NamedTensor[] = [];
   for (const key of optimizer.stateKeys) {
     const flat = await store.readState(key);
     for (const p of store.list) tensors.push({ name: `${p.name}.${key}`, shape: p.shape, data: flat.slice(p.offset, p.offset + p.size) });
   }
-  checkReserved(metadata, ['content', 'optimizer', ...PAIR_KEYS]);
   return encodeSafetensors(tensors, { ...metadata, format: 'pt', content: 'optimizer', optimizer: optimizer.name, ...runMetadata(store) });
 }
 
