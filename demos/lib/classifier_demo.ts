@@ -42,13 +42,13 @@ export interface ClassifierHooks {
   longestTaskMs: number;
   /** The steps training resumed from after each loss of the GPU device. */
   recoveries: number[];
-  /** For tests: destroys the GPU device, as a driver reset would. */
-  loseDevice(): void;
 }
 
 declare global {
   interface Window {
     __demo?: unknown;
+    /** For tests: destroys the GPU device, as a driver reset would (kept apart from the cloned hooks). */
+    __loseDevice?: () => void;
   }
 }
 
@@ -90,8 +90,9 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const d = config.defaults;
-  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0, recoveries: [], loseDevice: () => engine.device.destroy() };
+  const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0, recoveries: [] };
   window.__demo = hooks;
+  window.__loseDevice = () => engine.device.destroy();
   if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
     new PerformanceObserver((list) => {
       if (hooks.state !== 'running') return;

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
+
+interface Hooks {
+  state: string;
+  steps: number;
+  recoveries: number[];
+  history: { step: number }[];
+}
+
+declare const window: { __demo: Hooks; __loseDevice?: () => void };
+
+const server = useDemoServer();
+
+// Tiny on purpose (SwiftShader): 10 batches of 32 per epoch, training from the start.
+const QUERY = '?arch=16&train=320&test=100&batch=32&evalEvery=64&maxSteps=0&autostart=1';
+
+describe('MLP demo when the GPU device is lost', () => {
+  const browser = useChromium({ webgpu: true });
+
+  it('resumes on a new device from its last snapshot and says so', async () => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}mlp.html${QUERY}`);
+    try {
+      expect(state).toBe('ready');
+      await page.waitForFunction(() => window.__demo.steps >= 24);
+      await page.evaluate(() => window.__loseDevice!()); // as a driver reset would
+      await page.waitForFunction(() => window.__demo.recoveries.length === 1);
+      const [from] = (await demoHooks<Hooks>(page)).recoveries;
+      // Snapshots every 16 steps; the device went at step 24 or a chunk later.
+      expect(from % 16).toBe(0);
+      expect(from).toBeGreaterThanOrEqual(16);
+      expect(await page.locator('#train-status').innerText()).toBe(`GPU lost — resumed from step ${from}.`);
+      // Training goes on, on the new device.
+      await page.waitForFunction((n) => window.__demo.steps >= n + 24, from);
+      const hooks = await demoHooks<Hooks>(page);
+      expect(hooks.state).toBe('running');
+      expect(hooks.recoveries).toEqual([from]);
+      // The history is continuous: the steps retrained after the snapshot are not counted twice.
+      expect(hooks.history.map((m) => m.step)).toEqual(hooks.history.map((_, i) => i + 1));
+      await screenshot(page, 'device-loss-mlp');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
