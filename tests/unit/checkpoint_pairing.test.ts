@@ -78,6 +78,7 @@ describe('checkpoint pairs', () => {
     o.loadOptimizer(sA1);
     expect(() => o.load(rewrite(wA1, (_, m) => (m.run_id = runB)))).toThrow(/the weights file \(run_id .*, step 1\) was not saved with the optimizer file loaded before it/);
     o.load(wA1);
+    expect(await weights(o)).toEqual(await weights(r));
     for (const t of [a, b, r, o]) t.dispose();
   });
 
