@@ -10,29 +10,43 @@ import { stepHealthWGSL } from './lib/step_health.js';
  */
 
 /**
- * What a guarded update does first (binding `health`, a StepHealth record after the finite check):
- * skip the whole update when the step is bad or the run halted, so parameters and optimizer state
- * keep their last finite values. Invocation 0 also books the step — counts a skip, remembers the
- * first bad step, halts under mode 0 ('error') — and clears the other parity's slot for the next
- * step (no invocation of this dispatch reads that one).
+ * What a guarded update does first (binding `health`, the StepHealth record after the finite
+ * check): skip the whole update when the step is bad or the run halted, so parameters and
+ * optimizer state keep their last finite values. Invocation 0 also books the step — counts a
+ * skip, remembers the first bad step, halts under mode 0 ('error') — and clears the other
+ * parity's slot for the next step (no invocation of this dispatch reads that one).
+ *
+ * The record is read with plain loads (atomics would serialise every lane on some drivers). The
+ * one word both read and written here, `halted`, is written only when this step's slot is bad,
+ * and then every invocation skips whatever it reads.
  */
 const guardWGSL = /* wgsl */ `
+struct StepFlags {
+  halted: u32,
+  skipped: u32,
+  first_step: u32,
+  first_code: u32,
+  slots: array<u32, 2>,
+  parity: u32,
+  step: u32,
+  mode: u32,
+}
+
 fn update_skipped(i: u32) -> bool {
-  if (atomicLoad(&health.halted) != 0u) { return true; }
-  let p = atomicLoad(&health.parity);
-  let bad = atomicLoad(&health.slots[p]);
-  if (i == 0u) {
-    atomicStore(&health.slots[1u - p], 0u);
+  let p = health.parity;
+  let bad = health.slots[p];
+  if (i == 0u && health.halted == 0u) {
+    health.slots[1u - p] = 0u;
     if (bad != 0u) {
-      atomicAdd(&health.skipped, 1u);
-      if (atomicLoad(&health.first_step) == 0u) {
-        atomicStore(&health.first_step, atomicLoad(&health.step));
-        atomicStore(&health.first_code, bad);
+      health.skipped += 1u;
+      if (health.first_step == 0u) {
+        health.first_step = health.step;
+        health.first_code = bad;
       }
-      if (atomicLoad(&health.mode) == 0u) { atomicStore(&health.halted, 1u); }
+      if (health.mode == 0u) { health.halted = 1u; }
     }
   }
-  return bad != 0u;
+  return bad != 0u || health.halted != 0u;
 }
 `;
 
@@ -45,7 +59,6 @@ export function sgdShader(momentum: boolean, guarded = false): string {
   return wgsl`
 ${flatIndexWGSL}
 #if ${guarded}
-${stepHealthWGSL}
 ${guardWGSL}
 #endif
 override WG: u32 = 256;
@@ -62,13 +75,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 #if ${momentum && guarded}
 @group(0) @binding(2) var<storage, read_write> momentum_buffer: array<f32>;
-@group(0) @binding(3) var<storage, read_write> health: StepHealth;
+@group(0) @binding(3) var<storage, read_write> health: StepFlags;
 @group(0) @binding(4) var<uniform> params: Params;
 #elif ${momentum}
 @group(0) @binding(2) var<storage, read_write> momentum_buffer: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 #elif ${guarded}
-@group(0) @binding(2) var<storage, read_write> health: StepHealth;
+@group(0) @binding(2) var<storage, read_write> health: StepFlags;
 @group(0) @binding(3) var<uniform> params: Params;
 #else
 @group(0) @binding(2) var<uniform> params: Params;
@@ -107,7 +120,6 @@ export function adamShader(guarded = false): string {
   return wgsl`
 ${flatIndexWGSL}
 #if ${guarded}
-${stepHealthWGSL}
 ${guardWGSL}
 #endif
 override WG: u32 = 256;
@@ -128,7 +140,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
 #if ${guarded}
-@group(0) @binding(4) var<storage, read_write> health: StepHealth;
+@group(0) @binding(4) var<storage, read_write> health: StepFlags;
 @group(0) @binding(5) var<uniform> params: Params;
 #else
 @group(0) @binding(4) var<uniform> params: Params;
@@ -243,8 +255,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * The finite check of a training step, before clipping and the update: marks this step's slot
  * of the StepHealth record when the loss or any gradient element is NaN or ±Inf, and records the
  * run's parity, number and mode for the dispatches after it. Finiteness is tested on the bits
- * (exponent all ones), which no compiler may assume away. Does nothing once halted.
- * Bindings: grad, loss [1], health, params.
+ * (exponent all ones), which no compiler may assume away. Each invocation reads four elements
+ * (n is a multiple of 4: the flat buffers are padded), and only a bad one touches an atomic, so
+ * a healthy step costs one read of the gradient. Once halted the marks no longer matter: the
+ * update and the metric sums test `halted` first.
+ * Bindings: grad (as vec4), loss [1], health, params.
  */
 export function finiteCheckShader(): string {
   return /* wgsl */ `
@@ -252,27 +267,29 @@ ${flatIndexWGSL}
 ${stepHealthWGSL}
 override WG: u32 = 256;
 struct Params { n: u32, step: u32, mode: u32 }
-@group(0) @binding(0) var<storage, read> grad: array<f32>;
+@group(0) @binding(0) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> loss: array<f32>;
 @group(0) @binding(2) var<storage, read_write> health: StepHealth;
 @group(0) @binding(3) var<uniform> params: Params;
 
-fn finite(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
+const EXPONENT = 0x7f800000u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  if (atomicLoad(&health.halted) != 0u) { return; }
   let i = flat_index(gid, nwg, WG);
   let p = params.step & 1u;
   if (i == 0u) {
     atomicStore(&health.parity, p);
     atomicStore(&health.step, params.step);
     atomicStore(&health.mode, params.mode);
-    if (!finite(loss[0])) { atomicMax(&health.slots[p], 0xffffffffu); }
+    if ((bitcast<u32>(loss[0]) & EXPONENT) == EXPONENT) { atomicMax(&health.slots[p], 0xffffffffu); }
   }
-  if (i < params.n && !finite(grad[i])) { atomicMax(&health.slots[p], 0xfffffffeu - i); }
+  if (i >= params.n / 4u) { return; }
+  let bad = (bitcast<vec4<u32>>(grad[i]) & vec4(EXPONENT)) == vec4(EXPONENT);
+  if (any(bad)) {
+    let lane = select(select(select(3u, 2u, bad.z), 1u, bad.y), 0u, bad.x);
+    atomicMax(&health.slots[p], 0xfffffffeu - (4u * i + lane));
+  }
 }
 `;
 }

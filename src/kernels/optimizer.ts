@@ -181,13 +181,14 @@ export function finiteCheckUniforms(n: number, step: number, mode: NonFiniteMode
  */
 export function finiteCheckKernel(n: number, mode: NonFiniteMode): KernelSpec {
   if (n >= 0xfffffffe) throw new ShapeError(`finite check: ${n} gradient elements exceed the 32-bit codes of the health record`);
+  if (n % 4 !== 0) throw new ShapeError(`finite check: ${n} gradient elements must be a multiple of 4 (it reads vec4s; parameter stores pad to 64)`);
   return {
     name: 'finite_check',
     code: finiteCheckShader(),
     entryPoint: 'main',
     constants: { WG },
     bindings: ['read', 'read', 'write', 'uniform'],
-    workgroups: dispatch1D(n, WG),
+    workgroups: dispatch1D(n / 4, WG),
     uniforms: finiteCheckUniforms(n, 1, mode).buffer as ArrayBuffer,
   };
 }

@@ -88,6 +88,35 @@ describe('non-finite steps in a compiled step', () => {
     store.dispose();
   });
 
+  it('names the parameter whose gradient first overflows while the loss stays finite', async () => {
+    // loss = 10·(Σ a⊙x + Σ b⊙y) with a = b = 1e-10: finite, while d loss/d b = 10·y overflows
+    // where y holds 3e38 (element 5 of b, which sits at float 64 + 5 after a's padded slot).
+    const store = new ParameterStore(engine());
+    store.add('a', [8], { kind: 'constant', value: 1e-10 });
+    store.add('b', [8], { kind: 'constant', value: 1e-10 });
+    const s = await compileStep(engine(), {
+      inputs: { x: { shape: [8] }, y: { shape: [8] } },
+      stores: [store],
+      build: (g, { x, y }) => {
+        const dot = (p: string, v: Value) => g.apply('sum', [g.apply('mul', [store.value(g, p), v], {})[0]], { axis: 0 })[0];
+        const [loss] = g.apply('scale', [g.apply('add', [dot('a', x), dot('b', y)], {})[0]], { scale: 10, shift: 0 });
+        return { outputs: { loss }, minimize: { loss, store, optimizer: new SGD({ lr: 1 }), onNonFinite: 'skip' } };
+      },
+    });
+    const y = new Float32Array(8).fill(1);
+    y[5] = 3e38;
+    y[7] = 3e38; // a later element of the same tensor: the first one is reported
+    s.run({ x: new Float32Array(8).fill(1), y });
+    expect(Number.isFinite((await s.read('loss'))[0])).toBe(true);
+    const range = s.healthRange!;
+    const words = new Uint32Array(await engine().readBytes(range.buffer, range.size, range.offset));
+    expect(decodeStepHealth(words, store)).toEqual({ halted: false, skipped: 1, firstBadRun: 1, firstBad: 'b' });
+    expect(words[3]).toBe(0xfffffffe - (64 + 5));
+    expect(Array.from(await store.read('a'))).toEqual(Array(8).fill(Math.fround(1e-10)));
+    s.dispose();
+    store.dispose();
+  });
+
   it('names the parameter whose gradient element is the first non-finite one', () => {
     const store = new ParameterStore(engine());
     store.add('a', [3, 30], { kind: 'constant', value: 0 }); // 90 floats, padded to 128
