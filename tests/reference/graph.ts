@@ -3,7 +3,8 @@ import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 import { channelStats, type BNShape } from './batch_norm.js';
 import { dropoutKeepRef } from './random.js';
-import { predictedClass } from './softmax_cross_entropy.js';
+import { avgPool, avgPoolBackward, maxPool, type RefPool } from './pool2d.js';
+import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from './softmax_cross_entropy.js';
 
 /**
  * Float64 interpreter for graphs, written from each op's definition; tests autodiff without a GPU.
@@ -173,34 +174,10 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         break;
       }
       case 'softmax_cross_entropy': {
-        const [B, C] = a.shape;
         const { ignoreIndex } = node.attrs as { ignoreIndex?: number };
-        const ignored = (label: number) => ignoreIndex !== undefined && label === ignoreIndex;
-        let kept = 0;
-        let invalid = 0;
-        for (const label of x[1]) {
-          if (ignored(label)) continue;
-          if (label < C) kept++;
-          else invalid++;
-        }
-        let loss = 0;
-        let correct = 0;
-        const d = new Float64Array(B * C);
-        for (let r = 0; r < B; r++) {
-          const label = x[1][r];
-          const keep = label < C && !ignored(label);
-          const row = x[0].subarray(r * C, r * C + C);
-          // Math.max gives NaN for a NaN logit; inf − inf and −inf − (−inf) are NaN too, as in PyTorch.
-          const max = Math.max(...row);
-          const z = row.reduce((s, v) => s + Math.exp(v - max), 0);
-          // A row left out still has 0·(softmax − onehot): NaN where its softmax is (PyTorch's backward).
-          for (let c = 0; c < C; c++) d[r * C + c] = (Math.exp(row[c] - max) / z - (c === label ? 1 : 0)) * (keep ? 1 / kept : 0);
-          if (!keep) continue;
-          loss += -(row[label] - max - Math.log(z));
-          if (predictedClass(row) === label) correct++;
-        }
-        // No kept row: 0/0, as PyTorch.
-        results = [Float64Array.of(kept === 0 ? NaN : loss / kept), d, Float64Array.of(correct), Float64Array.of(invalid)];
+        const [C, logits, labels] = [a.shape[1], x[0], x[1]];
+        const counts = [countCorrect(logits, labels, C, ignoreIndex), countInvalid(labels, C, ignoreIndex)];
+        results = [Float64Array.of(crossEntropy(logits, labels, C, ignoreIndex)), crossEntropyGrad(logits, labels, C, ignoreIndex), ...counts.map((n) => Float64Array.of(n))];
         break;
       }
       case 'mse': {
@@ -218,12 +195,12 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       case 'conv_transpose2d_backward_filter':
         results = [convOp(node.op, node.attrs as ConvLike, node.inputs, x, out)];
         break;
-      case 'max_pool2d':
-      case 'avg_pool2d': {
-        const r = pool(node.op, node.attrs as PoolLike, a.shape, x[0], out.shape);
-        results = node.op === 'max_pool2d' ? [r.y, r.argmax] : [r.y];
+      case 'max_pool2d': {
+        const r = maxPool(x[0], a.shape, refPool(node.attrs as PoolLike));
+        results = [r.y, Float64Array.from(r.argmax)];
         break;
       }
+      case 'avg_pool2d': results = [avgPool(x[0], a.shape, refPool(node.attrs as PoolLike))]; break;
       case 'max_pool2d_backward': {
         // dy flows to the input element each window picked.
         const attrs = node.attrs as PoolLike & { inputShape: number[] };
@@ -236,11 +213,7 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       }
       case 'avg_pool2d_backward': {
         const attrs = node.attrs as PoolLike & { inputShape: number[] };
-        const dx = new Float64Array(out.size);
-        windows(attrs, attrs.inputShape, a.shape, (o, i, inside, count) => {
-          if (inside) dx[i] += x[0][o] / count;
-        });
-        results = [dx];
+        results = [avgPoolBackward(x[0], attrs.inputShape, refPool(attrs))];
         break;
       }
       case 'bce_with_logits': {
@@ -398,40 +371,9 @@ function convOp(op: string, a: ConvLike, inputs: readonly Value[], x: Float64Arr
   return r;
 }
 
-/** Visits each (output, input) pair of a pooling window; count is the divisor of average pooling. */
-function windows(a: PoolLike, xs: readonly number[], ys: readonly number[], fn: (o: number, i: number, inside: boolean, count: number) => void): void {
-  const [n, c, h, w] = xs;
-  const [, , oh, ow] = ys;
-  const dil = a.dilation ?? [1, 1];
-  for (let pl = 0; pl < n * c; pl++)
-    for (let oy = 0; oy < oh; oy++)
-      for (let ox = 0; ox < ow; ox++) {
-        const taps: [number, boolean][] = [];
-        for (let ky = 0; ky < a.kernel[0]; ky++)
-          for (let kx = 0; kx < a.kernel[1]; kx++) {
-            const iy = oy * a.stride[0] - a.padding[0] + ky * dil[0];
-            const ix = ox * a.stride[1] - a.padding[1] + kx * dil[1];
-            const inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-            taps.push([inside ? pl * h * w + iy * w + ix : -1, inside]);
-          }
-        const count = a.countIncludePad === false ? taps.filter((t) => t[1]).length : taps.length;
-        for (const [i, inside] of taps) fn((pl * oh + oy) * ow + ox, i, inside, count);
-      }
-}
-
-function pool(op: string, a: PoolLike, xs: readonly number[], x: Float64Array, ys: readonly number[]): { y: Float64Array; argmax: Float64Array } {
-  const size = ys.reduce((p, q) => p * q, 1);
-  const y = new Float64Array(size).fill(op === 'max_pool2d' ? -Infinity : 0);
-  const argmax = new Float64Array(size).fill(-1);
-  const plane = xs[2] * xs[3];
-  windows(a, xs, ys, (o, i, inside, count) => {
-    if (!inside) return;
-    if (op === 'avg_pool2d') y[o] += x[i] / count;
-    // PyTorch: the first in-window element starts; a larger value or any NaN takes over.
-    else if (argmax[o] < 0 || x[i] > y[o] || Number.isNaN(x[i])) {
-      y[o] = x[i];
-      argmax[o] = i % plane;
-    }
-  });
-  return { y, argmax };
+/** The attributes of a pooling op as the float64 reference takes them. */
+function refPool(a: PoolLike): RefPool {
+  const pair = (p: Pair): [number, number] => [p[0], p[1]];
+  const dilation = a.dilation ? pair(a.dilation) : ([1, 1] as [number, number]);
+  return { kernel: pair(a.kernel), stride: pair(a.stride), padding: pair(a.padding), dilation, countIncludePad: a.countIncludePad ?? true };
 }

@@ -60,6 +60,21 @@ export function avgPool(x: ArrayLike<number>, shape: readonly number[], p: RefPo
   return sum.map((s, o) => s / cells[o]);
 }
 
+/** The adjoint of avgPool: each output's dy spread over the input elements of its window, over its divisor. */
+export function avgPoolBackward(dy: ArrayLike<number>, shape: readonly number[], p: RefPool): Float64Array {
+  const [oh, ow] = outSize(shape, p);
+  const cells = new Float64Array(shape[0] * shape[1] * oh * ow);
+  windows(shape, p, (_plane, o, _iy, _ix, inside) => {
+    if (inside || p.countIncludePad) cells[o] += 1;
+  });
+  const [h, w] = [shape[2], shape[3]];
+  const dx = new Float64Array(shape[0] * shape[1] * h * w);
+  windows(shape, p, (plane, o, iy, ix, inside) => {
+    if (inside) dx[plane * h * w + iy * w + ix] += dy[o] / cells[o];
+  });
+  return dx;
+}
+
 export function globalAvgPool(x: ArrayLike<number>, shape: readonly number[]): Float64Array {
   const hw = shape[2] * shape[3];
   const out = new Float64Array(shape[0] * shape[1]);
