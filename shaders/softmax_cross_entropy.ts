@@ -23,10 +23,11 @@ ${isNanWGSL}
 // -inf: PyTorch then gives the row a NaN loss (if kept) and NaN gradients (even if ignored).
 // Tested from the row max m and the NaN count, since max() may drop a NaN.
 fn is_poisoned(m: f32, nans: f32) -> bool { return nans > 0.0 || is_inf(m); }
-// Whether argmax(row) is the label: the first NaN if there is one, else the first maximum.
-fn is_hit(picked: f32, m: f32, earlier: f32, nans: f32, nans_before: f32) -> bool {
-  return select(picked == m && earlier == 0.0, is_nan(picked) && nans_before == 0.0, nans > 0.0);
-}`;
+// argmax(row) as torch.argmax: the first NaN if the row has one, else the first maximum. An entry
+// is a candidate when it could be that pick; the label is the prediction when its logit is a
+// candidate and no candidate comes before it (earlier = 0).
+fn is_candidate(z: f32, m: f32, nans: f32) -> bool { return select(z == m, is_nan(z), nans > 0.0); }
+fn is_hit(picked: f32, m: f32, earlier: f32, nans: f32) -> bool { return is_candidate(picked, m, nans) && earlier == 0.0; }`;
 
 /**
  * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which
@@ -75,7 +76,7 @@ fn main(@builtin(local_invocation_index) lane: u32) {
  * pass over each row, with K = the number of kept rows (read from `kept`):
  *   row_loss[r]    = (log sum_j exp(z_j - m) - (z_label - m)) / K   (m = row max, for stability)
  *   dlogits[r][j]  = (softmax(z)_j - [j == label]) / K              (d mean loss / d z_j)
- *   row_correct[r] = 1 when the first index of the row max is the label, else 0
+ *   row_correct[r] = 1 when argmax(z) is the label (torch.argmax: the first NaN, else the first maximum)
  * A row that is not kept gets zero loss, zero gradient and is not correct. With K = 0 every
  * row_loss is NaN (so is their sum, the mean loss) and every gradient zero, as in PyTorch. A row
  * whose logits make log_softmax NaN (is_poisoned) gets NaN gradients, and a NaN loss if kept.
@@ -107,27 +108,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let valid = is_kept(label);
   let count = kept[0];
   var m = logits[base];
+  var nans = 0.0;
   for (var j = lane; j < params.cols; j += row_lanes()) {
-    m = max(m, logits[base + j]);
+    let z = logits[base + j];
+    m = max(m, z);
+    nans += select(0.0, 1.0, is_nan(z));
   }
   m = row_max(m, lane);
+  nans = row_sum(nans, lane);
   var s = 0.0;
-  // For argmax's tie rule (the first maximum wins; a NaN counts as the maximum, as torch.argmax):
-  // the maxima and the NaNs before the label, and the NaNs of the row.
+  // Row entries before the label that argmax would pick first (see is_hit).
   var earlier = 0.0;
-  var nans = 0.0;
-  var nans_before = 0.0;
   for (var j = lane; j < params.cols; j += row_lanes()) {
     let z = logits[base + j];
     s += exp(z - m);
-    earlier += select(0.0, 1.0, z == m && j < label);
-    nans += select(0.0, 1.0, is_nan(z));
-    nans_before += select(0.0, 1.0, is_nan(z) && j < label);
+    earlier += select(0.0, 1.0, j < label && is_candidate(z, m, nans));
   }
   s = row_sum(s, lane);
   earlier = row_sum(earlier, lane);
-  nans = row_sum(nans, lane);
-  nans_before = row_sum(nans_before, lane);
   let poisoned = is_poisoned(m, nans);
   let inv = 1.0 / s;
   let scale = select(0.0, 1.0 / count, valid);
@@ -139,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let picked = logits[base + min(label, params.cols - 1u)];
     let loss = select((log(s) - (picked - m)) / count, nan_f32(), poisoned);
     row_loss[row] = select(select(0.0, loss, valid), nan_f32(), count == 0.0);
-    row_correct[row] = select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans, nans_before));
+    row_correct[row] = select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans));
   }
 }
 `;
@@ -196,17 +194,18 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     let label = labels[row];
     let valid = is_kept(label);
     var m = logits[base];
-    for (var j = 1u; j < params.cols; j++) { m = max(m, logits[base + j]); }
+    var nans = 0.0;
+    for (var j = 0u; j < params.cols; j++) {
+      let z = logits[base + j];
+      m = max(m, z);
+      nans += select(0.0, 1.0, is_nan(z));
+    }
     var s = 0.0;
     var earlier = 0.0;
-    var nans = 0.0;
-    var nans_before = 0.0;
     for (var j = 0u; j < params.cols; j++) {
       let z = logits[base + j];
       s += exp(z - m);
-      earlier += select(0.0, 1.0, z == m && j < label);
-      nans += select(0.0, 1.0, is_nan(z));
-      nans_before += select(0.0, 1.0, is_nan(z) && j < label);
+      earlier += select(0.0, 1.0, j < label && is_candidate(z, m, nans));
     }
     let poisoned = is_poisoned(m, nans);
     let inv = 1.0 / s;
@@ -217,7 +216,7 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     }
     let picked = logits[base + min(label, params.cols - 1u)];
     loss_sum += select(0.0, select(log(s) - (picked - m), nan_f32(), poisoned), valid);
-    hits += select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans, nans_before));
+    hits += select(0.0, 1.0, valid && is_hit(picked, m, earlier, nans));
   }
   loss_part[lane] = loss_sum;
   hit_part[lane] = hits;
