@@ -58,7 +58,11 @@ export class Activation extends Module {
 }
 
 export const ReLU = () => new Activation({ kind: 'relu' });
-export const LeakyReLU = (alpha = 0.01) => new Activation({ kind: 'leaky_relu', alpha });
+/** max(0, x) + alpha·min(0, x) as torch.nn.LeakyReLU; any finite slope, negative ones included. */
+export const LeakyReLU = (alpha = 0.01) => {
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new ShapeError(`LeakyReLU: negative_slope ${String(alpha)} must be a finite number (PyTorch's default is 0.01)`);
+  return new Activation({ kind: 'leaky_relu', alpha });
+};
 export const Sigmoid = () => new Activation({ kind: 'sigmoid' });
 export const Tanh = () => new Activation({ kind: 'tanh' });
 export const GELU = () => new Activation({ kind: 'gelu' });

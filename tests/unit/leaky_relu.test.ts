@@ -51,6 +51,11 @@ describe('leaky_relu, standalone kernel', () => {
     });
   }
 
+  it('LeakyReLU refuses a slope that is not a finite number when the layer is made', () => {
+    for (const alpha of [NaN, Infinity, -Infinity]) expect(() => LeakyReLU(alpha)).toThrow(/LeakyReLU: negative_slope .* must be a finite number/);
+    expect(() => LeakyReLU(-0.5)).not.toThrow();
+  });
+
   it('rejects a slope that is not a finite number when the graph is built', () => {
     for (const alpha of [NaN, Infinity]) {
       const g = createGraph();
