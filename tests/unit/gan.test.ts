@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { mlpDiscriminator, mlpGenerator } from '../../src/models/gan.js';
 import { Adam, SGD } from '../../src/optim/optimizers.js';
+import { DivergenceError } from '../../src/gpu/errors.js';
 import { fixedLatents, GanTrainer } from '../../src/train/gan.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { encodeGrayPng, imageGrid } from '../../src/train/png.js';
@@ -128,6 +129,25 @@ describe('GanTrainer', () => {
     await expect(gan.fit(data, { epochs: 1, batchSize: 33 })).rejects.toThrow(/^GanTrainer\.fit: batch size 33 must be a positive integer no larger than the 32 training samples/);
     await expect(gan.fit(data, { epochs: 1, batchSize: 16, iterations: 0 })).rejects.toThrow(/^GanTrainer\.fit: iterations 0 must be a positive integer/);
     expect(engine().stats.liveBuffers).toBe(live);
+    gan.dispose();
+  });
+
+  it('stops with a DivergenceError when a network diverges, its weights the last finite ones', async () => {
+    const gan = new GanTrainer(engine(), {
+      generator: mlpGenerator(4, [8], 64),
+      discriminator: mlpDiscriminator(64, [8]),
+      latent: 4,
+      pixels: 64,
+      optimizerG: new SGD({ lr: 0.01 }),
+      optimizerD: new SGD({ lr: 1e30 }),
+      seed: 3,
+    });
+    const error = await gan.fit(bars(64), { epochs: 2, batchSize: 16 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DivergenceError);
+    expect((error as Error).message).toMatch(/^GanTrainer\.fit: .* became non-finite \(NaN or Inf\) at step \d+ \(epoch 1\)/);
+    for (const store of [gan.generatorStore, gan.discriminatorStore]) {
+      for (const p of store.list) expect((await store.read(p.name)).every(Number.isFinite)).toBe(true);
+    }
     gan.dispose();
   });
 
