@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { distill } from '../../src/compress/distill.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { DivergenceError } from '../../src/gpu/errors.js';
 import { compileStep } from '../../src/graph/compile.js';
@@ -174,5 +175,16 @@ describe('fit on a diverging run', () => {
     await expect(strict.fit(images(32, []), { epochs: 1, batchSize: 8, onNonFinite: 'never' as NonFiniteMode })).rejects.toThrow(/^fit: onNonFinite 'never' must be 'error' or 'skip'/);
     poisoned.dispose();
     strict.dispose();
+  });
+
+  it('distill stops the same way when the student diverges', async () => {
+    const student = trainer(new SGD({ lr: 1e30 }));
+    const teacher = trainer(new SGD({ lr: 0.1 }));
+    const d: ImageDataset = { ...images(64, []), images: Uint8Array.from({ length: 64 * 64 }, (_, i) => (i * 37) % 256) };
+    const run = distill(engine(), d, { student, teacher, temperature: 2, alpha: 0.5, epochs: 3, batchSize: 8 });
+    await expect(run).rejects.toThrow(/^distill: .* became non-finite \(NaN or Inf\) at step \d+ \(epoch \d\)/);
+    for (const p of student.store.list) expect((await student.store.read(p.name)).every(Number.isFinite)).toBe(true);
+    student.dispose();
+    teacher.dispose();
   });
 });
