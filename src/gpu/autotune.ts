@@ -1,5 +1,6 @@
 import type { KernelSpec } from '../kernels/kernel.js';
 import type { Engine } from './engine.js';
+import { WebGPUDLError } from './errors.js';
 import { TimestampProfiler } from './profiler.js';
 
 /** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
@@ -18,30 +19,51 @@ export class MemoryTuneStore implements TuneStore {
   }
 }
 
-/** Node: a JSON file (WEBGPU_DL_TUNE_CACHE, else ~/.cache/webgpu-dl/autotune.json). */
+/** The autotune cache is a few kilobytes; a larger file is not ours and is ignored. */
+const MAX_TUNE_CACHE_BYTES = 1 << 20;
+
+/**
+ * Node: a JSON file (WEBGPU_DL_TUNE_CACHE, else ~/.cache/webgpu-dl/autotune.json), read within
+ * MAX_TUNE_CACHE_BYTES and rewritten atomically (temporary file, then rename), so a crash during a
+ * write never leaves a cut-short cache.
+ */
 async function fileTuneStore(): Promise<TuneStore> {
-  const fs = await import('node:fs');
+  const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const os = await import('node:os');
+  const { readFileWithin } = await import('../io/read_bounded.js');
+  const { writeFileAtomically } = await import('../io/atomic_write.js');
   const file = process.env.WEBGPU_DL_TUNE_CACHE ?? path.join(os.homedir(), '.cache', 'webgpu-dl', 'autotune.json');
   let entries: Record<string, string> = {};
   try {
-    entries = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const bytes = await readFileWithin(file, { limit: MAX_TUNE_CACHE_BYTES, limitName: 'MAX_TUNE_CACHE_BYTES', error: WebGPUDLError, missingOk: true });
+    if (bytes) entries = tuneEntries(JSON.parse(new TextDecoder().decode(bytes)));
   } catch {
-    // No cache yet, or an unreadable one: start empty and overwrite it.
+    // An unreadable, oversized or malformed cache only costs re-tuning: start empty and overwrite it.
   }
+  // Writes are chained so that the last one lands last.
+  let writing: Promise<void> = Promise.resolve();
   return {
     get: (key) => entries[key],
     set: (key, value) => {
       entries[key] = value;
-      try {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, JSON.stringify(entries, null, 1));
-      } catch {
-        // A read-only home only costs re-tuning next time.
-      }
+      const text = new TextEncoder().encode(JSON.stringify(entries, null, 1));
+      writing = writing
+        .then(() => fs.mkdir(path.dirname(file), { recursive: true }))
+        .then(() => writeFileAtomically(file, text))
+        .catch(() => {
+          // A read-only home only costs re-tuning next time.
+        });
     },
   };
+}
+
+/** The string-to-string entries of a parsed cache file; anything else is dropped. */
+function tuneEntries(parsed: unknown): Record<string, string> {
+  const entries: Record<string, string> = Object.create(null);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return entries;
+  for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') entries[k] = v;
+  return entries;
 }
 
 /** Browser: IndexedDB, read once at start and written through. */
