@@ -1,4 +1,4 @@
-import type { Trainer } from '../../src/index.js';
+import { MAX_CHECKPOINT_FILE_BYTES, type Trainer } from '../../src/index.js';
 import { el, field } from './shell.js';
 import { download, loadBytes, saveBytes } from './storage.js';
 
@@ -50,7 +50,10 @@ export function checkpointPanel(source: CheckpointSource, onFailure: (e: unknown
   };
   loadInput.addEventListener('change', async () => {
     const file = loadInput.files?.[0];
-    if (file) await restore(new Uint8Array(await file.arrayBuffer()), file.name).catch(onFailure);
+    // The size is known before reading: an oversized file is refused without loading it into memory.
+    if (file && file.size > MAX_CHECKPOINT_FILE_BYTES) {
+      note.textContent = `Could not load ${file.name}: ${file.size} bytes is over the ${MAX_CHECKPOINT_FILE_BYTES}-byte checkpoint limit (MAX_CHECKPOINT_FILE_BYTES).`;
+    } else if (file) await restore(new Uint8Array(await file.arrayBuffer()), file.name).catch(onFailure);
     loadInput.value = '';
   });
   saveIdb.addEventListener('click', async () => {
