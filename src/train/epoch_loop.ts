@@ -35,7 +35,10 @@ export interface EpochLoopOptions {
   progressEvery?: number;
   /** Polled before every step: true ends the loop there (the owner was disposed). */
   stop?: () => boolean;
-  /** Checks every metric readback for bad labels and non-finite steps (throws from the loop). */
+  /**
+   * Checks every metric readback for bad labels and non-finite steps (throws from the loop); with
+   * a watch the sums are read back every `progressEvery` steps even without `onProgress`.
+   */
   watch?: StepWatch;
   /** Where to begin instead of epoch 1, step 0: a snapshot's position and its epoch's sums so far. */
   resume?: { position: LoopPosition; sums: Float32Array };
@@ -107,7 +110,8 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
         if (o.stop?.()) return;
         const global = (epoch - 1) * steps + i;
         if (o.schedule) optimizer.lr = o.schedule(global, total, base);
-        const report = o.onProgress !== undefined && (i + 1) % (o.progressEvery ?? 20) === 0;
+        // Snapshots also carry the watch's flags: a diverged run is stopped within a few of them.
+        const report = (o.onProgress !== undefined || watch !== undefined) && (i + 1) % (o.progressEvery ?? 20) === 0;
         let collect: ReturnType<MetricSums['snapshot']>;
         let submitted: (() => void) | undefined;
         const [b, m] = [batcher, sums];
@@ -127,7 +131,12 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
         if (collect!) {
           const done = i + 1;
           const before = skippedBefore;
-          progress.add(collect().then((s) => o.onProgress!({ epoch, step: done, steps, sums: s.sums, skipped: (watch?.check(s) ?? 0) - before, samplesPerSec: rate(done) })));
+          progress.add(
+            collect().then((s) => {
+              const skipped = (watch?.check(s) ?? 0) - before;
+              o.onProgress?.({ epoch, step: done, steps, sums: s.sums, skipped, samplesPerSec: rate(done) });
+            }),
+          );
           collect = undefined;
         }
         // Keep the queue from running far ahead of the GPU (and the page responsive).

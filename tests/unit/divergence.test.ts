@@ -160,6 +160,17 @@ describe('fit on a diverging run', () => {
     t.dispose();
   });
 
+  it('stops a diverged epoch early from its periodic readbacks, without onProgress', async () => {
+    const t = trainer(new SGD({ lr: 1e30 }));
+    const d: ImageDataset = { ...images(240, []), images: Uint8Array.from({ length: 240 * 64 }, (_, i) => (i * 37) % 256) };
+    let steps = 0;
+    const error = await t.fit(d, { epochs: 1, batchSize: 2, progressEvery: 4, afterStep: () => void steps++ }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DivergenceError);
+    // The epoch has 120 steps; the flag comes back with a snapshot every 4 of them.
+    expect(steps).toBeLessThan(120);
+    t.dispose();
+  });
+
   it("'skip' skips exactly the steps holding a non-finite sample, counts them, and trains on the rest", async () => {
     // Black images normalise to 0, white ones to 1e37, which Square turns into +Inf: a NaN loss.
     const model = () => new Sequential(new Square(), new Linear(64, 8), ReLU(), new Linear(8, 4));
