@@ -107,8 +107,8 @@ export interface FitOptions {
   afterStep?: (encoder: GPUCommandEncoder) => void;
   /**
    * What a step whose loss or gradients are NaN/Inf does. The GPU tests every step and applies no
-   * update from it, and the CPU learns of it at the next progress or epoch readback (no extra
-   * sync). 'error' (default): no later step updates either, and fit rejects with a DivergenceError
+   * update from it, and the CPU learns of it at the next metric readback (every `progressEvery`
+   * steps, without stalling, and at the epoch's end). 'error' (default): no later step updates either, and fit rejects with a DivergenceError
    * naming the step and the first non-finite tensor; the parameters are the last finite ones.
    * 'skip': only that step's update is skipped (parameters and optimizer moments unchanged; Adam's
    * step count is corrected at the next readback, so steps submitted before it use a count one
