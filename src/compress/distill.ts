@@ -36,13 +36,15 @@ export interface DistillationObjective {
 /**
  * Adds Hinton et al.'s objective to `g`: alpha · distillation_loss(student, teacher; T) +
  * (1 − alpha) · softmax_cross_entropy(student, labels). The teacher logits are detached, so a teacher
- * traced in the same graph is never differentiated whatever store it lives in.
+ * traced in the same graph is never differentiated whatever store it lives in. Rows labelled
+ * `ignoreIndex` (the student trainer's) count in the label term as in `Trainer.fit`: not at all.
  */
-export function distillationObjective(g: Graph, student: Value, teacher: Value, labels: Value, w: DistillationWeights): DistillationObjective {
+export function distillationObjective(g: Graph, student: Value, teacher: Value, labels: Value, w: DistillationWeights, ignoreIndex?: number): DistillationObjective {
   checkAlpha(w.alpha);
   const [fixed] = g.apply('stop_gradient', [teacher], {});
   const [distill] = g.apply('distillation_loss', [student, fixed], { temperature: w.temperature });
-  const [ce, , correct, invalid] = g.apply('softmax_cross_entropy', [student, labels], {});
+  // Rows with the ignored label leave the label term only; the teacher's term needs no label.
+  const [ce, , correct, invalid] = g.apply('softmax_cross_entropy', [student, labels], { ignoreIndex });
   // A term of weight 0 is left out of the loss (it is still computed, as a metric).
   const terms: Value[] = [];
   for (const [v, weight] of [[distill, w.alpha], [ce, 1 - w.alpha]] as const) {
@@ -168,7 +170,7 @@ function traceStep(engine: Engine, batch: number, o: DistillOptions): Promise<Co
     build: (g, { x, labels }) => {
       const s = student.options.model.apply(g, x, { store: student.store, training: true });
       const t = teacher.options.model.apply(g, teacherInput(g, x, o), { store: view, training: false });
-      const objective = distillationObjective(g, s, t, labels, o);
+      const objective = distillationObjective(g, s, t, labels, o, student.options.ignoreIndex);
       const { loss } = objective;
       return {
         outputs: { loss, distill: objective.distill, labels: objective.labels, correct: objective.correct, invalid: objective.invalid },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { distill } from '../../src/compress/distill.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { DatasetError } from '../../src/data/idx.js';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
@@ -47,4 +48,15 @@ describe('labels out of range at run time', () => {
     expect(e.confusion.flat().reduce((a, b) => a + b, 0)).toBe(47);
     t.dispose();
   });
+
+  it('distill checks the labels the same way, and honours the student\'s ignoreIndex', async () => {
+    const teacher = make();
+    const run = (student: Trainer) => distill(engine(), withLabel(7, 9), { student, teacher, temperature: 2, alpha: 0.5, epochs: 1, batchSize: 8 });
+    const strict = make();
+    await expect(run(strict)).rejects.toThrow(/^distill: 1 training label\(s\) are ≥ 4, the model's class count, first at step [1-6] \(epoch 1\)/);
+    const lenient = make(9);
+    expect((await run(lenient)).every((r) => Number.isFinite(r.labelLoss))).toBe(true);
+    for (const t of [teacher, strict, lenient]) t.dispose();
+  });
 });
+
