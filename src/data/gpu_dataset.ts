@@ -5,6 +5,7 @@ import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '
 import { checkSeed } from '../kernels/random.js';
 import { checkAugmentation, isIdentityAugmentation, type Augmentation } from './augment.js';
 import type { ImageDataset } from './dataset.js';
+import { describeBytes, storageLimit } from '../graph/check_limits.js';
 import { StandaloneLaunch, type PassOpener } from '../graph/standalone_launch.js';
 
 /** How pixel bytes become inputs: (byte/255 − mean)/std. */
@@ -46,6 +47,7 @@ export class GpuImageDataset {
   ) {
     this.count = data.count;
     this.pixels = data.height * data.width;
+    checkDatasetSize(engine, data);
     this.images = engine.createStorage(data.images.byteLength, 'dataset images');
     engine.upload(this.images, padTo4(data.images));
     this.labels = engine.createStorage(data.labels.byteLength, 'dataset labels');
@@ -145,6 +147,18 @@ export class Batcher {
   dispose(): void {
     this.launch.dispose();
   }
+}
+
+/** The images are bound whole by the gather kernel, so they must fit one storage binding. */
+function checkDatasetSize(engine: Engine, data: ImageDataset): void {
+  const limit = storageLimit(engine);
+  const bytes = data.images.byteLength;
+  if (bytes <= limit.bytes) return;
+  const fit = Math.floor(limit.bytes / (data.height * data.width));
+  throw new ShapeError(
+    `dataset: ${data.count} images of ${data.height}×${data.width} take ${describeBytes(bytes)} on the GPU, over this device's ${limit.name} of ` +
+      `${describeBytes(limit.bytes)}; train on at most ${fit} of them (e.g. --limit ${fit}) or on smaller images`,
+  );
 }
 
 function padTo4(bytes: Uint8Array): Uint8Array {

@@ -1,7 +1,7 @@
 import type { KernelProgram, KernelSpec } from '../kernels/kernel.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
 import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
-import { DeviceLostError, DisposedError, KernelError, WebGPUDLError } from './errors.js';
+import { DeviceLostError, DisposedError, KernelError, ShapeError, WebGPUDLError } from './errors.js';
 import { PipelineCache } from './pipelines.js';
 import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js';
 
@@ -17,12 +17,15 @@ export interface EngineOptions {
 
 export type { EngineInfo } from './open_device.js';
 
+/** Uncaptured GPU errors beyond this many are counted but not logged: one fault often causes hundreds. */
+const MAX_LOGGED_GPU_ERRORS = 3;
+
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const log = options.log ?? ((m: string) => console.warn(m));
   const open = () => openDevice(options.powerPreference, log);
   const { gpu, device, info } = await open();
   const store = options.tuneStore ?? (await defaultTuneStore());
-  return new Engine(gpu, device, info, options.autotune ?? true, store, open);
+  return new Engine(gpu, device, info, options.autotune ?? true, store, open, log);
 }
 
 /**
@@ -47,6 +50,9 @@ export class Engine {
   private lostError: DeviceLostError | undefined;
   private destroyed = false;
   private recoveries = 0;
+  /** The first GPU error no error scope caught, until a flush reports it. */
+  private uncaptured: KernelError | undefined;
+  private uncapturedCount = 0;
 
   constructor(
     gpu: GPU,
@@ -56,6 +62,8 @@ export class Engine {
     store: TuneStore,
     /** Opens a device as createEngine did (same adapter request, features and limits), for `recover`. */
     private readonly reopen?: () => Promise<OpenedDevice>,
+    /** Where GPU errors that no error scope caught are reported (never stdout). */
+    private readonly log: (message: string) => void = (m) => console.warn(m),
   ) {
     this.gpu = gpu;
     this.buffers = new BufferRegistry(device);
@@ -69,6 +77,23 @@ export class Engine {
       // A device replaced by recover() may report its loss late; only the current one counts.
       if (!this.destroyed && device === this.device) this.lostError = new DeviceLostError(lost.reason, lost.message);
     });
+    device.addEventListener('uncapturederror', (event) => {
+      // Unhandled, Dawn in Node prints the error on stdout (breaking --json) and a browser on the
+      // console; the engine reports it instead: the first few lines to the log, the first error
+      // thrown by the next flush.
+      event.preventDefault();
+      if (this.destroyed || device !== this.device) return;
+      const message = (event as GPUUncapturedErrorEvent).error.message.split('\n')[0];
+      this.uncapturedCount++;
+      this.uncaptured ??= new KernelError('device', `the GPU reported an error outside any error scope: ${message}`);
+      if (this.uncapturedCount <= MAX_LOGGED_GPU_ERRORS) this.log(`webgpu-dl: GPU error: ${message}`);
+      else if (this.uncapturedCount === MAX_LOGGED_GPU_ERRORS + 1) this.log('webgpu-dl: further GPU errors are not shown');
+    });
+  }
+
+  /** How many GPU errors no error scope caught (each reported to the log, the first thrown by a flush). */
+  get uncapturedErrors(): number {
+    return this.uncapturedCount;
   }
 
   /** The error the device was lost with, once it was (undefined while the device works). */
@@ -107,6 +132,7 @@ export class Engine {
     this.flushing = Promise.resolve();
     this.pending = 0;
     this.lostError = undefined;
+    this.uncaptured = undefined;
     this.recoveries++;
     this.watch(device);
   }
@@ -117,9 +143,19 @@ export class Engine {
     if (this.destroyed) throw new DisposedError('this engine was destroyed; create a new one with createEngine()');
   }
 
-  /** A storage buffer owned by the caller, who must release it with `buffers.destroy`. */
+  /**
+   * A storage buffer owned by the caller, who must release it with `buffers.destroy`. A size past
+   * the device's limits is a ShapeError naming the buffer here, rather than an invalid buffer
+   * whose validation errors surface later in the launches that use it.
+   */
   createStorage(bytes: number, label: string): GPUBuffer {
     this.check();
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.device.limits;
+    const limit = Math.min(maxBufferSize, maxStorageBufferBindingSize);
+    if (bytes > limit) {
+      const name = maxBufferSize <= maxStorageBufferBindingSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
+      throw new ShapeError(`buffer '${label}' of ${bytes} bytes exceeds this device's ${name} of ${limit} bytes; use a smaller batch or smaller layers`);
+    }
     return this.buffers.create(
       bytes,
       GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -226,6 +262,9 @@ export class Engine {
         this.submitPending();
         const error = await this.device.popErrorScope();
         if (error) throw new KernelError('eager launch', error.message);
+        const uncaptured = this.uncaptured;
+        this.uncaptured = undefined;
+        if (uncaptured) throw uncaptured;
       }
     });
     this.flushing = run.catch(() => {});

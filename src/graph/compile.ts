@@ -1,6 +1,7 @@
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { checkStepLimits } from './check_limits.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
 import { clipGradNormProgram, finiteCheckKernel, finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
 import { STEP_HEALTH_WORDS } from '../../shaders/lib/step_health.js';
@@ -68,6 +69,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   const inputs = {} as Record<I, Value>;
   for (const [name, spec] of Object.entries(def.inputs) as [I, InputSpec][]) inputs[name] = g.input(name, spec.shape, spec.dtype ?? 'f32');
   const result = def.build(g, inputs);
+  checkStepLimits(engine, g);
   const outputs = result.outputs ?? {};
 
   const owner = new Map<Value, ParameterStore>();

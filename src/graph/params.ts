@@ -5,6 +5,7 @@ import { randomNormalKernel, randomUniformKernel } from '../kernels/random.js';
 import type { KernelSpec } from '../kernels/kernel.js';
 import type { Graph, Value } from './ir.js';
 import type { BufferRange } from '../gpu/buffers.js';
+import { checkParameterLimits } from './check_limits.js';
 
 /** How a parameter starts: constants, or seeded uniform/normal draws made on the GPU. */
 export type Init =
@@ -261,6 +262,7 @@ export class ParameterStore {
   private allocate(): void {
     if (this.disposed) throw new DisposedError('parameter store was used after dispose()');
     if (this.params) return;
+    checkParameterLimits(this);
     this.params = this.engine.createStorage(this.length * 4, 'parameters');
     this.grads = this.engine.createStorage(this.length * 4, 'gradients');
     this.stateBuffers = this.engine.createStorage(Math.max(this.bufferFloats, 1) * 4, 'buffers');
