@@ -92,8 +92,8 @@ export function modelOf<M extends string>(value: string | undefined, allowed: re
   return model as M;
 }
 
-/** node:util parseArgs errors as one-line usage errors (a UsageError passes through). */
+/** node:util parseArgs errors (some span lines, each useful) as one-line usage errors; a UsageError passes through. */
 export function usageErrorOf(e: unknown): UsageError {
   if (e instanceof UsageError) return e;
-  return new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+  return new UsageError(`${(e as Error).message.split('\n').join(' ')} (see --help)`);
 }
