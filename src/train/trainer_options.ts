@@ -1,0 +1,124 @@
+import type { Augmentation } from '../data/augment.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Normalisation } from '../data/gpu_dataset.js';
+import type { NonFiniteMode } from '../kernels/optimizer.js';
+import type { Module } from '../nn/module.js';
+import type { Optimizer } from '../optim/optimizers.js';
+import type { AutoCheckpointOptions } from './auto_checkpoint.js';
+import type { ClassReport } from './metrics.js';
+import type { RecoveryInfo } from './resume.js';
+import type { Schedule } from './schedules.js';
+
+/* The options and results of `Trainer` (see trainer.ts). */
+
+export interface TrainerOptions {
+  model: Module;
+  /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
+  inputShape: readonly number[];
+  classes: number;
+  optimizer: Optimizer;
+  /** Seeds parameter initialisation, shuffling and augmentation. */
+  seed?: number;
+  normalisation?: Normalisation;
+  /** Global-norm gradient clipping. */
+  clipNorm?: number;
+  /**
+   * A label value whose rows count in neither the loss nor its gradient (PyTorch's ignore_index:
+   * the mean is over the rows kept). Default: none. Any other label ≥ `classes` met in training
+   * stops `fit` with a DatasetError naming the step.
+   */
+  ignoreIndex?: number;
+  /**
+   * Snapshots of the training state every `everySteps` steps (kept in memory, and at `target` if
+   * given), from which `fit` resumes by itself when the GPU device is lost: the engine opens a new
+   * device (`Engine.recover`), and training continues exactly as it would have. Without it, a
+   * device loss fails `fit` with a DeviceLostError.
+   */
+  autoCheckpoint?: AutoCheckpointOptions;
+}
+
+export interface Progress {
+  epoch: number;
+  /** Steps done in this epoch, and per epoch. */
+  step: number;
+  steps: number;
+  /** Mean training loss and accuracy over the epoch so far. */
+  loss: number;
+  accuracy: number;
+  samplesPerSec: number;
+  /** Steps of this epoch so far skipped for non-finite values (`onNonFinite: 'skip'`). */
+  skippedSteps: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  samplesPerSec: number;
+  seconds: number;
+  lr: number;
+  /**
+   * Steps of the epoch whose update was skipped because their loss or gradients were NaN/Inf
+   * (`onNonFinite: 'skip'`); loss and accuracy are means over the other steps.
+   */
+  skippedSteps: number;
+  /** On the evaluation set given to fit (test or validation), if any. */
+  evalLoss?: number;
+  evalAccuracy?: number;
+  /** Device losses recovered from during this epoch (see `TrainerOptions.autoCheckpoint`). */
+  recoveries?: RecoveryInfo[];
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Data evaluated after every epoch (loss and accuracy in EpochResult). */
+  evaluate?: ImageDataset;
+  /** Learning rate per step from the optimizer's base rate; changed without recompiling. */
+  schedule?: Schedule;
+  /** Stop when the evaluation loss has not improved by `minDelta` for `patience` epochs. */
+  earlyStopping?: { patience: number; minDelta?: number };
+  /** Called about every `progressEvery` steps with running figures (read without stalling). */
+  onProgress?: (p: Progress) => void;
+  progressEvery?: number;
+  onEpoch?: (r: EpochResult) => void;
+  /**
+   * Random affine augmentation of the training batches (translation, rotation, scale; see
+   * `Augmentation`), applied by the batch-gather kernel on the GPU, with fresh transforms every step
+   * drawn from `TrainerOptions.seed`, so a run is reproducible. Evaluation and `predict` never
+   * augment. Bad values throw a `ShapeError` before any GPU work.
+   */
+  augment?: Augmentation;
+  /**
+   * Recorded after every optimizer step in the same command buffer, e.g. `(e) => pruner.encode(e)`
+   * to keep pruned weights at zero while fine-tuning.
+   */
+  afterStep?: (encoder: GPUCommandEncoder) => void;
+  /**
+   * What a step whose loss or gradients are NaN/Inf does. The GPU tests every step and applies no
+   * update from it, and the CPU learns of it at the next metric readback (every `progressEvery`
+   * steps, without stalling, and at the epoch's end). 'error' (default): no later step updates either, and fit rejects with a DivergenceError
+   * naming the step and the first non-finite tensor; the parameters are the last finite ones.
+   * 'skip': only that step's update is skipped (parameters and optimizer moments unchanged; Adam's
+   * step count is corrected at the next readback, so steps submitted before it use a count one
+   * higher per skip), and EpochResult.skippedSteps counts them. BatchNorm running statistics are
+   * updated by the forward pass and are not protected.
+   */
+  onNonFinite?: NonFiniteMode;
+  /** Called when training resumed from a snapshot after the device was lost ("resumed from step N"). */
+  onRecover?: (info: RecoveryInfo) => void;
+}
+
+export interface ProfileOptions {
+  batchSize?: number;
+  /** Ordinary steps run first, so one-time costs (shader compilation in the driver) are not timed. */
+  warmup?: number;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  confusion: number[][];
+  perClass: ClassReport[];
+  macroF1: number;
+}
