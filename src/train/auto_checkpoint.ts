@@ -61,6 +61,20 @@ export function checkAutoCheckpoint(o: AutoCheckpointOptions): void {
   }
 }
 
+/**
+ * Throws a ShapeError unless `s` can start a loop of `epochs` epochs of `stepsPerEpoch` steps: a
+ * snapshot of a run with another batch size or dataset size fails here, by its position.
+ */
+export function checkResumePosition(s: TrainingSnapshot, epochs: number, stepsPerEpoch: number): void {
+  const { epoch, step, global } = s.position;
+  if (!(epoch >= 1 && epoch <= epochs && step <= stepsPerEpoch && global === (epoch - 1) * stepsPerEpoch + step)) {
+    throw new ShapeError(
+      `fit: resumeFrom is at epoch ${epoch}, step ${step} (step ${global} overall), which is not a position of this fit ` +
+        `(${epochs} epochs of ${stepsPerEpoch} steps); resume with the epochs, batch size and data of the run that saved it`,
+    );
+  }
+}
+
 interface Slot {
   buffer: GPUBuffer;
   busy: boolean;

@@ -38,6 +38,8 @@ export interface RecoveringRun {
   optimizer: Optimizer;
   /** Without it, a lost device fails the run with its DeviceLostError. */
   autoCheckpoint?: AutoCheckpointOptions;
+  /** A snapshot to start from (one saved by an earlier run, e.g. read back from its target). */
+  resumeFrom?: TrainingSnapshot;
   /** Names of the loop's metric sums, in order. */
   sumNames: readonly string[];
   /** The training step now in use (a new one after each recovery). */
@@ -59,16 +61,17 @@ export interface RecoveringRun {
  */
 export async function runWithRecovery(r: RecoveringRun): Promise<void> {
   const auto = r.autoCheckpoint;
+  let from = r.resumeFrom;
+  if (from) restoreSnapshot(from, r.store, r.optimizer, r.step());
   if (!auto) {
     try {
-      return await r.attempt(undefined, undefined);
+      return await r.attempt(from, undefined);
     } catch (e) {
       throw (await deviceLossOf(r.engine, e)) ?? e;
     }
   }
   const writer = auto.target && new SnapshotWriter(auto.target);
-  let latest: TrainingSnapshot | undefined;
-  let from: TrainingSnapshot | undefined;
+  let latest = from;
   let lossesInARow = 0;
   const keep = (s: TrainingSnapshot) => {
     latest = s;

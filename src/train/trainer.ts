@@ -14,7 +14,7 @@ import { StepWatch } from './step_watch.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
 import { DatasetError } from '../data/idx.js';
 import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
-import { checkAutoCheckpoint, type TrainingSnapshot } from './auto_checkpoint.js';
+import { checkAutoCheckpoint, checkResumePosition, type TrainingSnapshot } from './auto_checkpoint.js';
 import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
 import { checkSnapshotTarget } from './snapshot_file.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
@@ -129,6 +129,7 @@ export class Trainer {
     const auto = this.options.autoCheckpoint;
     if (auto && o.afterStep) throw new ShapeError('fit: afterStep records work on GPU objects of its own, which a device loss destroys and fit cannot rebuild; use either afterStep or autoCheckpoint');
     if (auto?.target) await checkSnapshotTarget(auto.target);
+    if (o.resumeFrom) checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
     let step = await this.trace(batch, true, true, o.onNonFinite);
     const history: EpochResult[] = [];
     let recoveries: RecoveryInfo[] = [];
@@ -192,6 +193,7 @@ export class Trainer {
         store: this.store,
         optimizer: this.options.optimizer,
         autoCheckpoint: auto,
+        resumeFrom: o.resumeFrom,
         sumNames: metrics,
         step: () => step,
         attempt,

@@ -4,7 +4,7 @@ import type { Normalisation } from '../data/gpu_dataset.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizers.js';
-import type { AutoCheckpointOptions } from './auto_checkpoint.js';
+import type { AutoCheckpointOptions, TrainingSnapshot } from './auto_checkpoint.js';
 import type { ClassReport } from './metrics.js';
 import type { RecoveryInfo } from './resume.js';
 import type { Schedule } from './schedules.js';
@@ -107,6 +107,13 @@ export interface FitOptions {
   onNonFinite?: NonFiniteMode;
   /** Called when training resumed from a snapshot after the device was lost ("resumed from step N"). */
   onRecover?: (info: RecoveryInfo) => void;
+  /**
+   * Start from a snapshot an earlier fit saved (`decodeSnapshot` of its `autoCheckpoint.target`),
+   * e.g. after the process was killed: weights, optimizer state and position are loaded, and the
+   * fit (same epochs, batch size, data, seed and options as the one that saved it) continues as
+   * that one would have.
+   */
+  resumeFrom?: TrainingSnapshot;
 }
 
 export interface ProfileOptions {

@@ -166,6 +166,31 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(engine.stats.liveBuffers).toBe(baseline);
   });
 
+  it('a run stopped part way resumes in a new trainer from its snapshot file, to the same weights', async () => {
+    const file = join(folder, 'stopped.safetensors');
+    const stopped = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file } } }));
+    // dispose() stops fit before its next step: training ends part way, as a killed process's would.
+    const done = await stopped.fit(tinyDataset(), {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: (p) => {
+        if (p.epoch === 2 && p.step === 2) stopped.dispose();
+      },
+    });
+    expect(done.map((h) => h.epoch)).toEqual([1]);
+
+    const trainer = new Trainer(engine, trainerOptions());
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    expect(snapshot.position.global).toBeGreaterThanOrEqual(4);
+    expect(snapshot.position.global).toBeLessThan(12);
+    await expect(trainer.fit(tinyDataset(), { ...fitOptions, batchSize: 32, resumeFrom: snapshot })).rejects.toThrow(/resumeFrom is at epoch \d, step \d \(step \d+ overall\), which is not a position of this fit \(3 epochs of 2 steps\)/);
+    const history = await trainer.fit(tinyDataset(), { ...fitOptions, resumeFrom: snapshot });
+    expect(history.at(-1)!.epoch).toBe(3);
+    const after = await weights(trainer);
+    after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
+    trainer.dispose();
+  });
+
   it('gives up with a RecoveryError after maxRecoveries losses in a row', async () => {
     const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, maxRecoveries: 2 } }));
     let recoveries = 0;
