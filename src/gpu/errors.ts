@@ -28,7 +28,7 @@ export class DeviceLostError extends WebGPUDLError {
     readonly reason: string,
     detail: string,
   ) {
-    super(`GPU device lost (${reason}): ${detail || 'no detail given'}. Create a new engine to continue.`);
+    super(`GPU device lost (${reason}): ${detail || 'no detail given'}. Call engine.recover() (or create a new engine) and rebuild what was on the device; a Trainer with autoCheckpoint does this itself.`);
   }
 }
 

@@ -229,6 +229,7 @@ describe('fit without autoCheckpoint', () => {
       },
     });
     await expect(fit).rejects.toThrow(DeviceLostError);
+    await expect(fit).rejects.toThrow(/GPU device lost \(destroyed\).*Call engine\.recover\(\)/);
     trainer.dispose();
     expect(engine.stats.liveBuffers).toBe(0);
     await engine.close();
