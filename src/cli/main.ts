@@ -55,6 +55,7 @@ async function train(args: TrainArgs): Promise<void> {
   const all = await loadSplits(args.data, { classes: args.classes });
   const splits = { ...all, train: limit(all.train, args.limit) };
   const train = splits.train;
+  if (args.batch > train.count) throw new UsageError(`--batch ${args.batch}: the training set has only ${train.count} samples`);
   if (args.augment) checkAugmentation(args.augment, train);
   let engine: Engine | undefined;
   let trainer: Trainer | undefined;

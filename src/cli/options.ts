@@ -63,7 +63,7 @@ export function count(name: string, value: string | undefined, fallback: number,
   if (value === undefined) return fallback;
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-    const bounded = max !== Number.MAX_SAFE_INTEGER;
+    const bounded = max !== Number.MAX_SAFE_INTEGER || n > max;
     const what = bounded ? `an integer in [${min}, ${max}]` : min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
     throw new UsageError(`--${name} ${value}: expected ${what}`);
   }
