@@ -119,16 +119,16 @@ export class SnapshotRing {
    * when no staging buffer is free.
    */
   capture(encoder: GPUCommandEncoder, position: LoopPosition, step: CompiledStep<string>, sums: MetricSums | undefined): (() => Promise<void>) | undefined {
+    const { store, layout } = this;
+    // Without sums (before the first step) the epoch starts with its sums reset.
+    const sumsBytes = sums?.stateBytes ?? 0;
+    if (sumsBytes > layout.bytes - layout.sums) throw new ShapeError(`snapshot: metric sums of ${sumsBytes} bytes exceed the ${layout.bytes - layout.sums} kept for them`);
     const slot = this.slots.find((s) => !s.busy);
     if (!slot) return undefined;
     slot.busy = true;
-    const { store, layout } = this;
     encoder.copyBufferToBuffer(store.paramBuffer, 0, slot.buffer, layout.parameters, store.length * 4);
     encoder.copyBufferToBuffer(store.bufferStorage, 0, slot.buffer, layout.buffers, store.bufferStorage.size);
     for (const [key, offset] of layout.state) encoder.copyBufferToBuffer(store.state(key), 0, slot.buffer, offset, store.length * 4);
-    // Without sums (before the first step) the epoch starts with its sums reset.
-    const sumsBytes = sums?.stateBytes ?? 0;
-    if (sumsBytes > layout.bytes - layout.sums) throw new ShapeError(`snapshot: metric sums of ${sumsBytes} bytes exceed the room kept for them`);
     if (sums) sums.copyTo(encoder, slot.buffer, layout.sums);
     // The step count is read now, when the steps it counts are recorded, not when the copy arrives.
     const [optimizerSteps, runs, updates] = [store.optimizerSteps, step.runCount, step.step];
@@ -138,7 +138,6 @@ export class SnapshotRing {
         const bytes = slot.buffer.getMappedRange().slice(0);
         slot.buffer.unmap();
         const floats = (offset: number, length: number) => new Float32Array(bytes, offset, length);
-
         this.keep({
           position: { ...position },
           sums: floats(layout.sums, sumsBytes / 4),

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,6 +16,7 @@ import { Trainer, type EpochResult, type FitOptions, type TrainerOptions } from 
 import { RecoveryError, type RecoveryInfo } from '../../src/train/resume.js';
 import { decodeSnapshot, readSnapshot } from '../../src/train/snapshot_file.js';
 import { cosine } from '../../src/train/schedules.js';
+import { FileWriteError } from '../../src/io/atomic_write.js';
 import { LiveTrainer, type LiveRecovery } from '../../demos/lib/live_trainer.js';
 
 const quiet = { log: () => {} };
@@ -188,6 +189,23 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(history.at(-1)!.epoch).toBe(3);
     const after = await weights(trainer);
     after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
+    trainer.dispose();
+  });
+
+  it('fails with a FileWriteError when a snapshot cannot be written, naming the file', async () => {
+    const sub = join(folder, 'gone');
+    mkdirSync(sub);
+    const file = join(sub, 'run.safetensors');
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file } } }));
+    const fit = trainer.fit(tinyDataset(), {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: (p) => {
+        if (p.epoch === 1 && p.step === 1) rmSync(sub, { recursive: true, force: true });
+      },
+    });
+    await expect(fit).rejects.toThrow(FileWriteError);
+    await expect(fit).rejects.toThrow(file);
     trainer.dispose();
   });
 
