@@ -9,8 +9,8 @@ import { useEngine } from '../helpers/engine.js';
 import { rng } from '../helpers/random.js';
 
 /*
- * Random short sequences of API calls on a tiny trainer — fit, evaluate, predict, checkpoint, load,
- * dispose, two fits at once — each end in success or a WebGPUDLError, never a raw TypeError or an
+ * Random short sequences of API calls on a tiny trainer — fit, a diverging fit, evaluate, predict,
+ * checkpoint, load, dispose, two fits at once — each end in success or a WebGPUDLError, never a raw TypeError or an
  * unhandled rejection, and once the trainer is disposed every buffer it made is gone. The run count
  * is small: every case trains on the software GPU.
  */
@@ -29,6 +29,7 @@ const data: ImageDataset = {
 
 type Call =
   | { kind: 'fit'; epochs: number; batch: number; dispose: boolean }
+  | { kind: 'diverge'; skip: boolean }
   | { kind: 'concurrentFit' }
   | { kind: 'evaluate' }
   | { kind: 'predict'; count: number; bytes: number }
@@ -39,6 +40,7 @@ type Call =
 const call: fc.Arbitrary<Call> = fc.oneof(
   fc.record({ kind: fc.constant('fit' as const), epochs: fc.integer({ min: -1, max: 2 }), batch: fc.constantFrom(0, 4, 8, 25), dispose: fc.boolean() }),
   fc.constant({ kind: 'concurrentFit' as const }),
+  fc.record({ kind: fc.constant('diverge' as const), skip: fc.boolean() }),
   fc.constant({ kind: 'evaluate' as const }),
   fc.record({ kind: fc.constant('predict' as const), count: fc.integer({ min: 0, max: 3 }), bytes: fc.constantFrom(0, 16, 32, 17) }),
   fc.constant({ kind: 'checkpoint' as const }),
@@ -71,6 +73,13 @@ async function play(calls: Call[]): Promise<void> {
       case 'fit':
         await outcome(() => trainer.fit(data, { epochs: c.epochs, batchSize: c.batch, progressEvery: 1, onProgress: c.dispose ? () => trainer.dispose() : undefined }));
         break;
+      case 'diverge': {
+        // A rate of 1e30 overflows within a few steps: a DivergenceError, or skipped steps.
+        const result = await outcome(() => trainer.fit(data, { epochs: 2, batchSize: 4, schedule: () => 1e30, onNonFinite: c.skip ? 'skip' : 'error' }));
+        expect(['ok', 'DivergenceError', 'DisposedError']).toContain(result);
+        if (result !== 'DisposedError') for (const p of trainer.store.list) expect((await trainer.store.read(p.name)).every(Number.isFinite)).toBe(true);
+        break;
+      }
       case 'concurrentFit': {
         const runs = [trainer.fit(data, { epochs: 1, batchSize: 8 }), trainer.fit(data, { epochs: 1, batchSize: 8 })];
         const [first, second] = await Promise.allSettled(runs);
