@@ -103,6 +103,8 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
       else sums.reset();
       const first = resume?.position.step ?? 0;
       resume = undefined;
+      // The rate of the last step done, as an epoch resumed at its end reports it.
+      if (first > 0 && o.schedule) optimizer.lr = o.schedule((epoch - 1) * steps + first - 1, total, base);
       const started = performance.now();
       const rate = (done: number) => ((done - first) * batch) / ((performance.now() - started) / 1000);
       for (let i = first; i < steps; i++) {

@@ -192,6 +192,22 @@ describe('fit with autoCheckpoint survives device loss', () => {
     trainer.dispose();
   });
 
+  it('resumes from a snapshot at the end of an epoch with that epoch\'s figures and rate', async () => {
+    const file = join(folder, 'epoch-end.safetensors');
+    const stopped = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 4, target: { file } } }));
+    await stopped.fit(tinyDataset(), { ...fitOptions, onEpoch: () => stopped.dispose() });
+    const trainer = new Trainer(engine, trainerOptions());
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    expect(snapshot.position).toEqual({ epoch: 1, step: 4, global: 4 });
+    const history = await trainer.fit(tinyDataset(), { ...fitOptions, resumeFrom: snapshot });
+    // Epoch 1 is reported again from the snapshot's sums, with the rate of its last step.
+    const figures = (h: EpochResult[]) => h.map((r) => [r.epoch, r.loss, r.trainAccuracy, r.lr]);
+    expect(figures(history)).toEqual(figures(reference.history));
+    const after = await weights(trainer);
+    after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
+    trainer.dispose();
+  });
+
   it('fails with a FileWriteError when a snapshot cannot be written, naming the file', async () => {
     const sub = join(folder, 'gone');
     mkdirSync(sub);
