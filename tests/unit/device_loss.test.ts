@@ -179,6 +179,7 @@ describe('fit with autoCheckpoint survives device loss', () => {
       },
     });
     expect(done.map((h) => h.epoch)).toEqual([1]);
+    expect(engine.stats.liveBuffers).toBe(0); // the snapshot buffers went with the rest
 
     const trainer = new Trainer(engine, trainerOptions());
     const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
