@@ -6,6 +6,7 @@ interface Hooks {
   steps: number;
   recoveries: number[];
   history: { step: number }[];
+  evals: { step: number }[];
 }
 
 declare const window: { __demo: Hooks; __loseDevice?: () => void };
@@ -38,6 +39,30 @@ describe('MLP demo when the GPU device is lost', () => {
       // The history is continuous: the steps retrained after the snapshot are not counted twice.
       expect(hooks.history.map((m) => m.step)).toEqual(hooks.history.map((_, i) => i + 1));
       await screenshot(page, 'device-loss-mlp');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('CNN demo when the GPU device is lost', () => {
+  const browser = useChromium({ webgpu: true });
+
+  it('resumes, and evaluates and draws feature maps on the new device', async () => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}cnn.html?arch=4&train=320&test=100&batch=32&evalEvery=16&maxSteps=0&autostart=1`);
+    try {
+      expect(state).toBe('ready');
+      await page.waitForFunction(() => window.__demo.steps >= 20);
+      await page.evaluate(() => window.__loseDevice!());
+      await page.waitForFunction(() => window.__demo.recoveries.length === 1);
+      const [from] = (await demoHooks<Hooks>(page)).recoveries;
+      expect(await page.locator('#train-status').innerText()).toBe(`GPU lost — resumed from step ${from}.`);
+      // An evaluation after the recovery redraws the weight views, the feature maps among them.
+      await page.waitForFunction((n) => window.__demo.evals.some((e) => e.step > n), from);
+      expect(await page.locator('#feature-maps').getAttribute('data-layers')).toBe('3');
+      expect((await demoHooks<Hooks>(page)).state).toBe('running');
+      await screenshot(page, 'device-loss-cnn');
       expect(errors).toEqual([]);
     } finally {
       await page.close();
