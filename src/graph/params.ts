@@ -242,7 +242,9 @@ export class ParameterStore {
   }
 
   dispose(): void {
-    for (const b of [this.params, this.grads, this.stateBuffers, ...this.states.values()]) if (b) this.engine.buffers.destroy(b);
+    // Released, not destroyed: eager launches still unsubmitted (initialisation, uploads) may use
+    // them, and the engine frees them after the submit that covers those launches.
+    for (const b of [this.params, this.grads, this.stateBuffers, ...this.states.values()]) if (b) this.engine.release(b);
     this.params = this.grads = this.stateBuffers = undefined;
     this.states.clear();
     this.disposed = true;
