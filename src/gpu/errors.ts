@@ -47,13 +47,14 @@ export class BusyError extends WebGPUDLError {}
 export class DivergenceError extends WebGPUDLError {
   constructor(
     readonly step: number,
-    readonly epoch: number,
+    /** The epoch of that step, where the caller counts epochs (undefined for a step run by hand). */
+    readonly epoch: number | undefined,
     readonly tensor: string,
     who: string,
   ) {
     const what = tensor === 'loss' ? 'the loss' : `the gradient of '${tensor}'`;
     super(
-      `${who}: ${what} became non-finite (NaN or Inf) at step ${step} (epoch ${epoch}); the parameters are those before that step. ` +
+      `${who}: ${what} became non-finite (NaN or Inf) at step ${step}${epoch === undefined ? '' : ` (epoch ${epoch})`}; the parameters are those before that step. ` +
         "Lower the learning rate, clip gradients (clipNorm), check the data for NaN, or pass onNonFinite: 'skip' to skip such steps.",
     );
   }

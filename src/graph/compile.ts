@@ -1,6 +1,6 @@
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
-import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { DisposedError, DivergenceError, ShapeError } from '../gpu/errors.js';
 import { checkStepLimits } from './check_limits.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
 import { clipGradNormProgram, finiteCheckKernel, finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
@@ -10,6 +10,7 @@ import { createGraph } from './graph.js';
 import type { DType, Graph, Value } from './ir.js';
 import type { LowerContext } from './lower.js';
 import type { ParameterStore } from './params.js';
+import { decodeStepHealth } from './step_health.js';
 import { fuseBiasGradients } from './passes/fuse_bias_grad.js';
 import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
@@ -332,9 +333,20 @@ export class CompiledStep<I extends string> {
     return this.plan.range(this.output(name));
   }
 
-  /** Reads an output after the runs submitted so far (this waits for the GPU). */
+  /**
+   * Reads an output after the runs submitted so far (this waits for the GPU). A training step whose
+   * updates halted on a non-finite loss or gradient (onNonFinite 'error') throws a DivergenceError
+   * here, so a caller driving the step by hand learns of it at its next read instead of training on
+   * with frozen parameters.
+   */
   async read(name: string): Promise<Float32Array> {
-    return this.plan.read(this.output(name));
+    const values = await this.plan.read(this.output(name));
+    if (this.update?.check.mode === 'error') {
+      const range = this.healthRange!;
+      const health = decodeStepHealth(new Uint32Array(await this.engine.readBytes(range.buffer, range.size, range.offset)), this.update.store);
+      if (health.halted) throw new DivergenceError(health.firstBadRun, undefined, health.firstBad!, 'CompiledStep.read');
+    }
+    return values;
   }
 
   get stats(): StepStats {

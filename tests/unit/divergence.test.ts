@@ -89,6 +89,20 @@ describe('non-finite steps in a compiled step', () => {
     store.dispose();
   });
 
+  it("'error': the step's next read throws a DivergenceError naming the run, so a hand-driven loop cannot train on frozen", async () => {
+    const { store, s } = await setup(undefined);
+    s.run({ x: good, labels });
+    expect((await s.read('loss')).every(Number.isFinite)).toBe(true);
+    s.run({ x: nan, labels });
+    s.run({ x: good, labels });
+    const error = await s.read('loss').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DivergenceError);
+    expect(error).toMatchObject({ step: 2, epoch: undefined, tensor: 'loss' });
+    expect((error as Error).message).toMatch(/^CompiledStep\.read: the loss became non-finite \(NaN or Inf\) at step 2; /);
+    s.dispose();
+    store.dispose();
+  });
+
   it('names the parameter whose gradient first overflows while the loss stays finite', async () => {
     // loss = 10·(Σ a⊙x + Σ b⊙y) with a = b = 1e-10: finite, while d loss/d b = 10·y overflows
     // where y holds 3e38 (element 5 of b, which sits at float 64 + 5 after a's padded slot).
