@@ -127,11 +127,31 @@ export interface TuneLaunch {
  * family's default) is used.
  */
 export class Autotuner {
+  /** Choices a resumed run must repeat, by shape class: ahead of the store and of timing. */
+  private readonly adopted = new Map<string, string>();
+  /** What `choose` answered on this engine, by shape class. */
+  private readonly made = new Map<string, string>();
+
   constructor(
     private readonly engine: Engine,
     readonly enabled: boolean,
     private readonly store: TuneStore,
   ) {}
+
+  /** The candidate chosen for each shape class so far on this engine, as `adopt` takes them back. */
+  get choices(): Record<string, string> {
+    return Object.fromEntries(this.made);
+  }
+
+  /**
+   * Makes `choices` (saved with a training snapshot, say) this engine's answers for their shape
+   * classes, whatever the store holds and without timing, so that a resumed run uses the kernels it
+   * used before and computes the same bits. Applies while tuning is enabled (with it off, every
+   * family's default is used).
+   */
+  adopt(choices: Readonly<Record<string, string>>): void {
+    for (const [shapeClass, id] of Object.entries(choices)) this.adopted.set(shapeClass, id);
+  }
 
   private adapterKey(): string {
     const i = this.engine.info;
@@ -140,8 +160,16 @@ export class Autotuner {
 
   /** The id of the winning candidate for `shapeClass`, timing the candidates on `buffers` if needed. */
   async choose(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
+    const id = await this.pick(shapeClass, candidates, buffers);
+    this.made.set(shapeClass, id);
+    return id;
+  }
+
+  private async pick(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
     if (candidates.length === 0) throw new Error(`autotune '${shapeClass}': no candidates`);
     if (!this.enabled || candidates.length === 1) return candidates[0].id;
+    const adopted = this.adopted.get(shapeClass);
+    if (adopted && candidates.some((c) => c.id === adopted)) return adopted;
     const key = `${this.adapterKey()}|${shapeClass}`;
     const known = this.store.get(key);
     if (known && candidates.some((c) => c.id === known)) return known;

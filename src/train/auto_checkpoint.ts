@@ -33,6 +33,8 @@ export interface TrainingSnapshot {
   parameters: Float32Array;
   buffers: Float32Array;
   state: Record<string, Float32Array>;
+  /** The autotuner's kernel choices by shape class (`Autotuner.choices`), for `Autotuner.adopt`. */
+  kernels: Record<string, string>;
 }
 
 /** Where an auto-checkpoint persists besides memory: a file in Node, an IndexedDB key in the browser. */
@@ -132,6 +134,7 @@ export class SnapshotRing {
     if (sums) sums.copyTo(encoder, slot.buffer, layout.sums);
     // The step count is read now, when the steps it counts are recorded, not when the copy arrives.
     const [optimizerSteps, runs, updates] = [store.optimizerSteps, step.runCount, step.step];
+    const kernels = this.engine.tuner.choices;
     return async () => {
       try {
         await slot.buffer.mapAsync(GPUMapMode.READ);
@@ -148,6 +151,7 @@ export class SnapshotRing {
           parameters: floats(layout.parameters, store.length),
           buffers: floats(layout.buffers, store.bufferStorage.size / 4),
           state: Object.fromEntries(layout.state.map(([k, offset]) => [k, floats(offset, store.length)])),
+          kernels,
         });
       } finally {
         slot.busy = false;

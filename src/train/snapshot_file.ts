@@ -29,6 +29,7 @@ export function encodeSnapshot(s: TrainingSnapshot, store: ParameterStore): Uint
     epoch_step: String(s.position.step),
     global_step: String(s.position.global),
     sums: JSON.stringify([...s.sums]),
+    kernels: JSON.stringify(s.kernels),
   });
 }
 
@@ -50,6 +51,14 @@ export function decodeSnapshot(bytes: Uint8Array, store: ParameterStore, optimiz
   } catch {
     throw new CheckpointError(`${source}: metadata 'sums' is '${metadata.sums}', not a JSON list of numbers`);
   }
+  let kernels: Record<string, string>;
+  try {
+    const parsed: unknown = JSON.parse(metadata.kernels ?? '{}');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) throw new Error();
+    kernels = parsed as Record<string, string>;
+  } catch {
+    throw new CheckpointError(`${source}: metadata 'kernels' is '${metadata.kernels}', not a JSON object of kernel choices`);
+  }
   const expected = new Map<string, readonly number[]>();
   for (const p of store.stateDict) expected.set(p.name, p.shape);
   for (const key of optimizer.stateKeys) for (const p of store.list) expected.set(`${p.name}.${key}`, p.shape);
@@ -64,7 +73,7 @@ export function decodeSnapshot(bytes: Uint8Array, store: ParameterStore, optimiz
     for (const p of store.list) state[key].set(tensors.get(`${p.name}.${key}`)!.data, p.offset);
   }
   const position = { epoch: count('epoch'), step: count('epoch_step'), global: count('global_step') };
-  return { position, sums, optimizer: optimizer.name, optimizerSteps: count('step'), runs: count('runs'), updates: count('updates'), parameters, buffers, state };
+  return { position, sums, optimizer: optimizer.name, optimizerSteps: count('step'), runs: count('runs'), updates: count('updates'), parameters, buffers, state, kernels };
 }
 
 /** Throws a FileWriteError before training if a file target cannot take the snapshot. */

@@ -129,7 +129,10 @@ export class Trainer {
     const auto = this.options.autoCheckpoint;
     if (auto && o.afterStep) throw new ShapeError('fit: afterStep records work on GPU objects of its own, which a device loss destroys and fit cannot rebuild; use either afterStep or autoCheckpoint');
     if (auto?.target) await checkSnapshotTarget(auto.target);
-    if (o.resumeFrom) checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
+    if (o.resumeFrom) {
+      checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
+      this.engine.tuner.adopt(o.resumeFrom.kernels);
+    }
     let step = await this.trace(batch, true, true, o.onNonFinite);
     const history: EpochResult[] = [];
     let recoveries: RecoveryInfo[] = [];

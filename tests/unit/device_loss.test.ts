@@ -167,7 +167,7 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(engine.stats.liveBuffers).toBe(baseline);
   });
 
-  it('a run stopped part way resumes in a new trainer from its snapshot file, to the same weights', async () => {
+  it('a run stopped part way resumes from its snapshot file in a new engine, with the same kernels, to the same weights', async () => {
     const file = join(folder, 'stopped.safetensors');
     const stopped = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file } } }));
     // dispose() stops fit before its next step: training ends part way, as a killed process's would.
@@ -181,16 +181,25 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(done.map((h) => h.epoch)).toEqual([1]);
     expect(engine.stats.liveBuffers).toBe(0); // the snapshot buffers went with the rest
 
-    const trainer = new Trainer(engine, trainerOptions());
+    // A new process: a new engine with nothing in its tune store.
+    const freshStore = new MemoryTuneStore();
+    const timed = vi.spyOn(freshStore, 'set');
+    const fresh = await createEngine({ autotune: true, tuneStore: freshStore, ...quiet });
+    const trainer = new Trainer(fresh, trainerOptions());
     const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
     expect(snapshot.position.global).toBeGreaterThanOrEqual(4);
     expect(snapshot.position.global).toBeLessThan(12);
+    expect(Object.keys(snapshot.kernels).length).toBeGreaterThan(0);
     await expect(trainer.fit(tinyDataset(), { ...fitOptions, batchSize: 32, resumeFrom: snapshot })).rejects.toThrow(/resumeFrom is at epoch \d, step \d \(step \d+ overall\), which is not a position of this fit \(3 epochs of 2 steps\)/);
     const history = await trainer.fit(tinyDataset(), { ...fitOptions, resumeFrom: snapshot });
     expect(history.at(-1)!.epoch).toBe(3);
+    // The kernels the saved run used were taken from the snapshot, none timed afresh.
+    expect(timed).not.toHaveBeenCalled();
+    for (const [shapeClass, id] of Object.entries(fresh.tuner.choices)) expect(id).toBe(snapshot.kernels[shapeClass]);
     const after = await weights(trainer);
     after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
     trainer.dispose();
+    await fresh.close();
   });
 
   it('resumes from a snapshot at the end of an epoch with that epoch\'s figures and rate', async () => {
