@@ -1,56 +1,14 @@
-import { Adam, AdamW, SGD, loadIdxUrl, parseAugmentation, type Augmentation, type Engine, type Evaluation, type ImageDataset, type Optimizer, type Sequential } from '../../src/index.js';
+import { Adam, AdamW, SGD, loadIdxUrl, parseAugmentation, type Augmentation, type Engine, type Evaluation, type ImageDataset, type Optimizer } from '../../src/index.js';
 import { LineChart } from './chart.js';
 import { DrawPad } from './drawpad.js';
 import { grayImage, pixelCanvas } from './images.js';
-import { LiveTrainer, type StepMetrics } from './live_trainer.js';
+import { LiveTrainer } from './live_trainer.js';
+import type { ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 import { checkpointPanel } from './checkpoint_panel.js';
 import { drawConfusion } from './confusion.js';
 import { $, el, field, fmt, nextFrame, showFailure } from './shell.js';
 
-/** A view that depends on the weights (first-layer weights, conv filters), redrawn after evaluations. */
-export interface WeightView {
-  element: HTMLElement;
-  update(live: LiveTrainer, test: ImageDataset): Promise<void>;
-}
-
-export interface ClassifierDemoConfig {
-  key: string;
-  inputShape: number[];
-  /** The architecture field: a comma-separated list of sizes. */
-  arch: { label: string; default: string; hint: string };
-  buildModel(sizes: number[]): Sequential;
-  defaults: { lr: number; batch: number; optimizer: 'adam' | 'adamw' | 'sgd'; train: number; test: number; evalEvery: number };
-  views(): WeightView[];
-}
-
-/** What the end-to-end tests read, instead of scraping canvases. */
-export interface ClassifierHooks {
-  state: 'building' | 'idle' | 'running' | 'paused' | 'done';
-  steps: number;
-  history: StepMetrics[];
-  evals: { step: number; loss: number; accuracy: number }[];
-  grid: { label: number; predicted: number; confidence: number }[];
-  drawn?: { top: { digit: number; p: number }[] };
-  lr: number;
-  /** The augmentation the trainer was built with (undefined: none). */
-  augment?: Augmentation;
-  /** The first images of the last training batch as shown (values in [0, 1], 784 each). */
-  batch: number[][];
-  samplesPerSec: number;
-  stepMs: number;
-  /** The longest main-thread task seen while training (ms), from the Long Tasks API where present. */
-  longestTaskMs: number;
-  /** The steps training resumed from after each loss of the GPU device. */
-  recoveries: number[];
-}
-
-declare global {
-  interface Window {
-    __demo?: unknown;
-    /** For tests: destroys the GPU device, as a driver reset would (kept apart from the cloned hooks). */
-    __loseDevice?: () => void;
-  }
-}
+export type { WeightView, ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 
 const GRID = 30;
 const CHUNK = 8;
