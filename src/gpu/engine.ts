@@ -128,6 +128,8 @@ export class Engine {
     this.pipelines = new PipelineCache(device);
     this.encoder = undefined;
     this.transient = [];
+    // Eager work still chained for the lost device fails with it, and no flush will ask why.
+    void this.work.catch(() => {});
     this.work = Promise.resolve();
     this.flushing = Promise.resolve();
     this.pending = 0;
@@ -174,7 +176,9 @@ export class Engine {
       return;
     }
     const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    const device = this.device;
     this.work = this.work.then(() => {
+      if (device !== this.device) return; // for a device recover() has since replaced
       this.submitPending();
       this.device.queue.writeBuffer(buffer, offsetBytes, copy);
     });
@@ -184,8 +188,9 @@ export class Engine {
   release(buffer: GPUBuffer): void {
     if (this.pending > 0 && !this.destroyed) {
       // Queued behind the launches recorded so far, so it is freed by the submit that covers them.
+      const device = this.device;
       this.work = this.work.then(() => {
-        this.transient.push(buffer);
+        if (device === this.device) this.transient.push(buffer);
       });
     } else {
       this.buffers.destroy(buffer);
@@ -204,8 +209,11 @@ export class Engine {
     }
     const uniform = spec.uniforms ? this.uniformBuffer(spec.uniforms, spec.name) : undefined;
     this.pending++;
+    const { device, pipelines } = this;
     this.work = this.work.then(async () => {
-      const { pipeline, layout } = await this.pipelines.get(spec);
+      const { pipeline, layout } = await pipelines.get(spec);
+      // Recorded for a device that recover() has since replaced: nothing of it belongs on the new one.
+      if (device !== this.device) return;
       let next = 0;
       const entries = spec.bindings.map((kind, binding) => ({
         binding,
@@ -241,8 +249,9 @@ export class Engine {
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.check();
     this.pending++;
+    const device = this.device;
     this.work = this.work.then(() => {
-      this.pendingEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+      if (device === this.device) this.pendingEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     });
   }
 

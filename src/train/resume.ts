@@ -78,8 +78,11 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
     lossesInARow = 0;
     writer?.offer(encodeSnapshot(s, r.store));
   };
+  let lost: DeviceLostError | undefined;
   for (;;) {
-    const ring = new SnapshotRing(r.engine, r.store, r.optimizer, r.sumNames, keep);
+    // Opening a device is outside the try: if no adapter is left, that error is the one to report.
+    if (lost) await r.engine.recover();
+    let ring: SnapshotRing | undefined;
     const arriving = new Set<Promise<void>>();
     const track = (p: Promise<void>) => {
       // A copy that never arrives (the device went first) only means that snapshot is missing.
@@ -88,16 +91,27 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
       void settled.then(() => arriving.delete(settled));
     };
     try {
+      if (lost) {
+        // A loss while rebuilding counts as one more in a row, like a loss during the steps.
+        await r.rebuild();
+        restoreSnapshot(latest!, r.store, r.optimizer, r.step());
+        from = latest;
+        const { global, epoch, step } = latest!.position;
+        r.onRecover?.({ step: global, epoch, stepInEpoch: step, reason: lost.reason, message: lost.message });
+        lost = undefined;
+      }
+      const snapshots = new SnapshotRing(r.engine, r.store, r.optimizer, r.sumNames, keep);
+      ring = snapshots;
       if (!latest) {
         const encoder = r.engine.device.createCommandEncoder({ label: 'first snapshot' });
-        const collect = ring.capture(encoder, { epoch: 1, step: 0, global: 0 }, r.step(), undefined)!;
+        const collect = snapshots.capture(encoder, { epoch: 1, step: 0, global: 0 }, r.step(), undefined)!;
         r.engine.device.queue.submit([encoder.finish()]);
         track(collect());
       }
       const onStepEnd: StepEndHook = (encoder, at, sums) => {
         writer?.rethrow();
         if (at.global % auto.everySteps !== 0) return undefined;
-        const collect = ring.capture(encoder, at, r.step(), sums);
+        const collect = snapshots.capture(encoder, at, r.step(), sums);
         return collect && (() => track(collect()));
       };
       await r.attempt(from, onStepEnd);
@@ -107,25 +121,19 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
       return;
     } catch (e) {
       await Promise.all(arriving);
-      const lost = await deviceLossOf(r.engine, e);
+      lost = await deviceLossOf(r.engine, e);
       if (!lost) throw e;
       if (!latest) throw lost;
       if (++lossesInARow > (auto.maxRecoveries ?? 3)) {
         throw new RecoveryError(
           `training gave up after ${lossesInARow} GPU device losses in a row with no step completed between them ` +
-            `(last: ${lost.reason}: ${lost.message || 'no detail'}); the last snapshot is at step ${latest.position.global} ` +
+            `(last: ${lost.reason}); the last snapshot is at step ${latest.position.global} ` +
             `(epoch ${latest.position.epoch}, step ${latest.position.step})${auto.target ? ', also saved to the autoCheckpoint target' : ''}`,
           latest,
         );
       }
-      await r.engine.recover();
-      await r.rebuild();
-      restoreSnapshot(latest, r.store, r.optimizer, r.step());
-      from = latest;
-      const { global, epoch, step } = latest.position;
-      r.onRecover?.({ step: global, epoch, stepInEpoch: step, reason: lost.reason, message: lost.message });
     } finally {
-      ring.dispose();
+      ring?.dispose();
     }
   }
 }

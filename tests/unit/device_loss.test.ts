@@ -167,6 +167,41 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(engine.stats.liveBuffers).toBe(baseline);
   });
 
+  it('counts a loss while rebuilding on the new device as one more, and recovers from it too', async () => {
+    const trainer = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2 } }));
+    const firstRecovery = engine.recovered + 1;
+    const realChoose = engine.tuner.choose.bind(engine.tuner);
+    let lostAgain = false;
+    // The step is rebuilt after the first recovery: lose that new device while its kernels are chosen.
+    const spy = vi.spyOn(engine.tuner, 'choose').mockImplementation(async (shapeClass, candidates, buffers) => {
+      if (engine.recovered === firstRecovery && !lostAgain) {
+        lostAgain = true;
+        engine.device.destroy();
+      }
+      return realChoose(shapeClass, candidates, buffers);
+    });
+    const recovered: RecoveryInfo[] = [];
+    let destroyed = false;
+    await trainer.fit(tinyDataset(), {
+      ...fitOptions,
+      progressEvery: 1,
+      onProgress: (p) => {
+        if (p.epoch === 2 && p.step === 1 && !destroyed) {
+          destroyed = true;
+          engine.device.destroy();
+        }
+      },
+      onRecover: (info) => recovered.push(info),
+    });
+    spy.mockRestore();
+    expect(lostAgain).toBe(true);
+    expect(engine.recovered).toBe(firstRecovery + 1);
+    expect(recovered).toHaveLength(1); // reported once, when training went on
+    const after = await weights(trainer);
+    after.forEach((w, i) => expect(w, trainer.store.stateDict[i].name).toEqual(reference.weights[i]));
+    trainer.dispose();
+  });
+
   it('a run stopped part way resumes from its snapshot file in a new engine, with the same kernels, to the same weights', async () => {
     const file = join(folder, 'stopped.safetensors');
     const stopped = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 2, target: { file } } }));
