@@ -128,13 +128,28 @@ export class LiveTrainer {
     try {
       return await this.runSteps(n);
     } catch (e) {
+      await this.recoverFrom(e);
+      return [];
+    }
+  }
+
+  /** Rethrows `error` unless the device was lost; then goes on from the last snapshot on a new device. */
+  private async recoverFrom(error: unknown): Promise<void> {
+    for (let e = error; ; ) {
       const lost = await deviceLossOf(this.engine, e);
       if (!lost || !this.latest) throw lost ?? e;
       if (++this.lossesInARow > MAX_RECOVERIES) {
         throw new RecoveryError(`the GPU device was lost ${this.lossesInARow} times in a row (last: ${lost.reason}); giving up at step ${this.latest.position.global}`, this.latest);
       }
-      await this.recover(this.latest, lost.reason);
-      return [];
+      this.disposeGpu();
+      // Outside the try: if no adapter is left, that error is the one to report.
+      await this.engine.recover();
+      try {
+        await this.resumeAt(this.latest, lost.reason);
+        return;
+      } catch (next) {
+        e = next; // lost again while rebuilding: one more in a row
+      }
     }
   }
 
@@ -178,10 +193,8 @@ export class LiveTrainer {
     }
   }
 
-  /** Opens a new device, rebuilds on it and goes back to `snapshot`. */
-  private async recover(snapshot: TrainingSnapshot, reason: string): Promise<void> {
-    this.disposeGpu();
-    await this.engine.recover();
+  /** Rebuilds on the engine's new device and goes back to `snapshot`. */
+  private async resumeAt(snapshot: TrainingSnapshot, reason: string): Promise<void> {
     this.trainer.store.reallocate();
     await this.build();
     const { step, data } = this.current;
