@@ -14,7 +14,7 @@ export interface RecoveryInfo {
   /** The epoch of that snapshot, and the steps done in it. */
   epoch: number;
   stepInEpoch: number;
-  /** Why the device was lost (GPUDeviceLostInfo's reason and message). */
+  /** Why the device was lost: GPUDeviceLostInfo's reason, and the DeviceLostError's message. */
   reason: string;
   message: string;
 }
