@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
 
@@ -64,6 +65,31 @@ describe('CNN demo when the GPU device is lost', () => {
       expect((await demoHooks<Hooks>(page)).state).toBe('running');
       await screenshot(page, 'device-loss-cnn');
       expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('auto-checkpoint snapshots in the browser', () => {
+  const browser = useChromium({ webgpu: true });
+
+  it('are written to IndexedDB and read back whole', async () => {
+    const { page, state } = await openDemo(browser(), `${server().url}index.html`);
+    try {
+      expect(state).toBe('ready');
+      // The module as the dev server serves any file of the repository.
+      const module = `/@fs${fileURLToPath(new URL('../../src/train/snapshot_file.ts', import.meta.url))}`;
+      // A string, so that the test runner leaves the page's dynamic import alone.
+      const back = await page.evaluate(`(async () => {
+        const { writeSnapshot, readSnapshot } = await import(${JSON.stringify(module)});
+        const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) % 256);
+        await writeSnapshot({ indexedDB: 'e2e run' }, bytes);
+        const read = await readSnapshot({ indexedDB: 'e2e run' });
+        const missing = await readSnapshot({ indexedDB: 'no such run' });
+        return { same: !!read && read.length === bytes.length && read.every((v, i) => v === bytes[i]), missing: missing === undefined };
+      })()`);
+      expect(back).toEqual({ same: true, missing: true });
     } finally {
       await page.close();
     }
