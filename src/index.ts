@@ -57,6 +57,7 @@ export { checkAugmentation, isIdentityAugmentation, parseAugmentation, type Augm
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation, type ProfileOptions } from './train/trainer.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
+export { MAX_SEED } from './train/seed.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
 export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor, type DecodeOptions } from './train/safetensors.js';

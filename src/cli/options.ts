@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MAX_SEED } from '../train/seed.js';
 
 /** A bad command line; the CLI prints the message on one line and exits with status 2. */
 export class UsageError extends Error {}
@@ -52,11 +53,6 @@ function joinNegativeValues(argv: readonly string[], options: FlagOptions): stri
   return out;
 }
 
-/**
- * The largest `--seed`. Seeds are 32-bit: the augmentation's Philox key takes the seed's low 32
- * bits and the shuffle hashes it to 32 bits, so larger seeds would repeat smaller ones' runs.
- */
-export const MAX_SEED = 0xffffffff;
 
 /** A flag's integer value in [min, max]; `fallback` when absent. */
 export function count(name: string, value: string | undefined, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {

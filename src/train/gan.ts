@@ -2,6 +2,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { GpuImageDataset, SYMMETRIC_RANGE } from '../data/gpu_dataset.js';
 import type { Engine } from '../gpu/engine.js';
 import { DivergenceError, ShapeError } from '../gpu/errors.js';
+import { checkSeed } from './seed.js';
 import { decodeStepHealth } from '../graph/step_health.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import { ParameterStore } from '../graph/params.js';
@@ -65,6 +66,7 @@ export class GanTrainer {
     readonly options: GanOptions,
   ) {
     const seed = options.seed ?? 0;
+    checkSeed('GanTrainer', seed);
     this.generatorStore = new ParameterStore(engine, { seed: seed * 2 + 1 });
     this.discriminatorStore = new ParameterStore(engine, { seed: seed * 2 + 2 });
     // Distinct prefixes keep G's and D's parameter names apart within one graph.

@@ -1,4 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
+import { checkSeed } from './seed.js';
 import { ShapeError } from '../gpu/errors.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
@@ -38,6 +39,7 @@ export class Trainer {
     readonly engine: Engine,
     readonly options: TrainerOptions,
   ) {
+    if (options.seed !== undefined) checkSeed('Trainer', options.seed);
     if (options.autoCheckpoint) checkAutoCheckpoint(options.autoCheckpoint);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
