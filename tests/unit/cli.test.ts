@@ -2,12 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseTrainArgs, type TrainArgs } from '../../src/cli/args.js';
-import { main } from '../../src/cli/main.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES } from '../../src/data/idx_files.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
+import { runCli } from '../helpers/cli.js';
 import { rng } from '../helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-'));
@@ -30,18 +30,7 @@ const TRAIN_COUNT = 300;
 writeDataset(TRAIN_COUNT, IDX_FILES.trainImages, IDX_FILES.trainLabels);
 writeDataset(90, IDX_FILES.testImages, IDX_FILES.testLabels);
 
-async function run(args: string[]): Promise<{ status: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    return { status: await main(args), out, err };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 
 describe('webgpu-dl train', () => {
   it('trains on an IDX folder, prints JSON lines and saves PyTorch-named weights', async () => {

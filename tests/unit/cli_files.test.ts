@@ -1,12 +1,12 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { quantizeStateDict } from '../../src/compress/quantize.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES } from '../../src/data/idx_files.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
+import { runCli } from '../helpers/cli.js';
 import { rng } from '../helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-files-'));
@@ -22,18 +22,7 @@ function writeDataset(count: number, images: string, labels: string): void {
 writeDataset(60, IDX_FILES.trainImages, IDX_FILES.trainLabels);
 writeDataset(20, IDX_FILES.testImages, IDX_FILES.testLabels);
 
-async function run(args: string[]): Promise<{ status: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    return { status: await main(args), out, err };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const run = runCli;
 
 describe('CLI output files', () => {
   it('refuses an output path it could not write before loading data or training', async () => {
