@@ -1,6 +1,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { TuneCandidate } from '../../src/gpu/autotune.js';
 import type { Engine } from '../../src/gpu/engine.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../../src/gpu/launch.js';
 import {
   conv2dBackwardDataProgram,
   conv2dBackwardDataTuning,
@@ -13,7 +14,7 @@ import {
   type ConvFilterConfig,
   type ConvGemmConfig,
 } from '../../src/kernels/conv2d.js';
-import type { KernelProgram } from '../../src/kernels/kernel.js';
+import type { KernelProgram } from '../../src/gpu/kernel_spec.js';
 import { tfjsFinish } from '../lib/tfjs.js';
 import type { Runner, Workload } from '../workload.js';
 
@@ -70,32 +71,16 @@ function shapes(layer: Layer) {
  */
 async function prepare(engine: Engine, program: KernelProgram, io: GPUBuffer[]) {
   const owned = program.scratch.map((bytes, i) => engine.createStorage(bytes, `bench.scratch${i}`));
-  const steps: { pipeline: GPUComputePipeline; group: GPUBindGroup; workgroups: [number, number, number] }[] = [];
+  const scratch = [...owned];
+  const steps: Launch[] = [];
   for (const { spec, args } of program.launches) {
-    const { pipeline, layout } = await engine.pipelines.get(spec);
-    let uniform: GPUBuffer | undefined;
-    if (spec.uniforms) {
-      uniform = engine.buffers.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'bench.uniforms');
-      engine.device.queue.writeBuffer(uniform, 0, spec.uniforms);
-      owned.push(uniform);
-    }
-    const storage = args.map((a) => ('io' in a ? io[a.io] : owned[a.scratch]));
-    let next = 0;
-    const group = engine.device.createBindGroup({
-      layout,
-      entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : storage[next++] } })),
-    });
-    steps.push({ pipeline, group, workgroups: spec.workgroups });
+    steps.push(await makeLaunch(engine, spec, args.map((a) => ('io' in a ? io[a.io] : scratch[a.scratch])), owned));
   }
   return {
     async run() {
       const encoder = engine.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      for (const s of steps) {
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.group);
-        pass.dispatchWorkgroups(...s.workgroups);
-      }
+      for (const s of steps) encodeLaunch(pass, s);
       pass.end();
       engine.device.queue.submit([encoder.finish()]);
       await engine.device.queue.onSubmittedWorkDone();

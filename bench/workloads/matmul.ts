@@ -1,5 +1,6 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Engine } from '../../src/gpu/engine.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../../src/gpu/launch.js';
 import {
   matmulCandidates,
   matmulConfig,
@@ -42,30 +43,14 @@ async function prepare(engine: Engine, p: MatmulParams, io: GPUBuffer[]): Promis
     .finally(() => tuneOut.forEach((b) => engine.buffers.destroy(b)));
   const program = matmulProgram(p, matmulConfig(id));
   const owned: GPUBuffer[] = program.scratch.map((bytes, i) => engine.createStorage(bytes, `bench.scratch${i}`));
-  const steps: { pipeline: GPUComputePipeline; group: GPUBindGroup; workgroups: [number, number, number] }[] = [];
+  const scratch = [...owned];
+  const steps: Launch[] = [];
   for (const { spec, args } of program.launches) {
-    const { pipeline, layout } = await engine.pipelines.get(spec);
-    let uniform: GPUBuffer | undefined;
-    if (spec.uniforms) {
-      uniform = engine.buffers.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'bench.uniforms');
-      engine.device.queue.writeBuffer(uniform, 0, spec.uniforms);
-      owned.push(uniform);
-    }
-    const storage = args.map((a) => ('io' in a ? io[a.io] : owned[a.scratch]));
-    let next = 0;
-    const group = engine.device.createBindGroup({
-      layout,
-      entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : storage[next++] } })),
-    });
-    steps.push({ pipeline, group, workgroups: spec.workgroups });
+    steps.push(await makeLaunch(engine, spec, args.map((a) => ('io' in a ? io[a.io] : scratch[a.scratch])), owned));
   }
   return {
     encode(pass) {
-      for (const s of steps) {
-        pass.setPipeline(s.pipeline);
-        pass.setBindGroup(0, s.group);
-        pass.dispatchWorkgroups(...s.workgroups);
-      }
+      for (const s of steps) encodeLaunch(pass, s);
     },
     dispose() {
       for (const b of owned) engine.buffers.destroy(b);

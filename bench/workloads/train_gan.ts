@@ -1,6 +1,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { BufferRange } from '../../src/gpu/buffers.js';
 import type { Engine } from '../../src/gpu/engine.js';
+import { encodeLaunch, makeLaunch } from '../../src/gpu/launch.js';
 import { GpuImageDataset, SYMMETRIC_RANGE } from '../../src/data/gpu_dataset.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { compileStep, type CompiledStep } from '../../src/graph/compile.js';
@@ -36,26 +37,18 @@ const discriminator = () => new Sequential(new Linear(PIXELS, 512), LeakyReLU(0.
 async function normalFiller(engine: Engine, target: BufferRange) {
   const n = target.size / 4;
   const spec = randomNormalKernel(n, 0, 1, 0);
-  const { pipeline, layout } = await engine.pipelines.get(spec);
-  const uniform = engine.buffers.create(spec.uniforms!.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'z uniforms');
-  const group = engine.device.createBindGroup({
-    layout,
-    entries: [
-      { binding: 0, resource: { buffer: target.buffer, offset: target.offset, size: target.size } },
-      { binding: 1, resource: { buffer: uniform } },
-    ],
-  });
+  const owned: GPUBuffer[] = [];
+  const launch = await makeLaunch(engine, spec, [target], owned);
+  const uniform = launch.uniform!;
   return {
     encode(encoder: GPUCommandEncoder, seed: number) {
       // Written before the submit that records this fill, so queued fills each see their own seed.
       engine.device.queue.writeBuffer(uniform, 0, randomNormalKernel(n, 0, 1, seed).uniforms!);
       const pass = encoder.beginComputePass({ label: 'z ~ N(0, 1)' });
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(...spec.workgroups);
+      encodeLaunch(pass, launch);
       pass.end();
     },
-    dispose: () => engine.buffers.destroy(uniform),
+    dispose: () => owned.forEach((b) => engine.buffers.destroy(b)),
   };
 }
 

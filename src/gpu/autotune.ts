@@ -1,6 +1,7 @@
-import type { KernelSpec } from '../kernels/kernel.js';
-import type { Engine } from './engine.js';
+import type { GpuContext } from './context.js';
 import { WebGPUDLError } from './errors.js';
+import { storageBindingCount, type KernelSpec } from './kernel_spec.js';
+import { encodeLaunch, makeLaunch, type Launch } from './launch.js';
 import { TimestampProfiler } from './profiler.js';
 
 /** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
@@ -133,7 +134,7 @@ export class Autotuner {
   private readonly made = new Map<string, string>();
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: GpuContext,
     readonly enabled: boolean,
     private readonly store: TuneStore,
   ) {}
@@ -176,7 +177,7 @@ export class Autotuner {
     let best = candidates[0].id;
     let bestTime = Infinity;
     for (const candidate of candidates) {
-      const launches = [{ spec: candidate.spec, buffers: candidate.spec.bindings.filter((k) => k !== 'uniform').map((_, i) => i) }, ...(candidate.after ?? [])];
+      const launches = [{ spec: candidate.spec, buffers: Array.from({ length: storageBindingCount(candidate.spec) }, (_, i) => i) }, ...(candidate.after ?? [])];
       const time = await this.time(launches, buffers).catch(() => Infinity);
       if (time < bestTime) {
         bestTime = time;
@@ -194,31 +195,15 @@ export class Autotuner {
    * the timestamps are too coarse to tell (browsers round them).
    */
   async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
-    const { device, pipelines, buffers: registry } = this.engine;
+    const { device, buffers: registry } = this.engine;
     const uniforms: GPUBuffer[] = [];
     try {
-      const bound: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[] = [];
+      const bound: Launch[] = [];
       for (const { spec, buffers: indices } of launches) {
-        const { pipeline, layout } = await pipelines.get(spec);
-        let uniform: GPUBuffer | undefined;
-        if (spec.uniforms) {
-          uniform = registry.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'tune.uniforms');
-          uniforms.push(uniform);
-          device.queue.writeBuffer(uniform, 0, spec.uniforms);
-        }
-        let next = 0;
-        const bindGroup = device.createBindGroup({
-          layout,
-          entries: spec.bindings.map((kind, binding) => ({ binding, resource: { buffer: kind === 'uniform' ? uniform! : buffers[indices[next++]] } })),
-        });
-        bound.push({ pipeline, bindGroup, workgroups: spec.workgroups });
+        bound.push(await makeLaunch(this.engine, spec, indices.map((i) => buffers[i]), uniforms));
       }
       const record = (pass: GPUComputePassEncoder) => {
-        for (const { pipeline, bindGroup, workgroups } of bound) {
-          pass.setPipeline(pipeline);
-          pass.setBindGroup(0, bindGroup);
-          pass.dispatchWorkgroups(...workgroups);
-        }
+        for (const launch of bound) encodeLaunch(pass, launch);
         pass.end();
       };
       if (TimestampProfiler.supported(this.engine)) {

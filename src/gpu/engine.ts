@@ -1,7 +1,8 @@
-import type { KernelProgram, KernelSpec } from '../kernels/kernel.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
-import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
+import { BufferRegistry, type BufferBinding } from './buffers.js';
 import { DeviceLostError, DisposedError, KernelError, ShapeError, WebGPUDLError } from './errors.js';
+import type { KernelProgram, KernelSpec } from './kernel_spec.js';
+import { checkLaunchBuffers, encodeLaunch, makeLaunch, type Launch } from './launch.js';
 import { PipelineCache } from './pipelines.js';
 import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js';
 
@@ -203,29 +204,26 @@ export class Engine {
    */
   dispatch(spec: KernelSpec, buffers: readonly BufferBinding[]): void {
     this.check();
-    const expected = spec.bindings.filter((b) => b !== 'uniform').length;
-    if (buffers.length !== expected) {
-      throw new KernelError(spec.name, `expects ${expected} storage buffers, got ${buffers.length}`);
-    }
-    const uniform = spec.uniforms ? this.uniformBuffer(spec.uniforms, spec.name) : undefined;
+    checkLaunchBuffers(spec, buffers);
     this.pending++;
-    const { device, pipelines } = this;
+    // The device's objects as they are now: the launch belongs to this device even if recover()
+    // replaces it while the pipeline compiles.
+    const context = { device: this.device, pipelines: this.pipelines, buffers: this.buffers };
     this.work = this.work.then(async () => {
-      const { pipeline, layout } = await pipelines.get(spec);
-      // Recorded for a device that recover() has since replaced: nothing of it belongs on the new one.
-      if (device !== this.device) return;
-      let next = 0;
-      const entries = spec.bindings.map((kind, binding) => ({
-        binding,
-        resource: kind === 'uniform' ? { buffer: uniform! } : bindingResource(buffers[next++]),
-      }));
-      const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.name });
+      const made: GPUBuffer[] = [];
+      let launch: Launch | undefined;
+      try {
+        launch = await makeLaunch(context, spec, buffers, made);
+      } catch (error) {
+        if (context.device === this.device) throw error;
+      }
+      // Recorded for a device that recover() has since replaced: nothing of it belongs on the new
+      // one, and recover() already destroyed the old device's buffers.
+      if (!launch || context.device !== this.device) return;
       const pass = this.pendingEncoder().beginComputePass({ label: spec.name });
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...spec.workgroups);
+      encodeLaunch(pass, launch);
       pass.end();
-      if (uniform) this.transient.push(uniform);
+      this.transient.push(...made);
     });
   }
 
@@ -352,11 +350,5 @@ export class Engine {
   private pendingEncoder(): GPUCommandEncoder {
     this.encoder ??= this.device.createCommandEncoder({ label: 'eager' });
     return this.encoder;
-  }
-
-  private uniformBuffer(data: ArrayBuffer, label: string): GPUBuffer {
-    const buffer = this.buffers.create(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${label}.uniforms`);
-    this.device.queue.writeBuffer(buffer, 0, data);
-    return buffer;
   }
 }

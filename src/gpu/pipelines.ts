@@ -1,6 +1,5 @@
-import type { BindingKind, KernelSpec } from '../kernels/kernel.js';
-import { pipelineKey } from '../kernels/kernel.js';
 import { KernelError } from './errors.js';
+import { pipelineKey, type BindingKind, type KernelSpec } from './kernel_spec.js';
 
 export interface CompiledKernel {
   pipeline: GPUComputePipeline;

@@ -1,4 +1,4 @@
-import type { Engine } from './engine.js';
+import type { GpuContext } from './context.js';
 import { KernelError } from './errors.js';
 
 /** GPU time of one profiled compute pass. */
@@ -26,12 +26,12 @@ export class TimestampProfiler {
   private disposed = false;
 
   /** Whether the engine's device was granted `timestamp-query`. */
-  static supported(engine: Engine): boolean {
+  static supported(engine: Pick<GpuContext, 'device'>): boolean {
     return engine.device.features.has('timestamp-query');
   }
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: GpuContext,
     readonly capacity: number,
   ) {
     if (!TimestampProfiler.supported(engine)) {

@@ -1,7 +1,7 @@
-import { bindingResource, type BufferBinding, type BufferRange } from '../gpu/buffers.js';
+import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, KernelError } from '../gpu/errors.js';
-import type { KernelSpec } from '../kernels/kernel.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 import type { Value } from './ir.js';
 import type { LowerContext, Lowering } from './lower.js';
 import { inPlaceInputs } from './ops/batch_norm.js';
@@ -12,6 +12,8 @@ import { planMemory, type PlanStep } from './passes/plan_memory.js';
 import type { Schedule, ScheduledOp } from './passes/schedule.js';
 
 export type { BufferRange };
+// Launches are made in the GPU layer; compiled steps and tools built on plans name them from here too.
+export { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 
 export interface PlanSpec {
   schedule: Schedule;
@@ -19,15 +21,6 @@ export interface PlanSpec {
   placed: ReadonlyMap<Value, BufferRange>;
   /** Values to keep readable after a run; each gets a buffer of its own. */
   outputs: readonly Value[];
-}
-
-export interface Launch {
-  name: string;
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  workgroups: [number, number, number];
-  /** The launch's uniform buffer, if its spec has uniforms. */
-  uniform?: GPUBuffer;
 }
 
 /** A launch whose uniforms are rewritten before every run. */
@@ -203,28 +196,4 @@ export class Plan {
     this.owned = [];
     this.disposed = true;
   }
-}
-
-/** Pipeline, uniforms (written once) and bind group of one kernel launch; buffers made go to `owned`. */
-export async function makeLaunch(engine: Engine, spec: KernelSpec, buffers: readonly BufferBinding[], owned: GPUBuffer[]): Promise<Launch> {
-  const { pipeline, layout } = await engine.pipelines.get(spec);
-  let uniform: GPUBuffer | undefined;
-  if (spec.uniforms) {
-    uniform = engine.buffers.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.name}.uniforms`);
-    owned.push(uniform);
-    engine.device.queue.writeBuffer(uniform, 0, spec.uniforms);
-  }
-  let next = 0;
-  const entries = spec.bindings.map((kind, binding) => {
-    if (kind === 'uniform') return { binding, resource: { buffer: uniform! } };
-    return { binding, resource: bindingResource(buffers[next++]) };
-  });
-  const bindGroup = engine.device.createBindGroup({ layout, entries, label: spec.name });
-  return { name: spec.name, pipeline, bindGroup, workgroups: spec.workgroups, uniform };
-}
-
-export function encodeLaunch(pass: GPUComputePassEncoder, l: Launch): void {
-  pass.setPipeline(l.pipeline);
-  pass.setBindGroup(0, l.bindGroup);
-  pass.dispatchWorkgroups(...l.workgroups);
 }

@@ -1,8 +1,8 @@
 import type { BufferBinding } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError } from '../gpu/errors.js';
-import type { KernelSpec } from '../kernels/kernel.js';
-import { encodeLaunch, makeLaunch, type Launch } from './plan.js';
+import type { KernelSpec } from '../gpu/kernel_spec.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 
 /** Opens a compute pass labelled `name`, e.g. `TimestampProfiler.beginPass`. */
 export type PassOpener = (encoder: GPUCommandEncoder, name: string) => GPUComputePassEncoder;

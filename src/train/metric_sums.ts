@@ -2,7 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { BufferRange } from '../gpu/buffers.js';
 import { accumulateKernel } from '../kernels/accumulate.js';
-import { encodeLaunch, makeLaunch, type Launch } from '../graph/plan.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 
 /** What one readback of the sums holds. */
 export interface MetricSnapshot {
