@@ -5,6 +5,7 @@ export { createEngine, Engine, type EngineOptions, type EngineInfo } from './gpu
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
 export type { BufferRange } from './gpu/buffers.js';
 export { TimestampProfiler, summarizeTimings, type PassTiming } from './gpu/profiler.js';
+export type { GpuContext } from './gpu/context.js';
 export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError, BusyError, DivergenceError } from './gpu/errors.js';
 
 // Eager tensors and ops (each op records GPU work; `await t.read()` submits and copies back)
