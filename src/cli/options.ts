@@ -2,7 +2,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MAX_SEED } from '../train/seed.js';
 
 /** A bad command line; the CLI prints the message on one line and exits with status 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 type FlagValues<O extends FlagOptions> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>['values'];

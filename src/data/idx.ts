@@ -10,7 +10,9 @@ export interface IdxArray {
 }
 
 /** A malformed or unsupported dataset file; the message names the file and what is wrong. */
-export class DatasetError extends WebGPUDLError {}
+export class DatasetError extends WebGPUDLError {
+  override name = 'DatasetError';
+}
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const UBYTE = 0x08;

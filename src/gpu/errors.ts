@@ -1,19 +1,25 @@
-/** Base class of every error the engine raises on purpose. */
+/**
+ * Base class of every error the engine raises on purpose. Each subclass states its `name` as a
+ * literal: an application's minifier renames classes, so a name taken from the constructor
+ * (`new.target.name`) would print as `t: …` in production.
+ */
 export class WebGPUDLError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override name = 'WebGPUDLError';
 }
 
 /** No WebGPU implementation or no adapter could be obtained. */
-export class WebGPUUnavailableError extends WebGPUDLError {}
+export class WebGPUUnavailableError extends WebGPUDLError {
+  override name = 'WebGPUUnavailableError';
+}
 
 /** A shape, dtype or attribute given to an op does not fit; raised before anything reaches the GPU. */
-export class ShapeError extends WebGPUDLError {}
+export class ShapeError extends WebGPUDLError {
+  override name = 'ShapeError';
+}
 
 /** The GPU rejected a kernel (WGSL compilation or pipeline validation). Names the kernel. */
 export class KernelError extends WebGPUDLError {
+  override name = 'KernelError';
   constructor(
     readonly kernel: string,
     detail: string,
@@ -24,6 +30,7 @@ export class KernelError extends WebGPUDLError {
 
 /** The device was lost (driver reset, tab backgrounded too long, destroy()). Every tensor on it is gone. */
 export class DeviceLostError extends WebGPUDLError {
+  override name = 'DeviceLostError';
   constructor(
     readonly reason: string,
     detail: string,
@@ -33,10 +40,14 @@ export class DeviceLostError extends WebGPUDLError {
 }
 
 /** A tensor, plan or engine was used after dispose(). */
-export class DisposedError extends WebGPUDLError {}
+export class DisposedError extends WebGPUDLError {
+  override name = 'DisposedError';
+}
 
 /** Work was asked of an object already doing it, e.g. a second `fit` on a trainer that is fitting. */
-export class BusyError extends WebGPUDLError {}
+export class BusyError extends WebGPUDLError {
+  override name = 'BusyError';
+}
 
 /**
  * A training step produced a non-finite loss or gradient. `step` is the step within the fit
@@ -45,6 +56,7 @@ export class BusyError extends WebGPUDLError {}
  * so the parameters are the last finite ones.
  */
 export class DivergenceError extends WebGPUDLError {
+  override name = 'DivergenceError';
   constructor(
     readonly step: number,
     /** The epoch of that step, where the caller counts epochs (undefined for a step run by hand). */

@@ -2,6 +2,7 @@ import { WebGPUDLError } from '../gpu/errors.js';
 
 /** A file could not be written; the target, if it existed, is unchanged. */
 export class FileWriteError extends WebGPUDLError {
+  override name = 'FileWriteError';
   constructor(
     readonly path: string,
     /** The system's error code (ENOSPC, EACCES, …), or 'STOPPED' for a write stopped by a fault hook. */

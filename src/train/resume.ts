@@ -21,6 +21,7 @@ export interface RecoveryInfo {
 
 /** Training stopped after repeated device losses; the last snapshot is still in `snapshot`. */
 export class RecoveryError extends WebGPUDLError {
+  override name = 'RecoveryError';
   constructor(
     message: string,
     readonly snapshot: TrainingSnapshot | undefined,

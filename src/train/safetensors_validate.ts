@@ -2,7 +2,9 @@ import { WebGPUDLError } from '../gpu/errors.js';
 import { MAX_SAFETENSORS_HEADER_BYTES } from '../io/limits.js';
 
 /** A malformed checkpoint, or one that does not fit the model; the message names the tensor and field. */
-export class CheckpointError extends WebGPUDLError {}
+export class CheckpointError extends WebGPUDLError {
+  override name = 'CheckpointError';
+}
 
 /** Bytes per element of every dtype the safetensors format defines (not all of which load). */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
