@@ -1,7 +1,7 @@
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import type { ParamEntry, ParameterStore } from '../graph/params.js';
-import { encodeLaunch, makeLaunch, type Launch } from '../graph/plan.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 import { checkSparsity, magnitudeMasks, type PruningScope } from './magnitude.js';
 import { applyMaskSpec } from '../kernels/apply_mask.js';
 import { clearBit, keepAllMask } from './mask_bits.js';

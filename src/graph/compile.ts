@@ -14,7 +14,8 @@ import { decodeStepHealth } from './step_health.js';
 import { fuseBiasGradients } from './passes/fuse_bias_grad.js';
 import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
-import { encodeLaunch, makeLaunch, Plan, type Launch } from './plan.js';
+import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
+import { Plan } from './plan.js';
 import type { UpdateRule } from './update.js';
 
 export interface InputSpec {

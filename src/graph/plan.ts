@@ -12,8 +12,6 @@ import { planMemory, type PlanStep } from './passes/plan_memory.js';
 import type { Schedule, ScheduledOp } from './passes/schedule.js';
 
 export type { BufferRange };
-// Launches are made in the GPU layer; compiled steps and tools built on plans name them from here too.
-export { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 
 export interface PlanSpec {
   schedule: Schedule;
