@@ -29,11 +29,32 @@ function opaqueNodeImports(): Plugin {
 }
 
 /**
- * Library build: src/index.ts → dist/webgpu-dl.js and src/cli/main.ts → dist/cli.js (ESM). Declarations come from
- * `tsc -p tsconfig.build.json`. The demo app has its own config in demos/vite.config.ts.
+ * The declarations `tsc -p tsconfig.build.json` writes name GPUDevice, GPUBuffer and the other WebGPU
+ * types without saying where they come from, so an application that type-checks libraries
+ * (`skipLibCheck: false`) and has no `@webgpu/types` of its own would fail on them. The types entry
+ * beside dist/webgpu-dl.js carries the reference (and the package depends on @webgpu/types).
+ */
+function typesEntry(): Plugin {
+  return {
+    name: 'webgpu-dl:types-entry',
+    apply: 'build',
+    generateBundle() {
+      this.emitFile({
+        type: 'asset',
+        fileName: 'webgpu-dl.d.ts',
+        source: '/// <reference types="@webgpu/types" />\nexport * from \'./src/index.js\';\n',
+      });
+    },
+  };
+}
+
+/**
+ * Library build: src/index.ts → dist/webgpu-dl.js and src/cli/main.ts → dist/cli.js (ESM), the code they share in
+ * dist/core.js. Declarations come from `tsc -p tsconfig.build.json` (dist/src/, entered through dist/webgpu-dl.d.ts).
+ * The demo app has its own config in demos/vite.config.ts.
  */
 export default defineConfig({
-  plugins: [opaqueNodeImports()],
+  plugins: [opaqueNodeImports(), typesEntry()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -51,6 +72,14 @@ export default defineConfig({
       // `webgpu` (Dawn) and node:* are reached only through dynamic imports on the Node path;
       // kept external, a browser bundler never has to resolve them and the browser never loads them.
       external: ['webgpu', /^node:/],
+      output: {
+        // The two entries share most of the engine. Left to itself the bundler names that shared chunk
+        // after whichever module it picks first (`png-<hash>.js`), which reads like an image codec in a
+        // stack trace; grouped under one stable name it is `dist/core.js`. No hash: applications
+        // bundle and hash us themselves, and a fixed name keeps stack traces and imports readable.
+        chunkFileNames: '[name].js',
+        codeSplitting: { groups: [{ name: 'core', minShareCount: 2 }] },
+      },
     },
   },
 });

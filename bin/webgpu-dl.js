@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Command-line entry: the compiled CLI lives in dist/ (built by `npm run build`, run by `npm ci`).
+// Command-line entry: the compiled CLI lives in dist/ (built by `npm run build`; `npm pack` builds it into the tarball).
 import { existsSync } from 'node:fs';
 
 const cli = new URL('../dist/cli.js', import.meta.url);

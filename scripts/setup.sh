@@ -2,8 +2,8 @@
 # Installs what webgpu-dl needs on Debian, only where it is missing.
 #   bash scripts/setup.sh system   chromium (its SwiftShader Vulkan driver gives Node and the browser
 #                                  a WebGPU adapter when there is no GPU driver) and libvulkan1
-#   bash scripts/setup.sh npm      Node.js 20+ check, then `npm ci` if node_modules is missing or stale
-#                                  (npm ci also builds dist/ through the prepare script)
+#   bash scripts/setup.sh npm      Node.js 20+ check, then `npm ci` if node_modules is missing or stale,
+#                                  then `npm run build` after an install or when dist/ is missing
 #   bash scripts/setup.sh          both
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,8 +32,14 @@ npm_packages() {
     echo "setup: webgpu-dl needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none)); see https://nodejs.org" >&2
     exit 1
   fi
-  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f dist/cli.js ]; then
+  local installed=0
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
+    installed=1
+  fi
+  # The package builds only when packed (prepack), never on install, so the CLI's dist/ is built here.
+  if [ "$installed" = 1 ] || [ ! -f dist/cli.js ] || [ ! -f dist/webgpu-dl.js ]; then
+    npm run build
   fi
 }
 
