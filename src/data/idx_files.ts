@@ -1,5 +1,6 @@
 import { classCount, imageDataset, type ClassOptions, type ImageSplits } from './dataset.js';
 import { MAX_DATASET_FILE_BYTES } from '../io/limits.js';
+import { readFileWithin } from '../io/read_bounded.js';
 import { concat, DatasetError, parseIdx } from './idx.js';
 
 /** The four standard file names of an IDX image dataset, each accepted raw or with `.gz`. */
@@ -47,7 +48,6 @@ export async function loadIdxDataset(read: FileReader, where: string, options: C
 export async function loadIdxFolder(dir: string, options: ClassOptions = {}): Promise<ImageSplits> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
-  const { readFileWithin } = await import('../io/read_bounded.js');
   const stat = await fs.stat(dir).catch(() => undefined);
   if (!stat?.isDirectory()) throw new DatasetError(`${dir}: no such folder; --data takes a folder holding the four IDX files`);
   return loadIdxDataset(

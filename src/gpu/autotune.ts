@@ -3,6 +3,8 @@ import { WebGPUDLError } from './errors.js';
 import { storageBindingCount, type KernelSpec } from './kernel_spec.js';
 import { encodeLaunch, makeLaunch, type Launch } from './launch.js';
 import { TimestampProfiler } from './profiler.js';
+import { writeFileAtomically } from '../io/atomic_write.js';
+import { readFileWithin } from '../io/read_bounded.js';
 
 /** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
 export interface TuneStore {
@@ -32,8 +34,6 @@ async function fileTuneStore(): Promise<TuneStore> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const os = await import('node:os');
-  const { readFileWithin } = await import('../io/read_bounded.js');
-  const { writeFileAtomically } = await import('../io/atomic_write.js');
   const file = process.env.WEBGPU_DL_TUNE_CACHE ?? path.join(os.homedir(), '.cache', 'webgpu-dl', 'autotune.json');
   let entries: Record<string, string> = {};
   try {
