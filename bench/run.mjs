@@ -8,14 +8,20 @@
 // object; progress and the page's console errors go to stderr. With --out, the same JSON object is
 // written to FILE atomically. A workload that fails or exceeds its timeout ends the run: the
 // finished ones are still reported, the report names the one that failed, and the exit status is 1.
+//
+//   npm run bench -- --node [--json] [--only ID_PREFIX] [--runs N] [--warmup N] [--batches B,B,...] [--data DIR]
+//
+// runs only webgpu-dl's side, in Node on Dawn with no browser, from a bundle built first
+// (bench/lib/node_bundle.mjs; its options are in bench/node/options.ts).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { launchChromium, startVite, watchErrors } from './lib/chromium.mjs';
 import { checkOutputFile, runWorkloads, within, writeJsonAtomically } from './lib/harness.mjs';
+import { runNodeBench } from './lib/node_bundle.mjs';
 import { formatTable } from './lib/table.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const USAGE = 'usage: npm run bench -- [--json] [--out FILE] [--only ID_PREFIX] [--runs N>=5] [--warmup N] [--timeout SECONDS]';
+const USAGE = 'usage: npm run bench -- [--json] [--out FILE] [--only ID_PREFIX] [--runs N>=5] [--warmup N] [--timeout SECONDS]\n       npm run bench -- --node --help   (webgpu-dl alone, in Node)';
 
 function options() {
   const { values } = parseArgs({
@@ -120,8 +126,10 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
+const args = process.argv.slice(2);
+const start = args.includes('--node') ? () => runNodeBench(args.filter((a) => a !== '--node')) : () => main().then(() => 0);
+start().then(
+  (status) => process.exit(status),
   (error) => {
     process.stderr.write(`bench: error: ${String(error?.message ?? error).split('\n')[0]}\n`);
     process.exit(1);

@@ -11,6 +11,12 @@ export interface Workload {
   unit: 'GFLOP/s' | 'samples/s' | 'iterations/s';
   /** Work per call of `run()`, in the unit's numerator (FLOPs, samples or iterations). */
   workPerRun: number;
+  /** Training workloads: the batch size of one step. */
+  batch?: number;
+  /** Training workloads: steps (GAN: iterations of a D and a G step) per call of `run()`. */
+  stepsPerRun?: number;
+  /** Training workloads: the same at another batch size, with the id `<id>-b<batch>` (its own id at the page's batch). */
+  atBatch?(batch: number): Workload;
   ours(engine: Engine): Promise<Runner>;
   tfjs(tf: typeof TF): Promise<Runner>;
 }

@@ -145,16 +145,24 @@ async function tfjsClassifier(tf: typeof TF, c: Classifier, data: ImageDataset):
   }
 }
 
-function classifier(c: Classifier): Workload {
+/** `c` as a workload at `batch`: its own id at the batch the page runs, `<id>-b<batch>` at others. */
+function classifier(c: Classifier, batch = c.batch): Workload {
+  if (!Number.isInteger(batch) || batch < 1 || batch > SAMPLES) {
+    throw new RangeError(`${c.id}: batch ${batch} must be an integer from 1 to ${SAMPLES}, the MNIST images it trains on`);
+  }
+  const at = { ...c, batch };
   return {
-    id: c.id,
+    id: batch === c.batch ? c.id : `${c.id}-b${batch}`,
     unit: 'samples/s',
-    workPerRun: c.steps * c.batch,
+    workPerRun: c.steps * batch,
+    batch,
+    stepsPerRun: c.steps,
+    atBatch: (b) => classifier(c, b),
     async ours(engine) {
-      return oursClassifier(engine, c, await mnistTrainSubset(SAMPLES));
+      return oursClassifier(engine, at, await mnistTrainSubset(SAMPLES));
     },
     async tfjs(tf) {
-      return tfjsClassifier(tf, c, await mnistTrainSubset(SAMPLES));
+      return tfjsClassifier(tf, at, await mnistTrainSubset(SAMPLES));
     },
   };
 }

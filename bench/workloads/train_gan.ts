@@ -16,6 +16,7 @@ import type { Runner, Workload } from '../workload.js';
 
 const ID = 'W4-gan';
 const SAMPLES = 4096;
+/** The batch size the browser page runs; `atBatch` makes the same workload at others. */
 const BATCH = 64;
 const LATENT = 100;
 const PIXELS = 784;
@@ -59,7 +60,7 @@ const bce = (g: Graph, logits: Value, targets: Value) => g.apply('bce_with_logit
  * but minimises only D's store, with G's output detached; the G step minimises only G's store, so D's
  * parameters are used in it but neither differentiated nor updated.
  */
-async function oursGan(engine: Engine, data: ImageDataset): Promise<Runner> {
+async function oursGan(engine: Engine, data: ImageDataset, batch: number): Promise<Runner> {
   const gStore = new ParameterStore(engine, { seed: 1 });
   const dStore = new ParameterStore(engine, { seed: 2 });
   const G = generator();
@@ -72,7 +73,7 @@ async function oursGan(engine: Engine, data: ImageDataset): Promise<Runner> {
     const gOpt = new Adam(ADAM);
     const dOpt = new Adam(ADAM);
     const dStep = await compileStep(engine, {
-      inputs: { real: { shape: [BATCH, PIXELS] }, z: { shape: [BATCH, LATENT] }, ones: { shape: [BATCH, 1] }, zeros: { shape: [BATCH, 1] } },
+      inputs: { real: { shape: [batch, PIXELS] }, z: { shape: [batch, LATENT] }, ones: { shape: [batch, 1] }, zeros: { shape: [batch, 1] } },
       stores: [gStore, dStore],
       build: (g, { real, z, ones, zeros }) => {
         const fake = g.apply('stop_gradient', [G.apply(g, z, { store: gStore, training: true })], {})[0];
@@ -84,7 +85,7 @@ async function oursGan(engine: Engine, data: ImageDataset): Promise<Runner> {
     });
     owned.push(dStep);
     const gStep = await compileStep(engine, {
-      inputs: { z: { shape: [BATCH, LATENT] }, ones: { shape: [BATCH, 1] } },
+      inputs: { z: { shape: [batch, LATENT] }, ones: { shape: [batch, 1] } },
       stores: [gStore, dStore],
       build: (g, { z, ones }) => {
         const loss = bce(g, D.apply(g, G.apply(g, z, { store: gStore, training: true }), { store: dStore, training: true }), ones);
@@ -95,30 +96,30 @@ async function oursGan(engine: Engine, data: ImageDataset): Promise<Runner> {
     const gpu = new GpuImageDataset(engine, data, SYMMETRIC_RANGE);
     owned.push(gpu);
     // The gather also writes labels, which the GAN does not use.
-    const labels = engine.createStorage(BATCH * 4, 'unused labels');
+    const labels = engine.createStorage(batch * 4, 'unused labels');
     owned.push({ dispose: () => engine.buffers.destroy(labels) });
-    const batcher = await gpu.batcher(BATCH, dStep.inputRange('real'), { buffer: labels, offset: 0, size: BATCH * 4 });
+    const batcher = await gpu.batcher(batch, dStep.inputRange('real'), { buffer: labels, offset: 0, size: batch * 4 });
     owned.push(batcher);
     const dNoise = await normalFiller(engine, dStep.inputRange('z'));
     owned.push(dNoise);
     const gNoise = await normalFiller(engine, gStep.inputRange('z'));
     owned.push(gNoise);
 
-    const ones = new Float32Array(BATCH).fill(1);
-    const batches = Math.floor(data.count / BATCH);
+    const ones = new Float32Array(batch).fill(1);
+    const batches = Math.floor(data.count / batch);
     let t = 0;
     const iteration = (feeds: { d?: Record<string, Float32Array>; g?: Record<string, Float32Array> } = {}) => {
       const i = t++;
       dStep.run(feeds.d ?? {}, {
         before: (e) => {
-          batcher.encode(e, (i % batches) * BATCH);
+          batcher.encode(e, (i % batches) * batch);
           dNoise.encode(e, 2 * i + 1);
         },
       });
       gStep.run(feeds.g ?? {}, { before: (e) => gNoise.encode(e, 2 * i + 2) });
     };
     const losses: number[] = [];
-    iteration({ d: { ones, zeros: new Float32Array(BATCH) }, g: { ones } });
+    iteration({ d: { ones, zeros: new Float32Array(batch) }, g: { ones } });
     losses.push((await dStep.read('loss'))[0], (await gStep.read('loss'))[0]);
     for (let i = 1; i < SETUP_ITERATIONS; i++) {
       iteration();
@@ -159,7 +160,7 @@ function dense(tf: typeof TF, units: number, inputShape?: number[]) {
  * variables (D's step does not reach G's variables, which detaches the fakes), z from tf.randomNormal,
  * and the losses read back once per run.
  */
-async function tfjsGan(tf: typeof TF, data: ImageDataset): Promise<Runner> {
+async function tfjsGan(tf: typeof TF, data: ImageDataset, batch: number): Promise<Runner> {
   const pixels = normalisedPixels(data, SYMMETRIC_RANGE);
   const leaky = () => tf.layers.leakyReLU({ alpha: 0.2 });
   const G = tf.sequential({
@@ -170,16 +171,16 @@ async function tfjsGan(tf: typeof TF, data: ImageDataset): Promise<Runner> {
   const dVars = D.trainableWeights.map((w) => w.read() as TF.Variable);
   const gOpt = tf.train.adam(ADAM.lr, ADAM.beta1);
   const dOpt = tf.train.adam(ADAM.lr, ADAM.beta1);
-  const ones = tf.ones([BATCH, 1]);
-  const zeros = tf.zeros([BATCH, 1]);
-  const batches = Math.floor(data.count / BATCH);
+  const ones = tf.ones([batch, 1]);
+  const zeros = tf.zeros([batch, 1]);
+  const batches = Math.floor(data.count / batch);
   let t = 0;
   const iteration = () => {
     const b = t++ % batches;
-    const real = tf.tensor2d(pixels.subarray(b * BATCH * PIXELS, (b + 1) * BATCH * PIXELS), [BATCH, PIXELS]);
+    const real = tf.tensor2d(pixels.subarray(b * batch * PIXELS, (b + 1) * batch * PIXELS), [batch, PIXELS]);
     const dLoss = dOpt.minimize(
       () => {
-        const fake = G.apply(tf.randomNormal([BATCH, LATENT])) as TF.Tensor;
+        const fake = G.apply(tf.randomNormal([batch, LATENT])) as TF.Tensor;
         const lossReal = tf.losses.sigmoidCrossEntropy(ones, D.apply(real) as TF.Tensor);
         const lossFake = tf.losses.sigmoidCrossEntropy(zeros, D.apply(fake) as TF.Tensor);
         return tf.add(lossReal, lossFake) as TF.Scalar;
@@ -188,7 +189,7 @@ async function tfjsGan(tf: typeof TF, data: ImageDataset): Promise<Runner> {
       dVars,
     )!;
     const gLoss = gOpt.minimize(
-      () => tf.losses.sigmoidCrossEntropy(ones, D.apply(G.apply(tf.randomNormal([BATCH, LATENT]))) as TF.Tensor) as TF.Scalar,
+      () => tf.losses.sigmoidCrossEntropy(ones, D.apply(G.apply(tf.randomNormal([batch, LATENT]))) as TF.Tensor) as TF.Scalar,
       true,
       gVars,
     )!;
@@ -234,16 +235,27 @@ async function tfjsGan(tf: typeof TF, data: ImageDataset): Promise<Runner> {
   }
 }
 
-const gan: Workload = {
-  id: ID,
-  unit: 'iterations/s',
-  workPerRun: ITERATIONS,
-  async ours(engine) {
-    return oursGan(engine, await mnistTrainSubset(SAMPLES));
-  },
-  async tfjs(tf) {
-    return tfjsGan(tf, await mnistTrainSubset(SAMPLES));
-  },
-};
+/** The GAN at `batch`: id W4-gan at the batch the page runs, W4-gan-b<batch> at others. */
+function ganWorkload(batch: number): Workload {
+  if (!Number.isInteger(batch) || batch < 1 || batch > SAMPLES) {
+    throw new RangeError(`${ID}: batch ${batch} must be an integer from 1 to ${SAMPLES}, the MNIST images it trains on`);
+  }
+  return {
+    id: batch === BATCH ? ID : `${ID}-b${batch}`,
+    unit: 'iterations/s',
+    workPerRun: ITERATIONS,
+    batch,
+    stepsPerRun: ITERATIONS,
+    atBatch: ganWorkload,
+    async ours(engine) {
+      return oursGan(engine, await mnistTrainSubset(SAMPLES), batch);
+    },
+    async tfjs(tf) {
+      return tfjsGan(tf, await mnistTrainSubset(SAMPLES), batch);
+    },
+  };
+}
+
+const gan = ganWorkload(BATCH);
 
 export default [gan];
