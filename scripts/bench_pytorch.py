@@ -25,9 +25,12 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:
+    raise SystemExit(f"bench_pytorch needs PyTorch and NumPy ({e}): run it with /usr/bin/python3 (Debian: apt-get install python3-torch)")
 
 import torch_models
 
@@ -104,8 +107,7 @@ def conv(input_shape, weight_shape, which):
 
 
 def conv_flops(input_shape, weight_shape):
-    n, _, h, w = input_shape
-    cout, cin, kh, kw = weight_shape
+    (n, _, h, w), (cout, cin, kh, kw) = input_shape, weight_shape
     return 2 * n * cout * (h - kh + 1) * (w - kw + 1) * cin * kh * kw
 
 
@@ -198,9 +200,7 @@ def captured(s, step, refill):
 
 
 # ---- the workload table, as bench/workloads/*.ts lists it ----------------------------------------
-
-CONV1 = ([64, 1, 28, 28], [32, 1, 3, 3])
-CONV2 = ([64, 32, 26, 26], [64, 32, 3, 3])
+CONV1, CONV2 = ([64, 1, 28, 28], [32, 1, 3, 3]), ([64, 32, 26, 26], [64, 32, 3, 3])
 
 
 def workloads(quick):
@@ -221,10 +221,8 @@ def workloads(quick):
 
 
 def time_runs(s, run, steps, warmup, runs):
-    """
-    Median wall ms per run over `runs` timed runs after `warmup`, and the mean process-CPU ms per step
-    spent issuing the steps: the wait for the device is left out, since CUDA's synchronise spins a core.
-    """
+    """Median wall ms per run over `runs` timed runs after `warmup`, and the mean process-CPU ms per step
+    spent issuing the steps: the wait for the device is left out, since CUDA's synchronise spins a core."""
     for _ in range(warmup):
         for _ in range(steps):
             run()
@@ -293,7 +291,8 @@ def add_ours(report, ours):
         theirs = ours.get(entry["id"])
         if theirs is None or theirs["unit"] != entry["unit"]:
             continue
-        entry["ours"] = theirs["ours"]
+        # ours, and its ms and CPU ms per run and per step where the report has them.
+        entry.update({k: v for k, v in theirs.items() if k.startswith("ours") and type(v) in (int, float)})
         entry["ratio"] = theirs["ours"] / entry["torch"]
         if "torchGraph" in entry:
             entry["ratioGraph"] = theirs["ours"] / entry["torchGraph"]
@@ -322,6 +321,9 @@ def self_check():
     """Runs two quick workloads through the real path and shows check_report refusing broken reports."""
     report = run_report(options(["--quick", "--only", "W1-matmul-256"]), [])
     report["workloads"] += run_report(options(["--quick", "--only", "W2", "--batches", "64"]), [])["workloads"]
+    add_ours(report, {"W2-mlp-b64": {"id": "W2-mlp-b64", "unit": "samples/s", "ours": 1000, "oursCpuMsPerStep": 0.5}})
+    w2 = report["workloads"][1]
+    assert w2["ours"] == 1000 and w2["oursCpuMsPerStep"] == 0.5 and abs(w2["ratio"] - 1000 / w2["torch"]) < 1e-9, w2
     check_report(json.loads(json.dumps(report)))
     broken = [{**report, "adapter": None}, {**report, "workloads": []},
               {**report, "workloads": [{**report["workloads"][0], "torch": float("nan")}]},
