@@ -1,5 +1,6 @@
 import type { Engine } from '../../src/gpu/engine.js';
-import type { Runner, Workload } from '../workload.js';
+import { median, SCALE, timed } from '../lib/workloads.js';
+import type { Workload } from '../workload.js';
 
 /**
  * One workload measured on our engine alone, in the page's JSON schema (bench/page/protocol.ts):
@@ -29,20 +30,6 @@ export interface NodeWorkloadResult {
   oursCpuMsPerStep?: number;
   /** Runner extras, prefixed `ours_`. */
   [extra: string]: number | number[] | string | null | undefined;
-}
-
-const SCALE: Record<Workload['unit'], number> = { 'GFLOP/s': 1e9, 'samples/s': 1, 'iterations/s': 1 };
-
-export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-async function timed(runner: Runner): Promise<number> {
-  const start = performance.now();
-  await runner.run();
-  return performance.now() - start;
 }
 
 /**

@@ -8,6 +8,7 @@ import { relative } from 'node:path';
 import { UsageError } from '../../src/cli/options.js';
 import { createEngine, type Engine } from '../../src/gpu/engine.js';
 import { checkOutputFile, runWorkloads, within, writeJsonAtomically } from '../lib/harness.mjs';
+import { allWorkloads } from '../lib/workloads.js';
 import type { Workload } from '../workload.js';
 import { measureOurs, type NodeWorkloadResult } from './measure.js';
 import { useMnistFolder } from './mnist.js';
@@ -15,21 +16,6 @@ import { NODE_BENCH_USAGE, parseNodeBenchArgs } from './options.js';
 import { selectWorkloads } from './select.js';
 import { formatNodeTable, type NodeBenchReport } from './table.js';
 
-/** Every module in bench/workloads default-exports Workload[], as the page loads them. */
-const modules = import.meta.glob<{ default: Workload[] }>('../workloads/*.ts', { eager: true });
-
-function allWorkloads(): Workload[] {
-  const list = Object.entries(modules).flatMap(([path, m]) => {
-    if (!Array.isArray(m.default)) throw new Error(`${path} must default-export an array of workloads`);
-    return m.default;
-  });
-  const seen = new Set<string>();
-  for (const w of list) {
-    if (seen.has(w.id)) throw new Error(`workload id '${w.id}' is defined twice`);
-    seen.add(w.id);
-  }
-  return list;
-}
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 

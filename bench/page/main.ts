@@ -3,38 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { createEngine, type Engine } from '../../src/gpu/engine.js';
 import { tfjsDevice } from '../lib/tfjs.js';
-import type { Runner, Workload } from '../workload.js';
+import { allWorkloads, median, SCALE, timed } from '../lib/workloads.js';
 import type { AdapterReport, BenchApi, BenchOptions, WorkloadResult } from './protocol.js';
-
-/** Every module in bench/workloads default-exports Workload[]; a new file is picked up with no registry. */
-const modules = import.meta.glob<{ default: Workload[] }>('../workloads/*.ts', { eager: true });
-
-function allWorkloads(): Workload[] {
-  const list = Object.entries(modules).flatMap(([path, m]) => {
-    if (!Array.isArray(m.default)) throw new Error(`${path} must default-export an array of workloads`);
-    return m.default;
-  });
-  const seen = new Set<string>();
-  for (const w of list) {
-    if (seen.has(w.id)) throw new Error(`workload id '${w.id}' is defined twice`);
-    seen.add(w.id);
-  }
-  return list.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
-}
-
-const SCALE: Record<Workload['unit'], number> = { 'GFLOP/s': 1e9, 'samples/s': 1, 'iterations/s': 1 };
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-async function timed(runner: Runner): Promise<number> {
-  const start = performance.now();
-  await runner.run();
-  return performance.now() - start;
-}
 
 let engine: Engine | undefined;
 const workloads = allWorkloads();
