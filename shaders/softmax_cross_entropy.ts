@@ -30,23 +30,12 @@ fn is_candidate(z: f32, m: f32, nans: f32) -> bool { return select(z == m, is_na
 fn is_hit(picked: f32, m: f32, earlier: f32, nans: f32) -> bool { return is_candidate(picked, m, nans) && earlier == 0.0; }`;
 
 /**
- * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which
- * divides by the kept count. A fixed-order tree, so the counts never depend on scheduling.
+ * `count_labels(lane)`: the kept and invalid rows of the batch summed into kept_part[0] and
+ * invalid_part[0] by a fixed-order tree (lane 0 made the last addition; other lanes need a barrier
+ * before reading). The shader declares `labels`, `params` and both workgroup arrays of WG.
  */
-export function crossEntropyLabelCountShader(): string {
-  return /* wgsl */ `
-override WG: u32 = 256;
-${PARAMS}
-@group(0) @binding(0) var<storage, read> labels: array<u32>;
-@group(0) @binding(1) var<storage, read_write> kept: array<f32>;
-@group(0) @binding(2) var<storage, read_write> invalid: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-var<workgroup> kept_part: array<u32, WG>;
-var<workgroup> invalid_part: array<u32, WG>;
-${LABEL_KIND}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lane: u32) {
+const LABEL_COUNT = /* wgsl */ `
+fn count_labels(lane: u32) {
   var k = 0u;
   var bad = 0u;
   for (var row = lane; row < params.rows; row += WG) {
@@ -63,6 +52,28 @@ fn main(@builtin(local_invocation_index) lane: u32) {
       invalid_part[lane] += invalid_part[lane + stride];
     }
   }
+}`;
+
+/**
+ * One workgroup counts the kept and the invalid rows of the batch, before the per-row kernel, which
+ * divides by the kept count. A fixed-order tree, so the counts never depend on scheduling.
+ */
+export function crossEntropyLabelCountShader(): string {
+  return /* wgsl */ `
+override WG: u32 = 256;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> labels: array<u32>;
+@group(0) @binding(1) var<storage, read_write> kept: array<f32>;
+@group(0) @binding(2) var<storage, read_write> invalid: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+var<workgroup> kept_part: array<u32, WG>;
+var<workgroup> invalid_part: array<u32, WG>;
+${LABEL_KIND}
+${LABEL_COUNT}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lane: u32) {
+  count_labels(lane);
   if (lane == 0u) {
     kept[0] = f32(kept_part[0]);
     invalid[0] = f32(invalid_part[0]);
@@ -165,25 +176,11 @@ var<workgroup> hit_part: array<f32, WG>;
 var<workgroup> kept_part: array<u32, WG>;
 var<workgroup> invalid_part: array<u32, WG>;
 ${LABEL_KIND}
+${LABEL_COUNT}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lane: u32) {
-  var k = 0u;
-  var bad = 0u;
-  for (var row = lane; row < params.rows; row += WG) {
-    let label = labels[row];
-    k += select(0u, 1u, is_kept(label));
-    bad += select(0u, 1u, is_invalid(label));
-  }
-  kept_part[lane] = k;
-  invalid_part[lane] = bad;
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    workgroupBarrier();
-    if (lane < stride) {
-      kept_part[lane] += kept_part[lane + stride];
-      invalid_part[lane] += invalid_part[lane + stride];
-    }
-  }
+  count_labels(lane);
   workgroupBarrier();
   let count = f32(kept_part[0]);
 
