@@ -35,6 +35,8 @@ export interface EpochLoopOptions {
   progressEvery?: number;
   /** Polled before every step: true ends the loop there (the owner was disposed). */
   stop?: () => boolean;
+  /** Called before every step; a promise it returns is awaited first (a pause between steps). */
+  beforeStep?: () => Promise<void> | undefined;
   /**
    * Checks every metric readback for bad labels and non-finite steps (throws from the loop); with
    * a watch the sums are read back every `progressEvery` steps even without `onProgress`.
@@ -109,6 +111,8 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
       const rate = (done: number) => ((done - first) * batch) / ((performance.now() - started) / 1000);
       for (let i = first; i < steps; i++) {
         progress.rethrow();
+        const pause = o.beforeStep?.();
+        if (pause) await pause;
         if (o.stop?.()) return;
         const global = (epoch - 1) * steps + i;
         if (o.schedule) optimizer.lr = o.schedule(global, total, base);

@@ -158,6 +158,7 @@ export class Trainer {
         optimizer: this.options.optimizer,
         schedule: o.schedule,
         afterStep: o.afterStep,
+        beforeStep: o.beforeStep,
         progressEvery: o.progressEvery,
         stop: () => this.lifecycle.stopping,
         watch: new StepWatch({ who: 'fit', runs: () => step.step, store: this.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: this.options.classes } }),

@@ -95,6 +95,12 @@ export interface FitOptions {
    */
   afterStep?: (encoder: GPUCommandEncoder) => void;
   /**
+   * Called before every step; a promise it returns is awaited before the step is recorded, so
+   * training can pause between steps (the Web Worker host's pause). The learning rate can be
+   * changed while paused, or at any time through `schedule`.
+   */
+  beforeStep?: () => Promise<void> | undefined;
+  /**
    * What a step whose loss or gradients are NaN/Inf does. The GPU tests every step and applies no
    * update from it, and the CPU learns of it at the next metric readback (every `progressEvery`
    * steps, without stalling, and at the epoch's end). 'error' (default): no later step updates either, and fit rejects with a DivergenceError
