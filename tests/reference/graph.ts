@@ -2,6 +2,8 @@ import type { Graph, Value } from '../../src/graph/ir.js';
 import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 import { channelStats, type BNShape } from './batch_norm.js';
+import { causalAttentionGradRef, causalAttentionRef } from './causal_attention.js';
+import { layerNormRef } from './layer_norm.js';
 import { dropoutKeepRef } from './random.js';
 import { avgPool, avgPoolBackward, maxPool, type RefPool } from './pool2d.js';
 import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from './softmax_cross_entropy.js';
@@ -287,6 +289,41 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         const { p, seed } = node.attrs as { p: number; seed: number };
         const keep = dropoutKeepRef(x[0].length, p, seed, run);
         results = [x[0].map((v, i) => (keep[i] && p < 1 ? v / (1 - p) : 0))];
+        break;
+      }
+      case 'causal_attention':
+      case 'causal_attention_backward': {
+        // The float64 attention through full T×T matrices; the backward's inputs are dy, qkv, y, lse.
+        const { heads, scale } = node.attrs as { heads: number; scale: number };
+        const forward = node.op === 'causal_attention';
+        const [batch, tokens, features] = (forward ? a : node.inputs[1]).shape;
+        const s = { batch, tokens, heads, headDim: features / (3 * heads) };
+        results = forward ? Object.values(causalAttentionRef(x[0], s, scale)) : [causalAttentionGradRef(x[1], x[0], s, scale)];
+        break;
+      }
+      case 'layer_norm': {
+        const r = layerNormRef(x[0], a.shape[a.shape.length - 1], (node.attrs as { eps: number }).eps, x[1], x[2]);
+        results = [r.y, r.mean, r.rstd];
+        break;
+      }
+      case 'layer_norm_backward': {
+        // From the saved statistics: x̂ = (x − mean)·rstd, g = dy ⊙ γ, dx = rstd·(g − ḡ − x̂·mean(g ⊙ x̂)).
+        const [dy, xs, mean, rstd, gamma] = x;
+        const D = gamma.length;
+        const dx = new Float64Array(dy.length);
+        const [dgamma, dbeta] = [new Float64Array(D), new Float64Array(D)];
+        for (let r = 0; r < mean.length; r++) {
+          const xhat = (j: number) => (xs[r * D + j] - mean[r]) * rstd[r];
+          let [sg, sgx] = [0, 0];
+          for (let j = 0; j < D; j++) {
+            sg += dy[r * D + j] * gamma[j];
+            sgx += dy[r * D + j] * gamma[j] * xhat(j);
+            dgamma[j] += dy[r * D + j] * xhat(j);
+            dbeta[j] += dy[r * D + j];
+          }
+          for (let j = 0; j < D; j++) dx[r * D + j] = rstd[r] * (dy[r * D + j] * gamma[j] - sg / D - (xhat(j) * sgx) / D);
+        }
+        results = [dx, dgamma, dbeta];
         break;
       }
       default:

@@ -1,5 +1,6 @@
 import { activationBackwardRule, activationRule } from './activation.js';
 import { batchNormBackwardRule, batchNormEvalRule, batchNormRule } from './batch_norm.js';
+import { causalAttentionBackwardRule, causalAttentionRule } from './causal_attention.js';
 import { distillationLossRule } from './distillation_loss.js';
 import { dropoutBackwardRule, dropoutRule } from './dropout.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
@@ -7,6 +8,7 @@ import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv
 import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
 import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule, softmaxCrossEntropyRule } from './loss.js';
 import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
+import { layerNormBackwardRule, layerNormRule } from './layer_norm.js';
 import { matmulRule } from './matmul.js';
 import { matmulFusedRule } from './matmul_fused.js';
 import { softmaxBackwardRule, softmaxRule } from './softmax.js';
@@ -53,4 +55,8 @@ export const RULES: RuleTable = {
   batch_norm_backward: batchNormBackwardRule,
   dropout: dropoutRule,
   dropout_backward: dropoutBackwardRule,
+  causal_attention: causalAttentionRule,
+  causal_attention_backward: causalAttentionBackwardRule,
+  layer_norm: layerNormRule,
+  layer_norm_backward: layerNormBackwardRule,
 };

@@ -1,4 +1,5 @@
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
+import type { CausalAttentionAttrs } from './causal_attention.js';
 
 /** Per-axis sizes (h, w). */
 export type Pair2 = readonly [number, number];
@@ -122,6 +123,14 @@ export interface OpAttrs {
   dropout: { p: number; seed: number };
   /** dy → dx = dy ⊙ mask / (1 − p) with the forward's mask. */
   dropout_backward: { p: number; seed: number };
+  /** qkv [B, T, 3·E] → y [B, T, E], lse [B, heads, T]: fused causal self-attention (see its rule). */
+  causal_attention: CausalAttentionAttrs;
+  /** dy, qkv, y, lse → dqkv, recomputing the probabilities from lse. */
+  causal_attention_backward: CausalAttentionAttrs;
+  /** x [.., D], weight γ [D], bias β [D] → y, mean [rows], rstd [rows]: torch.nn.LayerNorm over the last axis. */
+  layer_norm: { eps: number };
+  /** dy, x, mean, rstd, γ → dx, dγ, dβ. */
+  layer_norm_backward: Record<string, never>;
 }
 
 export type OpKind = keyof OpAttrs;
