@@ -154,6 +154,17 @@ export class Autotuner {
     for (const [shapeClass, id] of Object.entries(choices)) this.adopted.set(shapeClass, id);
   }
 
+  /**
+   * The choice for `shapeClass` without timing anything: an adopted, already chosen or stored
+   * winner, else the family's default (the first candidate). Eager ops use it: they never wait
+   * for tuning.
+   */
+  cachedOrDefault(shapeClass: string, candidates: readonly TuneCandidate[]): string {
+    if (!this.enabled || candidates.length === 1) return candidates[0].id;
+    const id = this.adopted.get(shapeClass) ?? this.made.get(shapeClass) ?? this.store.get(`${this.adapterKey()}|${shapeClass}`);
+    return id !== undefined && candidates.some((c) => c.id === id) ? id : candidates[0].id;
+  }
+
   private adapterKey(): string {
     const i = this.engine.info;
     return `${i.vendor}/${i.architecture}/${i.device}/${i.description}`;
