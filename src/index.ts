@@ -52,8 +52,10 @@ export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 export { parseIdx, encodeIdx, DatasetError, type IdxArray, type ParseIdxOptions } from './data/idx.js';
 export { imageDataset, splitDataset, classCount, type ImageDataset, type ImageSplits, type ClassOptions, type LabelFile } from './data/dataset.js';
 export { loadIdxDataset, loadIdxFolder, loadIdxUrl, loadMnist, IDX_FILES } from './data/idx_files.js';
-export { GpuImageDataset, Batcher, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
+export { GpuImageDataset, Batcher, shuffledOrder, UNIT_RANGE, SYMMETRIC_RANGE, type Normalisation, type BatcherOptions } from './data/gpu_dataset.js';
 export { checkAugmentation, isIdentityAugmentation, parseAugmentation, type Augmentation } from './data/augment.js';
+export { tensorDataset, isTensorDataset, type TensorDataset, type TensorDatasetOptions, type Task, type FeatureArray, type TargetArrays } from './data/tensor_dataset.js';
+export { GpuTensorDataset, uploadDataset, type ResidentDataset, type BatchGather } from './data/gpu_tensor_dataset.js';
 
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation, type ProfileOptions } from './train/trainer.js';

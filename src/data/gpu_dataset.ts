@@ -56,24 +56,9 @@ export class GpuImageDataset {
     this.setOrder(Uint32Array.from({ length: this.count }, (_, i) => i));
   }
 
-  /** Uses a fresh random order of the samples (Fisher–Yates from a seeded generator). */
+  /** Uses a fresh random order of the samples (see `shuffledOrder`). */
   shuffle(seed: number): void {
-    const order = Uint32Array.from({ length: this.count }, (_, i) => i);
-    let state = (seed * 2654435761 + 1) >>> 0;
-    const next = () => {
-      // xorshift32: enough to permute samples, and reproducible from the seed.
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      return state / 4294967296;
-    };
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(next() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    this.setOrder(order);
+    this.setOrder(shuffledOrder(this.count, seed));
   }
 
   setOrder(order: Uint32Array): void {
@@ -120,6 +105,26 @@ export class GpuImageDataset {
     if (!this.images || !this.labels || !this.order) throw new DisposedError('dataset was used after dispose()');
     return { images: this.images, labels: this.labels, order: this.order };
   }
+}
+
+/** A random order of `count` samples (Fisher–Yates from a seeded generator), the same for the same seed. */
+export function shuffledOrder(count: number, seed: number): Uint32Array {
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
+  let state = (seed * 2654435761 + 1) >>> 0;
+  const next = () => {
+    // xorshift32: enough to permute samples, and reproducible from the seed.
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 4294967296;
+  };
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
 
 /** Records the gather of the batch of samples order[start …] into a command encoder. */
