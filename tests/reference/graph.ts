@@ -3,6 +3,7 @@ import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 import { channelStats, type BNShape } from './batch_norm.js';
 import { causalAttentionGradRef, causalAttentionRef } from './causal_attention.js';
+import { embeddingBackwardRef, embeddingRef } from './embedding.js';
 import { layerNormRef } from './layer_norm.js';
 import { dropoutKeepRef } from './random.js';
 import { avgPool, avgPoolBackward, maxPool, type RefPool } from './pool2d.js';
@@ -324,6 +325,16 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
           for (let j = 0; j < D; j++) dx[r * D + j] = rstd[r] * (dy[r * D + j] * gamma[j] - sg / D - (xhat(j) * sgx) / D);
         }
         results = [dx, dgamma, dbeta];
+        break;
+      }
+      case 'embedding': {
+        const r = embeddingRef(x[0], x[1], node.inputs[1].shape[1]);
+        results = [r.y, Float64Array.of(r.invalid)];
+        break;
+      }
+      case 'embedding_backward': {
+        const D = a.shape[a.shape.length - 1];
+        results = [embeddingBackwardRef(x[0], x[1], (node.attrs as { numEmbeddings: number }).numEmbeddings, D)];
         break;
       }
       default:

@@ -8,6 +8,7 @@ import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv
 import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
 import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule, softmaxCrossEntropyRule } from './loss.js';
 import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
+import { embeddingBackwardRule, embeddingRule } from './embedding.js';
 import { layerNormBackwardRule, layerNormRule } from './layer_norm.js';
 import { matmulRule } from './matmul.js';
 import { matmulFusedRule } from './matmul_fused.js';
@@ -59,4 +60,6 @@ export const RULES: RuleTable = {
   causal_attention_backward: causalAttentionBackwardRule,
   layer_norm: layerNormRule,
   layer_norm_backward: layerNormBackwardRule,
+  embedding: embeddingRule,
+  embedding_backward: embeddingBackwardRule,
 };

@@ -131,6 +131,10 @@ export interface OpAttrs {
   layer_norm: { eps: number };
   /** dy, x, mean, rstd, γ → dx, dγ, dβ. */
   layer_norm_backward: Record<string, never>;
+  /** indices [..] u32, weight [V, D] → y [.., D], invalid [1] (indices >= V: zero rows, counted): torch.nn.Embedding. */
+  embedding: Record<string, never>;
+  /** dy [.., D], indices [..] → dweight [numEmbeddings, D], summed over repeated indices in index order. */
+  embedding_backward: { numEmbeddings: number };
 }
 
 export type OpKind = keyof OpAttrs;
