@@ -42,6 +42,7 @@ export { Linear, Activation as ActivationLayer, ReLU, LeakyReLU, Sigmoid, Tanh, 
 export { Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, type Conv2dOptions, type Pool2dOptions } from './nn/conv.js';
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './nn/normalization.js';
 export { Dropout } from './nn/dropout.js';
+export { CausalSelfAttention } from './nn/attention.js';
 export { Optimizer, SGD, Adam, AdamW } from './optim/optimizers.js';
 export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.js';
 export { decodeStepHealth, type StepHealth } from './graph/step_health.js';

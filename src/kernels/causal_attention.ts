@@ -1,0 +1,139 @@
+import { causalAttentionShader } from '../../shaders/causal_attention.js';
+import { causalAttentionKeyGradShader, causalAttentionQueryGradShader } from '../../shaders/causal_attention_backward.js';
+import { ShapeError } from '../gpu/errors.js';
+import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './geometry.js';
+import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js';
+
+/** Packed attention input [B, T, 3·heads·headDim] read as its parts. */
+export interface AttentionShape {
+  batch: number;
+  tokens: number;
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * The largest head dimension: each invocation keeps up to four rows of it in registers (k, v and
+ * their gradients), and a staged tile must still hold a few rows within 16 KiB.
+ */
+export const MAX_HEAD_DIM = 128;
+
+/**
+ * WebGPU's guaranteed workgroup memory (maxComputeWorkgroupStorageSize); SwiftShader offers no
+ * more, so tiles are sized to fit it on every adapter.
+ */
+const WORKGROUP_BYTES = 16384;
+
+/**
+ * Rows per workgroup (one invocation each) and rows staged per tile. 32 and 32: the staged tile
+ * is reused by 32 rows, 32 invocations fill a GPU's SIMD group, and a GPT head (Dh = 32 or 64)
+ * keeps both staged tiles of one kernel within 16 KiB.
+ */
+export interface AttentionTiles {
+  rows: number;
+  tile: number;
+}
+
+const DEFAULT_ROWS = 32;
+const DEFAULT_TILE = 32;
+
+/** Checks qkv [B, T, 3·heads·Dh] and returns its parts; the message names `op` and the fix. */
+export function attentionShape(op: string, qkv: readonly number[], heads: number): AttentionShape {
+  if (!Number.isInteger(heads) || heads < 1) throw new ShapeError(`${op}: heads ${heads} must be a positive integer`);
+  if (qkv.length !== 3) {
+    throw new ShapeError(`${op}: qkv [${qkv.join(', ')}] must be [batch, tokens, 3·heads·headDim], the output of a fused qkv Linear`);
+  }
+  const [batch, tokens, features] = qkv;
+  if (!(batch >= 1 && tokens >= 1)) throw new ShapeError(`${op}: qkv [${qkv.join(', ')}] needs at least one sequence of one token`);
+  if (features % (3 * heads) !== 0) {
+    throw new ShapeError(
+      `${op}: qkv's last dimension ${features} is not 3·heads·headDim for ${heads} heads; it must be a multiple of ${3 * heads} (q, k and v of equal width, split evenly over the heads)`,
+    );
+  }
+  const headDim = features / (3 * heads);
+  if (headDim > MAX_HEAD_DIM) {
+    throw new ShapeError(`${op}: head dimension ${headDim} (${features / 3} features over ${heads} heads) exceeds ${MAX_HEAD_DIM}; use at least ${Math.ceil(features / 3 / MAX_HEAD_DIM)} heads`);
+  }
+  for (const [what, n] of [['batch', batch], ['heads', heads]] as const) {
+    if (n > MAX_WORKGROUPS_PER_DIM) throw new ShapeError(`${op}: ${what} ${n} exceeds ${MAX_WORKGROUPS_PER_DIM}, the workgroups one dispatch dimension may hold; split the batch`);
+  }
+  return { batch, tokens, heads, headDim };
+}
+
+/** The largest power-of-two tile of at most `tile` rows whose staged arrays fit workgroup memory. */
+function fitTile(tile: number, bytesPerRow: number): number {
+  let t = tile;
+  while (t > 1 && t * bytesPerRow > WORKGROUP_BYTES) t = Math.floor(t / 2);
+  return t;
+}
+
+function checkTiles(op: string, tiles: AttentionTiles, bytesPerRow: number): void {
+  for (const [what, n] of Object.entries(tiles)) {
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new ShapeError(`${op}: ${what} ${n} must be an integer in [1, 256] (SwiftShader's invocation limit)`);
+  }
+  if (tiles.tile * bytesPerRow > WORKGROUP_BYTES) {
+    throw new ShapeError(`${op}: a tile of ${tiles.tile} rows needs ${tiles.tile * bytesPerRow} bytes of workgroup memory, over ${WORKGROUP_BYTES}; use at most ${Math.floor(WORKGROUP_BYTES / bytesPerRow)} rows`);
+  }
+}
+
+function launchGeometry(s: AttentionShape, tiles: AttentionTiles, scale: number) {
+  return {
+    constants: { ROWS: tiles.rows, TILE: tiles.tile },
+    workgroups: [ceilDiv(s.tokens, tiles.rows), s.heads, s.batch] as [number, number, number],
+    uniforms: new UniformWriter().u32(s.tokens, s.heads).f32(scale).finish(),
+  };
+}
+
+/** Bytes per staged row: forward and dq stage k and v; dk/dv stage q, dO, lse and D. */
+const stagedQueryBytes = (dh: number) => 8 * dh;
+const stagedKeyBytes = (dh: number) => 8 * dh + 8;
+
+/**
+ * y [B, T, heads·Dh] and lse [B, heads, T] = log Σ_j≤i exp(s_ij) from qkv. Bindings: qkv, y, lse.
+ * `tiles` defaults to 32 × 32, halved while a tile exceeds 16 KiB.
+ */
+export function causalAttentionForward(s: AttentionShape, scale: number, tiles?: AttentionTiles): KernelSpec {
+  const t = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedQueryBytes(s.headDim)) };
+  checkTiles('causal_attention', t, stagedQueryBytes(s.headDim));
+  return {
+    name: 'causal_attention',
+    code: causalAttentionShader(s.headDim),
+    entryPoint: 'main',
+    bindings: ['read', 'write', 'write', 'uniform'],
+    ...launchGeometry(s, t, scale),
+  };
+}
+
+/**
+ * dqkv [B, T, 3·heads·Dh] from dy, qkv, y, lse (io in that order, then dqkv): one launch per query
+ * row block writes dq and D = rowsum(dy ⊙ y) into a scratch [B, heads, T], then one per key row
+ * block writes dk and dv. Every element of dqkv is written by exactly one invocation.
+ */
+export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?: AttentionTiles): KernelProgram {
+  const queryTiles = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedQueryBytes(s.headDim)) };
+  const keyTiles = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedKeyBytes(s.headDim)) };
+  checkTiles('causal_attention_backward', queryTiles, stagedQueryBytes(s.headDim));
+  checkTiles('causal_attention_backward', keyTiles, stagedKeyBytes(s.headDim));
+  const queryGrad: KernelSpec = {
+    name: 'causal_attention_backward_dq',
+    code: causalAttentionQueryGradShader(s.headDim),
+    entryPoint: 'main',
+    bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'],
+    ...launchGeometry(s, queryTiles, scale),
+  };
+  const keyGrad: KernelSpec = {
+    name: 'causal_attention_backward_dkv',
+    code: causalAttentionKeyGradShader(s.headDim),
+    entryPoint: 'main',
+    bindings: ['read', 'read', 'read', 'read', 'write', 'uniform'],
+    ...launchGeometry(s, keyTiles, scale),
+  };
+  return {
+    name: 'causal_attention_backward',
+    scratch: [Math.max(1, s.batch * s.heads * s.tokens) * 4],
+    launches: [
+      { spec: queryGrad, args: [{ io: 0 }, { io: 1 }, { io: 2 }, { io: 3 }, { io: 4 }, { scratch: 0 }] },
+      { spec: keyGrad, args: [{ io: 0 }, { io: 1 }, { io: 3 }, { scratch: 0 }, { io: 4 }] },
+    ],
+  };
+}
