@@ -1,0 +1,62 @@
+import ort from 'onnxruntime-node';
+import { expect } from 'vitest';
+import type { Engine } from '../../src/gpu/engine.js';
+import { compileStep } from '../../src/graph/compile.js';
+import { ParameterStore } from '../../src/graph/params.js';
+import type { Module } from '../../src/nn/module.js';
+import { encodeSafetensors, type NamedTensor } from '../../src/train/safetensors.js';
+import { uniform } from './random.js';
+
+/**
+ * Random weights for every parameter and buffer of `model`, written to a fresh store: uniform
+ * parameters drawn from their own PyTorch bounds (so outputs have a trained model's scale),
+ * batch-norm scales around 1, shifts and running means around 0, running variances positive.
+ */
+export function randomWeights(engine: Engine, model: Module, seed: number): { store: ParameterStore; tensors: NamedTensor[]; bytes: Uint8Array } {
+  const store = new ParameterStore(engine, { seed });
+  model.register(store);
+  const tensors = store.stateDict.map((p, i): NamedTensor => {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    const [low, high] = p.init.kind === 'uniform' ? [p.init.low, p.init.high] : p.name.endsWith('running_var') || p.name.endsWith('weight') ? [0.5, 2] : [-0.5, 0.5];
+    const data = p.name.endsWith('num_batches_tracked') ? Float32Array.of(3) : uniform(size, seed + i, low, high);
+    return { name: p.name, shape: p.shape, data };
+  });
+  for (const t of tensors) store.write(t.name, t.data);
+  return { store, tensors, bytes: encodeSafetensors(tensors) };
+}
+
+/** The engine's evaluation-mode forward of `model` (weights in `store`) on `x` of shape [batch, ...inputShape]. */
+export async function engineForward(engine: Engine, model: Module, store: ParameterStore, inputShape: readonly number[], batch: number, x: Float32Array): Promise<Float32Array> {
+  const step = await compileStep(engine, {
+    inputs: { x: { shape: [batch, ...inputShape] } },
+    stores: [store],
+    build: (g, inputs) => ({ outputs: { y: model.apply(g, inputs.x, { store, training: false }) } }),
+  });
+  try {
+    step.run({ x });
+    return await step.read('y');
+  } finally {
+    step.dispose();
+  }
+}
+
+/** Runs the ONNX model in ONNX Runtime (CPU) on `x` of shape [batch, ...inputShape]; output 'output' and its dims. */
+export async function onnxForward(bytes: Uint8Array, inputShape: readonly number[], batch: number, x: Float32Array): Promise<{ data: Float32Array; dims: readonly number[] }> {
+  const session = await ort.InferenceSession.create(bytes);
+  try {
+    expect(session.inputNames).toEqual(['input']);
+    expect(session.outputNames).toEqual(['output']);
+    const result = await session.run({ input: new ort.Tensor('float32', x, [batch, ...inputShape]) });
+    const out = result.output;
+    return { data: out.data as Float32Array, dims: out.dims };
+  } finally {
+    await session.release();
+  }
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}

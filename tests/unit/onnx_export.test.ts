@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { exportOnnx } from '../../src/export/onnx.js';
+import { AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d } from '../../src/nn/conv.js';
+import { Dropout } from '../../src/nn/dropout.js';
+import { Flatten, GELU, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh } from '../../src/nn/layers.js';
+import type { Module } from '../../src/nn/module.js';
+import { BatchNorm1d, BatchNorm2d } from '../../src/nn/normalization.js';
+import { mlpGenerator } from '../../src/models/gan.js';
+import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
+import { useEngine } from '../helpers/engine.js';
+import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
+import { uniform } from '../helpers/random.js';
+
+const engine = useEngine();
+
+/** Exports `model` with random weights and compares ONNX Runtime with the engine at batch 1 and 5 (one file, dynamic batch). */
+async function checkFamily(model: Module, inputShape: readonly number[], outputShape: readonly number[], opset?: number): Promise<number> {
+  const { store, bytes } = randomWeights(engine(), model, 7);
+  try {
+    const onnx = exportOnnx(model, { inputShape, weights: bytes, opset });
+    let worst = 0;
+    for (const batch of [1, 5]) {
+      const x = uniform(batch * inputShape.reduce((a, b) => a * b, 1), 100 + batch, -1, 1);
+      const expected = await engineForward(engine(), model, store, inputShape, batch, x);
+      const got = await onnxForward(onnx, inputShape, batch, x);
+      expect(got.dims).toEqual([batch, ...outputShape]);
+      const err = maxAbsDiff(got.data, expected);
+      expect(err, `batch ${batch}`).toBeLessThanOrEqual(1e-4);
+      // A model whose output does not depend on the input would pass the comparison trivially.
+      expect(Math.max(...expected.map(Math.abs))).toBeGreaterThan(1e-3);
+      worst = Math.max(worst, err);
+    }
+    return worst;
+  } finally {
+    store.dispose();
+  }
+}
+
+/** Every exportable layer once: BatchNorm 1-d and 2-d, convolutions with stride/padding/dilation, both poolings, each activation. */
+function zoo(): Sequential {
+  return new Sequential(
+    new Conv2d(2, 4, 3, { padding: 1, stride: [1, 2], dilation: [2, 1] }),
+    new BatchNorm2d(4),
+    ReLU(),
+    new ConvTranspose2d(4, 3, [3, 2], { stride: 2, padding: [1, 0], outputPadding: [1, 0], dilation: 1 }),
+    LeakyReLU(0.2),
+    new MaxPool2d(3, { stride: 2, padding: 1 }),
+    new Conv2d(3, 5, 2, { bias: false }),
+    new BatchNorm2d(5, { affine: false, eps: 1e-3 }),
+    Tanh(),
+    new AvgPool2d(2, { stride: 1, padding: 1 }),
+    new Dropout(0.5),
+    new Flatten(),
+    new Linear(5 * 7 * 4, 12),
+    new BatchNorm1d(12),
+    GELU(),
+    new Linear(12, 9, { bias: false }),
+    LeakyReLU(-0.3),
+    new Linear(9, 7),
+    Sigmoid(),
+    new Linear(7, 8),
+    new Softmax(),
+    new Linear(8, 6),
+  );
+}
+
+describe('exportOnnx: ONNX Runtime reproduces the engine', () => {
+  it('the MNIST MLP (784-256-256-10), as Gemm nodes', async () => {
+    const err = await checkFamily(mnistMlp(), [784], [10]);
+    console.log(`onnx export MLP: max abs error ${err.toExponential(2)}`);
+  });
+
+  it('the MNIST CNN on [1, 28, 28]', async () => {
+    const err = await checkFamily(mnistCnn(), [1, 28, 28], [10]);
+    console.log(`onnx export CNN: max abs error ${err.toExponential(2)}`);
+  });
+
+  it("the GAN's generator (z 100 → 784, LeakyReLU 0.2, tanh)", async () => {
+    const err = await checkFamily(mlpGenerator(), [100], [784]);
+    console.log(`onnx export GAN generator: max abs error ${err.toExponential(2)}`);
+  });
+
+  it('a model with every exportable layer, GELU as an Erf composition (opset 13, 17) and as Gelu (opset 20, 21)', async () => {
+    for (const opset of [13, 17, 20, 21]) {
+      const err = await checkFamily(zoo(), [2, 9, 8], [6], opset);
+      console.log(`onnx export zoo, opset ${opset}: max abs error ${err.toExponential(2)}`);
+    }
+  });
+});
