@@ -29,16 +29,21 @@ export class Linear extends Module {
     return specs;
   }
 
+  /** Input [.., in] → [.., out] as torch.nn.Linear: rank 3 ([batch, time, in]) multiplies by W shared across the batch. */
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
-    if (x.shape.length !== 2 || x.shape[1] !== this.inFeatures) {
+    if (x.shape.length < 2 || x.shape[x.shape.length - 1] !== this.inFeatures) {
+      const lead = x.shape.length > 2 ? '...' : 'batch';
       throw new ShapeError(
-        `${this.describe()} got input ${describeShape(x.shape)}: expected [batch, ${this.inFeatures}]` +
-          (x.shape.length > 2 ? '; add a Flatten layer before it' : ''),
+        `${this.describe()} got input ${describeShape(x.shape)}: expected [${lead}, ${this.inFeatures}]` +
+          (x.shape.length === 4 ? '; add a Flatten layer before it to use all features of an image' : ''),
       );
     }
-    let y = g.apply('matmul', [x, this.param(g, ctx, 'weight')], { transA: false, transB: true })[0];
+    // Ranks above 3 fold their leading axes into one batch axis (a free view) and unfold after.
+    const lead = x.shape.slice(0, -1);
+    const folded = x.shape.length > 3 ? g.apply('reshape', [x], { shape: [lead.slice(0, -1).reduce((a, b) => a * b, 1), lead[lead.length - 1], this.inFeatures] })[0] : x;
+    let y = g.apply('matmul', [folded, this.param(g, ctx, 'weight')], { transA: false, transB: true })[0];
     if (this.options.bias ?? true) y = g.apply('bias_add', [y, this.param(g, ctx, 'bias')], { axis: -1 })[0];
-    return y;
+    return x.shape.length > 3 ? g.apply('reshape', [y], { shape: [...lead, this.outFeatures] })[0] : y;
   }
 }
 

@@ -37,7 +37,9 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         const [M, N] = out.shape.slice(-2);
         const K = transA ? a.shape.at(-2)! : a.shape.at(-1)!;
         const A = (bt: number, m: number, k: number) => (transA ? x[0][bt * K * M + k * M + m] : x[0][bt * M * K + m * K + k]);
-        const B = (bt: number, k: number, n: number) => (transB ? x[1][bt * N * K + n * K + k] : x[1][bt * K * N + k * N + n]);
+        // A 2-D B is shared by every batch of a 3-D A.
+        const bb = (bt: number) => (node.inputs[1].shape.length === 3 ? bt : 0);
+        const B = (bt: number, k: number, n: number) => (transB ? x[1][bb(bt) * N * K + n * K + k] : x[1][bb(bt) * K * N + k * N + n]);
         const c = new Float64Array(batch * M * N);
         for (let bt = 0; bt < batch; bt++)
           for (let m = 0; m < M; m++)

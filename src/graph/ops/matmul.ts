@@ -23,10 +23,15 @@ export const matmulRule: OpRule<'matmul'> = {
     expectArity(where, [a, b], 2, 'A, B');
     expectF32(where, 'A', a);
     expectF32(where, 'B', b);
-    if (a.shape.length < 2 || a.shape.length > 3 || a.shape.length !== b.shape.length) {
+    const shared = a.shape.length === 3 && b.shape.length === 2;
+    if (a.shape.length < 2 || a.shape.length > 3 || (a.shape.length !== b.shape.length && !shared)) {
       throw new ShapeError(
-        `${where}: A ${describeShape(a.shape)} and B ${describeShape(b.shape)} must both be 2-D, or both 3-D with a batch dimension`,
+        `${where}: A ${describeShape(a.shape)} and B ${describeShape(b.shape)} must both be 2-D, both 3-D with a batch dimension, ` +
+          'or A 3-D and B 2-D (one B for every batch, as a Linear layer on [batch, time, features])',
       );
+    }
+    if (shared && transA) {
+      throw new ShapeError(`${where}: A ${describeShape(a.shape)}ᵀ with a 2-D B ${describeShape(b.shape)}: a transposed batched A needs B batched too; give B a batch dimension or store A untransposed`);
     }
     const A = operand(a.shape, transA);
     const B = operand(b.shape, transB);
@@ -36,7 +41,7 @@ export const matmulRule: OpRule<'matmul'> = {
           `inner dimensions ${A.cols} and ${B.rows} differ; transpose an operand or fix its shape`,
       );
     }
-    if (A.batch !== B.batch) {
+    if (!shared && A.batch !== B.batch) {
       throw new ShapeError(`${where}: batch sizes ${A.batch} and ${B.batch} of A ${describeShape(a.shape)} and B ${describeShape(b.shape)} differ`);
     }
     const shape = a.shape.length === 3 ? [A.batch, A.rows, B.cols] : [A.rows, B.cols];
@@ -61,7 +66,14 @@ export const matmulRule: OpRule<'matmul'> = {
       if (!transA) da = transB ? mm(dc, b, false, false) : mm(dc, b, false, true);
       else da = transB ? mm(b, dc, true, true) : mm(b, dc, false, true);
     }
-    if (needs[1]) {
+    if (needs[1] && a.shape.length === 3 && b.shape.length === 2) {
+      // B shared across the batch: its gradient sums over every batch's rows, so read A and G as
+      // [batch·M, ·] (free views): dB = A₂ᵀ G₂, or G₂ᵀ A₂ when B is stored transposed.
+      const rows = a.shape[0] * a.shape[1];
+      const a2 = g.apply('reshape', [a], { shape: [rows, a.shape[2]] })[0];
+      const g2 = g.apply('reshape', [dc], { shape: [rows, dc.shape[2]] })[0];
+      db = transB ? mm(g2, a2, true, false) : mm(a2, g2, true, false);
+    } else if (needs[1]) {
       if (!transB) db = transA ? mm(a, dc, false, false) : mm(a, dc, true, false);
       else db = transA ? mm(dc, a, true, true) : mm(dc, a, true, false);
     }
@@ -72,6 +84,8 @@ export const matmulRule: OpRule<'matmul'> = {
 
 /** Kernel parameters of a (possibly fused) matmul node from its operand shapes. */
 export function matmulParamsOf(a: TensorType, b: TensorType, transA: boolean, transB: boolean): MatmulParams {
+  // A [batch, M, K] (untransposed) times a shared B is one product of A read as [batch·M, K].
+  if (a.shape.length === 3 && b.shape.length === 2) return matmulParamsOf({ ...a, shape: [a.shape[0] * a.shape[1], a.shape[2]] }, b, transA, transB);
   const A = operand(a.shape, transA);
   const B = operand(b.shape, transB);
   return { batch: A.batch, M: A.rows, N: B.cols, K: A.cols, transA, transB };
