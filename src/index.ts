@@ -100,3 +100,9 @@ export {
   type DistillationObjective,
 } from './compress/distill.js';
 export { encodeGrayPng, imageGrid } from './train/png.js';
+
+// Export: models to ONNX for ONNX Runtime and other runtimes
+export { exportOnnx, ONNX_OPSET_RANGE, ONNX_INPUT, ONNX_OUTPUT, type OnnxExportOptions } from './export/onnx.js';
+export { ONNX_LOWERINGS } from './export/onnx_layers.js';
+export type { Int8Export } from './export/onnx_builder.js';
+export { OnnxExportError } from './export/errors.js';

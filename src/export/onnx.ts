@@ -132,17 +132,24 @@ function stateDictFor(
   let int8: Map<string, Int8Tensor>;
   if (weights instanceof Uint8Array) {
     ({ tensors: floats, int8 } = decodeSafetensors(weights, { source: 'exportOnnx weights', requireFinite: true }));
-  } else if (weights && typeof (weights as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    const all = [...weights];
-    floats = new Map(all.filter((t): t is NamedTensor => t.data instanceof Float32Array).map((t) => [t.name, t]));
-    int8 = new Map(all.filter((t): t is Int8Tensor => t.data instanceof Int8Array).map((t) => [t.name, t]));
-    if (floats.size + int8.size !== all.length) throw new OnnxExportError('exportOnnx: weights must hold Float32Array or Int8Array tensors only');
+  } else if (weights && typeof weights !== 'string' && typeof (weights as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const all: unknown[] = [...weights];
+    const bad = all.findIndex((t) => !isTensor(t));
+    if (bad >= 0) throw new OnnxExportError(`exportOnnx: weights[${bad}] is not a tensor { name, shape, data: Float32Array | Int8Array }`);
+    const tensors = all as (NamedTensor | Int8Tensor)[];
+    floats = new Map(tensors.filter((t): t is NamedTensor => t.data instanceof Float32Array).map((t) => [t.name, t]));
+    int8 = new Map(tensors.filter((t): t is Int8Tensor => t.data instanceof Int8Array).map((t) => [t.name, t]));
     checkFinite([...floats.values()], 'exportOnnx weights');
   } else {
-    throw new OnnxExportError('exportOnnx: weights must be safetensors bytes (Uint8Array) or an iterable of named tensors');
+    throw new OnnxExportError('exportOnnx: weights must be safetensors bytes (a Uint8Array: read the file first) or an iterable of named tensors');
   }
   const dequantised = dequantizeStateDict([...floats.values(), ...int8.values()]);
   checkCheckpoint(new Map(store.stateDict.map((p) => [p.name, p.shape])), new Map(dequantised.map((t) => [t.name, t])));
   if (mode === 'dequantize') return { floats: new Map(dequantised.map((t) => [t.name, t])), int8: new Map() };
   return { floats, int8 };
+}
+
+function isTensor(t: unknown): t is NamedTensor | Int8Tensor {
+  const o = t as Partial<NamedTensor | Int8Tensor> | null;
+  return typeof o === 'object' && o !== null && typeof o.name === 'string' && Array.isArray(o.shape) && (o.data instanceof Float32Array || o.data instanceof Int8Array);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { dequantizeStateDict, encodeQuantizedSafetensors, quantizeStateDict } from '../../src/compress/quantize.js';
 import { exportOnnx } from '../../src/export/onnx.js';
 import { AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d } from '../../src/nn/conv.js';
 import { Dropout } from '../../src/nn/dropout.js';
@@ -84,6 +85,34 @@ describe('exportOnnx: ONNX Runtime reproduces the engine', () => {
     for (const opset of [13, 17, 20, 21]) {
       const err = await checkFamily(zoo(), [2, 9, 8], [6], opset);
       console.log(`onnx export zoo, opset ${opset}: max abs error ${err.toExponential(2)}`);
+    }
+  });
+});
+
+describe('exportOnnx: int8 checkpoints', () => {
+  it('export as int8 with DequantizeLinear (qdq) or as f32 (dequantize), both equal to the engine running the dequantised weights', async () => {
+    const model = mnistMlp([64, 32]);
+    const { store, tensors } = randomWeights(engine(), model, 3);
+    try {
+      const quantized = encodeQuantizedSafetensors(quantizeStateDict(tensors));
+      const dequantized = dequantizeStateDict(quantizeStateDict(tensors).tensors);
+      const batch = 5;
+      const x = uniform(batch * 784, 11, 0, 1);
+      const original = await engineForward(engine(), model, store, [784], batch, x);
+      for (const t of dequantized) store.write(t.name, t.data);
+      const expected = await engineForward(engine(), model, store, [784], batch, x);
+      const qdq = exportOnnx(model, { inputShape: [784], weights: quantized });
+      const f32 = exportOnnx(model, { inputShape: [784], weights: quantized, int8: 'dequantize' });
+      for (const [name, onnx] of [['qdq', qdq], ['dequantize', f32]] as const) {
+        const got = await onnxForward(onnx, [784], batch, x);
+        expect(maxAbsDiff(got.data, expected), name).toBeLessThanOrEqual(1e-5);
+        // The int8 rounding is really in the exported weights: the outputs move away from the f32 model's.
+        expect(maxAbsDiff(got.data, original), name).toBeGreaterThan(1e-4);
+      }
+      // The weights stay one byte each in the qdq file.
+      expect(qdq.byteLength).toBeLessThan(0.3 * f32.byteLength);
+    } finally {
+      store.dispose();
     }
   });
 });
