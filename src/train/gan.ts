@@ -46,6 +46,8 @@ export interface GanFitOptions {
   /** Called every `progressEvery` iterations with running means (read without stalling). */
   onProgress?: (p: { epoch: number; iteration: number; iterations: number; dLoss: number; gLoss: number }) => void;
   progressEvery?: number;
+  /** Called before every iteration; a promise it returns is awaited first (a pause between iterations). */
+  beforeStep?: () => Promise<void> | undefined;
 }
 
 type DInputs = 'real' | 'labels' | 'z' | 'ones' | 'zeros';
@@ -152,6 +154,8 @@ export class GanTrainer {
         const started = performance.now();
         for (let i = 0; i < iterations; i++) {
           progress.rethrow();
+          const pause = o.beforeStep?.();
+          if (pause) await pause;
           if (this.lifecycle.stopping) return history;
           dStep.run({}, { before: (e) => (batcher.encode(e, i * batch), noiseD.encode(e)) });
           let collect: ReturnType<MetricSums['snapshot']>;
