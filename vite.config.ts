@@ -39,18 +39,19 @@ function typesEntry(): Plugin {
     name: 'webgpu-dl:types-entry',
     apply: 'build',
     generateBundle() {
-      this.emitFile({
-        type: 'asset',
-        fileName: 'webgpu-dl.d.ts',
-        source: '/// <reference types="@webgpu/types" />\nexport * from \'./src/index.js\';\n',
-      });
+      for (const [fileName, module] of [
+        ['webgpu-dl.d.ts', './src/index.js'],
+        ['worker.d.ts', './src/worker/index.js'],
+      ]) {
+        this.emitFile({ type: 'asset', fileName, source: `/// <reference types="@webgpu/types" />\nexport * from '${module}';\n` });
+      }
     },
   };
 }
 
 /**
- * Library build: src/index.ts → dist/webgpu-dl.js and src/cli/main.ts → dist/cli.js (ESM), the code they share in
- * dist/core.js. Declarations come from `tsc -p tsconfig.build.json` (dist/src/, entered through dist/webgpu-dl.d.ts).
+ * Library build: src/index.ts → dist/webgpu-dl.js, src/worker/index.ts → dist/worker.js and src/cli/main.ts →
+ * dist/cli.js (ESM), the code they share in dist/core.js. Declarations come from `tsc -p tsconfig.build.json` (dist/src/, entered through dist/webgpu-dl.d.ts).
  * The demo app has its own config in demos/vite.config.ts.
  */
 export default defineConfig({
@@ -63,8 +64,9 @@ export default defineConfig({
     minify: false,
     target: 'es2022',
     lib: {
-      // The library, and the Node command line (bin/webgpu-dl.js loads dist/cli.js).
-      entry: { 'webgpu-dl': resolve(root, 'src/index.ts'), cli: resolve(root, 'src/cli/main.ts') },
+      // The library, training in a Web Worker (`webgpu-dl/worker`), and the Node command line
+      // (bin/webgpu-dl.js loads dist/cli.js).
+      entry: { 'webgpu-dl': resolve(root, 'src/index.ts'), worker: resolve(root, 'src/worker/index.ts'), cli: resolve(root, 'src/cli/main.ts') },
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },
@@ -73,7 +75,7 @@ export default defineConfig({
       // kept external, a browser bundler never has to resolve them and the browser never loads them.
       external: ['webgpu', /^node:/],
       output: {
-        // The two entries share most of the engine. Left to itself the bundler names that shared chunk
+        // The entries share most of the engine. Left to itself the bundler names that shared chunk
         // after whichever module it picks first (`png-<hash>.js`), which reads like an image codec in a
         // stack trace; grouped under one stable name it is `dist/core.js`. No hash: applications
         // bundle and hash us themselves, and a fixed name keeps stack traces and imports readable.
