@@ -38,9 +38,11 @@ export { gradients } from './graph/autodiff.js';
 
 // Layers, models, optimizers
 export { Module, type ForwardContext, type ParamSpec } from './nn/module.js';
-export { Linear, Activation as ActivationLayer, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, Flatten, Sequential } from './nn/layers.js';
+export { Linear, Activation as ActivationLayer, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, Flatten, Sequential, Residual, AdaptiveAvgPool2d } from './nn/layers.js';
 export { Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, type Conv2dOptions, type Pool2dOptions } from './nn/conv.js';
-export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './nn/normalization.js';
+export { BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions } from './nn/normalization.js';
+export { Embedding } from './nn/embedding.js';
+export { crossEntropy, type CrossEntropyOutputs } from './nn/cross_entropy.js';
 export { Dropout } from './nn/dropout.js';
 export { CausalSelfAttention } from './nn/attention.js';
 export { Optimizer, SGD, Adam, AdamW } from './optim/optimizers.js';
@@ -59,11 +61,14 @@ export { tensorDataset, isTensorDataset, type TensorDataset, type TensorDatasetO
 export { GpuTensorDataset, uploadDataset, type ResidentDataset, type BatchGather } from './data/gpu_tensor_dataset.js';
 
 // Training
-export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type Evaluation, type ProfileOptions } from './train/trainer.js';
+export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type ProfileOptions } from './train/trainer.js';
+export { classificationEvaluation, regressionEvaluation, multiLabelEvaluation, type Evaluation, type RegressionEvaluation, type MultiLabelEvaluation, type AnyEvaluation, type Evaluations } from './train/task_metrics.js';
+export { TASK_LOSS, type TrainingData } from './train/task_step.js';
+export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { MAX_SEED } from './train/seed.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
-export { confusionMatrix, classificationReport, rocAuc, argmaxRows, type ClassReport } from './train/metrics.js';
+export { confusionMatrix, classificationReport, rocAuc, argmaxRows, softmaxRows, type ClassReport } from './train/metrics.js';
 export { encodeSafetensors, decodeSafetensors, checkCheckpoint, CheckpointError, type NamedTensor, type Int8Tensor, type DecodeOptions } from './train/safetensors.js';
 export { readSafetensorsLayout, checkFinite, SAFETENSORS_DTYPE_BYTES, type SafetensorsLayout, type TensorEntry } from './train/safetensors_validate.js';
 export { encodeOptimizerState, loadOptimizerState, runMetadata } from './train/optimizer_checkpoint.js';

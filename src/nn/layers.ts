@@ -1,6 +1,7 @@
 import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import { ShapeError } from '../gpu/errors.js';
 import { describeShape, type Graph, type Value } from '../graph/ir.js';
+import type { ParameterStore } from '../graph/params.js';
 import { Module, type ForwardContext, type ParamSpec } from './module.js';
 
 /** y = x·Wᵀ + b with W [out, in] as torch.nn.Linear, initialised as PyTorch does: U(±1/√in). */
@@ -137,3 +138,55 @@ export class Sequential extends Module {
     return this.forward(g, x, ctx);
   }
 }
+
+/**
+ * x + inner(x): a residual connection around `inner`, whose output must have x's shape. Transparent
+ * in parameter names (PyTorch writes the sum in forward, so inner's parameters sit at this path).
+ */
+export class Residual extends Module {
+  constructor(readonly inner: Module) {
+    super();
+  }
+
+  describe(): string {
+    return `Residual(${this.inner.describe()})`;
+  }
+
+  override register(store: ParameterStore, path = this.path): void {
+    this.path = path;
+    this.inner.register(store, path);
+  }
+
+  forward(g: Graph, x: Value, ctx: ForwardContext): Value {
+    const y = this.inner.apply(g, x, ctx);
+    if (y.shape.join() !== x.shape.join()) {
+      throw new ShapeError(`${this.describe()}: the inner output ${describeShape(y.shape)} differs from the input ${describeShape(x.shape)}; a residual needs equal shapes`);
+    }
+    return g.apply('add', [x, y], {})[0];
+  }
+}
+
+/**
+ * torch.nn.AdaptiveAvgPool2d(1): the mean of each channel's plane, [N, C, H, W] → [N, C, 1, 1]
+ * (global average pooling; follow with Flatten for a classifier head). Only output size 1.
+ */
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | readonly [number, number] = 1) {
+    super();
+    const [h, w] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+    if (h !== 1 || w !== 1) {
+      throw new ShapeError(`AdaptiveAvgPool2d: output size ${JSON.stringify(outputSize)} is not supported; only 1 (global average pooling) is; use AvgPool2d for other sizes`);
+    }
+  }
+
+  describe(): string {
+    return 'AdaptiveAvgPool2d(1)';
+  }
+
+  forward(g: Graph, x: Value): Value {
+    if (x.shape.length !== 4) throw new ShapeError(`${this.describe()} got input ${describeShape(x.shape)}: expected [batch, channels, height, width]`);
+    const window: [number, number] = [x.shape[2], x.shape[3]];
+    return g.apply('avg_pool2d', [x], { kernel: window, stride: window, padding: [0, 0], countIncludePad: true })[0];
+  }
+}
+

@@ -105,3 +105,40 @@ export class BatchNorm2d extends BatchNorm {
     }
   }
 }
+
+/**
+ * torch.nn.LayerNorm(normalized_shape) over the last axis: each row of `features` values is
+ * normalised with its own mean and biased variance, then scaled by `weight` (1) and shifted by
+ * `bias` (0). The same in training and evaluation; no running statistics.
+ */
+export class LayerNorm extends Module {
+  readonly eps: number;
+
+  constructor(
+    readonly features: number,
+    options: { eps?: number } = {},
+  ) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    if (!Number.isInteger(features) || features < 1) throw new ShapeError(`${this.describe()}: normalized_shape ${features} must be a positive integer`);
+    if (!(this.eps >= 0) || !Number.isFinite(this.eps)) throw new ShapeError(`${this.describe()}: eps ${this.eps} must be a finite non-negative number (default 1e-5)`);
+  }
+
+  describe(): string {
+    return `LayerNorm(${this.features})`;
+  }
+
+  override params(): ParamSpec[] {
+    return [
+      { name: 'weight', shape: [this.features], init: { kind: 'constant', value: 1 } },
+      { name: 'bias', shape: [this.features], init: { kind: 'constant', value: 0 } },
+    ];
+  }
+
+  forward(g: Graph, x: Value, ctx: ForwardContext): Value {
+    if (x.shape.length === 0 || x.shape[x.shape.length - 1] !== this.features) {
+      throw new ShapeError(`${this.describe()} got input ${describeShape(x.shape)}: expected [..., ${this.features}] (the last axis is normalised)`);
+    }
+    return g.apply('layer_norm', [x, this.param(g, ctx, 'weight'), this.param(g, ctx, 'bias')], { eps: this.eps })[0];
+  }
+}
