@@ -2,6 +2,7 @@ import type { Augmentation } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Engine } from '../gpu/engine.js';
 import { Trainer, type TrainerOptions } from '../train/trainer.js';
+import type { Optimizer } from '../optim/optimizers.js';
 import type { Schedule } from '../train/schedules.js';
 import type { JobFactory, TrainingJob } from './host.js';
 
@@ -18,8 +19,9 @@ export interface TrainerJobConfig {
   model?: unknown;
 }
 
-/** What the worker's `setup` returns: the Trainer's options, and optionally a schedule. */
+/** What the worker's `setup` returns: the Trainer's options (with an optimizer), and optionally a schedule. */
 export interface TrainerJobSetup extends TrainerOptions {
+  optimizer: Optimizer;
   schedule?: Schedule;
 }
 

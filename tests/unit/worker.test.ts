@@ -58,7 +58,7 @@ function connect(): WorkerEndpoint & { raw: MessagePort } {
 const weights = (bytes: Uint8Array) => Array.from(decodeSafetensors(bytes).tensors.values()).map((t) => Array.from(t.data as Float32Array));
 const stepOf = (bytes: Uint8Array) => Number(decodeSafetensors(bytes).metadata.step);
 /** The reason of the run's next pause; rejects if the run ends or fails first (no hanging test). */
-const nextPause = (run: TrainingRun) =>
+const nextPause = <P>(run: TrainingRun<P>) =>
   Promise.race([
     new Promise<string | undefined>((resolve) => (run.onPaused = resolve)),
     run.done.then(() => Promise.reject(new Error('the run finished instead of pausing'))),
