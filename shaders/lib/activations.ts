@@ -3,8 +3,10 @@ import { isNanWGSL } from './nan.js';
 
 /** Pointwise nonlinearities that kernels can apply or differentiate in place. */
 export const ACTIVATIONS = ['none', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu'] as const;
+/** The name of an activation kernels can fuse: 'none', 'relu', 'leaky_relu', 'sigmoid', 'tanh' or 'gelu'. */
 export type Activation = (typeof ACTIVATIONS)[number];
 
+/** An activation and its parameter, as kernels take it. */
 export interface ActivationSpec {
   kind: Activation;
   /** Negative slope of leaky_relu (PyTorch's default 0.01). */

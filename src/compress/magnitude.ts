@@ -1,5 +1,6 @@
 import { ShapeError } from '../gpu/errors.js';
 
+/** How weights are ranked for pruning: all chosen tensors together ('global') or each on its own ('per-layer'). */
 export type PruningScope = 'global' | 'per-layer';
 
 /** The number of values pruned at `sparsity` out of `n`: the nearest count, halves rounded up. */

@@ -9,6 +9,7 @@ import { weightTensors, type TensorFilter } from './select.js';
 
 export type { PruningScope };
 
+/** Options of `computePruningMasks`. */
 export interface PruningOptions {
   /** Fraction of the chosen weights set to zero, in [0, 1). */
   sparsity: number;
@@ -18,6 +19,7 @@ export interface PruningOptions {
   include?: TensorFilter;
 }
 
+/** The zeros of one parameter tensor. */
 export interface TensorSparsity {
   name: string;
   shape: readonly number[];
@@ -27,6 +29,7 @@ export interface TensorSparsity {
   fraction: number;
 }
 
+/** The zeros of every pruned tensor, from `Pruner.sparsity()`. */
 export interface SparsityReport {
   tensors: TensorSparsity[];
   /** Zeros over every pruned tensor together. */
@@ -164,6 +167,7 @@ export class Pruner {
     return { tensors, overall: zeros / size };
   }
 
+  /** Frees the mask buffers; the pruner cannot be used after. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

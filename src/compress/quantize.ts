@@ -10,6 +10,7 @@ import { weightTensors, type TensorFilter } from './select.js';
 /** The scales of int8 tensor `name` are the F32 tensor `name + SCALE_SUFFIX`. */
 export const SCALE_SUFFIX = '_scale';
 
+/** How one tensor was quantised, and its worst rounding error. */
 export interface TensorQuantization {
   name: string;
   shape: readonly number[];
@@ -19,6 +20,7 @@ export interface TensorQuantization {
   maxAbsError: number;
 }
 
+/** Sizes before and after quantisation, and each tensor quantised. */
 export interface QuantizationReport {
   /** Every tensor as F32. */
   bytesBefore: number;

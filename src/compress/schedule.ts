@@ -1,6 +1,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { checkSparsity } from './magnitude.js';
 
+/** A gradual pruning schedule (`polynomialSparsity`): sparsity rises from `initial` to `final` on a cubic curve between steps `begin` and `end`. */
 export interface GradualPruning {
   /** Sparsity reached at `end` and kept after it. */
   final: number;

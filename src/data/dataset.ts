@@ -14,6 +14,7 @@ export interface ImageDataset {
   classes: number;
 }
 
+/** A dataset's training and test sets. */
 export interface ImageSplits {
   train: ImageDataset;
   test: ImageDataset;

@@ -25,7 +25,9 @@ export interface BatcherOptions {
   seed?: number;
 }
 
+/** Bytes to [0, 1]: byte/255, unchanged (mean 0, std 1). */
 export const UNIT_RANGE: Normalisation = { mean: 0, std: 1 }; // [0, 1]
+/** Bytes to [−1, 1]: (byte/255 − 0.5)/0.5, the range of a tanh generator. */
 export const SYMMETRIC_RANGE: Normalisation = { mean: 0.5, std: 0.5 }; // [−1, 1], for tanh generators
 
 /**
@@ -61,6 +63,7 @@ export class GpuImageDataset {
     this.setOrder(shuffledOrder(this.count, seed));
   }
 
+  /** Sets the order in which batches take the samples: a permutation of 0 … count − 1. */
   setOrder(order: Uint32Array): void {
     if (order.length !== this.count) throw new ShapeError(`dataset order has ${order.length} entries for ${this.count} samples`);
     this.engine.upload(this.buffers().order, order);
@@ -96,6 +99,7 @@ export class GpuImageDataset {
     return new Batcher(params, launch);
   }
 
+  /** Frees the dataset's GPU buffers; using it after is a DisposedError. */
   dispose(): void {
     for (const b of [this.images, this.labels, this.order]) if (b) this.engine.buffers.destroy(b);
     this.images = this.labels = this.order = undefined;
@@ -149,6 +153,7 @@ export class Batcher {
     this.launch.encode(encoder, gatherBatchUniforms(this.params, start, draw), beginPass);
   }
 
+  /** Frees the gather launch's uniform buffer and bind group. */
   dispose(): void {
     this.launch.dispose();
   }

@@ -21,6 +21,7 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
 }
 
+/** Options of `parseIdx`. */
 export interface ParseIdxOptions {
   /** The most bytes a gzip file may inflate to (default `MAX_INFLATED_BYTES`, 2 GiB). */
   maxInflatedBytes?: number;

@@ -13,6 +13,7 @@ export interface SGDState {
   momentumBuffer?: Tensor;
 }
 
+/** Adam's per-parameter state for `adamStep`/`adamwStep`, made by `createAdamState`. */
 export interface AdamState {
   /** First and second moment estimates, zeros before the first step. */
   m: Tensor;
@@ -25,10 +26,12 @@ function sameSize(op: string, name: string, param: Tensor, t: Tensor): void {
   }
 }
 
+/** Zeroed SGD state for `param`: a momentum buffer when `config.momentum` > 0, else none. */
 export function createSGDState(param: Tensor, config: SGDConfig): SGDState {
   return (config.momentum ?? 0) > 0 ? { momentumBuffer: zeros(param.engine, param.shape) } : {};
 }
 
+/** Zeroed Adam moments shaped like `param`. */
 export function createAdamState(param: Tensor): AdamState {
   return { m: zeros(param.engine, param.shape), v: zeros(param.engine, param.shape) };
 }

@@ -80,6 +80,7 @@ export class TimestampProfiler {
     return timings;
   }
 
+  /** Frees the query set and its resolve buffer. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

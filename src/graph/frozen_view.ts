@@ -25,6 +25,7 @@ export class FrozenView extends ParameterStore {
     return name.startsWith(this.scope) && this.inner.has(name.slice(this.scope.length));
   }
 
+  /** True where the viewed store's tensor is a buffer. */
   override isBuffer(name: string): boolean {
     return this.inner.isBuffer(this.unscoped(name));
   }
@@ -39,6 +40,7 @@ export class FrozenView extends ParameterStore {
     return this.inner.range(this.unscoped(name));
   }
 
+  /** Always throws a ShapeError: a frozen tensor has no gradient, so a step minimizing over it fails to compile. */
   override gradRange(name: string): BufferRange {
     throw new ShapeError(`'${this.unscoped(name)}' is shown frozen under '${this.scope}': it has no gradient and is never trained`);
   }

@@ -1,6 +1,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import type { OpAttrs, OpKind } from './ops/kinds.js';
 
+/** Element type of a graph value: 32-bit float, unsigned or signed integer. */
 export type DType = 'f32' | 'u32' | 'i32';
 
 export interface TensorType {
@@ -61,6 +62,7 @@ export class Graph {
 
   constructor(private readonly infer: <K extends OpKind>(op: K, inputs: readonly TensorType[], attrs: OpAttrs[K], where: string) => TensorType[]) {}
 
+  /** Declares an input fed at every run (`StepDefinition.inputs`). */
   input(name: string, shape: readonly number[], dtype: DType = 'f32'): Value {
     checkShape(name, shape);
     const v = new Value(this.values.length, [...shape], dtype, 'input', null, name);
@@ -69,6 +71,7 @@ export class Graph {
     return v;
   }
 
+  /** Declares a parameter read from a parameter store; names must be unique. */
   param(name: string, shape: readonly number[]): Value {
     checkShape(name, shape);
     if (this.params.some((p) => p.name === name)) throw new ShapeError(`parameter name '${name}' is used twice; names must be unique`);
@@ -78,6 +81,7 @@ export class Graph {
     return v;
   }
 
+  /** Adds op `op` on `inputs` with its attributes and returns its outputs; the op's rule checks the shapes and throws a ShapeError naming the layer. */
   apply<K extends OpKind>(op: K, inputs: readonly Value[], attrs: OpAttrs[K]): Value[] {
     const layer = this.layerStack.at(-1);
     const where = layer ? `${layer}: ${op}` : op;

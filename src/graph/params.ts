@@ -13,6 +13,7 @@ export type Init =
   | { kind: 'uniform'; low: number; high: number }
   | { kind: 'normal'; mean: number; std: number };
 
+/** A declared tensor of a store: its name, shape, size and place in the flat buffers. */
 export interface ParamEntry {
   name: string;
   shape: readonly number[];
@@ -52,6 +53,7 @@ export class ParameterStore {
     readonly options: { seed: number } = { seed: 0 },
   ) {}
 
+  /** Declares a trainable parameter (before the first use of the store); names must be unique. */
   add(name: string, shape: readonly number[], init: Init): void {
     const size = this.checkNew('parameter', name, shape);
     this.entries.set(name, { name, shape: [...shape], size, offset: this.floats, init });
@@ -74,6 +76,7 @@ export class ParameterStore {
     return this.entries.has(name) || this.bufferEntries.has(name);
   }
 
+  /** True for non-trainable buffers (declared with `addBuffer`), false for parameters. */
   isBuffer(name: string): boolean {
     return this.bufferEntries.has(name);
   }
@@ -187,17 +190,20 @@ export class ParameterStore {
     return { buffer: this.storageOf(name), offset: e.offset * 4, size: e.size * 4 };
   }
 
+  /** Where parameter `name`'s gradient lies in the flat gradient buffer; buffers have none. */
   gradRange(name: string): BufferRange {
     if (this.isBuffer(name)) throw new ShapeError(`'${name}' is a buffer, not a trainable parameter; it has no gradient`);
     const e = this.entry(name);
     return { buffer: this.gradBuffer, offset: e.offset * 4, size: e.size * 4 };
   }
 
+  /** Copies tensor `name`'s values back from the GPU. */
   async read(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     return new Float32Array(await this.engine.readBytes(this.storageOf(name), e.size * 4, e.offset * 4));
   }
 
+  /** Uploads new values for tensor `name`; the length must match its size. */
   write(name: string, data: Float32Array): void {
     const e = this.entry(name);
     if (data.length !== e.size) throw new ShapeError(`${this.isBuffer(name) ? 'buffer' : 'parameter'} '${name}' [${e.shape.join(', ')}] takes ${e.size} values, got ${data.length}`);
@@ -241,6 +247,7 @@ export class ParameterStore {
     return this.params ? (2 + this.states.size) * this.length * 4 + this.stateBuffers!.size : 0;
   }
 
+  /** Frees the store's buffers (after any eager work still using them is submitted); later use is a DisposedError. */
   dispose(): void {
     // Released, not destroyed: eager launches still unsubmitted (initialisation, uploads) may use
     // them, and the engine frees them after the submit that covers those launches.

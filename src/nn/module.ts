@@ -8,6 +8,7 @@ export interface ForwardContext {
   training: boolean;
 }
 
+/** One parameter a layer declares: its name, shape and initialisation. */
 export interface ParamSpec {
   /** Local name, e.g. 'weight'; the store holds it as `${path}.${name}` (PyTorch state_dict keys). */
   name: string;
@@ -27,14 +28,17 @@ export abstract class Module {
   /** Human-readable description used in error messages, e.g. 'Linear(784→256)'. */
   abstract describe(): string;
 
+  /** This module's own parameters (not its children's); none by default. */
   params(): ParamSpec[] {
     return [];
   }
 
+  /** The modules inside this one, named by position ('0', '1', …) in parameter paths. */
   children(): Module[] {
     return [];
   }
 
+  /** Adds this layer's ops to `g` for input `x` and returns the output. Call `apply`, which names the layer in errors. */
   abstract forward(g: Graph, x: Value, ctx: ForwardContext): Value;
 
   /** Parameter value of this module in graph `g`. */
