@@ -115,11 +115,11 @@ async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Prom
       train,
       normalisation: student.options.normalisation ?? UNIT_RANGE,
       metrics: ['loss', 'distill', 'labels', 'correct', 'invalid'],
-      watch: new StepWatch({ who: 'distill', runs: () => step.step, store: student.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: student.options.classes } }),
+      watch: new StepWatch({ who: 'distill', runs: () => step.step, store: student.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: student.classes } }),
       batch,
       epochs: o.epochs,
       seed: student.options.seed ?? 0,
-      optimizer: student.options.optimizer,
+      optimizer: student.requireOptimizer('distill'),
       schedule: o.schedule,
       progressEvery: o.progressEvery,
       stop: () => student.lifecycle.stopping || teacher.lifecycle.stopping,
@@ -174,7 +174,7 @@ function traceStep(engine: Engine, batch: number, o: DistillOptions): Promise<Co
       const { loss } = objective;
       return {
         outputs: { loss, distill: objective.distill, labels: objective.labels, correct: objective.correct, invalid: objective.invalid },
-        minimize: { loss, store: student.store, optimizer: student.options.optimizer, clipNorm: student.options.clipNorm, onNonFinite: o.onNonFinite },
+        minimize: { loss, store: student.store, optimizer: student.requireOptimizer('distill'), clipNorm: student.options.clipNorm, onNonFinite: o.onNonFinite },
       };
     },
   });
@@ -211,8 +211,8 @@ function checkOptions(engine: Engine, train: ImageDataset, o: DistillOptions, ba
     throw new ShapeError(`distill: temperature ${o.temperature} must be a finite number > 0 (1 compares the plain softmaxes; 2 to 10 soften them)`);
   }
   checkEpochsAndBatch('distill', o.epochs, batch, train.count);
-  if (student.options.classes !== teacher.options.classes) {
-    throw new ShapeError(`distill: the student has ${student.options.classes} classes and the teacher ${teacher.options.classes}; both must score the same classes`);
+  if (student.classes !== teacher.classes) {
+    throw new ShapeError(`distill: the student has ${student.classes} classes and the teacher ${teacher.classes}; both must score the same classes`);
   }
   for (const [who, t] of [['student', student], ['teacher', teacher]] as const) {
     try {

@@ -2,8 +2,9 @@ import { ShapeError } from '../gpu/errors.js';
 import type { Engine } from '../gpu/engine.js';
 import type { CompiledStep } from '../graph/compile.js';
 import type { Augmentation } from '../data/augment.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { GpuImageDataset, type Batcher, type Normalisation } from '../data/gpu_dataset.js';
+import type { Normalisation } from '../data/gpu_dataset.js';
+import { uploadDataset, type BatchGather, type ResidentDataset } from '../data/gpu_tensor_dataset.js';
+import type { TrainingData } from './task_step.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { MetricSums } from './metric_sums.js';
 import type { StepWatch } from './step_watch.js';
@@ -15,7 +16,8 @@ export interface EpochLoopOptions {
   engine: Engine;
   /** Owned by the caller; its one-element outputs named in `metrics` are summed over each epoch. */
   step: CompiledStep<'x' | 'labels'>;
-  train: ImageDataset;
+  /** Image datasets are normalised by `normalisation`; tensor datasets carry their own. */
+  train: TrainingData;
   normalisation: Normalisation;
   metrics: readonly string[];
   /** Random transforms in the batch gather, drawn with Philox key `augmentSeed`. */
@@ -88,12 +90,12 @@ export async function* epochLoop(o: EpochLoopOptions): AsyncGenerator<EpochSums>
   const steps = Math.floor(o.train.count / batch);
   const total = steps * o.epochs;
   const base = optimizer.lr;
-  let data: GpuImageDataset | undefined;
-  let batcher: Batcher | undefined;
+  let data: ResidentDataset | undefined;
+  let batcher: BatchGather | undefined;
   let sums: MetricSums | undefined;
   const progress = new ProgressReports();
   try {
-    data = new GpuImageDataset(engine, o.train, o.normalisation);
+    data = uploadDataset(engine, o.train, o.normalisation);
     batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'), { augment: o.augment, seed: o.augmentSeed ?? 0 });
     sums = await MetricSums.create(engine, o.metrics, o.metrics.map((n) => step.outputRange(n)), step.healthRange);
     const watch = o.watch;

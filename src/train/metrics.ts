@@ -87,3 +87,17 @@ export function argmaxRows(values: ArrayLike<number>, cols: number): Uint32Array
   }
   return out;
 }
+
+/** Softmax of each row of `logits` [rows, cols], computed in float64 from the row's maximum. */
+export function softmaxRows(logits: Float32Array, cols: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r * cols < logits.length; r++) {
+    const row = logits.subarray(r * cols, (r + 1) * cols);
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let z = 0;
+    for (const v of row) z += Math.exp(v - max);
+    for (let k = 0; k < cols; k++) out[r * cols + k] = Math.exp(row[k] - max) / z;
+  }
+  return out;
+}

@@ -1,39 +1,58 @@
+import '../gpu/dispose.js';
 import type { Engine } from '../gpu/engine.js';
 import { checkSeed } from './seed.js';
 import { ShapeError } from '../gpu/errors.js';
-import { compileStep, type CompiledStep } from '../graph/compile.js';
-import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
+import type { CompiledStep } from '../graph/compile.js';
+import type { PassTiming } from '../gpu/profiler.js';
+import { profileTrainingStep } from './profile_step.js';
 import { ParameterStore } from '../graph/params.js';
 import { checkAugmentation } from '../data/augment.js';
-import { GpuImageDataset, UNIT_RANGE, type Batcher } from '../data/gpu_dataset.js';
+import { UNIT_RANGE } from '../data/gpu_dataset.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { argmaxRows, classificationReport, confusionMatrix } from './metrics.js';
+import { isTensorDataset, type Task, type TensorDataset } from '../data/tensor_dataset.js';
+import type { Optimizer } from '../optim/optimizers.js';
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
 import { Lifecycle } from './lifecycle.js';
 import { StepWatch } from './step_watch.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
-import { DatasetError } from '../data/idx.js';
 import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import { checkAutoCheckpoint, checkResumePosition, type TrainingSnapshot } from './auto_checkpoint.js';
 import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
 import { checkSnapshotTarget } from './snapshot_file.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
-import type { EpochResult, Evaluation, FitOptions, ProfileOptions, TrainerOptions } from './trainer_options.js';
+import { Predictor } from './predictor.js';
+import { softmaxRows } from './metrics.js';
+import { evaluateOn } from './evaluate_data.js';
+import { batchLayout, checkTrainingData, compileTaskStep, firstSamples, layoutKey, modelOutputShape, taskMetrics, type BatchLayout, type TrainingData } from './task_step.js';
+import type { AnyEvaluation, Evaluation, MultiLabelEvaluation, RegressionEvaluation } from './task_metrics.js';
+import type { EpochResult, FitOptions, ProfileOptions, TrainerOptions } from './trainer_options.js';
 
-export type { TrainerOptions, Progress, EpochResult, FitOptions, ProfileOptions, Evaluation } from './trainer_options.js';
+export type { TrainerOptions, Progress, EpochResult, FitOptions, ProfileOptions } from './trainer_options.js';
+export type { Evaluation, RegressionEvaluation, MultiLabelEvaluation, AnyEvaluation, Evaluations } from './task_metrics.js';
+
+const TASKS: readonly Task[] = ['classification', 'regression', 'multilabel'];
 
 /**
- * Trains a classifier on an image dataset entirely on the GPU: the dataset is uploaded once, every
- * step (batch gather, forward, loss, backward, update, metric sums) is one command buffer, and
- * progress is read back asynchronously.
+ * Trains a model entirely on the GPU: the dataset is uploaded once, every step (batch gather,
+ * forward, loss, backward, update, metric sums) is one command buffer, and progress is read back
+ * asynchronously. The loss follows the data: image datasets and classification `tensorDataset`s
+ * train with softmax cross-entropy, regression ones with mean squared error, multi-label ones with
+ * binary cross-entropy on logits. Without an optimizer it evaluates and predicts only.
+ *
+ * @example
+ * using trainer = new Trainer(engine, { model, inputShape: [4], optimizer: new Adam({ lr: 1e-2 }), seed: 1 });
+ * await trainer.fit(tensorDataset(x, y, { featureShape: [4], task: 'regression' }), { epochs: 20, batchSize: 32 });
+ * const { r2, mae } = await trainer.evaluate(testData); // testData: a regression tensorDataset
  */
 export class Trainer {
   readonly store: ParameterStore;
   /** One fit at a time; `dispose` stops a running fit. Shared with `distill`, which trains this trainer too. */
   readonly lifecycle = new Lifecycle('Trainer', () => this.release());
-  private readonly evalSteps = new Map<number, CompiledStep<'x' | 'labels'>>();
+  private readonly evalSteps = new Map<string, CompiledStep<'x' | 'labels'>>();
   private evalDevice: GPUDevice | undefined;
+  private readonly predictors = new Set<Predictor>();
+  private outputWidth: number | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -41,27 +60,28 @@ export class Trainer {
   ) {
     if (options.seed !== undefined) checkSeed('Trainer', options.seed);
     if (options.autoCheckpoint) checkAutoCheckpoint(options.autoCheckpoint);
+    if (options.task !== undefined && !TASKS.includes(options.task)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${TASKS.join(', ')}`);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
   }
 
-  private trace(batch: number, training: boolean, minimize: boolean, onNonFinite?: NonFiniteMode): Promise<CompiledStep<'x' | 'labels'>> {
-    const { model, inputShape, optimizer } = this.options;
-    const store = this.store;
-    return compileStep(this.engine, {
-      inputs: { x: { shape: [batch, ...inputShape] }, labels: { shape: [batch], dtype: 'u32' } },
-      stores: [store],
-      build: (g, { x, labels }) => {
-        const logits = model.apply(g, x, { store, training });
-        if (logits.shape.length !== 2 || logits.shape[1] !== this.options.classes) {
-          throw new ShapeError(`the model outputs [${logits.shape.join(', ')}]; a classifier of ${this.options.classes} classes needs [batch, ${this.options.classes}]`);
-        }
-        const [loss, , correct, invalid] = g.apply('softmax_cross_entropy', [logits, labels], { ignoreIndex: this.options.ignoreIndex });
-        return {
-          outputs: { loss, correct, invalid, logits },
-          minimize: minimize ? { loss, store, optimizer, clipNorm: this.options.clipNorm, onNonFinite } : undefined,
-        };
-      },
+  /** The model's output width (the class count of a classifier), traced from `inputShape`. */
+  get classes(): number {
+    this.outputWidth ??= modelOutputShape(this.options.model, this.store, this.options.inputShape).reduce((a, b) => a * b, 1);
+    return this.outputWidth;
+  }
+
+  private trace(batch: number, layout: BatchLayout, training: boolean, minimize?: { onNonFinite?: NonFiniteMode }): Promise<CompiledStep<'x' | 'labels'>> {
+    const { model, inputShape, clipNorm, ignoreIndex } = this.options;
+    return compileTaskStep(this.engine, {
+      model,
+      store: this.store,
+      inputShape,
+      layout,
+      batch,
+      training,
+      ignoreIndex,
+      minimize: minimize && { optimizer: this.requireOptimizer('Trainer.fit'), clipNorm, onNonFinite: minimize.onNonFinite },
     });
   }
 
@@ -70,59 +90,47 @@ export class Trainer {
    * `CompiledStep.profile`), with the batch gather first. The steps run are real: parameters and
    * optimizer state are updated, as in `fit`. Only the first `batchSize` samples are uploaded.
    */
-  profile(train: ImageDataset, o: ProfileOptions = {}): Promise<PassTiming[]> {
+  profile(train: TrainingData, o: ProfileOptions = {}): Promise<PassTiming[]> {
     return this.lifecycle.fit('profile', () => this.profileSteps(train, o));
   }
 
-  private async profileSteps(train: ImageDataset, o: ProfileOptions): Promise<PassTiming[]> {
+  private async profileSteps(train: TrainingData, o: ProfileOptions): Promise<PassTiming[]> {
     const batch = o.batchSize ?? 128;
+    this.requireOptimizer('Trainer.profile');
     this.checkDataset(train);
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
-    const pixels = train.height * train.width;
-    const sample: ImageDataset = { ...train, count: batch, images: train.images.subarray(0, batch * pixels), labels: train.labels.subarray(0, batch) };
-    const step = await this.trace(batch, true, true);
-    const data = new GpuImageDataset(this.engine, sample, this.options.normalisation ?? UNIT_RANGE);
+    const step = await this.trace(batch, batchLayout(train), true, {});
     try {
-      const batcher = await data.batcher(batch, step.inputRange('x'), step.inputRange('labels'));
-      try {
-        for (let i = 0; i < (o.warmup ?? 2); i++) step.run({}, { before: (e) => batcher.encode(e, 0) });
-        await this.engine.sync();
-        // The gather is timed in a pass of its own, like every kernel of the step.
-        const gather = new TimestampProfiler(this.engine, 1);
-        try {
-          const encoder = this.engine.device.createCommandEncoder();
-          batcher.encode(encoder, 0, 0, (e, name) => gather.beginPass(e, name));
-          gather.resolve(encoder);
-          this.engine.device.queue.submit([encoder.finish()]);
-          const [gatherTiming] = await gather.read();
-          return [gatherTiming, ...(await step.profile())];
-        } finally {
-          gather.dispose();
-        }
-      } finally {
-        batcher.dispose();
-      }
+      return await profileTrainingStep(this.engine, step, firstSamples(train, batch), { batch, warmup: o.warmup ?? 2, normalisation: this.options.normalisation ?? UNIT_RANGE });
     } finally {
-      data.dispose();
       step.dispose();
     }
   }
 
   /**
-   * Trains for `o.epochs` epochs and resolves with one result per finished epoch. A second `fit`
-   * while one runs is refused with a BusyError. `dispose()` during fit (from a callback, say) stops
-   * it before its next step, frees everything once it has stopped, and fit then resolves with the
-   * epochs finished so far.
+   * Trains for `o.epochs` epochs on an image dataset or a `tensorDataset` (the loss follows its
+   * task) and resolves with one result per finished epoch. Needs `TrainerOptions.optimizer`. A
+   * second `fit` while one runs is refused with a BusyError. `dispose()` during fit (from a
+   * callback, say) stops it before its next step, frees everything once it has stopped, and fit
+   * then resolves with the epochs finished so far.
    */
-  fit(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
+  fit(train: TrainingData, o: FitOptions): Promise<EpochResult[]> {
     return this.lifecycle.fit('fit', () => this.train(train, o));
   }
 
-  private async train(train: ImageDataset, o: FitOptions): Promise<EpochResult[]> {
+  private async train(train: TrainingData, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
+    const optimizer = this.requireOptimizer('Trainer.fit');
     this.checkDataset(train);
     checkEpochsAndBatch('fit', o.epochs, batch, train.count);
-    if (o.augment) checkAugmentation(o.augment, train);
+    if (o.augment) {
+      if (isTensorDataset(train)) throw new ShapeError('fit: augment transforms single-channel images; a tensor dataset has no image geometry to transform: leave augment out');
+      checkAugmentation(o.augment, train);
+    }
+    if (o.evaluate) this.checkDataset(o.evaluate, 'fit (evaluate)');
+    if (o.evaluate && batchLayout(o.evaluate).task !== batchLayout(train).task) {
+      throw new ShapeError(`fit: the evaluate data is a ${batchLayout(o.evaluate).task} dataset but the training data is ${batchLayout(train).task}; evaluate on data of the same task`);
+    }
     if (o.earlyStopping && !o.evaluate) throw new ShapeError('fit: earlyStopping watches the evaluation loss; pass `evaluate` data (a validation split) with it');
     if (o.onNonFinite !== undefined && o.onNonFinite !== 'error' && o.onNonFinite !== 'skip') {
       throw new ShapeError(`fit: onNonFinite '${String(o.onNonFinite)}' must be 'error' or 'skip'`);
@@ -135,10 +143,14 @@ export class Trainer {
       checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
       this.engine.tuner.adopt(o.resumeFrom.kernels);
     }
-    let step = await this.trace(batch, true, true, o.onNonFinite);
+    const layout = batchLayout(train);
+    const classifies = layout.task === 'classification';
+    let step = await this.trace(batch, layout, true, { onNonFinite: o.onNonFinite });
     const history: EpochResult[] = [];
     let recoveries: RecoveryInfo[] = [];
-    const metrics = ['loss', 'correct', 'invalid'];
+    const metrics = taskMetrics(layout.task);
+    // Accuracy is counted on the GPU for classification only; the other tasks report NaN.
+    const accuracyOf = (sums: Record<string, number>, counted: number) => (classifies ? sums.correct / (counted * batch) : NaN);
     const attempt = async (from: TrainingSnapshot | undefined, onStepEnd: StepEndHook | undefined) => {
       const loop = epochLoop({
         engine: this.engine,
@@ -155,18 +167,24 @@ export class Trainer {
         batch,
         epochs: o.epochs,
         seed: this.options.seed ?? 0,
-        optimizer: this.options.optimizer,
+        optimizer,
         schedule: o.schedule,
         afterStep: o.afterStep,
         beforeStep: o.beforeStep,
         progressEvery: o.progressEvery,
         stop: () => this.lifecycle.stopping,
-        watch: new StepWatch({ who: 'fit', runs: () => step.step, store: this.store, stepsPerEpoch: Math.floor(train.count / batch), invalidLabels: { metric: 'invalid', classes: this.options.classes } }),
+        watch: new StepWatch({
+          who: 'fit',
+          runs: () => step.step,
+          store: this.store,
+          stepsPerEpoch: Math.floor(train.count / batch),
+          invalidLabels: classifies ? { metric: 'invalid', classes: this.widthFor(layout) } : undefined,
+        }),
         onProgress:
           o.onProgress &&
           ((p) => {
             const counted = p.step - p.skipped;
-            o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / counted, accuracy: p.sums.correct / (counted * batch), samplesPerSec: p.samplesPerSec, skippedSteps: p.skipped });
+            o.onProgress!({ epoch: p.epoch, step: p.step, steps: p.steps, loss: p.sums.loss / counted, accuracy: accuracyOf(p.sums, counted), samplesPerSec: p.samplesPerSec, skippedSteps: p.skipped });
           }),
       });
       for await (const { epoch, steps, sums: s, skipped, seconds, lr } of loop) {
@@ -175,7 +193,7 @@ export class Trainer {
         const result: EpochResult = {
           epoch,
           loss: s.loss / (steps - skipped),
-          trainAccuracy: s.correct / ((steps - skipped) * batch),
+          trainAccuracy: accuracyOf(s, steps - skipped),
           samplesPerSec: (steps * batch) / seconds,
           seconds,
           lr,
@@ -186,7 +204,8 @@ export class Trainer {
         if (o.evaluate) {
           const e = await this.evaluateData(o.evaluate);
           result.evalLoss = e.loss;
-          result.evalAccuracy = e.accuracy;
+          result.evalAccuracy = e.task === 'classification' ? e.accuracy : e.task === 'multilabel' ? e.subsetAccuracy : undefined;
+          result.evaluation = e;
         }
         history.push(result);
         o.onEpoch?.(result);
@@ -197,7 +216,7 @@ export class Trainer {
       await runWithRecovery({
         engine: this.engine,
         store: this.store,
-        optimizer: this.options.optimizer,
+        optimizer,
         autoCheckpoint: auto,
         resumeFrom: o.resumeFrom,
         sumNames: metrics,
@@ -206,7 +225,7 @@ export class Trainer {
         rebuild: async () => {
           step.dispose();
           this.store.reallocate();
-          step = await this.trace(batch, true, true, o.onNonFinite);
+          step = await this.trace(batch, layout, true, { onNonFinite: o.onNonFinite });
         },
         onRecover: (info) => {
           recoveries.push(info);
@@ -219,54 +238,44 @@ export class Trainer {
     return history;
   }
 
-  /** Loss, accuracy, confusion matrix and per-class precision/recall/F1 on `data`. */
-  evaluate(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
+  /**
+   * Scores the model on `data` in evaluation mode, with the metrics of its task: loss, accuracy,
+   * confusion matrix and per-class precision/recall/F1 for classification; loss (MSE), R² and MAE
+   * for regression; loss (BCE), subset and per-label accuracy and mean F1 for multi-label.
+   */
+  evaluate(data: ImageDataset | TensorDataset<'classification'>, batchSize?: number): Promise<Evaluation>;
+  evaluate(data: TensorDataset<'regression'>, batchSize?: number): Promise<RegressionEvaluation>;
+  evaluate(data: TensorDataset<'multilabel'>, batchSize?: number): Promise<MultiLabelEvaluation>;
+  evaluate(data: TrainingData, batchSize?: number): Promise<AnyEvaluation>;
+  evaluate(data: TrainingData, batchSize = 500): Promise<AnyEvaluation> {
     return this.lifecycle.use('evaluate', () => this.evaluateData(data, batchSize));
   }
 
-  private async evaluateData(data: ImageDataset, batchSize = 500): Promise<Evaluation> {
-    this.checkDataset(data);
-    const { classes, ignoreIndex } = this.options;
-    // Labels are on the CPU here: check them all at once rather than score a label with no logit.
-    const bad = data.labels.findIndex((l) => l >= classes && l !== ignoreIndex);
-    if (bad >= 0) throw new DatasetError(`evaluate: sample ${bad} has label ${data.labels[bad]}, but the model has ${classes} classes (labels 0…${classes - 1}${ignoreIndex === undefined ? '' : `, or the ignored ${ignoreIndex}`})`);
-    const gpu = new GpuImageDataset(this.engine, data, this.options.normalisation ?? UNIT_RANGE);
-    const predictions = new Uint32Array(data.count);
-    const batchers = new Map<number, Batcher>();
-    let loss = 0;
-    try {
-      for (let start = 0; start < data.count; start += batchSize) {
-        const n = Math.min(batchSize, data.count - start);
-        const step = await this.evalStep(n);
-        let batcher = batchers.get(n);
-        if (!batcher) {
-          batcher = await gpu.batcher(n, step.inputRange('x'), step.inputRange('labels'));
-          batchers.set(n, batcher);
-        }
-        const b = batcher;
-        // The dataset keeps its identity order here, so the gather reads samples start … start + n.
-        step.run({}, { before: (e) => b.encode(e, start) });
-        const logits = await step.read('logits');
-        predictions.set(argmaxRows(logits, classes), start);
-        for (let r = 0; r < n; r++) {
-          const label = data.labels[start + r];
-          if (label !== ignoreIndex) loss += crossEntropy(logits.subarray(r * classes, (r + 1) * classes), label);
-        }
-      }
-    } finally {
-      for (const b of batchers.values()) b.dispose();
-      gpu.dispose();
-    }
-    // Rows with the ignored label count nowhere, as in training.
-    const kept = data.labels.reduce<number[]>((rows, l, i) => (l !== ignoreIndex && rows.push(i), rows), []);
-    const keptLabels = kept.length === data.count ? data.labels : Uint32Array.from(kept, (i) => data.labels[i]);
-    const keptPredictions = kept.length === data.count ? predictions : Uint32Array.from(kept, (i) => predictions[i]);
-    const confusion = confusionMatrix(keptLabels, keptPredictions, Math.max(classes, data.classes));
-    const report = classificationReport(confusion);
-    return { loss: loss / kept.length, accuracy: report.accuracy, confusion, perClass: report.perClass, macroF1: report.macroF1 };
+  private async evaluateData(data: TrainingData, batchSize = 500): Promise<AnyEvaluation> {
+    this.checkDataset(data, 'evaluate');
+    const layout = batchLayout(data);
+    return evaluateOn(this.engine, data, {
+      normalisation: this.options.normalisation ?? UNIT_RANGE,
+      batchSize,
+      width: this.widthFor(layout),
+      ignoreIndex: this.options.ignoreIndex,
+      stepFor: (n) => this.evalStep(n, layout),
+    });
   }
 
-  /** Class probabilities for `count` samples of raw pixel bytes (as stored in the dataset). */
+  /**
+   * A `Predictor` over this trainer's parameters (shared, not copied: it sees every later update),
+   * for inference with `predict(x)` / `predictClasses(x)`. It is disposed with the trainer, or
+   * earlier by its own `dispose()`.
+   */
+  predictor(): Predictor {
+    this.lifecycle.check('predictor');
+    const p = new Predictor(this.engine, this.options.model, this.store, { inputShape: this.options.inputShape, normalisation: this.options.normalisation }, { onDispose: () => this.predictors.delete(p) });
+    this.predictors.add(p);
+    return p;
+  }
+
+  /** Class probabilities (softmax of the logits) for `count` samples of raw pixel bytes (as stored in the dataset). */
   predict(images: Uint8Array, count: number): Promise<Float32Array> {
     return this.lifecycle.use('predict', () => this.probabilities(images, count));
   }
@@ -274,21 +283,12 @@ export class Trainer {
   private async probabilities(images: Uint8Array, count: number): Promise<Float32Array> {
     const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
     if (images.length !== count * pixels) throw new ShapeError(`predict: ${images.length} bytes for ${count} samples of ${pixels} pixels`);
-    const { mean, std } = this.options.normalisation ?? UNIT_RANGE;
-    const step = await this.evalStep(count);
-    step.run({ x: Float32Array.from(images, (v) => (v / 255 - mean) / std), labels: new Uint32Array(count) });
-    const logits = await step.read('logits');
-    const c = this.options.classes;
-    const out = new Float32Array(logits.length);
-    for (let r = 0; r < count; r++) {
-      const row = logits.subarray(r * c, (r + 1) * c);
-      const max = Math.max(...row);
-      let z = 0;
-      for (let k = 0; k < c; k++) z += Math.exp(row[k] - max);
-      for (let k = 0; k < c; k++) out[r * c + k] = Math.exp(row[k] - max) / z;
-    }
-    return out;
+    this.defaultPredictor ??= this.predictor();
+    const logits = await this.defaultPredictor.predict(images, { batchSize: count });
+    return softmaxRows(logits, this.classes);
   }
+
+  private defaultPredictor: Predictor | undefined;
 
   /**
    * Parameters and buffers (running statistics) as safetensors, named and laid out as the
@@ -324,8 +324,8 @@ export class Trainer {
    * still loads strictly into the PyTorch module. After `load` and `loadOptimizer` the optimizer
    * carries on where it stopped; a new `fit` starts its own shuffle order and schedule.
    */
-  optimizerCheckpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
-    return encodeOptimizerState(this.store, this.options.optimizer, metadata);
+  async optimizerCheckpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    return encodeOptimizerState(this.store, this.requireOptimizer('Trainer.optimizerCheckpoint'), metadata);
   }
 
   /**
@@ -333,53 +333,67 @@ export class Trainer {
    * `load` the file must be the one saved with those weights (same run id and step). All or nothing.
    */
   loadOptimizer(bytes: Uint8Array, source = 'optimizer checkpoint'): void {
-    loadOptimizerState(this.store, this.options.optimizer, bytes, source);
+    loadOptimizerState(this.store, this.requireOptimizer('Trainer.loadOptimizer'), bytes, source);
   }
 
   /**
-   * Frees the trainer's GPU memory; using it afterwards throws a DisposedError. During a fit this
-   * stops the fit before its next step, and the memory is freed as soon as it has stopped.
+   * Frees the trainer's GPU memory, its predictors' included; using it afterwards throws a
+   * DisposedError. During a fit this stops the fit before its next step, and the memory is freed
+   * as soon as it has stopped.
    */
   dispose(): void {
     this.lifecycle.dispose();
   }
 
+  /** `using trainer = new Trainer(…)` disposes it at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   private release(): void {
+    for (const p of [...this.predictors]) p.dispose();
     for (const s of this.evalSteps.values()) s.dispose();
     this.evalSteps.clear();
     this.store.dispose();
   }
 
-  private async evalStep(batch: number): Promise<CompiledStep<'x' | 'labels'>> {
+  /** The optimizer, or a clear error naming `who` for a trainer made without one. */
+  requireOptimizer(who: string): Optimizer {
+    const o = this.options.optimizer;
+    if (!o) throw new ShapeError(`${who}: this trainer has no optimizer (TrainerOptions.optimizer), so it can only evaluate and predict; pass one, e.g. new Adam({ lr: 1e-3 })`);
+    return o;
+  }
+
+  /** The output width a step of `layout` produces: the model's, which `checkDataset` matched to the data. */
+  private widthFor(layout: BatchLayout): number {
+    if (layout.xDType === 'f32') return this.classes;
+    return modelOutputShape(this.options.model, this.store, this.options.inputShape, layout.xDType).reduce((a, b) => a * b, 1);
+  }
+
+  private async evalStep(batch: number, layout: BatchLayout): Promise<CompiledStep<'x' | 'labels'>> {
     if (this.evalDevice !== this.engine.device) {
       // Made on a device since lost and replaced (Engine.recover): remade on the new one.
       for (const old of this.evalSteps.values()) old.dispose();
       this.evalSteps.clear();
       this.evalDevice = this.engine.device;
     }
-    let s = this.evalSteps.get(batch);
+    const key = `${layoutKey(layout)}:${batch}`;
+    let s = this.evalSteps.get(key);
     if (!s) {
-      s = await this.trace(batch, false, false);
-      this.evalSteps.set(batch, s);
+      s = await this.trace(batch, layout, false);
+      this.evalSteps.set(key, s);
     }
     return s;
   }
 
-  /** Throws a ShapeError unless `d`'s images and labels fit this trainer's model. */
-  checkDataset(d: ImageDataset): void {
-    const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
-    if (d.height * d.width !== pixels) {
-      throw new ShapeError(`dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${this.options.inputShape.join(', ')}] = ${pixels}`);
-    }
-    if (d.classes > this.options.classes) {
-      throw new ShapeError(`dataset has labels up to ${d.classes - 1}, but the model has ${this.options.classes} classes`);
-    }
+  /**
+   * Throws unless `d` fits this trainer: its samples hold as many values as `inputShape`, its
+   * task is the trainer's (`TrainerOptions.task`, if set), and the model's output width suits its
+   * labels or targets (a ShapeError or DatasetError naming both shapes and the fix).
+   */
+  checkDataset(d: TrainingData, who = 'fit'): void {
+    const layout = batchLayout(d);
+    const output = modelOutputShape(this.options.model, this.store, this.options.inputShape, layout.xDType);
+    checkTrainingData(who, d, this.options.inputShape, output, { task: this.options.task, classes: this.options.classes });
   }
-}
-
-function crossEntropy(row: Float32Array, label: number): number {
-  const max = Math.max(...row);
-  let z = 0;
-  for (const v of row) z += Math.exp(v - max);
-  return -(row[label] - max - Math.log(z));
 }

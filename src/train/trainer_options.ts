@@ -1,11 +1,12 @@
 import type { Augmentation } from '../data/augment.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Task } from '../data/tensor_dataset.js';
 import type { Normalisation } from '../data/gpu_dataset.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import type { AutoCheckpointOptions, TrainingSnapshot } from './auto_checkpoint.js';
-import type { ClassReport } from './metrics.js';
+import type { AnyEvaluation } from './task_metrics.js';
+import type { TrainingData } from './task_step.js';
 import type { RecoveryInfo } from './resume.js';
 import type { Schedule } from './schedules.js';
 
@@ -13,10 +14,24 @@ import type { Schedule } from './schedules.js';
 
 export interface TrainerOptions {
   model: Module;
-  /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
+  /**
+   * Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. A dataset's
+   * samples must hold as many values (images: height × width; tensor datasets: featureShape).
+   */
   inputShape: readonly number[];
-  classes: number;
-  optimizer: Optimizer;
+  /**
+   * Classification: the number of classes, checked against the model's output width when given
+   * (default: that width). Regression and multi-label take their width from the data; leave it out.
+   */
+  classes?: number;
+  /** Needed to fit; a trainer without one only evaluates and predicts (`fit` refuses clearly). */
+  optimizer?: Optimizer;
+  /**
+   * What the trainer is for: 'classification' (softmax cross-entropy), 'regression' (mean squared
+   * error) or 'multilabel' (binary cross-entropy on logits). Default: the task of the data given
+   * to fit (image datasets are classification); when set, data of another task is refused.
+   */
+  task?: Task;
   /** Seeds parameter initialisation, shuffling and augmentation. */
   seed?: number;
   normalisation?: Normalisation;
@@ -42,7 +57,7 @@ export interface Progress {
   /** Steps done in this epoch, and per epoch. */
   step: number;
   steps: number;
-  /** Mean training loss and accuracy over the epoch so far. */
+  /** Mean training loss and accuracy over the epoch so far (accuracy: classification only, else NaN). */
   loss: number;
   accuracy: number;
   samplesPerSec: number;
@@ -53,6 +68,7 @@ export interface Progress {
 export interface EpochResult {
   epoch: number;
   loss: number;
+  /** Counted on the GPU for classification; NaN for regression and multi-label (see `evaluation`). */
   trainAccuracy: number;
   samplesPerSec: number;
   seconds: number;
@@ -62,9 +78,14 @@ export interface EpochResult {
    * (`onNonFinite: 'skip'`); loss and accuracy are means over the other steps.
    */
   skippedSteps: number;
-  /** On the evaluation set given to fit (test or validation), if any. */
+  /**
+   * On the evaluation set given to fit (test or validation), if any: its loss, its accuracy
+   * (classification; subset accuracy for multi-label; absent for regression), and everything
+   * `Trainer.evaluate` reports for it (R² and MAE for regression, F1 for multi-label).
+   */
   evalLoss?: number;
   evalAccuracy?: number;
+  evaluation?: AnyEvaluation;
   /** Device losses recovered from during this epoch (see `TrainerOptions.autoCheckpoint`). */
   recoveries?: RecoveryInfo[];
 }
@@ -72,8 +93,8 @@ export interface EpochResult {
 export interface FitOptions {
   epochs: number;
   batchSize?: number;
-  /** Data evaluated after every epoch (loss and accuracy in EpochResult). */
-  evaluate?: ImageDataset;
+  /** Data evaluated after every epoch (loss and accuracy in EpochResult), of the training data's task. */
+  evaluate?: TrainingData;
   /** Learning rate per step from the optimizer's base rate; changed without recompiling. */
   schedule?: Schedule;
   /** Stop when the evaluation loss has not improved by `minDelta` for `patience` epochs. */
@@ -126,12 +147,4 @@ export interface ProfileOptions {
   batchSize?: number;
   /** Ordinary steps run first, so one-time costs (shader compilation in the driver) are not timed. */
   warmup?: number;
-}
-
-export interface Evaluation {
-  loss: number;
-  accuracy: number;
-  confusion: number[][];
-  perClass: ClassReport[];
-  macroF1: number;
 }

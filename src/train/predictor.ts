@@ -1,0 +1,187 @@
+import '../gpu/dispose.js';
+import { UNIT_RANGE, type Normalisation } from '../data/gpu_dataset.js';
+import type { Engine } from '../gpu/engine.js';
+import { DisposedError, ShapeError } from '../gpu/errors.js';
+import { compileStep, type CompiledStep } from '../graph/compile.js';
+import type { DType } from '../graph/ir.js';
+import { ParameterStore } from '../graph/params.js';
+import type { Module } from '../nn/module.js';
+import { argmaxRows } from './metrics.js';
+import { CheckpointError, checkCheckpoint, decodeSafetensors } from './safetensors.js';
+import { modelOutputShape } from './task_step.js';
+
+export interface PredictorOptions {
+  /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
+  inputShape: readonly number[];
+  /** How Uint8Array inputs become floats: (byte/255 − mean)/std. Default `UNIT_RANGE` (byte/255). */
+  normalisation?: Normalisation;
+}
+
+export interface PredictOptions {
+  /** Samples per forward pass (default: all of them, at most 256); the last batch may be smaller. */
+  batchSize?: number;
+}
+
+/** Inputs a predictor takes: floats, bytes (normalised) or integer ids (for a model taking u32). */
+export type PredictInput = Float32Array | Uint8Array | Uint32Array;
+
+const DEFAULT_BATCH = 256;
+
+/**
+ * A model ready for inference: a forward-only compiled plan per batch size (made on first use and
+ * kept), in evaluation mode (BatchNorm's running statistics, no dropout), with no gradients kept
+ * and no optimizer state. Made by `loadModel` (owning its parameters) or `Trainer.predictor()`
+ * (sharing the trainer's). Calls are served one at a time, in order. `dispose()` (or `using`)
+ * frees its GPU memory.
+ */
+export class Predictor {
+  /** The shape of one sample's output, e.g. [10] for ten logits. */
+  readonly outputShape: readonly number[];
+  private readonly steps = new Map<string, CompiledStep<'x'>>();
+  private stepsDevice: GPUDevice | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  /**
+   * Use `loadModel` or `Trainer.predictor()`. With `ownsStore`, dispose frees the parameters too;
+   * `onDispose` tells the owner of a shared store that this predictor is gone.
+   */
+  constructor(
+    readonly engine: Engine,
+    readonly model: Module,
+    readonly store: ParameterStore,
+    readonly options: PredictorOptions,
+    private readonly ownership: { ownsStore?: boolean; onDispose?: () => void } = {},
+  ) {
+    checkInputShape(options.inputShape);
+    this.outputShape = modelOutputShape(model, store, options.inputShape);
+  }
+
+  /**
+   * The model's outputs (logits, regression values) for the samples in `x`, one after another
+   * (`x.length / prod(inputShape)` of them), as one Float32Array [count, ...outputShape].
+   * Uint8Array inputs are normalised as `options.normalisation` says; Uint32Array inputs go to
+   * a model taking integer ids as they are.
+   */
+  predict(x: PredictInput, o: PredictOptions = {}): Promise<Float32Array> {
+    return this.serve(() => this.forward(x, o));
+  }
+
+  /** The index of the largest output of each sample (the predicted class). */
+  async predictClasses(x: PredictInput, o: PredictOptions = {}): Promise<Uint32Array> {
+    const outputs = await this.predict(x, o);
+    return argmaxRows(outputs, this.outputShape.reduce((a, b) => a * b, 1));
+  }
+
+  /** Frees the compiled plans (and the parameters, if this predictor loaded them). Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.steps.values()) s.dispose();
+    this.steps.clear();
+    if (this.ownership.ownsStore) this.store.dispose();
+    this.ownership.onDispose?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  private serve<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async forward(x: PredictInput, o: PredictOptions): Promise<Float32Array> {
+    if (this.disposed) throw new DisposedError('Predictor was used after dispose()');
+    const perSample = this.options.inputShape.reduce((a, b) => a * b, 1);
+    if (!(x instanceof Float32Array || x instanceof Uint8Array || x instanceof Uint32Array)) {
+      throw new ShapeError(`predict: x must be a Float32Array, Uint8Array or Uint32Array, got ${x === null ? 'null' : typeof x === 'object' ? (x as object).constructor.name : typeof x}`);
+    }
+    if (x.length === 0 || x.length % perSample !== 0) {
+      throw new ShapeError(`predict: x has ${x.length} values, not a positive multiple of inputShape [${this.options.inputShape.join(', ')}] = ${perSample} values per sample`);
+    }
+    const count = x.length / perSample;
+    const batch = o.batchSize ?? Math.min(count, DEFAULT_BATCH);
+    if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`predict: batchSize ${batch} must be a positive integer`);
+    const dtype: DType = x instanceof Uint32Array ? 'u32' : 'f32';
+    const inputs = x instanceof Uint8Array ? normalise(x, this.options.normalisation ?? UNIT_RANGE) : x;
+    const width = this.outputShape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(count * width);
+    for (let start = 0; start < count; start += batch) {
+      const n = Math.min(batch, count - start);
+      const step = await this.step(n, dtype);
+      step.run({ x: inputs.subarray(start * perSample, (start + n) * perSample) });
+      out.set(await step.read('y'), start * width);
+    }
+    return out;
+  }
+
+  private async step(batch: number, dtype: DType): Promise<CompiledStep<'x'>> {
+    if (this.stepsDevice !== this.engine.device) {
+      // Made on a device since lost and replaced (Engine.recover): remade on the new one.
+      for (const old of this.steps.values()) old.dispose();
+      this.steps.clear();
+      this.stepsDevice = this.engine.device;
+    }
+    const key = `${dtype}:${batch}`;
+    let s = this.steps.get(key);
+    if (!s) {
+      const { model, store } = this;
+      s = await compileStep(this.engine, {
+        inputs: { x: { shape: [batch, ...this.options.inputShape], dtype } },
+        stores: [store],
+        build: (g, { x }) => ({ outputs: { y: model.apply(g, x, { store, training: false }) } }),
+      });
+      if (this.disposed) {
+        s.dispose();
+        throw new DisposedError('Predictor was disposed while compiling');
+      }
+      this.steps.set(key, s);
+    }
+    return s;
+  }
+}
+
+/**
+ * Loads a checkpoint (safetensors from `Trainer.checkpoint`, the CLI's `--out`, or PyTorch's
+ * `save_file(model.state_dict())` for the same module) into `model` for inference. The file is
+ * checked whole first (format, names, shapes, finite values): one saved from another model is a
+ * CheckpointError listing what differs, and nothing is left allocated.
+ *
+ * @example
+ * const predictor = loadModel(engine, await readFile('w.safetensors'), mnistMlp(), { inputShape: [784] });
+ * const classes = await predictor.predictClasses(pixels); // Uint8Array of n × 784 bytes
+ * predictor.dispose();
+ */
+export function loadModel(engine: Engine, bytes: Uint8Array, model: Module, options: PredictorOptions & { source?: string }): Predictor {
+  const source = options.source ?? 'checkpoint';
+  const store = new ParameterStore(engine, { seed: 0 });
+  try {
+    model.register(store);
+    const { tensors } = decodeSafetensors(bytes, { source, requireFinite: true });
+    try {
+      checkCheckpoint(new Map(store.stateDict.map((p) => [p.name, p.shape])), tensors);
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      throw new CheckpointError(`loadModel: ${source} was not saved from this model (${model.describe()}); ${e.message.replace(/^checkpoint /, '')}\nLoad it into the model it was saved from.`);
+    }
+    const predictor = new Predictor(engine, model, store, options, { ownsStore: true });
+    for (const t of tensors.values()) store.write(t.name, t.data);
+    return predictor;
+  } catch (e) {
+    store.dispose();
+    throw e;
+  }
+}
+
+function checkInputShape(shape: readonly number[]): void {
+  if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new ShapeError(`inputShape ${JSON.stringify(shape)} must be a non-empty list of positive integers: the shape of one sample, e.g. [784] or [1, 28, 28]`);
+  }
+}
+
+function normalise(bytes: Uint8Array, { mean, std }: Normalisation): Float32Array {
+  return Float32Array.from(bytes, (v) => (v / 255 - mean) / std);
+}
