@@ -21,10 +21,12 @@ export class FileWriteError extends WebGPUDLError {
  */
 export type WriteFault = { afterBytes: number } & ({ error: Error } | { stop: true });
 
+/** Options of the atomic writers; `fault` is for tests, which make a write fail or stop part way. */
 export interface AtomicWriteOptions {
   fault?: WriteFault;
 }
 
+/** One file of a set written together by `writeFilesAtomically`. */
 export interface FileToWrite {
   path: string;
   data: Uint8Array;

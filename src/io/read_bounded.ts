@@ -3,6 +3,7 @@ import type { WebGPUDLError } from '../gpu/errors.js';
 /** The typed error a reader raises: DatasetError for data files, CheckpointError for checkpoints. */
 export type FileErrorClass = new (message: string) => WebGPUDLError;
 
+/** Options of `readFileWithin`: the size limit, its name for messages, and the error class to throw. */
 export interface BoundedReadOptions {
   /** Files larger than this many bytes are refused before any is read. */
   limit: number;

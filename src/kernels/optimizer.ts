@@ -5,6 +5,7 @@ import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js'
 
 const WG = 256;
 
+/** torch.optim.SGD's settings: learning rate, momentum, dampening, Nesterov and L2 weight decay (all but lr default to 0 / false). */
 export interface SGDConfig {
   lr: number;
   momentum?: number;
@@ -13,6 +14,7 @@ export interface SGDConfig {
   weightDecay?: number;
 }
 
+/** torch.optim.Adam's and AdamW's settings. */
 export interface AdamConfig {
   /** Defaults follow torch.optim.Adam / AdamW: lr 1e-3, betas (0.9, 0.999), eps 1e-8. */
   lr?: number;

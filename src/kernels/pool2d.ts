@@ -16,11 +16,13 @@ interface WindowOptions {
   padding?: Pair;
 }
 
+/** Window, stride, padding and dilation of the eager `maxPool2d`. */
 export interface MaxPool2dOptions extends WindowOptions {
   /** Spacing of the window's taps. Default 1. */
   dilation?: Pair;
 }
 
+/** Window, stride, padding and divisor of the eager `avgPool2d`. */
 export interface AvgPool2dOptions extends WindowOptions {
   /**
    * Divide by the whole window, padding included (true, PyTorch's default), or by the input

@@ -30,6 +30,7 @@ function convGeometry(layer: string, kernelSize: Size, o: Conv2dOptions): { kern
   };
 }
 
+/** Options of `Conv2d` and `ConvTranspose2d`, as in torch.nn: stride, padding, dilation (a number or [h, w]; defaults 1, 0, 1) and bias (default true). */
 export interface Conv2dOptions {
   stride?: Size;
   padding?: Size;
@@ -115,6 +116,7 @@ export class ConvTranspose2d extends Module {
   }
 }
 
+/** Options of `MaxPool2d` and `AvgPool2d`: stride (default the kernel size) and padding (default 0), a number or [h, w]. */
 export interface Pool2dOptions {
   stride?: Size;
   padding?: Size;

@@ -11,6 +11,7 @@ export abstract class Optimizer implements UpdateRule {
   abstract readonly stateKeys: readonly string[];
   abstract lr: number;
   abstract kernel(n: number, step: number, guarded?: boolean): ReturnType<UpdateRule['kernel']>;
+  /** The update kernel's uniform values for `n` parameters at step `step` (1-based), learning rate included. */
   abstract uniforms(n: number, step: number): ArrayBuffer;
 }
 
@@ -77,6 +78,7 @@ export class Adam extends Optimizer {
   }
 }
 
+/** torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2). */
 export class AdamW extends Adam {
   constructor(config: AdamConfig = {}) {
     super(config, true);

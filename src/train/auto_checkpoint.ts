@@ -40,6 +40,7 @@ export interface TrainingSnapshot {
 /** Where an auto-checkpoint persists besides memory: a file in Node, an IndexedDB key in the browser. */
 export type SnapshotTarget = { file: string } | { indexedDB: string };
 
+/** `TrainerOptions.autoCheckpoint`: how often to snapshot the training state, where to write it, and how many device losses to recover from. */
 export interface AutoCheckpointOptions {
   /** A snapshot is taken after every `everySteps` steps (a positive integer). */
   everySteps: number;
@@ -159,6 +160,7 @@ export class SnapshotRing {
     };
   }
 
+  /** Frees the snapshot ring's staging buffers. */
   dispose(): void {
     for (const s of this.slots) this.engine.buffers.destroy(s.buffer);
     this.slots.length = 0;

@@ -15,6 +15,7 @@ import { NoiseSource } from './noise.js';
 import { runMetadata } from './optimizer_checkpoint.js';
 import { encodeSafetensors, type NamedTensor } from './safetensors.js';
 
+/** `GanTrainer`'s two models, latent and image sizes, optimizers and seed. */
 export interface GanOptions {
   generator: Module;
   discriminator: Module;
@@ -27,6 +28,7 @@ export interface GanOptions {
   seed?: number;
 }
 
+/** The mean losses of one GAN epoch. */
 export interface GanEpoch {
   epoch: number;
   /** Mean discriminator loss BCE(D(real), 1) + BCE(D(G(z)), 0) over the epoch's iterations. */
@@ -37,11 +39,13 @@ export interface GanEpoch {
   seconds: number;
 }
 
+/** Options of `GanTrainer.fit`. */
 export interface GanFitOptions {
   epochs: number;
   batchSize?: number;
   /** Iterations per epoch (default: one pass over the images). */
   iterations?: number;
+  /** Called after every epoch. */
   onEpoch?: (e: GanEpoch) => void;
   /** Called every `progressEvery` iterations with running means (read without stalling). */
   onProgress?: (p: { epoch: number; iteration: number; iterations: number; dLoss: number; gLoss: number }) => void;

@@ -20,6 +20,7 @@ export interface Int8Tensor {
   data: Int8Array;
 }
 
+/** Encodes tensors (F32, or I8 for quantised weights) and string metadata as a safetensors file; names must be unique. */
 export function encodeSafetensors(tensors: readonly (NamedTensor | Int8Tensor)[], metadata: Record<string, string> = {}): Uint8Array {
   // No prototype, so a tensor named '__proto__' is an entry like any other.
   const header: Record<string, unknown> = Object.create(null);
@@ -54,6 +55,7 @@ export function encodeSafetensors(tensors: readonly (NamedTensor | Int8Tensor)[]
   return out;
 }
 
+/** Options of `decodeSafetensors`. */
 export interface DecodeOptions {
   /** Names the file in error messages (default 'checkpoint'). */
   source?: string;

@@ -20,6 +20,7 @@ export interface TensorEntry {
   end: number;
 }
 
+/** A safetensors file's validated header: its tensors in data order, the metadata and where the data starts. */
 export interface SafetensorsLayout {
   /** In file order of their data. */
   entries: TensorEntry[];
