@@ -1,110 +1,14 @@
 import type { GpuContext } from './context.js';
-import { WebGPUDLError } from './errors.js';
+import { KernelError } from './errors.js';
 import { storageBindingCount, type KernelSpec } from './kernel_spec.js';
-import { encodeLaunch, makeLaunch, type Launch } from './launch.js';
-import { TimestampProfiler } from './profiler.js';
-import { writeFileAtomically } from '../io/atomic_write.js';
-import { readFileWithin } from '../io/read_bounded.js';
+import { LaunchTimer, type TuneLaunch } from './tune_measure.js';
+import { limitRefusal } from './tune_limits.js';
+import type { TuneStore } from './tune_store.js';
+import { adapterClass, tableChoice } from './tune_table.js';
+import { fastest } from './tune_timing.js';
 
-/** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
-export interface TuneStore {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
-}
-
-export class MemoryTuneStore implements TuneStore {
-  private readonly map = new Map<string, string>();
-  get(key: string): string | undefined {
-    return this.map.get(key);
-  }
-  set(key: string, value: string): void {
-    this.map.set(key, value);
-  }
-}
-
-/** The autotune cache is a few kilobytes; a larger file is not ours and is ignored. */
-const MAX_TUNE_CACHE_BYTES = 1 << 20;
-
-/**
- * Node: a JSON file (WEBGPU_DL_TUNE_CACHE, else ~/.cache/webgpu-dl/autotune.json), read within
- * MAX_TUNE_CACHE_BYTES and rewritten atomically (temporary file, then rename), so a crash during a
- * write never leaves a cut-short cache.
- */
-async function fileTuneStore(): Promise<TuneStore> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  const os = await import('node:os');
-  const file = process.env.WEBGPU_DL_TUNE_CACHE ?? path.join(os.homedir(), '.cache', 'webgpu-dl', 'autotune.json');
-  let entries: Record<string, string> = {};
-  try {
-    const bytes = await readFileWithin(file, { limit: MAX_TUNE_CACHE_BYTES, limitName: 'MAX_TUNE_CACHE_BYTES', error: WebGPUDLError, missingOk: true });
-    if (bytes) entries = tuneEntries(JSON.parse(new TextDecoder().decode(bytes)));
-  } catch {
-    // An unreadable, oversized or malformed cache only costs re-tuning: start empty and overwrite it.
-  }
-  // Writes are chained so that the last one lands last.
-  let writing: Promise<void> = Promise.resolve();
-  return {
-    get: (key) => entries[key],
-    set: (key, value) => {
-      entries[key] = value;
-      const text = new TextEncoder().encode(JSON.stringify(entries, null, 1));
-      writing = writing
-        .then(() => fs.mkdir(path.dirname(file), { recursive: true }))
-        .then(() => writeFileAtomically(file, text))
-        .catch(() => {
-          // A read-only home only costs re-tuning next time.
-        });
-    },
-  };
-}
-
-/** The string-to-string entries of a parsed cache file; anything else is dropped. */
-function tuneEntries(parsed: unknown): Record<string, string> {
-  const entries: Record<string, string> = Object.create(null);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return entries;
-  for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') entries[k] = v;
-  return entries;
-}
-
-/** Browser: IndexedDB, read once at start and written through. */
-async function indexedDbTuneStore(): Promise<TuneStore> {
-  const memory = new MemoryTuneStore();
-  const open = (): Promise<IDBDatabase> =>
-    new Promise((resolve, reject) => {
-      const request = indexedDB.open('webgpu-dl', 1);
-      request.onupgradeneeded = () => request.result.createObjectStore('autotune');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-  let db: IDBDatabase | undefined;
-  try {
-    db = await open();
-    const all = await new Promise<{ keys: IDBValidKey[]; values: string[] }>((resolve, reject) => {
-      const store = db!.transaction('autotune', 'readonly').objectStore('autotune');
-      const keys = store.getAllKeys();
-      const values = store.getAll();
-      values.onsuccess = () => resolve({ keys: keys.result, values: values.result });
-      values.onerror = () => reject(values.error);
-    });
-    all.keys.forEach((k, i) => memory.set(String(k), all.values[i]));
-  } catch {
-    db = undefined; // Private mode or blocked storage: tune per session.
-  }
-  return {
-    get: (key) => memory.get(key),
-    set: (key, value) => {
-      memory.set(key, value);
-      db?.transaction('autotune', 'readwrite').objectStore('autotune').put(value, key);
-    },
-  };
-}
-
-export async function defaultTuneStore(): Promise<TuneStore> {
-  if (typeof indexedDB !== 'undefined') return indexedDbTuneStore();
-  if (typeof process !== 'undefined' && process.versions?.node) return fileTuneStore();
-  return new MemoryTuneStore();
-}
+export { MemoryTuneStore, defaultTuneStore, type TuneStore } from './tune_store.js';
+export type { TuneLaunch } from './tune_measure.js';
 
 export interface TuneCandidate {
   id: string;
@@ -117,31 +21,64 @@ export interface TuneCandidate {
   after?: readonly TuneLaunch[];
 }
 
-export interface TuneLaunch {
-  spec: KernelSpec;
-  buffers: readonly number[];
+/** What the background tuner will time: one shape class's candidates and its operand sizes. */
+interface TuneJob {
+  key: string;
+  shapeClass: string;
+  candidates: TuneCandidate[];
+  bufferBytes: number[];
 }
 
+export interface AutotunerOptions {
+  /**
+   * Resolves when the background tuner may take the device for its next job; `first` is true
+   * before the first job. Default: BACKGROUND_DELAY_MS later for the first job (the first steps
+   * run before any timing), then once the GPU has finished what was submitted and, in a browser,
+   * the page is idle. Tests inject their own.
+   */
+  waitForIdle?: (first: boolean) => Promise<void>;
+}
+
+/** The first background job waits this long after the compile that queued it. */
+export const BACKGROUND_DELAY_MS = 2000;
+
 /**
- * Picks the fastest of several kernel configurations for a shape class by timing them on this
- * adapter, once; the winner is remembered per adapter. With tuning off, the first candidate (the
- * family's default) is used.
+ * Picks a kernel configuration for each shape class without ever making a compile wait: from what
+ * this engine already answered, the store of measured winners, the table shipped for this adapter
+ * class, or the family's default (the first candidate), in that order. A shape class the store does
+ * not know is queued for timing in the background, whose winner is stored for the next engine (page
+ * load, process) or, on this one, after `refresh()`. One engine answers a shape class the same way
+ * until then, so every step it compiles and a run resumed on it compute the same bits.
  */
 export class Autotuner {
   /** Choices a resumed run must repeat, by shape class: ahead of the store and of timing. */
   private readonly adopted = new Map<string, string>();
   /** What `choose` answered on this engine, by shape class. */
   private readonly made = new Map<string, string>();
+  private readonly queue: TuneJob[] = [];
+  private running: Promise<void> | undefined;
+  private started = false;
+  private stopped = false;
+  /** Waits for the background tuner's next turn (AutotunerOptions.waitForIdle); replaceable, for tests. */
+  waitForIdle: (first: boolean) => Promise<void>;
 
   constructor(
-    private readonly engine: GpuContext,
+    private readonly engine: GpuContext & { check?(): void },
     readonly enabled: boolean,
     private readonly store: TuneStore,
-  ) {}
+    options: AutotunerOptions = {},
+  ) {
+    this.waitForIdle = options.waitForIdle ?? ((first) => defaultIdle(engine, first));
+  }
 
   /** The candidate chosen for each shape class so far on this engine, as `adopt` takes them back. */
   get choices(): Record<string, string> {
     return Object.fromEntries(this.made);
+  }
+
+  /** Shape classes waiting to be timed in the background. */
+  get pending(): number {
+    return this.queue.length;
   }
 
   /**
@@ -155,14 +92,11 @@ export class Autotuner {
   }
 
   /**
-   * The choice for `shapeClass` without timing anything: an adopted, already chosen or stored
-   * winner, else the family's default (the first candidate). Eager ops use it: they never wait
-   * for tuning.
+   * Forgets this engine's answers (not adopted ones), so that compiles from now on use the winners
+   * the background tuner has stored since. Steps compiled before keep their kernels.
    */
-  cachedOrDefault(shapeClass: string, candidates: readonly TuneCandidate[]): string {
-    if (!this.enabled || candidates.length === 1) return candidates[0].id;
-    const id = this.adopted.get(shapeClass) ?? this.made.get(shapeClass) ?? this.store.get(`${this.adapterKey()}|${shapeClass}`);
-    return id !== undefined && candidates.some((c) => c.id === id) ? id : candidates[0].id;
+  refresh(): void {
+    this.made.clear();
   }
 
   private adapterKey(): string {
@@ -170,91 +104,151 @@ export class Autotuner {
     return `${i.vendor}/${i.architecture}/${i.device}/${i.description}`;
   }
 
-  /** The id of the winning candidate for `shapeClass`, timing the candidates on `buffers` if needed. */
-  async choose(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
-    const id = await this.pick(shapeClass, candidates, buffers);
+  /**
+   * The id of the candidate to use for `shapeClass`, at once (never timing). `buffers` are the
+   * operands' sizes (or buffers, whose sizes are taken) on which the background tuner times the
+   * candidates, on throwaway buffers of its own. Candidates this device's limits refuse are never
+   * offered; a KernelError names the limits when none fits.
+   */
+  async choose(shapeClass: string, candidates: TuneCandidate[], buffers: readonly (GPUBuffer | number)[]): Promise<string> {
+    const id = this.decide(shapeClass, candidates, buffers);
     this.made.set(shapeClass, id);
     return id;
   }
 
-  private async pick(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
-    if (candidates.length === 0) throw new Error(`autotune '${shapeClass}': no candidates`);
-    if (!this.enabled || candidates.length === 1) return candidates[0].id;
-    const adopted = this.adopted.get(shapeClass);
-    if (adopted && candidates.some((c) => c.id === adopted)) return adopted;
+  /**
+   * The choice for `shapeClass` as `choose` makes it, but synchronous, queueing nothing and not
+   * remembered as this engine's answer: for eager ops, which never wait for tuning and have no
+   * operand sizes to time on.
+   */
+  cachedOrDefault(shapeClass: string, candidates: readonly TuneCandidate[]): string {
+    return this.decide(shapeClass, candidates, undefined);
+  }
+
+  private decide(shapeClass: string, candidates: readonly TuneCandidate[], buffers: readonly (GPUBuffer | number)[] | undefined): string {
+    const fitting = this.fitting(shapeClass, candidates);
+    const ids = fitting.map((c) => c.id);
+    const table = () => tableChoice(adapterClass(this.engine.info), shapeClass, ids) ?? ids[0];
+    if (!this.enabled || fitting.length === 1) return table();
+    for (const id of [this.adopted.get(shapeClass), this.made.get(shapeClass)]) if (id && ids.includes(id)) return id;
     const key = `${this.adapterKey()}|${shapeClass}`;
     const known = this.store.get(key);
-    if (known && candidates.some((c) => c.id === known)) return known;
-    let best = candidates[0].id;
-    let bestTime = Infinity;
-    for (const candidate of candidates) {
-      const launches = [{ spec: candidate.spec, buffers: Array.from({ length: storageBindingCount(candidate.spec) }, (_, i) => i) }, ...(candidate.after ?? [])];
-      const time = await this.time(launches, buffers).catch(() => Infinity);
-      if (time < bestTime) {
-        bestTime = time;
-        best = candidate.id;
-      }
+    if (known && ids.includes(known)) return known;
+    if (buffers && !this.queue.some((j) => j.key === key)) {
+      this.queue.push({ key, shapeClass, candidates: fitting, bufferBytes: buffers.map((b) => (typeof b === 'number' ? b : b.size)) });
     }
-    this.store.set(key, best);
-    return best;
+    return table();
+  }
+
+  /** The candidates whose every launch this device's limits accept. */
+  private fitting(shapeClass: string, candidates: readonly TuneCandidate[]): TuneCandidate[] {
+    if (candidates.length === 0) throw new KernelError(shapeClass, 'the autotuner was given no candidates');
+    const limits = this.engine.info.limits;
+    const refusals = candidates.map((c) => [c.spec, ...(c.after ?? []).map((a) => a.spec)].map((s) => limitRefusal(s, limits)).find(Boolean));
+    const fitting = candidates.filter((_, i) => !refusals[i]);
+    if (fitting.length === 0) {
+      throw new KernelError(shapeClass, `no kernel configuration fits this device: ${refusals.join('; ')}; use smaller shapes or a device with larger limits`);
+    }
+    return fitting;
   }
 
   /**
-   * Median time of a few runs of `launches` (one pass each run) in milliseconds; the first run
-   * (compilation, warm-up) is dropped. GPU timestamps where the device has them, since a submit's
-   * round trip can exceed a small kernel's whole cost; wall time of each submit otherwise, or when
-   * the timestamps are too coarse to tell (browsers round them).
+   * Starts timing the queued shape classes in the background, one at a time at idle moments
+   * (AutotunerOptions.waitForIdle), storing each winner. Does nothing with tuning off, while
+   * already running, or once stopped.
    */
-  async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
-    const { device, buffers: registry } = this.engine;
-    const uniforms: GPUBuffer[] = [];
-    try {
-      const bound: Launch[] = [];
-      for (const { spec, buffers: indices } of launches) {
-        bound.push(await makeLaunch(this.engine, spec, indices.map((i) => buffers[i]), uniforms));
+  tuneInBackground(): void {
+    if (!this.enabled || this.running || this.stopped || this.queue.length === 0) return;
+    const first = !this.started;
+    this.started = true;
+    this.running = this.drain(first).finally(() => {
+      this.running = undefined;
+      // Shape classes queued while the last job ran.
+      if (this.queue.length) this.tuneInBackground();
+    });
+  }
+
+  /** Resolves once the background tuner has nothing left to do (for tests and benchmarks). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Stops background tuning after the job in progress (the engine is going away). */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+  }
+
+  private async drain(first: boolean): Promise<void> {
+    while (this.queue.length && !this.stopped) {
+      await this.waitForIdle(first);
+      first = false;
+      const job = this.queue.shift();
+      if (!job || this.stopped) return;
+      try {
+        this.engine.check?.();
+      } catch {
+        this.stop(); // destroyed or lost: nothing to time on
+        return;
       }
-      const record = (pass: GPUComputePassEncoder) => {
-        for (const launch of bound) encodeLaunch(pass, launch);
-        pass.end();
-      };
-      if (TimestampProfiler.supported(this.engine)) {
-        const gpuTime = await this.timeOnGpu(record, runs);
-        if (gpuTime > 0) return gpuTime;
+      // Another engine on this store (a second tab, a resumed process) may have tuned it since.
+      if (this.store.get(job.key)) continue;
+      const timer = new LaunchTimer(this.engine);
+      try {
+        const id = await this.fastestOf(job.candidates, timer.storage(job.bufferBytes));
+        if (id !== undefined) this.store.set(job.key, id);
+      } catch {
+        // A device lost mid-job: the shape class is tuned next time instead.
+      } finally {
+        timer.dispose();
       }
-      const once = async () => {
-        const encoder = device.createCommandEncoder();
-        record(encoder.beginComputePass());
-        const start = performance.now();
-        device.queue.submit([encoder.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        return performance.now() - start;
-      };
-      await once();
-      const times: number[] = [];
-      for (let i = 0; i < runs; i++) times.push(await once());
-      return median(times);
-    } finally {
-      for (const u of uniforms) registry.destroy(u);
     }
   }
 
-  /** Median GPU time of `runs` timed passes after one untimed warm-up, all in one submit. */
-  private async timeOnGpu(record: (pass: GPUComputePassEncoder) => void, runs: number): Promise<number> {
-    const profiler = new TimestampProfiler(this.engine, runs);
+  /** The id of the fastest candidate on `buffers`, or undefined when none could be timed. */
+  private async fastestOf(candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string | undefined> {
+    const times: number[] = [];
+    for (const candidate of candidates) {
+      const launches = [{ spec: candidate.spec, buffers: Array.from({ length: storageBindingCount(candidate.spec) }, (_, i) => i) }, ...(candidate.after ?? [])];
+      times.push(await this.time(launches, buffers).catch(() => Infinity));
+    }
+    const best = fastest(times);
+    return best < 0 ? undefined : candidates[best].id;
+  }
+
+  /**
+   * Times the candidates now, on `buffers`, and stores and returns the winner: for benchmarks and
+   * tools that want a tuned configuration before they start, at the cost of the wait `choose` avoids.
+   */
+  async tuneNow(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
+    const fitting = this.fitting(shapeClass, candidates);
+    const id = (fitting.length > 1 && (await this.fastestOf(fitting, buffers))) || fitting[0].id;
+    this.store.set(`${this.adapterKey()}|${shapeClass}`, id);
+    return id;
+  }
+
+  /** Median time in milliseconds of `launches` (one pass) on `buffers`; see LaunchTimer.time. */
+  async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
+    const timer = new LaunchTimer(this.engine);
     try {
-      const encoder = this.engine.device.createCommandEncoder();
-      record(encoder.beginComputePass());
-      for (let i = 0; i < runs; i++) record(profiler.beginPass(encoder, 'tune'));
-      profiler.resolve(encoder);
-      this.engine.device.queue.submit([encoder.finish()]);
-      return median((await profiler.read()).map((t) => t.ms));
+      return await timer.time(launches, buffers, runs);
     } finally {
-      profiler.dispose();
+      timer.dispose();
     }
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+/**
+ * The default wait before a background job: BACKGROUND_DELAY_MS before the first (the first steps
+ * run untouched), then until the GPU has finished what was submitted, then until a browser page is
+ * idle. Node timers are unref'd so that a pending job never keeps a finished process alive.
+ */
+async function defaultIdle(engine: GpuContext, first: boolean): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, first ? BACKGROUND_DELAY_MS : 0) as unknown as { unref?(): void };
+    timer.unref?.();
+  });
+  await engine.device.queue.onSubmittedWorkDone().catch(() => {});
+  const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o?: { timeout: number }) => void }).requestIdleCallback;
+  if (idle) await new Promise<void>((resolve) => idle(resolve, { timeout: 1000 }));
 }

@@ -116,15 +116,9 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
   if (def.fuse ?? true) schedule = fuseBiasGradients(fuseEpilogues(schedule, keep), keep);
   const ctx: LowerContext = {
     software: engine.info.software,
-    tune: async (shapeClass, candidates, bufferBytes) => {
-      if (!engine.tuner.enabled || candidates.length < 2) return candidates[0].id;
-      const temp = bufferBytes.map((b, i) => engine.createStorage(b, `tune ${i}`));
-      try {
-        return await engine.tuner.choose(shapeClass, candidates, temp);
-      } finally {
-        for (const b of temp) engine.buffers.destroy(b);
-      }
-    },
+    // Never waits for timing: shape classes not yet tuned are timed in the background (started
+    // below), and their winners serve later compiles, not this one.
+    tune: (shapeClass, candidates, bufferBytes) => engine.tuner.choose(shapeClass, candidates, bufferBytes),
   };
   try {
     const plan = await Plan.build(engine, { schedule, placed, outputs: [...keep] }, ctx);
@@ -132,6 +126,7 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
     // Parameters first used here were initialised by eager launches that are recorded but not yet
     // submitted; a run submits at once, so it must find them submitted.
     await engine.flush();
+    engine.tuner.tuneInBackground();
     return new CompiledStep(engine, plan, inputs, inputRanges, outputs, owned, update);
   } catch (e) {
     for (const b of owned) engine.buffers.destroy(b);

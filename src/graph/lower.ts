@@ -22,8 +22,9 @@ export interface LowerContext {
   /** True on a software adapter, where barriers cost more than they save (see kernel families). */
   software: boolean;
   /**
-   * Returns the id of the fastest candidate for `shapeClass` on this adapter (the first one when
-   * tuning is off). `bufferBytes` sizes the throwaway buffers the candidates are timed on.
+   * Returns the id of the candidate to use for `shapeClass` on this adapter, without waiting for
+   * any timing (Autotuner.choose: measured winner, shipped table or the first candidate).
+   * `bufferBytes` sizes the throwaway buffers the background tuner times the candidates on.
    */
   tune(shapeClass: string, candidates: TuneCandidate[], bufferBytes: number[]): Promise<string>;
 }

@@ -1,4 +1,5 @@
 import type { ParameterStore } from '../graph/params.js';
+import { KERNEL_CONFIGS_KEY, kernelConfigsJson } from '../gpu/tune_record.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { checkCheckpoint, CheckpointError, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
@@ -63,20 +64,22 @@ interface PendingHalf {
 }
 const pending = new WeakMap<ParameterStore, PendingHalf>();
 
-/** `run_id` and `step` for a checkpoint of `store`, the same in its weights and optimizer files. */
-export function runMetadata(store: ParameterStore): { run_id: string; step: string } {
+/** `run_id` and `step` for a checkpoint of `store`, the same in its weights and optimizer files, and the `kernel_configs` its steps were compiled with. */
+export function runMetadata(store: ParameterStore): { run_id: string; step: string; kernel_configs: string } {
   let id = runIds.get(store);
   if (!id) {
     // getRandomValues, unlike randomUUID, exists outside secure contexts too.
     id = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
     runIds.set(store, id);
   }
-  return { run_id: id, step: String(store.optimizerSteps) };
+  // The kernels the run's steps were compiled with ride along, so the run can be repeated bit for bit.
+  return { run_id: id, step: String(store.optimizerSteps), [KERNEL_CONFIGS_KEY]: kernelConfigsJson(store.engine.tuner.choices) };
 }
 
 /** Throws if `metadata` sets a key the checkpoint writer sets itself. */
 export function checkReserved(metadata: Record<string, string>, keys: readonly string[]): void {
-  const taken = keys.filter((k) => k in metadata);
+  // Every writer that checks also writes runMetadata, whose kernel_configs is the writer's too.
+  const taken = [...keys, KERNEL_CONFIGS_KEY].filter((k) => k in metadata);
   if (taken.length) throw new CheckpointError(`checkpoint metadata: ${taken.map((k) => `'${k}'`).join(', ')} is set by the writer; choose another key`);
 }
 
