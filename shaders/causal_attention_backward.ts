@@ -1,4 +1,4 @@
-import { attentionPreludeWGSL } from './causal_attention.js';
+import { attentionPreludeWGSL, rowLoaderWGSL, rowStoreWGSL } from './causal_attention.js';
 
 /**
  * Causal self-attention backward, as FlashAttention-2: the probabilities are recomputed from q, k
@@ -25,8 +25,12 @@ export function causalAttentionQueryGradShader(dh: number): string {
 @group(0) @binding(5) var<storage, read_write> dstat: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 ${attentionPreludeWGSL(dh)}
-var<workgroup> Ks: array<f32, TILE_ELEMS>;
-var<workgroup> Vs: array<f32, TILE_ELEMS>;
+${rowLoaderWGSL('qkv')}
+${rowLoaderWGSL('dy')}
+${rowLoaderWGSL('y')}
+${rowStoreWGSL('dqkv')}
+var<workgroup> Ks: array<vec4f, TILE_VECS>;
+var<workgroup> Vs: array<vec4f, TILE_VECS>;
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -36,45 +40,44 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let i = wid.x * ROWS + lid;
   let live = i < T;
   let row = min(i, T - 1u);
-  var q: array<f32, DH>;
-  var g: array<f32, DH>;
-  var dq: array<f32, DH>;
+  var q: array<vec4f, DV>;
+  var g: array<vec4f, DV>;
+  var dq: array<vec4f, DV>;
   var D = 0.0;
-  for (var d = 0u; d < DH; d++) {
-    q[d] = qkv[qkv_at(b, row, h, 0u, d)] * params.scale;
-    g[d] = dy[out_at(b, row, h, d)];
-    D += g[d] * y[out_at(b, row, h, d)];
-    dq[d] = 0.0;
+  for (var c = 0u; c < DV; c++) {
+    q[c] = load_qkv(qkv_at(b, row, h, 0u), c) * params.scale;
+    g[c] = load_dy(out_at(b, row, h), c);
+    D += dot(g[c], load_y(out_at(b, row, h), c));
+    dq[c] = vec4f(0.0);
   }
   let L = lse[stat_at(b, h, row)];
   let key_end = min(T, wid.x * ROWS + ROWS);
   for (var k0 = 0u; k0 < key_end; k0 += TILE) {
     let n = min(TILE, key_end - k0);
     workgroupBarrier();
-    for (var idx = lid; idx < n * DH; idx += ROWS) {
-      let j = idx / DH;
-      let d = idx % DH;
-      Ks[idx] = qkv[qkv_at(b, k0 + j, h, 1u, d)];
-      Vs[idx] = qkv[qkv_at(b, k0 + j, h, 2u, d)];
+    for (var idx = lid; idx < n * DV; idx += ROWS) {
+      let j = k0 + idx / DV;
+      Ks[idx] = load_qkv(qkv_at(b, j, h, 1u), idx % DV);
+      Vs[idx] = load_qkv(qkv_at(b, j, h, 2u), idx % DV);
     }
     workgroupBarrier();
     let visible = select(0u, min(n, i + 1u - k0), live && i >= k0);
     for (var j = 0u; j < visible; j++) {
       var s = 0.0;
       var dp = 0.0;
-      for (var d = 0u; d < DH; d++) {
-        s += q[d] * Ks[j * DH + d];
-        dp += g[d] * Vs[j * DH + d];
+      for (var c = 0u; c < DV; c++) {
+        s += dot(q[c], Ks[j * DV + c]);
+        dp += dot(g[c], Vs[j * DV + c]);
       }
       let ds = exp(s - L) * (dp - D);
-      for (var d = 0u; d < DH; d++) {
-        dq[d] += ds * Ks[j * DH + d];
+      for (var c = 0u; c < DV; c++) {
+        dq[c] += ds * Ks[j * DV + c];
       }
     }
   }
   if (live) {
-    for (var d = 0u; d < DH; d++) {
-      dqkv[qkv_at(b, i, h, 0u, d)] = dq[d] * params.scale;
+    for (var c = 0u; c < DV; c++) {
+      store_dqkv(qkv_at(b, i, h, 0u), c, dq[c] * params.scale);
     }
     dstat[stat_at(b, h, i)] = D;
   }
@@ -96,8 +99,11 @@ export function causalAttentionKeyGradShader(dh: number): string {
 @group(0) @binding(4) var<storage, read_write> dqkv: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 ${attentionPreludeWGSL(dh)}
-var<workgroup> Qs: array<f32, TILE_ELEMS>;
-var<workgroup> Gs: array<f32, TILE_ELEMS>;
+${rowLoaderWGSL('qkv')}
+${rowLoaderWGSL('dy')}
+${rowStoreWGSL('dqkv')}
+var<workgroup> Qs: array<vec4f, TILE_VECS>;
+var<workgroup> Gs: array<vec4f, TILE_VECS>;
 var<workgroup> Ls: array<f32, TILE>;
 var<workgroup> Ds: array<f32, TILE>;
 
@@ -110,24 +116,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let j = first + lid;
   let live = j < T;
   let row = min(j, T - 1u);
-  var k: array<f32, DH>;
-  var v: array<f32, DH>;
-  var dk: array<f32, DH>;
-  var dv: array<f32, DH>;
-  for (var d = 0u; d < DH; d++) {
-    k[d] = qkv[qkv_at(b, row, h, 1u, d)];
-    v[d] = qkv[qkv_at(b, row, h, 2u, d)];
-    dk[d] = 0.0;
-    dv[d] = 0.0;
+  var k: array<vec4f, DV>;
+  var v: array<vec4f, DV>;
+  var dk: array<vec4f, DV>;
+  var dv: array<vec4f, DV>;
+  for (var c = 0u; c < DV; c++) {
+    k[c] = load_qkv(qkv_at(b, row, h, 1u), c);
+    v[c] = load_qkv(qkv_at(b, row, h, 2u), c);
+    dk[c] = vec4f(0.0);
+    dv[c] = vec4f(0.0);
   }
   for (var q0 = first; q0 < T; q0 += TILE) {
     let n = min(TILE, T - q0);
     workgroupBarrier();
-    for (var idx = lid; idx < n * DH; idx += ROWS) {
-      let r = idx / DH;
-      let d = idx % DH;
-      Qs[idx] = qkv[qkv_at(b, q0 + r, h, 0u, d)] * params.scale;
-      Gs[idx] = dy[out_at(b, q0 + r, h, d)];
+    for (var idx = lid; idx < n * DV; idx += ROWS) {
+      let i = q0 + idx / DV;
+      Qs[idx] = load_qkv(qkv_at(b, i, h, 0u), idx % DV) * params.scale;
+      Gs[idx] = load_dy(out_at(b, i, h), idx % DV);
     }
     for (var r = lid; r < n; r += ROWS) {
       Ls[r] = lse[stat_at(b, h, q0 + r)];
@@ -139,22 +144,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var r = from_row; r < n; r++) {
       var s = 0.0;
       var dp = 0.0;
-      for (var d = 0u; d < DH; d++) {
-        s += Qs[r * DH + d] * k[d];
-        dp += Gs[r * DH + d] * v[d];
+      for (var c = 0u; c < DV; c++) {
+        s += dot(Qs[r * DV + c], k[c]);
+        dp += dot(Gs[r * DV + c], v[c]);
       }
       let p = exp(s - Ls[r]);
       let ds = p * (dp - Ds[r]);
-      for (var d = 0u; d < DH; d++) {
-        dv[d] += p * Gs[r * DH + d];
-        dk[d] += ds * Qs[r * DH + d];
+      for (var c = 0u; c < DV; c++) {
+        dv[c] += p * Gs[r * DV + c];
+        dk[c] += ds * Qs[r * DV + c];
       }
     }
   }
   if (live) {
-    for (var d = 0u; d < DH; d++) {
-      dqkv[qkv_at(b, j, h, 1u, d)] = dk[d];
-      dqkv[qkv_at(b, j, h, 2u, d)] = dv[d];
+    for (var c = 0u; c < DV; c++) {
+      store_dqkv(qkv_at(b, j, h, 1u), c, dk[c]);
+      store_dqkv(qkv_at(b, j, h, 2u), c, dv[c]);
     }
   }
 }

@@ -84,9 +84,12 @@ function launchGeometry(s: AttentionShape, tiles: AttentionTiles, scale: number)
   };
 }
 
-/** Bytes per staged row: forward and dq stage k and v; dk/dv stage q, dO, lse and D. */
-const stagedQueryBytes = (dh: number) => 8 * dh;
-const stagedKeyBytes = (dh: number) => 8 * dh + 8;
+/**
+ * Bytes per staged row, rows held as ⌈Dh/4⌉ vec4s: forward and dq stage k and v; dk/dv stage q,
+ * dO, lse and D.
+ */
+const stagedQueryBytes = (dh: number) => 32 * Math.ceil(dh / 4);
+const stagedKeyBytes = (dh: number) => 32 * Math.ceil(dh / 4) + 8;
 
 /**
  * y [B, T, heads·Dh] and lse [B, heads, T] = log Σ_j≤i exp(s_ij) from qkv. Bindings: qkv, y, lse.
