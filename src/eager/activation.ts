@@ -1,16 +1,8 @@
 import type { ActivationSpec } from '../../shaders/lib/activations.js';
-import { ShapeError } from '../gpu/errors.js';
-import { activationBackward, activationForward } from '../kernels/activation.js';
-import { launch, type Tensor } from './tensor.js';
-
-function sameShape(op: string, a: Tensor, b: Tensor): void {
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new ShapeError(`${op}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] must be equal`);
-  }
-}
+import { runOp, type Tensor } from './tensor.js';
 
 export function activation(x: Tensor, a: ActivationSpec): Tensor {
-  return launch(activationForward(a, x.size), [x], [{ shape: x.shape }])[0];
+  return runOp('activation', [x], { activation: a })[0];
 }
 
 /**
@@ -19,8 +11,7 @@ export function activation(x: Tensor, a: ActivationSpec): Tensor {
  * it is the input z.
  */
 export function activationGrad(dy: Tensor, saved: Tensor, a: ActivationSpec): Tensor {
-  sameShape(`${a.kind} backward`, dy, saved);
-  return launch(activationBackward(a, dy.size), [dy, saved], [{ shape: dy.shape }])[0];
+  return runOp('activation_backward', [dy, saved], { activation: a })[0];
 }
 
 export const relu = (x: Tensor) => activation(x, { kind: 'relu' });

@@ -10,7 +10,8 @@ import {
   type ConvFilterConfig,
   type ConvGemmConfig,
 } from '../kernels/conv2d.js';
-import { launch, type Tensor } from './tensor.js';
+import type { ConvAttrs } from '../graph/ops/kinds.js';
+import { launch, runOp, type Tensor } from './tensor.js';
 
 export interface Conv2dOptions extends Conv2dAttrs {
   /** [Cout], added before the activation. */
@@ -33,9 +34,20 @@ export function sameShape(op: string, what: string, got: readonly number[], expe
   }
 }
 
+/** The graph op's attributes (explicit pairs) from the eager options' shorthand. */
+export function convAttrs(p: { stride: readonly [number, number]; padding: readonly [number, number]; dilation: readonly [number, number] }): ConvAttrs {
+  return { stride: [...p.stride], padding: [...p.padding], dilation: [...p.dilation] } as ConvAttrs;
+}
+
 /** y = activation(conv2d(x, w) + bias). x: NCHW [N, Cin, H, W]; w: [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
-  const p = conv2dParams(x.shape, w.shape, { ...options, bias: options.bias !== undefined, activation: activationSpec(options.activation) });
+  const activation = activationSpec(options.activation);
+  const p = conv2dParams(x.shape, w.shape, { ...options, bias: options.bias !== undefined, activation });
+  if (!options.config) {
+    if (!options.bias && activation.kind === 'none') return runOp('conv2d', [x, w], convAttrs(p))[0];
+    const inputs = options.bias ? [x, w, options.bias] : [x, w];
+    return runOp('conv2d_fused', inputs, { ...convAttrs(p), bias: !!options.bias, activation })[0];
+  }
   if (options.bias) sameShape('conv2d', 'bias', options.bias.shape, [w.shape[0]], 'give one bias per output channel');
   const inputs = options.bias ? [x, w, options.bias] : [x, w];
   return launch(conv2dProgram(p, options.config), inputs, [{ shape: conv2dOutputShape(p) }])[0];
@@ -52,6 +64,7 @@ export function conv2dBackwardData(
   attrs: Conv2dAttrs & { config?: ConvGemmConfig } = {},
 ): Tensor {
   const p = conv2dParams(inputShape, w.shape, attrs);
+  if (!attrs.config) return runOp('conv2d_backward_data', [dy, w], { ...convAttrs(p), inputShape: [...inputShape] })[0];
   sameShape('conv2d backward-data', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output for this input shape');
   return launch(conv2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
 }
@@ -64,6 +77,7 @@ export function conv2dBackwardFilter(
   attrs: Conv2dAttrs & { bias?: boolean; config?: ConvFilterConfig } = {},
 ): { dw: Tensor; dbias?: Tensor } {
   const p = conv2dParams(x.shape, weightShape, attrs);
+  if (!attrs.config && !p.bias) return { dw: runOp('conv2d_backward_filter', [x, dy], { ...convAttrs(p), weightShape: [...weightShape] })[0] };
   sameShape('conv2d backward-filter', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output of x');
   const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[0]] }] : [{ shape: weightShape }];
   const [dw, dbias] = launch(conv2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);

@@ -3,12 +3,11 @@ import {
   binaryBackwardProgram,
   binaryForward,
   broadcastLayout,
-  scaleSpec,
   whereBackward as whereBackwardSpec,
   whereForward,
   type BinaryOp,
 } from '../kernels/elementwise.js';
-import { launch, type Tensor } from './tensor.js';
+import { launch, runOp, type Tensor } from './tensor.js';
 
 export interface BroadcastOptions {
   /** Align b's first dimension with this dimension of a, instead of aligning the last dimensions. */
@@ -20,7 +19,15 @@ export interface BinaryGrads {
   db: Tensor;
 }
 
+const sameShapes = (a: Tensor, b: Tensor) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+
+/**
+ * Equal shapes run the graph's op, a per-channel b of `add` its bias_add; other broadcasts (a [1]
+ * operand, a channel block) the broadcasting kernel the graph ops lower to.
+ */
 function binary(op: BinaryOp, a: Tensor, b: Tensor, options: BroadcastOptions): Tensor {
+  if (sameShapes(a, b) && options.axis === undefined) return runOp(op, [a, b], {})[0];
+  if (op === 'add' && b.shape.length === 1 && b.shape[0] > 1) return runOp('bias_add', [a, b], { axis: options.axis ?? -1 }, op)[0];
   const layout = broadcastLayout(op, a.shape, b.shape, options.axis);
   return launch(binaryForward(op, layout), [a, b], [{ shape: a.shape }])[0];
 }
@@ -54,17 +61,13 @@ export function mulBackward(dy: Tensor, a: Tensor, b: Tensor, options: Broadcast
 }
 
 /** x * s + shift for scalars s and shift. */
-export function scale(x: Tensor, s: number, shift = 0): Tensor {
-  return launch(scaleSpec(x.size, s, shift), [x], [{ shape: x.shape }])[0];
-}
+export const scale = (x: Tensor, s: number, shift = 0): Tensor => runOp('scale', [x], { scale: s, shift })[0];
 
 /** Gradient of x * s + shift: dx = dy * s. */
-export function scaleBackward(dy: Tensor, s: number): Tensor {
-  return launch(scaleSpec(dy.size, s, 0), [dy], [{ shape: dy.shape }])[0];
-}
+export const scaleBackward = (dy: Tensor, s: number): Tensor => scale(dy, s);
 
 function sameShape(op: string, x: Tensor, y: Tensor, xName: string, yName: string): void {
-  if (x.shape.length !== y.shape.length || x.shape.some((d, i) => d !== y.shape[i])) {
+  if (!sameShapes(x, y)) {
     throw new ShapeError(`${op}: ${xName} [${x.shape.join(', ')}] and ${yName} [${y.shape.join(', ')}] must have the same shape`);
   }
 }

@@ -1,16 +1,7 @@
 import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import { ShapeError } from '../gpu/errors.js';
-import {
-  matmulCandidates,
-  matmulConfig,
-  matmulProgram,
-  matmulShapeClass,
-  matmulTuneBufferBytes,
-  matmulTuneCandidate,
-  type MatmulConfig,
-  type MatmulParams,
-} from '../kernels/matmul.js';
-import { launch, type Tensor } from './tensor.js';
+import { matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../kernels/matmul.js';
+import { launch, runOp, type Tensor } from './tensor.js';
 
 export interface MatmulOptions {
   /** Read A as its transpose: A is stored [K, M] (or [batch, K, M]). */
@@ -89,34 +80,13 @@ function outputShape(a: Tensor, b: Tensor, p: MatmulParams): number[] {
 }
 
 /**
- * The configuration for these parameters: forced, or the autotuner's choice for the shape class.
- * With tuning enabled, the first call per shape class times every candidate's launches (split-K's
- * reduce included) on (A, B) and scratch outputs; later calls hit the tuner's cache.
- */
-async function chooseConfig(a: Tensor, b: Tensor, p: MatmulParams, forced?: string): Promise<MatmulConfig> {
-  if (forced) return matmulConfig(forced);
-  const candidates = matmulCandidates(p);
-  const engine = a.engine;
-  if (!engine.tuner.enabled || candidates.length === 1) return candidates[0];
-  const [, , partialBytes, outBytes] = matmulTuneBufferBytes(p, candidates);
-  const scratch = [engine.createStorage(partialBytes, 'matmul.tune partials'), engine.createStorage(outBytes, 'matmul.tune out')];
-  try {
-    const tune = candidates.map((c) => matmulTuneCandidate(p, c));
-    const id = await engine.tuner.choose(matmulShapeClass(p), tune, [a.buffer, b.buffer, ...scratch]);
-    return matmulConfig(id);
-  } finally {
-    for (const s of scratch) engine.buffers.destroy(s);
-  }
-}
-
-/**
  * C = op(A)·op(B) [+ bias] [→ activation], or (op(A)·op(B)) ⊙ f'(saved) with a prologue, on 2-D
  * [M, K] or batched 3-D [batch, M, K] tensors (a 2-D operand broadcasts over the other's batch).
- * Async because the first product of a shape class may be autotuned; the launch is recorded
- * without waiting for the GPU.
+ * Returns at once: the configuration is the autotuner's known one or the family's default, never
+ * a timing run.
  */
-export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<Tensor> {
-  return (await run(a, b, options, false))[0];
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  return run(a, b, options, false)[0];
 }
 
 /**
@@ -124,18 +94,38 @@ export async function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}):
  * bias or activation), from the same kernel: [M] for a 2-D result, [batch, M] for a batched one.
  * For dW = dYᵀ·X (A = dY [batch, N] with transA) that is the bias gradient Σ_batch dY.
  */
-export async function matmulWithRowSum(a: Tensor, b: Tensor, options: MatmulOptions = {}): Promise<{ c: Tensor; rowSum: Tensor }> {
-  const [c, rowSum] = await run(a, b, options, true);
+export function matmulWithRowSum(a: Tensor, b: Tensor, options: MatmulOptions = {}): { c: Tensor; rowSum: Tensor } {
+  const [c, rowSum] = run(a, b, options, true);
   return { c, rowSum };
 }
 
-async function run(a: Tensor, b: Tensor, options: MatmulOptions, rowSumA: boolean): Promise<Tensor[]> {
+function run(a: Tensor, b: Tensor, options: MatmulOptions, rowSumA: boolean): Tensor[] {
+  const { transA = false, transB = false, bias, activation, prologue, config } = options;
+  const batched = a.shape.length === 3 || b.shape.length === 3;
+  // The graph's ops cover equal ranks (row sums of 2-D products); a forced configuration, a 2-D
+  // operand broadcast over a batch, or a prologue with an activation (which the kernel refuses,
+  // here at once rather than at lowering) run the same kernels directly.
+  const fusedBoth = !!prologue && !!activation && activation.kind !== 'none';
+  if (!config && a.shape.length === b.shape.length && !(rowSumA && batched) && !fusedBoth) {
+    const inputs = [a, b];
+    if (bias) inputs.push(bias);
+    if (prologue) inputs.push(prologue.saved);
+    if (!bias && !activation && !prologue && !rowSumA) return runOp('matmul', inputs, { transA, transB });
+    return runOp('matmul_fused', inputs, {
+      transA,
+      transB,
+      bias: !!bias,
+      activation: activation ?? { kind: 'none' },
+      prologue: prologue?.activation ?? null,
+      rowSum: rowSumA,
+    });
+  }
   const params = { ...matmulParams(a, b, options), rowSumA };
-  const config = await chooseConfig(a, b, params, options.config);
-  const program = matmulProgram(params, config);
+  const chosen = config ?? a.engine.tuner.cachedOrDefault(matmulShapeClass(params), matmulCandidates(params).map((c) => matmulTuneCandidate(params, c)));
+  const program = matmulProgram(params, matmulConfig(chosen));
   const inputs = [a, b];
-  if (options.bias) inputs.push(options.bias);
-  if (options.prologue && options.prologue.activation.kind !== 'none') inputs.push(options.prologue.saved);
+  if (bias) inputs.push(bias);
+  if (prologue && prologue.activation.kind !== 'none') inputs.push(prologue.saved);
   const shape = outputShape(a, b, params);
   const outputs = [{ shape }];
   if (rowSumA) outputs.push({ shape: shape.slice(0, -1) });

@@ -1,12 +1,11 @@
 import { ShapeError } from '../gpu/errors.js';
 import { product } from '../kernels/geometry.js';
 import { broadcastAxisSpec, reduceAxisBackward, reduceAxisProgram, sumAllProgram } from '../kernels/reduce.js';
-import { launch, type Tensor } from './tensor.js';
+import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Sum of x along `axis` (negative counts from the end); the axis is dropped from the shape. */
 export function sum(x: Tensor, axis: number): Tensor {
-  const { program, shape } = reduceAxisProgram('sum', x.shape, axis);
-  return launch(program, [x], [{ shape }])[0];
+  return runOp('sum', [x], { axis })[0];
 }
 
 /** Mean of x along `axis`; the axis is dropped from the shape. */

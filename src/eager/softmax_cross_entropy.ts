@@ -1,7 +1,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { checkCrossEntropyShapes, softmaxCrossEntropyProgram } from '../kernels/softmax_cross_entropy.js';
-import { defaultRowVariant, type SoftmaxVariant } from '../kernels/softmax.js';
-import { launch, type Tensor } from './tensor.js';
+import type { SoftmaxVariant } from '../kernels/softmax.js';
+import { launch, runOp, type Tensor } from './tensor.js';
 
 export interface SoftmaxCrossEntropyResult {
   /** Mean loss over the kept rows, [1]; NaN when every row is ignored or invalid (as PyTorch). */
@@ -32,18 +32,25 @@ export interface SoftmaxCrossEntropyOptions {
  * other label >= C (invalid; counted by `invalid`), add nothing and are not counted.
  */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: SoftmaxCrossEntropyOptions = {}): SoftmaxCrossEntropyResult {
-  const [batch, classes] = checkCrossEntropyShapes(logits.shape, labels.shape);
-  if (labels.dtype !== 'u32') {
-    throw new ShapeError(`softmaxCrossEntropy: labels must be u32 class indices, got ${labels.dtype}; upload them with dtype 'u32'`);
-  }
   const countCorrect = options.countCorrect ?? false;
   const countInvalid = options.countInvalid ?? false;
-  const outputs = [{ shape: [1] }, { shape: logits.shape }, ...(countCorrect ? [{ shape: [1] }] : []), ...(countInvalid ? [{ shape: [1] }] : [])];
-  const variant = options.variant ?? defaultRowVariant(classes, logits.engine.info.software);
-  const program = softmaxCrossEntropyProgram(batch, classes, { countCorrect, countInvalid, ignoreIndex: options.ignoreIndex, variant });
-  const [loss, dLogits, ...counts] = launch(program, [logits, labels], outputs);
+  let outputs: Tensor[];
+  if (!options.variant) {
+    // The graph op always writes both counts; the ones not asked for go straight back to the pool.
+    outputs = runOp('softmax_cross_entropy', [logits, labels], options.ignoreIndex === undefined ? {} : { ignoreIndex: options.ignoreIndex });
+  } else {
+    const [batch, classes] = checkCrossEntropyShapes(logits.shape, labels.shape);
+    if (labels.dtype !== 'u32') {
+      throw new ShapeError(`softmaxCrossEntropy: labels must be u32 class indices, got ${labels.dtype}; upload them with dtype 'u32'`);
+    }
+    const program = softmaxCrossEntropyProgram(batch, classes, { countCorrect: true, countInvalid: true, ignoreIndex: options.ignoreIndex, variant: options.variant });
+    outputs = launch(program, [logits, labels], [{ shape: [1] }, { shape: logits.shape }, { shape: [1] }, { shape: [1] }]);
+  }
+  const [loss, dLogits, correct, invalid] = outputs;
   const result: SoftmaxCrossEntropyResult = { loss, dLogits };
-  if (countCorrect) result.correct = counts.shift();
-  if (countInvalid) result.invalid = counts.shift();
+  if (countCorrect) result.correct = correct;
+  else correct.dispose();
+  if (countInvalid) result.invalid = invalid;
+  else invalid.dispose();
   return result;
 }

@@ -1,18 +1,24 @@
+import '../gpu/dispose.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
+import type { KernelProgram, KernelSpec } from '../gpu/kernel_spec.js';
+import { inferOne, lowerOne, oneNodeKey } from '../graph/eager_plan.js';
+import type { DType, TensorType } from '../graph/ir.js';
+import type { OpAttrs, OpKind } from '../graph/ops/kinds.js';
 import { product } from '../kernels/geometry.js';
-import { singleLaunch, type KernelProgram, type KernelSpec } from '../kernels/kernel.js';
+import { singleLaunch } from '../kernels/kernel.js';
 
-export type DType = 'f32' | 'i32' | 'u32';
+export type { DType };
 export type TypedArrayOf<D extends DType> = D extends 'f32' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
 
 const ARRAY_OF = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
 
 /**
- * A GPU-resident array owned by the caller: it holds one buffer until dispose(). Eager ops record
- * work without waiting; `read()` submits and copies back.
+ * A GPU-resident array owned by the caller: it holds one buffer until dispose() (or the end of a
+ * `using` block or of the `engine.scope` it was made in). Eager ops record work without waiting;
+ * `read()` submits and copies back.
  */
-export class Tensor<D extends DType = DType> {
+export class Tensor<D extends DType = DType> implements Disposable {
   private gpuBuffer: GPUBuffer | undefined;
   readonly size: number;
 
@@ -24,6 +30,7 @@ export class Tensor<D extends DType = DType> {
   ) {
     this.size = product(shape);
     this.gpuBuffer = buffer;
+    engine.track(this);
   }
 
   /** The underlying buffer; throws if the tensor was disposed. */
@@ -41,10 +48,15 @@ export class Tensor<D extends DType = DType> {
     return new ARRAY_OF[this.dtype](bytes) as TypedArrayOf<D>;
   }
 
+  /** Frees the tensor; its buffer goes back to the engine's pool for later results of its size. */
   dispose(): void {
     if (!this.gpuBuffer) return;
-    this.engine.release(this.gpuBuffer);
+    this.engine.recycle(this.gpuBuffer);
     this.gpuBuffer = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   toString(): string {
@@ -57,6 +69,8 @@ function checkShape(op: string, shape: readonly number[]): void {
     throw new ShapeError(`${op}: shape [${shape.join(', ')}] must be positive integers`);
   }
 }
+
+const label = (shape: readonly number[]) => `tensor[${shape.join(',')}]`;
 
 /** Uploads `data` (numbers or a typed array) as a tensor of `shape`. */
 export function tensor<D extends DType = 'f32'>(
@@ -71,16 +85,52 @@ export function tensor<D extends DType = 'f32'>(
     throw new ShapeError(`tensor: ${data.length} values given for shape [${shape.join(', ')}], which holds ${n}`);
   }
   const array = data instanceof ARRAY_OF[dtype] ? (data as TypedArrayOf<D>) : new ARRAY_OF[dtype](Array.from(data));
-  const buffer = engine.createStorage(n * 4, `tensor[${shape.join(',')}]`);
+  const buffer = engine.createOutput(n * 4, label(shape), true);
   engine.upload(buffer, array);
   return new Tensor(engine, [...shape], dtype, buffer);
 }
 
-/** A tensor of zeros (WebGPU zero-initialises new buffers). */
+/** A tensor of zeros (WebGPU zero-initialises new buffers, so this one is never a pooled buffer). */
 export function zeros<D extends DType = 'f32'>(engine: Engine, shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
   checkShape('zeros', shape);
-  const buffer = engine.createStorage(product(shape) * 4, `tensor[${shape.join(',')}]`);
+  const buffer = engine.createStorage(product(shape) * 4, label(shape));
   return new Tensor(engine, [...shape], dtype, buffer);
+}
+
+function engineOf(op: string, inputs: readonly Tensor[]): Engine {
+  const engine = inputs[0]?.engine;
+  if (!engine) throw new ShapeError(`${op}: needs at least one input tensor`);
+  for (const t of inputs) {
+    if (t.engine !== engine) throw new ShapeError(`${op}: ${t} belongs to another engine; make every operand on the same engine`);
+  }
+  return engine;
+}
+
+function allocate(engine: Engine, outputs: readonly TensorType[]): Tensor[] {
+  return outputs.map((o) => new Tensor(engine, [...o.shape], o.dtype, engine.createOutput(product(o.shape) * 4, label(o.shape))));
+}
+
+function record(engine: Engine, key: string, build: () => KernelProgram | Promise<KernelProgram>, inputs: readonly Tensor[], made: Tensor[]): Tensor[] {
+  try {
+    engine.record(key, build, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
+  } catch (e) {
+    for (const t of made) t.dispose();
+    throw e;
+  }
+  return made;
+}
+
+/**
+ * Runs graph op `op` eagerly as a one-node plan: the op's rule checks the shapes (and names the
+ * fix), the plan is lowered once per (op, shapes, dtypes, attributes) by the same rule compileStep
+ * uses, and each call records it at once and returns its outputs. `where` names the call in
+ * errors when it is not the op itself (an eager `add` that runs bias_add).
+ */
+export function runOp<K extends OpKind>(op: K, inputs: readonly Tensor[], attrs: OpAttrs[K], where: string = op): Tensor[] {
+  const engine = engineOf(op, inputs);
+  const types = inferOne(op, inputs, attrs, where);
+  const made = allocate(engine, types);
+  return record(engine, oneNodeKey(op, inputs, attrs), () => lowerOne(engine, op, attrs, inputs, types), inputs, made);
 }
 
 export interface OutputSpec {
@@ -89,14 +139,14 @@ export interface OutputSpec {
 }
 
 /**
- * Allocates the outputs, records `spec` (a single kernel or a multi-launch program) with buffers
- * [...inputs, ...outputs], and returns the outputs.
+ * For eager functions with no graph op (backward helpers, reductions of another kind): allocates
+ * the outputs and records `spec` (one kernel or a program) over [...inputs, ...outputs] through
+ * the same recorder as `runOp`, keyed by the program itself.
  */
 export function launch(spec: KernelSpec | KernelProgram, inputs: readonly Tensor[], outputs: readonly OutputSpec[]): Tensor[] {
   const program = 'launches' in spec ? spec : singleLaunch(spec);
-  const engine = inputs[0]?.engine;
-  if (!engine) throw new Error(`${program.name}: launch needs at least one input tensor`);
-  const made = outputs.map((o) => zeros(engine, o.shape, o.dtype ?? 'f32'));
+  const engine = engineOf(program.name, inputs);
+  const made = allocate(engine, outputs.map((o) => ({ shape: o.shape, dtype: o.dtype ?? 'f32' })));
   try {
     engine.dispatchProgram(program, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
   } catch (e) {

@@ -43,6 +43,19 @@ export class BufferRegistry {
     buffer.destroy();
   }
 
+  /**
+   * Hands `buffer` to another registry without destroying it (the engine's pool of released tensor
+   * buffers keeps them apart from the buffers user objects own).
+   */
+  transfer(buffer: GPUBuffer, to: BufferRegistry): void {
+    const size = this.live.get(buffer);
+    if (size === undefined) return;
+    this.live.delete(buffer);
+    this.bytes -= size;
+    to.live.set(buffer, size);
+    to.bytes += size;
+  }
+
   destroyAll(): void {
     for (const buffer of [...this.live.keys()]) this.destroy(buffer);
     this.closed = true;

@@ -1,10 +1,13 @@
+import './dispose.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
 import { BufferRegistry, type BufferBinding } from './buffers.js';
 import { DeviceLostError, DisposedError, KernelError, ShapeError, WebGPUDLError } from './errors.js';
-import type { KernelProgram, KernelSpec } from './kernel_spec.js';
-import { checkLaunchBuffers, encodeLaunch, makeLaunch, type Launch } from './launch.js';
+import { pipelineKey, type KernelProgram, type KernelSpec } from './kernel_spec.js';
+import { checkLaunchBuffers } from './launch.js';
 import { PipelineCache } from './pipelines.js';
 import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js';
+import { Recorder, type RecorderStats } from './recorder.js';
+import { ScopeStack, type ScopedResource } from './scope.js';
 
 export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
@@ -29,25 +32,42 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   return new Engine(gpu, device, info, options.autotune ?? true, store, open, log);
 }
 
+/** What `engine.stats` reports: live buffers of user objects, and what eager work made and did. */
+export interface EngineStats extends RecorderStats {
+  /** Buffers owned by tensors, plans, stores and datasets (not the engine's own caches). */
+  liveBuffers: number;
+  liveBytes: number;
+  pipelines: number;
+  /** Released tensor buffers kept for reuse by later eager outputs of the same size. */
+  pooledBuffers: number;
+  /** Bytes of the engine's own buffers: eager uniforms and scratch, pooled tensor buffers. */
+  cachedBytes: number;
+}
+
+/** A cache key for a program built elsewhere: what decides its pipelines, uniforms and dispatch. */
+function programKey(program: KernelProgram): string {
+  const launches = program.launches.map(({ spec, args }) => {
+    const uniforms = spec.uniforms ? Array.from(new Uint32Array(spec.uniforms), (w) => w.toString(36)).join('.') : '';
+    return `${pipelineKey(spec)}#${uniforms}#${spec.workgroups.join('x')}#${args.map((a) => ('io' in a ? `i${a.io}` : `s${a.scratch}`)).join(',')}`;
+  });
+  return `program:${program.scratch.join(',')}|${launches.join('||')}`;
+}
+
 /**
  * Owns one GPUDevice and everything made on it. Eager work is recorded into one pending command
- * encoder and submitted when a result is read (or `flush()` is called), so chains of eager ops cost
- * one submit.
+ * encoder (one compute pass) and submitted when a result is read, at `flush()`/`sync()`, or after a
+ * bounded number of dispatches, so chains of eager ops cost one submit. `using engine = await
+ * createEngine()` closes it at the end of the block.
  */
-export class Engine {
+export class Engine implements Disposable, AsyncDisposable {
   /** Replaced, like `device`, `info` and `pipelines`, only by `recover()`. */
   buffers: BufferRegistry;
   pipelines: PipelineCache;
   readonly tuner: Autotuner;
   private gpu: GPU | undefined;
-  private encoder: GPUCommandEncoder | undefined;
-  /** Uniform buffers of recorded but not yet submitted dispatches; destroyed after submit. */
-  private transient: GPUBuffer[] = [];
-  private work: Promise<void> = Promise.resolve();
-  /** Flushes in progress, chained so that concurrent reads submit in recording order. */
-  private flushing: Promise<void> = Promise.resolve();
-  /** Eager launches recorded since the last submit (counted synchronously, unlike `work`). */
-  private pending = 0;
+  /** Records eager work; replaced with the device by `recover()`. */
+  private recorder: Recorder;
+  private readonly scopes = new ScopeStack();
   private lostError: DeviceLostError | undefined;
   private destroyed = false;
   private recoveries = 0;
@@ -69,6 +89,7 @@ export class Engine {
     this.gpu = gpu;
     this.buffers = new BufferRegistry(device);
     this.pipelines = new PipelineCache(device);
+    this.recorder = new Recorder(device, this.pipelines, this.buffers);
     this.tuner = new Autotuner(this, autotune, store);
     this.watch(device);
   }
@@ -122,18 +143,15 @@ export class Engine {
     const { gpu, device, info } = await this.reopen();
     // Lost-device buffers hold no GPU memory any more, but their objects do hold some on the CPU.
     this.buffers.destroyAll();
+    this.recorder.cache.destroyAll();
+    // Eager work still queued for the lost device is dropped with it, and no flush will ask why.
+    this.recorder.abandon();
     this.gpu = gpu;
     this.device = device;
     this.info = info;
     this.buffers = new BufferRegistry(device);
     this.pipelines = new PipelineCache(device);
-    this.encoder = undefined;
-    this.transient = [];
-    // Eager work still chained for the lost device fails with it, and no flush will ask why.
-    void this.work.catch(() => {});
-    this.work = Promise.resolve();
-    this.flushing = Promise.resolve();
-    this.pending = 0;
+    this.recorder = new Recorder(device, this.pipelines, this.buffers);
     this.lostError = undefined;
     this.uncaptured = undefined;
     this.recoveries++;
@@ -167,135 +185,91 @@ export class Engine {
   }
 
   /**
-   * Writes `data` into `buffer`. With eager launches still unsubmitted, the write waits for them
-   * (writeBuffer would otherwise land before launches recorded earlier).
+   * A storage buffer for an eager output: a released tensor buffer of the same size when one is
+   * pooled (so repeated shapes reuse buffers and bind groups), else a new one. Its contents are
+   * undefined; `forWrite` asks for one that `upload` can fill without a submit.
    */
+  createOutput(bytes: number, label: string, forWrite = false): GPUBuffer {
+    this.check();
+    return this.recorder.reuse(bytes, forWrite) ?? this.createStorage(bytes, label);
+  }
+
+  /** Writes `data` into `buffer` after the recorded work that uses the buffer. */
   upload(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     this.check();
-    if (this.pending === 0) {
-      this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
-      return;
-    }
-    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    const device = this.device;
-    this.work = this.work.then(() => {
-      if (device !== this.device) return; // for a device recover() has since replaced
-      this.submitPending();
-      this.device.queue.writeBuffer(buffer, offsetBytes, copy);
-    });
+    this.recorder.write(buffer, offsetBytes, data);
   }
 
   /** Destroys a buffer now, or after the next submit if unsubmitted eager work may use it. */
   release(buffer: GPUBuffer): void {
-    if (this.pending > 0 && !this.destroyed) {
-      // Queued behind the launches recorded so far, so it is freed by the submit that covers them.
-      const device = this.device;
-      this.work = this.work.then(() => {
-        if (device === this.device) this.transient.push(buffer);
-      });
-    } else {
-      this.buffers.destroy(buffer);
-    }
+    if (this.destroyed) return;
+    this.recorder.release(buffer, this.buffers);
+  }
+
+  /** Takes back an eager tensor's buffer for reuse (see `createOutput`); `trim()` frees the pool. */
+  recycle(buffer: GPUBuffer): void {
+    if (this.destroyed) return;
+    this.recorder.recycle(buffer);
+  }
+
+  /** Frees the pooled tensor buffers. */
+  trim(): void {
+    this.recorder.trim();
   }
 
   /**
-   * Records a kernel launch. Pipeline compilation is asynchronous, so launches are chained; their
-   * order is kept, and any error surfaces at the next `flush()` or read.
+   * Records program `key` over `io` (inputs then outputs) in call order. `build` runs the first
+   * time a key is seen (equal keys must mean equal programs); from then on recording is
+   * synchronous and reuses the program's pipelines, uniform buffers and, where the buffers
+   * repeat, bind groups.
    */
+  record(key: string, build: () => KernelProgram | Promise<KernelProgram>, io: readonly BufferBinding[]): void {
+    this.check();
+    this.recorder.record(key, build, io);
+  }
+
+  /** Records a kernel launch; any error surfaces at the next `flush()` or read. */
   dispatch(spec: KernelSpec, buffers: readonly BufferBinding[]): void {
     this.check();
     checkLaunchBuffers(spec, buffers);
-    this.pending++;
-    // The device's objects as they are now: the launch belongs to this device even if recover()
-    // replaces it while the pipeline compiles.
-    const context = { device: this.device, pipelines: this.pipelines, buffers: this.buffers };
-    this.work = this.work.then(async () => {
-      const made: GPUBuffer[] = [];
-      let launch: Launch | undefined;
-      try {
-        launch = await makeLaunch(context, spec, buffers, made);
-      } catch (error) {
-        if (context.device === this.device) throw error;
-      }
-      // Recorded for a device that recover() has since replaced: nothing of it belongs on the new
-      // one, and recover() already destroyed the old device's buffers.
-      if (!launch || context.device !== this.device) return;
-      const pass = this.pendingEncoder().beginComputePass({ label: spec.name });
-      encodeLaunch(pass, launch);
-      pass.end();
-      this.transient.push(...made);
-    });
+    const program: KernelProgram = { name: spec.name, scratch: [], launches: [{ spec, args: buffers.map((_, io) => ({ io })) }] };
+    this.recorder.record(programKey(program), () => program, buffers);
   }
 
-  /**
-   * Records every launch of a program; `buffers` are the op's inputs then outputs. Scratch buffers
-   * are made here and destroyed after the next submit.
-   */
+  /** Records every launch of a program; `buffers` are the op's inputs then outputs. */
   dispatchProgram(program: KernelProgram, buffers: readonly BufferBinding[]): void {
     this.check();
-    const scratch = program.scratch.map((bytes, i) => this.createStorage(bytes, `${program.name}.scratch${i}`));
-    for (const { spec, args } of program.launches) {
-      this.dispatch(
-        spec,
-        args.map((a) => ('io' in a ? buffers[a.io] : scratch[a.scratch])),
-      );
-    }
-    for (const b of scratch) this.release(b);
+    this.recorder.record(programKey(program), () => program, buffers);
   }
 
   /** Records a buffer-to-buffer copy in launch order. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.check();
-    this.pending++;
-    const device = this.device;
-    this.work = this.work.then(() => {
-      if (device === this.device) this.pendingEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-    });
+    this.recorder.copy(src, srcOffset, dst, dstOffset, bytes);
   }
 
   /** Submits everything recorded so far. Rejects with the first error any recorded launch met. */
   async flush(): Promise<void> {
     this.check();
-    const work = this.work;
-    this.work = Promise.resolve();
-    const recorded = this.pending;
-    const run = this.flushing.then(async () => {
-      try {
-        await work;
-      } finally {
-        this.pending -= recorded;
-        // Push, submit and pop without an await between them, so no other scope interleaves.
-        this.device.pushErrorScope('validation');
-        this.submitPending();
-        const error = await this.device.popErrorScope();
-        if (error) throw new KernelError('eager launch', error.message);
-        const uncaptured = this.uncaptured;
-        this.uncaptured = undefined;
-        if (uncaptured) throw uncaptured;
-      }
-    });
-    this.flushing = run.catch(() => {});
-    await run;
-  }
-
-  private submitPending(): void {
-    const encoder = this.encoder;
-    this.encoder = undefined;
-    if (encoder && !this.destroyed) this.device.queue.submit([encoder.finish()]);
-    const transient = this.transient;
-    this.transient = [];
-    for (const b of transient) this.buffers.destroy(b);
+    const recorder = this.recorder;
+    try {
+      await recorder.flush();
+    } finally {
+      const uncaptured = this.uncaptured;
+      this.uncaptured = undefined;
+      if (uncaptured && recorder === this.recorder) throw uncaptured;
+    }
   }
 
   /** Copies `bytes` of `buffer` to the CPU after all recorded work. */
   async readBytes(buffer: GPUBuffer, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
-    await this.flush();
+    this.check();
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.buffers.create(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
     try {
-      const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
-      this.device.queue.submit([encoder.finish()]);
+      // Copied in the same command buffer as the work before it: one submit per read.
+      this.recorder.copy(buffer, offsetBytes, staging, 0, size);
+      await this.flush();
       await staging.mapAsync(GPUMapMode.READ);
       this.check();
       return staging.getMappedRange().slice(0, bytes);
@@ -311,8 +285,30 @@ export class Engine {
     this.check();
   }
 
-  get stats(): { liveBuffers: number; liveBytes: number; pipelines: number } {
-    return { liveBuffers: this.buffers.liveBuffers, liveBytes: this.buffers.liveBytes, pipelines: this.pipelines.size };
+  /** Counters since the device opened (a recovered device starts again from zero). */
+  get stats(): EngineStats {
+    return {
+      liveBuffers: this.buffers.liveBuffers,
+      liveBytes: this.buffers.liveBytes,
+      pipelines: this.pipelines.size,
+      pooledBuffers: this.recorder.pooled,
+      cachedBytes: this.recorder.cache.liveBytes,
+      ...this.recorder.stats,
+    };
+  }
+
+  /**
+   * Runs `fn` and then disposes every tensor (or other resource) made while it ran, except those it
+   * returns (also inside arrays and plain objects), like tf.tidy; `fn` may be async, and the scope
+   * lasts until its promise settles. Scopes nest; what an inner scope returns belongs to the outer.
+   */
+  scope<T>(fn: () => T): T {
+    return this.scopes.run(fn);
+  }
+
+  /** Puts `resource` in the innermost open scope, which disposes it unless it is returned. */
+  track(resource: ScopedResource): void {
+    this.scopes.track(resource);
   }
 
   /**
@@ -322,8 +318,9 @@ export class Engine {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.encoder = undefined;
+    this.recorder.abandon();
     this.buffers.destroyAll();
+    this.recorder.cache.destroyAll();
     this.device.destroy();
     this.gpu = undefined;
   }
@@ -342,13 +339,16 @@ export class Engine {
     await device.lost;
   }
 
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** The WebGPU entry point, while the engine lives. */
   get navigatorGpu(): GPU | undefined {
     return this.gpu;
-  }
-
-  private pendingEncoder(): GPUCommandEncoder {
-    this.encoder ??= this.device.createCommandEncoder({ label: 'eager' });
-    return this.encoder;
   }
 }

@@ -1,0 +1,334 @@
+import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
+import { KernelError } from './errors.js';
+import { storageBindingCount, type ArgRef, type KernelProgram } from './kernel_spec.js';
+import type { PipelineCache } from './pipelines.js';
+
+/** What the recorder has made and done since the engine opened its device; tests assert on these. */
+export interface RecorderStats {
+  /** Command buffers submitted for eager work (reads included). */
+  submits: number;
+  /** Compute passes opened: one per submit unless a copy splits it. */
+  passes: number;
+  /** Dispatches recorded. */
+  launches: number;
+  bindGroups: number;
+  uniformBuffers: number;
+  /** Programs prepared (pipelines resolved, uniforms and scratch made), one per distinct op key. */
+  programs: number;
+}
+
+/** One launch of a prepared program: everything but the bind group, which depends on the buffers. */
+interface PreparedLaunch {
+  name: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  bindings: readonly string[];
+  workgroups: [number, number, number];
+  uniform?: GPUBuffer;
+  args: readonly ArgRef[];
+  /** Bind groups by the io buffers they bind; scratch and uniforms are fixed per program. */
+  bindGroups: Map<string, GPUBindGroup>;
+}
+
+interface PreparedProgram {
+  name: string;
+  io: number;
+  launches: PreparedLaunch[];
+  scratch: GPUBuffer[];
+}
+
+/** Submit after this many dispatches even if nothing is read, so a long eager loop keeps the GPU busy. */
+const MAX_BATCH = 1024;
+/** Distinct programs kept; beyond this the oldest is dropped (its buffers freed after the next submit). */
+const MAX_PROGRAMS = 1024;
+/** Bind groups kept per launch; eager tensors come and go, so old buffer combinations are dropped. */
+const MAX_BIND_GROUPS = 64;
+/** Bytes of released tensor buffers kept for reuse. */
+const MAX_POOLED_BYTES = 256 * 1024 * 1024;
+
+let nextBufferId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+const bufferOf = (b: BufferBinding): GPUBuffer => ('buffer' in b ? b.buffer : b);
+const bindingKey = (b: BufferBinding): string => ('buffer' in b ? `${bufferId(b.buffer)}@${b.offset}+${b.size}` : `${bufferId(b)}`);
+
+/**
+ * Records eager work into one command encoder and one compute pass, submitted on read, flush, or
+ * every MAX_BATCH dispatches. Each distinct program (one op on given shapes and attributes) is
+ * prepared once: pipelines, a uniform buffer per launch written once, scratch buffers; bind groups
+ * are cached by the buffers they bind. A program seen for the first time is prepared
+ * asynchronously (pipeline compilation, the op's lowering); until it is ready, later work queues
+ * behind it in call order, so recording order is always call order. Once every program in use is
+ * prepared, recording is synchronous: no promise per launch.
+ */
+export class Recorder {
+  readonly stats: RecorderStats = { submits: 0, passes: 0, launches: 0, bindGroups: 0, uniformBuffers: 0, programs: 0 };
+  /** Engine-owned buffers: uniforms, scratch, and released tensor buffers waiting for reuse. */
+  readonly cache: BufferRegistry;
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private sinceSubmit = 0;
+  /** Buffers the unsubmitted encoder uses: writing them with writeBuffer first needs a submit. */
+  private readonly touched = new Set<GPUBuffer>();
+  private afterSubmit: (() => void)[] = [];
+  private readonly programs = new Map<string, PreparedProgram>();
+  private readonly preparing = new Map<string, Promise<PreparedProgram>>();
+  private backlog: Promise<void> = Promise.resolve();
+  private deferred = 0;
+  private firstError: unknown;
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private abandoned = false;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly pipelines: PipelineCache,
+    /** The registry of buffers user objects own (tensors' buffers return to it from the pool). */
+    private readonly owned: BufferRegistry,
+  ) {
+    this.cache = new BufferRegistry(device);
+  }
+
+  /**
+   * Records program `key` over `io` (its inputs then outputs). `build` runs only the first time a
+   * key is seen; equal keys must describe equal programs.
+   */
+  record(key: string, build: () => KernelProgram | Promise<KernelProgram>, io: readonly BufferBinding[]): void {
+    const ready = this.programs.get(key);
+    if (ready && this.deferred === 0) {
+      this.encode(ready, io);
+      return;
+    }
+    const prepared = ready ? Promise.resolve(ready) : this.prepareOnce(key, build);
+    const held = [...io];
+    this.later(async () => this.encode(await prepared, held));
+  }
+
+  /** Records a buffer-to-buffer copy in call order (it ends the open compute pass). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    const run = () => {
+      this.endPass();
+      this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+      this.touched.add(src).add(dst);
+    };
+    if (this.deferred > 0) this.later(run);
+    else run();
+  }
+
+  /** Writes `data` into `buffer` after everything recorded so far that uses the buffer. */
+  write(buffer: GPUBuffer, offsetBytes: number, data: ArrayBufferView): void {
+    const run = (bytes: ArrayBufferView) => {
+      if (this.touched.has(buffer)) this.submit();
+      this.device.queue.writeBuffer(buffer, offsetBytes, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
+    if (this.deferred === 0) return run(data);
+    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this.later(() => run(copy));
+  }
+
+  /** Destroys `buffer` (of `registry`) once no recorded work can still use it. */
+  release(buffer: GPUBuffer, registry: BufferRegistry): void {
+    const run = () => {
+      if (this.touched.has(buffer)) this.afterSubmit.push(() => registry.destroy(buffer));
+      else registry.destroy(buffer);
+    };
+    if (this.deferred > 0) this.later(run);
+    else run();
+  }
+
+  /**
+   * Takes back a released tensor buffer for reuse by later outputs of the same size. Reuse inside
+   * one command buffer is safe: dispatches see each other's writes in recording order.
+   */
+  recycle(buffer: GPUBuffer): void {
+    const run = () => {
+      this.owned.transfer(buffer, this.cache);
+      const size = buffer.size;
+      if (this.pooledBytes + size > MAX_POOLED_BYTES) return this.release(buffer, this.cache);
+      let list = this.pool.get(size);
+      if (!list) this.pool.set(size, (list = []));
+      list.push(buffer);
+      this.pooledBytes += size;
+    };
+    if (this.deferred > 0) this.later(run);
+    else run();
+  }
+
+  /**
+   * A pooled buffer of exactly `bytes` (padded to 4), handed back to the owned registry, or
+   * undefined. The oldest released comes first, so a loop that disposes in creation order gets
+   * the same buffers, and so the same bind groups, every round. With `forWrite`, only a buffer no
+   * unsubmitted work uses (its contents will be written with writeBuffer).
+   */
+  reuse(bytes: number, forWrite: boolean): GPUBuffer | undefined {
+    const list = this.pool.get(Math.max(4, Math.ceil(bytes / 4) * 4));
+    if (!list?.length || this.deferred > 0) return undefined;
+    const i = forWrite ? list.findIndex((b) => !this.touched.has(b)) : 0;
+    if (i < 0) return undefined;
+    const [buffer] = list.splice(i, 1);
+    this.pooledBytes -= buffer.size;
+    this.cache.transfer(buffer, this.owned);
+    return buffer;
+  }
+
+  /** Frees the pooled buffers (after the next submit if recorded work may use them). */
+  trim(): void {
+    for (const list of this.pool.values()) for (const b of list) this.release(b, this.cache);
+    this.pool.clear();
+    this.pooledBytes = 0;
+  }
+
+  get pooled(): number {
+    let n = 0;
+    for (const list of this.pool.values()) n += list.length;
+    return n;
+  }
+
+  /** Waits for queued work to be recorded, then submits; rejects with the first error met. */
+  async flush(): Promise<void> {
+    while (this.deferred > 0) await this.backlog;
+    this.device.pushErrorScope('validation');
+    this.submit();
+    const error = await this.device.popErrorScope();
+    const first = this.firstError;
+    this.firstError = undefined;
+    if (first) throw first;
+    if (error) throw new KernelError('eager launch', error.message);
+  }
+
+  /** Submits what is recorded (nothing queued is waited for). */
+  submit(): void {
+    this.endPass();
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    this.sinceSubmit = 0;
+    if (encoder && !this.abandoned) {
+      this.device.queue.submit([encoder.finish()]);
+      this.stats.submits++;
+    }
+    this.touched.clear();
+    const after = this.afterSubmit;
+    this.afterSubmit = [];
+    for (const f of after) f();
+  }
+
+  /** For a lost device: nothing more is recorded or submitted, and queued work is dropped. */
+  abandon(): void {
+    this.abandoned = true;
+    this.encoder = undefined;
+    this.pass = undefined;
+    void this.backlog.catch(() => {});
+  }
+
+  private later(run: () => void | Promise<void>): void {
+    this.deferred++;
+    this.backlog = this.backlog.then(async () => {
+      try {
+        if (!this.abandoned) await run();
+      } catch (error) {
+        this.firstError ??= error;
+      } finally {
+        this.deferred--;
+      }
+    });
+  }
+
+  private prepareOnce(key: string, build: () => KernelProgram | Promise<KernelProgram>): Promise<PreparedProgram> {
+    let p = this.preparing.get(key);
+    if (p) return p;
+    p = (async () => this.prepare(await build()))();
+    this.preparing.set(key, p);
+    p.then(
+      (program) => {
+        this.preparing.delete(key);
+        this.programs.set(key, program);
+        if (this.programs.size > MAX_PROGRAMS) this.evictOldest();
+      },
+      () => this.preparing.delete(key),
+    );
+    return p;
+  }
+
+  private async prepare(program: KernelProgram): Promise<PreparedProgram> {
+    const scratch = program.scratch.map((bytes, i) =>
+      this.cache.create(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `${program.name}.scratch${i}`),
+    );
+    const io = Math.max(0, ...program.launches.flatMap((l) => l.args.map((a) => ('io' in a ? a.io + 1 : 0))));
+    const launches: PreparedLaunch[] = [];
+    for (const { spec, args } of program.launches) {
+      if (args.length !== storageBindingCount(spec)) throw new KernelError(spec.name, `expects ${storageBindingCount(spec)} storage buffers, got ${args.length}`);
+      const { pipeline, layout } = await this.pipelines.get(spec);
+      let uniform: GPUBuffer | undefined;
+      if (spec.uniforms) {
+        uniform = this.cache.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.name}.uniforms`);
+        this.device.queue.writeBuffer(uniform, 0, spec.uniforms);
+        this.stats.uniformBuffers++;
+      }
+      launches.push({ name: spec.name, pipeline, layout, bindings: spec.bindings, workgroups: spec.workgroups, uniform, args, bindGroups: new Map() });
+    }
+    this.stats.programs++;
+    return { name: program.name, io, launches, scratch };
+  }
+
+  private evictOldest(): void {
+    const [key, program] = this.programs.entries().next().value as [string, PreparedProgram];
+    this.programs.delete(key);
+    const buffers = [...program.scratch, ...program.launches.flatMap((l) => (l.uniform ? [l.uniform] : []))];
+    this.afterSubmit.push(() => buffers.forEach((b) => this.cache.destroy(b)));
+  }
+
+  private encode(program: PreparedProgram, io: readonly BufferBinding[]): void {
+    if (this.abandoned) return;
+    if (io.length < program.io) throw new KernelError(program.name, `expects ${program.io} buffers (inputs then outputs), got ${io.length}`);
+    const pass = this.openPass();
+    const ioKey = io.map(bindingKey).join(',');
+    for (const launch of program.launches) {
+      let group = launch.bindGroups.get(ioKey);
+      if (!group) {
+        group = this.bindGroup(launch, io, program.scratch);
+        if (launch.bindGroups.size >= MAX_BIND_GROUPS) launch.bindGroups.delete(launch.bindGroups.keys().next().value as string);
+        launch.bindGroups.set(ioKey, group);
+      }
+      pass.setPipeline(launch.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(...launch.workgroups);
+    }
+    for (const b of io) this.touched.add(bufferOf(b));
+    this.stats.launches += program.launches.length;
+    this.sinceSubmit += program.launches.length;
+    if (this.sinceSubmit >= MAX_BATCH) this.submit();
+  }
+
+  private bindGroup(launch: PreparedLaunch, io: readonly BufferBinding[], scratch: readonly GPUBuffer[]): GPUBindGroup {
+    let next = 0;
+    const entries = launch.bindings.map((kind, binding) => {
+      if (kind === 'uniform') return { binding, resource: { buffer: launch.uniform! } };
+      const arg = launch.args[next++];
+      return { binding, resource: bindingResource('io' in arg ? io[arg.io] : scratch[arg.scratch]) };
+    });
+    this.stats.bindGroups++;
+    return this.device.createBindGroup({ layout: launch.layout, entries, label: launch.name });
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder({ label: 'eager' });
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      this.pass = this.openEncoder().beginComputePass({ label: 'eager' });
+      this.stats.passes++;
+    }
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+}

@@ -1,0 +1,45 @@
+import type { Engine } from '../gpu/engine.js';
+import type { KernelProgram } from '../gpu/kernel_spec.js';
+import { Value, type TensorType } from './ir.js';
+import type { LowerContext } from './lower.js';
+import { RULES } from './ops/index.js';
+import type { OpAttrs, OpKind } from './ops/kinds.js';
+import type { OpRule } from './ops/rule.js';
+
+const rule = <K extends OpKind>(op: K) => RULES[op] as OpRule<K>;
+
+/** The output types of one op on `inputs`, or the op's own ShapeError (the same check a graph makes). */
+export function inferOne<K extends OpKind>(op: K, inputs: readonly TensorType[], attrs: OpAttrs[K], where: string = op): TensorType[] {
+  return rule(op).infer(inputs, attrs, where);
+}
+
+/** Identifies a one-node plan: equal keys lower to equal programs. */
+export function oneNodeKey<K extends OpKind>(op: K, inputs: readonly TensorType[], attrs: OpAttrs[K]): string {
+  let key = `${op}|${JSON.stringify(attrs)}`;
+  for (const t of inputs) key += `|${t.dtype}${t.shape.join('x')}`;
+  return key;
+}
+
+/**
+ * The kernels of a one-node plan: the op's own lowering, as compileStep uses it, with the
+ * autotuner's known or default configuration (an eager call never waits for timing). A view
+ * (reshape) becomes a copy, since an eager result owns its buffer.
+ */
+export async function lowerOne<K extends OpKind>(
+  engine: Engine,
+  op: K,
+  attrs: OpAttrs[K],
+  inputs: readonly TensorType[],
+  outputs: readonly TensorType[],
+): Promise<KernelProgram> {
+  const ctx: LowerContext = {
+    software: engine.info.software,
+    tune: async (shapeClass, candidates) => engine.tuner.cachedOrDefault(shapeClass, candidates),
+  };
+  const value = (t: TensorType, i: number, kind: 'input' | 'op') => new Value(i, t.shape, t.dtype, kind, null, `${kind}${i}`);
+  const step = { op, attrs, inputs: inputs.map((t, i) => value(t, i, 'input')), outputs: outputs.map((t, i) => value(t, inputs.length + i, 'op')) };
+  let lowering = await rule(op).lower(step, ctx);
+  if (lowering.kind === 'view') lowering = await RULES.scale.lower({ op: 'scale', attrs: { scale: 1, shift: 0 }, inputs: step.inputs, outputs: step.outputs }, ctx);
+  if (lowering.kind !== 'program') throw new Error(`${op}: lowering gave no program`);
+  return lowering.program;
+}
