@@ -18,6 +18,12 @@ export function embeddingRef(indices: ArrayLike<number>, weight: ArrayLike<numbe
   return { y, invalid };
 }
 
+/** The graph op's outputs: y, and the out-of-range count as a [1] tensor. */
+export function embeddingOutputsRef(indices: ArrayLike<number>, weight: ArrayLike<number>, dim: number): Float64Array[] {
+  const { y, invalid } = embeddingRef(indices, weight, dim);
+  return [y, Float64Array.of(invalid)];
+}
+
 /** d Σ(dy ⊙ y) / d weight: each dy row added to the row its index picked; out-of-range ones dropped. */
 export function embeddingBackwardRef(dy: ArrayLike<number>, indices: ArrayLike<number>, vocab: number, dim: number): Float64Array {
   const dw = new Float64Array(vocab * dim);

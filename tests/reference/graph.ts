@@ -3,8 +3,8 @@ import type { ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { activate, erf, type RefActivation } from './activation.js';
 import { channelStats, type BNShape } from './batch_norm.js';
 import { causalAttentionGradRef, causalAttentionRef } from './causal_attention.js';
-import { embeddingBackwardRef, embeddingRef } from './embedding.js';
-import { layerNormRef } from './layer_norm.js';
+import { embeddingBackwardRef, embeddingOutputsRef } from './embedding.js';
+import { layerNormBackwardSavedRef, layerNormRef } from './layer_norm.js';
 import { dropoutKeepRef } from './random.js';
 import { avgPool, avgPoolBackward, maxPool, type RefPool } from './pool2d.js';
 import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from './softmax_cross_entropy.js';
@@ -304,41 +304,10 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         results = forward ? Object.values(causalAttentionRef(x[0], s, scale)) : [causalAttentionGradRef(x[1], x[0], s, scale)];
         break;
       }
-      case 'layer_norm': {
-        const r = layerNormRef(x[0], a.shape[a.shape.length - 1], (node.attrs as { eps: number }).eps, x[1], x[2]);
-        results = [r.y, r.mean, r.rstd];
-        break;
-      }
-      case 'layer_norm_backward': {
-        // From the saved statistics: x̂ = (x − mean)·rstd, g = dy ⊙ γ, dx = rstd·(g − ḡ − x̂·mean(g ⊙ x̂)).
-        const [dy, xs, mean, rstd, gamma] = x;
-        const D = gamma.length;
-        const dx = new Float64Array(dy.length);
-        const [dgamma, dbeta] = [new Float64Array(D), new Float64Array(D)];
-        for (let r = 0; r < mean.length; r++) {
-          const xhat = (j: number) => (xs[r * D + j] - mean[r]) * rstd[r];
-          let [sg, sgx] = [0, 0];
-          for (let j = 0; j < D; j++) {
-            sg += dy[r * D + j] * gamma[j];
-            sgx += dy[r * D + j] * gamma[j] * xhat(j);
-            dgamma[j] += dy[r * D + j] * xhat(j);
-            dbeta[j] += dy[r * D + j];
-          }
-          for (let j = 0; j < D; j++) dx[r * D + j] = rstd[r] * (dy[r * D + j] * gamma[j] - sg / D - (xhat(j) * sgx) / D);
-        }
-        results = [dx, dgamma, dbeta];
-        break;
-      }
-      case 'embedding': {
-        const r = embeddingRef(x[0], x[1], node.inputs[1].shape[1]);
-        results = [r.y, Float64Array.of(r.invalid)];
-        break;
-      }
-      case 'embedding_backward': {
-        const D = a.shape[a.shape.length - 1];
-        results = [embeddingBackwardRef(x[0], x[1], (node.attrs as { numEmbeddings: number }).numEmbeddings, D)];
-        break;
-      }
+      case 'layer_norm': results = Object.values(layerNormRef(x[0], a.shape[a.shape.length - 1], (node.attrs as { eps: number }).eps, x[1], x[2])); break;
+      case 'layer_norm_backward': results = layerNormBackwardSavedRef(x[0], x[1], x[2], x[3], x[4]); break;
+      case 'embedding': results = embeddingOutputsRef(x[0], x[1], node.inputs[1].shape[1]); break;
+      case 'embedding_backward': results = [embeddingBackwardRef(x[0], x[1], (node.attrs as { numEmbeddings: number }).numEmbeddings, a.shape[a.shape.length - 1])]; break;
       default:
         throw new Error(`reference interpreter: no rule for ${node.op}`);
     }

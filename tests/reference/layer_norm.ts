@@ -51,3 +51,26 @@ export function layerNormBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>
   }
   return { dx, dgamma, dbeta };
 }
+
+/**
+ * The backward from the statistics the forward saved (mean, rstd per row), as the graph's
+ * layer_norm_backward takes them: x̂ = (x − mean)·rstd, g = dy ⊙ γ, dx = rstd·(g − ḡ − x̂·mean(g ⊙ x̂)),
+ * dγ = Σ_rows dy ⊙ x̂, dβ = Σ_rows dy. Checked against layerNormBackwardRef's chain-rule form.
+ */
+export function layerNormBackwardSavedRef(dy: ArrayLike<number>, x: ArrayLike<number>, mean: ArrayLike<number>, rstd: ArrayLike<number>, gamma: ArrayLike<number>) {
+  const D = gamma.length;
+  const dx = new Float64Array(dy.length);
+  const [dgamma, dbeta] = [new Float64Array(D), new Float64Array(D)];
+  for (let r = 0; r < mean.length; r++) {
+    const xhat = (j: number) => (x[r * D + j] - mean[r]) * rstd[r];
+    let [sg, sgx] = [0, 0];
+    for (let j = 0; j < D; j++) {
+      sg += dy[r * D + j] * gamma[j];
+      sgx += dy[r * D + j] * gamma[j] * xhat(j);
+      dgamma[j] += dy[r * D + j] * xhat(j);
+      dbeta[j] += dy[r * D + j];
+    }
+    for (let j = 0; j < D; j++) dx[r * D + j] = rstd[r] * (dy[r * D + j] * gamma[j] - sg / D - (xhat(j) * sgx) / D);
+  }
+  return [dx, dgamma, dbeta];
+}
