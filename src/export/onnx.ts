@@ -7,8 +7,9 @@ import type { Module } from '../nn/module.js';
 import { checkCheckpoint, checkFinite, decodeSafetensors, type Int8Tensor, type NamedTensor } from '../train/safetensors.js';
 import { OnnxExportError } from './errors.js';
 import { OnnxBuilder, type Int8Export } from './onnx_builder.js';
-import { ONNX_LOWERINGS, type OnnxValue } from './onnx_layers.js';
-import { encodeOnnxModel } from './onnx_proto.js';
+import { ONNX_LOWERINGS } from './onnx_layers.js';
+import type { OnnxValue } from './onnx_lowering.js';
+import { encodeOnnxModel, ONNX_FLOAT, ONNX_INT64 } from './onnx_proto.js';
 
 /** Opsets `exportOnnx` writes: 13 has per-channel DequantizeLinear; 21 is the newest tested. */
 export const ONNX_OPSET_RANGE = { min: 13, max: 21, default: 17 } as const;
@@ -18,8 +19,14 @@ export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'output';
 
 export interface OnnxExportOptions {
-  /** One sample's shape, without the batch dimension: [784] for the MNIST MLP, [1, 28, 28] for the CNN. */
+  /** One sample's shape, without the batch dimension: [784] for the MNIST MLP, [1, 28, 28] for the CNN, [T] for token ids. */
   inputShape: readonly number[];
+  /**
+   * The input's dtype in the engine: 'f32' (default), or 'u32' for token ids into an Embedding, which
+   * the ONNX model takes as int64 (the index type of Gather). ONNX Runtime rejects an id outside the
+   * table, where the engine gives a row of zeros and counts it.
+   */
+  inputDtype?: 'f32' | 'u32';
   /**
    * The model's state dict: safetensors bytes (`await trainer.checkpoint()`, a PyTorch state_dict
    * saved as safetensors, or the int8 file of `webgpu-dl compress --quantize`), or its tensors.
@@ -59,6 +66,8 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
   if (!Array.isArray(inputShape) || !inputShape.length || !inputShape.every((d) => Number.isInteger(d) && d >= 1)) {
     throw new OnnxExportError(`exportOnnx: inputShape ${JSON.stringify(inputShape)} must be one sample's shape, positive integers without the batch dimension (e.g. [784] or [1, 28, 28])`);
   }
+  const inputDtype = options.inputDtype ?? 'f32';
+  if (inputDtype !== 'f32' && inputDtype !== 'u32') throw new OnnxExportError(`exportOnnx: inputDtype '${String(inputDtype)}' must be 'f32' or 'u32'`);
   const int8Mode = options.int8 ?? 'qdq';
   if (int8Mode !== 'qdq' && int8Mode !== 'dequantize') throw new OnnxExportError(`exportOnnx: int8 '${String(int8Mode)}' must be 'qdq' or 'dequantize'`);
 
@@ -70,20 +79,22 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
 
   // Each layer is traced on its own at batch 1: its forward checks the input as compile would and
   // gives the output shape the next lowering needs. The batch dimension is never baked in.
+  // Containers (Sequential here, Residual in the table) lower their children through lowerModule.
   const g = createGraph();
-  let x: OnnxValue = { name: ONNX_INPUT, shape: [1, ...inputShape] };
-  for (const layer of leaves(model)) {
-    const entry = ONNX_LOWERINGS.find((e) => e.layer === layer.constructor);
+  const lowerModule = (m: Module, x: OnnxValue): OnnxValue => {
+    if (isSequential(m)) return m.children().reduce((h, child) => lowerModule(child, h), x);
+    const entry = ONNX_LOWERINGS.find((e) => e.layer === m.constructor);
     if (!entry) {
       const supported = ONNX_LOWERINGS.map((e) => e.layer.name).join(', ');
       throw new OnnxExportError(
-        `exportOnnx: layer ${layer.describe()} at '${layer.path || '(root)'}' (class ${layer.constructor.name}) has no ONNX lowering; ` +
-          `the exportable layers are ${supported}, inside Sequential; add an entry to ONNX_LOWERINGS (src/export/onnx_layers.ts) for it`,
+        `exportOnnx: layer ${m.describe()} at '${m.path || '(root)'}' (class ${m.constructor.name}) has no ONNX lowering; ` +
+          `the exportable layers are Sequential, ${supported}; add an entry to ONNX_LOWERINGS (src/export/onnx_layers.ts) for it`,
       );
     }
-    const traced = layer.apply(g, g.input(`input of ${layer.path}`, x.shape), { store, training: false });
-    x = { name: entry.lower(layer, x, b), shape: traced.shape };
-  }
+    const traced = m.apply(g, g.input(`input of ${m.path}`, x.shape, x.dtype), { store, training: false });
+    return { name: entry.lower(m, x, b, lowerModule), shape: traced.shape, dtype: traced.dtype };
+  };
+  const x = lowerModule(model, { name: ONNX_INPUT, shape: [1, ...inputShape], dtype: inputDtype });
   if (x.name === ONNX_INPUT) b.nodes.push({ opType: 'Identity', inputs: [ONNX_INPUT], outputs: [ONNX_OUTPUT], name: ONNX_OUTPUT, attributes: {} });
   else b.renameOutput(x.name, ONNX_OUTPUT);
 
@@ -99,16 +110,16 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
       name: 'webgpu-dl',
       nodes: b.nodes,
       initializers: b.initializers,
-      inputs: [{ name: ONNX_INPUT, shape: batched([1, ...inputShape]) }],
-      outputs: [{ name: ONNX_OUTPUT, shape: batched(x.shape) }],
+      inputs: [{ name: ONNX_INPUT, elemType: inputDtype === 'u32' ? ONNX_INT64 : ONNX_FLOAT, shape: batched([1, ...inputShape]) }],
+      outputs: [{ name: ONNX_OUTPUT, elemType: ONNX_FLOAT, shape: batched(x.shape) }],
     },
   });
 }
 
-/** The layers a model runs, in order: Sequential containers opened, everything else as it is. */
-function leaves(m: Module): Module[] {
+/** Sequential itself, not a subclass (which may run its children differently). */
+function isSequential(m: Module): m is Sequential {
   const container: unknown = m.constructor;
-  return container === Sequential ? m.children().flatMap(leaves) : [m];
+  return container === Sequential;
 }
 
 /**

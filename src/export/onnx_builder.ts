@@ -1,7 +1,7 @@
 import type { Int8Tensor, NamedTensor } from '../train/safetensors.js';
 import { SCALE_SUFFIX } from '../compress/quantize.js';
 import { OnnxExportError } from './errors.js';
-import { ONNX_FLOAT, ONNX_INT8, ONNX_INT64, type OnnxAttributeValue, type OnnxNode, type OnnxTensor } from './onnx_proto.js';
+import { ONNX_BOOL, ONNX_FLOAT, ONNX_INT8, ONNX_INT64, type OnnxAttributeValue, type OnnxNode, type OnnxTensor } from './onnx_proto.js';
 
 /** How int8 weights (from `quantizeStateDict`) are written: int8 with DequantizeLinear, or as f32. */
 export type Int8Export = 'qdq' | 'dequantize';
@@ -73,16 +73,27 @@ export class OnnxBuilder {
     return name;
   }
 
-  /** An int64 constant, such as a Reshape target shape. */
-  int64Constant(stem: string, values: readonly number[]): string {
+  /** An int64 constant, such as a Reshape target shape (a vector unless `dims` says otherwise). */
+  int64Constant(stem: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
     const name = this.fresh(stem);
-    this.initializers.push({ name, dims: [values.length], dataType: ONNX_INT64, raw: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))) });
+    this.initializers.push({ name, dims, dataType: ONNX_INT64, raw: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))) });
     return name;
   }
 
-  /** Renames the value `from` (the output of one node, consumed by none) to `to`. */
+  /** A boolean constant, such as an attention mask. */
+  boolConstant(stem: string, dims: readonly number[], values: readonly boolean[]): string {
+    const name = this.fresh(stem);
+    this.initializers.push({ name, dims, dataType: ONNX_BOOL, raw: Uint8Array.from(values, (v) => (v ? 1 : 0)) });
+    return name;
+  }
+
+  /** Renames the value `from` (a node's output) to `to` wherever it appears. */
   renameOutput(from: string, to: string): void {
-    for (const n of this.nodes) n.outputs = n.outputs.map((o) => (o === from ? to : o));
+    const rename = (v: string) => (v === from ? to : v);
+    for (const n of this.nodes) {
+      n.outputs = n.outputs.map(rename);
+      n.inputs = n.inputs.map(rename);
+    }
     this.names.add(to);
   }
 }

@@ -2,41 +2,17 @@ import type { Activation as ActivationKind, ActivationSpec } from '../../shaders
 import { leakyAlpha } from '../../shaders/lib/activations.js';
 import { AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d } from '../nn/conv.js';
 import { Dropout } from '../nn/dropout.js';
-import { Activation, Flatten, Linear, Softmax } from '../nn/layers.js';
-import type { Module } from '../nn/module.js';
+import { Activation, AdaptiveAvgPool2d, Flatten, Linear, Residual, Softmax } from '../nn/layers.js';
 import { BatchNorm1d, BatchNorm2d } from '../nn/normalization.js';
 import type { OnnxBuilder } from './onnx_builder.js';
+import { key, linear, lowering, stem, type LoweringEntry, type OnnxValue } from './onnx_lowering.js';
+import { SEQUENCE_LOWERINGS } from './onnx_sequence_layers.js';
 
-/** A value flowing between layers: its name in the ONNX graph and its shape (batch dimension first). */
-export interface OnnxValue {
-  name: string;
-  shape: readonly number[];
-}
-
-/** Adds `layer`'s ops to the graph, reading its input `x`; returns the name of its output. */
-export type LayerLowering<L extends Module> = (layer: L, x: OnnxValue, b: OnnxBuilder) => string;
-
-type LayerClass<L extends Module> = abstract new (...args: never[]) => L;
-
-export interface LoweringEntry {
-  layer: LayerClass<Module>;
-  lower: LayerLowering<Module>;
-}
-
-function lowering<L extends Module>(layer: LayerClass<L>, lower: LayerLowering<L>): LoweringEntry {
-  return { layer, lower: lower as LayerLowering<Module> };
-}
-
-const key = (layer: Module, name: string) => (layer.path ? `${layer.path}.${name}` : name);
-const stem = (layer: Module) => layer.path || 'model';
 const pads = (p: readonly [number, number]) => [p[0], p[1], p[0], p[1]];
-
-/** √2 as f32; GELU(x) = x·Φ(x) = ½·x·(1 + erf(x/√2)), PyTorch's exact (erf) form. */
-const SQRT2 = Math.SQRT2;
 
 /**
  * Each activation kind as ONNX ops. A new kind in ACTIVATIONS without an entry here fails tsc.
- * GELU is the Gelu operator from opset 20, and its erf composition before.
+ * GELU is the Gelu operator from opset 20, and before it PyTorch's exact form ½·x·(1 + erf(x/√2)).
  */
 const ACTIVATION_LOWERINGS: { [K in ActivationKind]: (b: OnnxBuilder, x: string, spec: ActivationSpec, at: string) => string } = {
   none: (b, x, _s, at) => b.node('Identity', [x], at),
@@ -46,21 +22,11 @@ const ACTIVATION_LOWERINGS: { [K in ActivationKind]: (b: OnnxBuilder, x: string,
   tanh: (b, x, _s, at) => b.node('Tanh', [x], at),
   gelu: (b, x, _s, at) => {
     if (b.opset >= 20) return b.node('Gelu', [x], at);
-    const erf = b.node('Erf', [b.node('Div', [x, b.constant(`${at}/sqrt2`, [], [SQRT2])], at)], at);
+    const erf = b.node('Erf', [b.node('Div', [x, b.constant(`${at}/sqrt2`, [], [Math.SQRT2])], at)], at);
     const onePlus = b.node('Add', [erf, b.constant(`${at}/one`, [], [1])], at);
     return b.node('Mul', [b.node('Mul', [x, onePlus], at), b.constant(`${at}/half`, [], [0.5])], at);
   },
 };
-
-function linear(layer: Linear, x: OnnxValue, b: OnnxBuilder): string {
-  const at = stem(layer);
-  const weight = b.weight(key(layer, 'weight'));
-  const bias = layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [];
-  if (x.shape.length === 2) return b.node('Gemm', [x.name, weight, ...bias], at, { transB: 1 });
-  // Gemm is 2-D only: for [batch, …, in] multiply by Wᵀ (folded by the runtime) and broadcast the bias.
-  const y = b.node('MatMul', [x.name, b.node('Transpose', [weight], at, { perm: [1, 0] })], at);
-  return bias.length ? b.node('Add', [y, bias[0]], at) : y;
-}
 
 function batchNorm(layer: BatchNorm1d | BatchNorm2d, x: OnnxValue, b: OnnxBuilder): string {
   const at = stem(layer);
@@ -103,6 +69,9 @@ export const ONNX_LOWERINGS: readonly LoweringEntry[] = [
   lowering(AvgPool2d, (layer, x, b) =>
     b.node('AveragePool', [x.name], stem(layer), { kernel_shape: layer.kernel, strides: layer.stride, pads: pads(layer.padding), count_include_pad: 1 }),
   ),
+  lowering(AdaptiveAvgPool2d, (layer, x, b) => b.node('GlobalAveragePool', [x.name], stem(layer))),
+  lowering(Residual, (layer, x, b, lowerModule) => b.node('Add', [x.name, lowerModule(layer.inner, x).name], stem(layer))),
   lowering(BatchNorm1d, batchNorm),
   lowering(BatchNorm2d, batchNorm),
+  ...SEQUENCE_LOWERINGS,
 ];

@@ -11,11 +11,12 @@ import protobuf from 'protobufjs/minimal.js';
 export const ONNX_FLOAT = 1;
 export const ONNX_INT8 = 3;
 export const ONNX_INT64 = 7;
+export const ONNX_BOOL = 9;
 
 export interface OnnxTensor {
   name: string;
   dims: readonly number[];
-  dataType: typeof ONNX_FLOAT | typeof ONNX_INT8 | typeof ONNX_INT64;
+  dataType: typeof ONNX_FLOAT | typeof ONNX_INT8 | typeof ONNX_INT64 | typeof ONNX_BOOL;
   /** Little-endian element bytes (TensorProto.raw_data). */
   raw: Uint8Array;
 }
@@ -31,9 +32,10 @@ export interface OnnxNode {
   attributes: Readonly<Record<string, OnnxAttributeValue>>;
 }
 
-/** A float tensor's type; a string dimension is symbolic (dim_param), e.g. the batch 'N'. */
+/** A graph input's or output's type; a string dimension is symbolic (dim_param), e.g. the batch 'N'. */
 export interface OnnxValueInfo {
   name: string;
+  elemType: typeof ONNX_FLOAT | typeof ONNX_INT64;
   shape: readonly (number | string)[];
 }
 
@@ -103,12 +105,12 @@ function node(w: Writer, n: OnnxNode): void {
   for (const [name, value] of Object.entries(n.attributes)) message(w, 5, (a) => attribute(a, name, value));
 }
 
-/** ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT, shape } } }. */
+/** ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type, shape } } }. */
 function valueInfo(w: Writer, v: OnnxValueInfo): void {
   string(w, 1, v.name);
   message(w, 2, (type) =>
     message(type, 1, (t) => {
-      tag(t, 1, VARINT).int32(ONNX_FLOAT);
+      tag(t, 1, VARINT).int32(v.elemType);
       message(t, 2, (shape) => {
         for (const d of v.shape) message(shape, 1, (dim) => (typeof d === 'string' ? string(dim, 2, d) : int64(dim, 1, d)));
       });

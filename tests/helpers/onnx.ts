@@ -26,9 +26,9 @@ export function randomWeights(engine: Engine, model: Module, seed: number): { st
 }
 
 /** The engine's evaluation-mode forward of `model` (weights in `store`) on `x` of shape [batch, ...inputShape]. */
-export async function engineForward(engine: Engine, model: Module, store: ParameterStore, inputShape: readonly number[], batch: number, x: Float32Array): Promise<Float32Array> {
+export async function engineForward(engine: Engine, model: Module, store: ParameterStore, inputShape: readonly number[], batch: number, x: Float32Array | Uint32Array): Promise<Float32Array> {
   const step = await compileStep(engine, {
-    inputs: { x: { shape: [batch, ...inputShape] } },
+    inputs: { x: { shape: [batch, ...inputShape], dtype: x instanceof Uint32Array ? 'u32' : 'f32' } },
     stores: [store],
     build: (g, inputs) => ({ outputs: { y: model.apply(g, inputs.x, { store, training: false }) } }),
   });
@@ -41,12 +41,15 @@ export async function engineForward(engine: Engine, model: Module, store: Parame
 }
 
 /** Runs the ONNX model in ONNX Runtime (CPU) on `x` of shape [batch, ...inputShape]; output 'output' and its dims. */
-export async function onnxForward(bytes: Uint8Array, inputShape: readonly number[], batch: number, x: Float32Array): Promise<{ data: Float32Array; dims: readonly number[] }> {
+export async function onnxForward(bytes: Uint8Array, inputShape: readonly number[], batch: number, x: Float32Array | Uint32Array): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const session = await ort.InferenceSession.create(bytes);
   try {
     expect(session.inputNames).toEqual(['input']);
     expect(session.outputNames).toEqual(['output']);
-    const result = await session.run({ input: new ort.Tensor('float32', x, [batch, ...inputShape]) });
+    const dims = [batch, ...inputShape];
+    // Token ids (u32 in the engine) are int64 in the ONNX graph, Gather's index type.
+    const input = x instanceof Uint32Array ? new ort.Tensor('int64', BigInt64Array.from(x, (v) => BigInt(v)), dims) : new ort.Tensor('float32', x, dims);
+    const result = await session.run({ input });
     const out = result.output;
     return { data: out.data as Float32Array, dims: out.dims };
   } finally {

@@ -3,25 +3,28 @@ import { dequantizeStateDict, encodeQuantizedSafetensors, quantizeStateDict } fr
 import { exportOnnx } from '../../src/export/onnx.js';
 import { AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d } from '../../src/nn/conv.js';
 import { Dropout } from '../../src/nn/dropout.js';
-import { Flatten, GELU, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh } from '../../src/nn/layers.js';
+import { AdaptiveAvgPool2d, Flatten, GELU, LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Softmax, Tanh } from '../../src/nn/layers.js';
 import type { Module } from '../../src/nn/module.js';
-import { BatchNorm1d, BatchNorm2d } from '../../src/nn/normalization.js';
+import { BatchNorm1d, BatchNorm2d, LayerNorm } from '../../src/nn/normalization.js';
+import { CausalSelfAttention } from '../../src/nn/attention.js';
+import { Embedding } from '../../src/nn/embedding.js';
 import { mlpGenerator } from '../../src/models/gan.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
 import { useEngine } from '../helpers/engine.js';
 import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
-import { uniform } from '../helpers/random.js';
+import { integers, uniform } from '../helpers/random.js';
 
 const engine = useEngine();
 
 /** Exports `model` with random weights and compares ONNX Runtime with the engine at batch 1 and 5 (one file, dynamic batch). */
-async function checkFamily(model: Module, inputShape: readonly number[], outputShape: readonly number[], opset?: number): Promise<number> {
+async function checkFamily(model: Module, inputShape: readonly number[], outputShape: readonly number[], opset?: number, tokens?: number): Promise<number> {
   const { store, bytes } = randomWeights(engine(), model, 7);
   try {
-    const onnx = exportOnnx(model, { inputShape, weights: bytes, opset });
+    const onnx = exportOnnx(model, { inputShape, weights: bytes, opset, inputDtype: tokens ? 'u32' : 'f32' });
     let worst = 0;
     for (const batch of [1, 5]) {
-      const x = uniform(batch * inputShape.reduce((a, b) => a * b, 1), 100 + batch, -1, 1);
+      const size = batch * inputShape.reduce((a, b) => a * b, 1);
+      const x = tokens ? integers(size, tokens, 100 + batch) : uniform(size, 100 + batch, -1, 1);
       const expected = await engineForward(engine(), model, store, inputShape, batch, x);
       const got = await onnxForward(onnx, inputShape, batch, x);
       expect(got.dims).toEqual([batch, ...outputShape]);
@@ -86,6 +89,40 @@ describe('exportOnnx: ONNX Runtime reproduces the engine', () => {
       const err = await checkFamily(zoo(), [2, 9, 8], [6], opset);
       console.log(`onnx export zoo, opset ${opset}: max abs error ${err.toExponential(2)}`);
     }
+  });
+});
+
+describe('exportOnnx: residual blocks', () => {
+  it('a residual conv block with global average pooling', async () => {
+    const model = new Sequential(
+      new Conv2d(1, 4, 3, { padding: 1 }),
+      new Residual(new Sequential(new Conv2d(4, 4, 3, { padding: 1 }), new BatchNorm2d(4), ReLU())),
+      new AdaptiveAvgPool2d(1),
+      new Flatten(),
+      new Linear(4, 3),
+    );
+    const err = await checkFamily(model, [1, 7, 6], [3]);
+    console.log(`onnx export residual CNN: max abs error ${err.toExponential(2)}`);
+  });
+});
+
+describe('exportOnnx: sequence layers', () => {
+  it('LayerNorm, causal self-attention (2 heads) and rank-3 Linear on [T, dim], LayerNorm composed before opset 17', async () => {
+    const model = () => new Sequential(new LayerNorm(8, { eps: 1e-4 }), new CausalSelfAttention(8, 2), GELU(), new Linear(8, 4), new LayerNorm(4));
+    for (const opset of [13, 17]) {
+      const err = await checkFamily(model(), [6, 8], [6, 4], opset);
+      console.log(`onnx export attention block, opset ${opset}: max abs error ${err.toExponential(2)}`);
+    }
+  });
+
+  it('a character transformer: token ids (int64 in ONNX) → Embedding → pre-norm attention and MLP blocks with residuals → logits', async () => {
+    const block = () => [
+      new Residual(new Sequential(new LayerNorm(8), new CausalSelfAttention(8, 4))),
+      new Residual(new Sequential(new LayerNorm(8), new Linear(8, 16), GELU(), new Linear(16, 8))),
+    ];
+    const model = new Sequential(new Embedding(11, 8), ...block(), ...block(), new LayerNorm(8), new Linear(8, 11));
+    const err = await checkFamily(model, [5], [5, 11], 17, 11);
+    console.log(`onnx export transformer: max abs error ${err.toExponential(2)}`);
   });
 });
 
