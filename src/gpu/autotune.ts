@@ -10,7 +10,9 @@ import { fastest } from './tune_timing.js';
 export { MemoryTuneStore, defaultTuneStore, type TuneStore } from './tune_store.js';
 export type { TuneLaunch } from './tune_measure.js';
 
+/** One kernel configuration the autotuner may choose for a shape class. */
 export interface TuneCandidate {
+  /** The configuration id (e.g. a matmul's `reg8x8-wg8x8`), what the store and checkpoints record. */
   id: string;
   /** Bound to the buffers given to `choose`, in order. */
   spec: KernelSpec;
@@ -29,6 +31,7 @@ interface TuneJob {
   bufferBytes: number[];
 }
 
+/** How the autotuner schedules its background work. */
 export interface AutotunerOptions {
   /**
    * Resolves when the background tuner may take the device for its next job; `first` is true
@@ -62,6 +65,11 @@ export class Autotuner {
   /** Waits for the background tuner's next turn (AutotunerOptions.waitForIdle); replaceable, for tests. */
   waitForIdle: (first: boolean) => Promise<void>;
 
+  /**
+   * @param engine the device and adapter to tune for (`check` throws once it is destroyed or lost)
+   * @param enabled false: never time, use the table or each family's default
+   * @param store where measured winners persist, keyed by adapter and shape class
+   */
   constructor(
     private readonly engine: GpuContext & { check?(): void },
     readonly enabled: boolean,
