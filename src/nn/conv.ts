@@ -20,20 +20,37 @@ function convParamSpecs(weightShape: readonly number[], fanIn: number, outChanne
   return specs;
 }
 
-/** Kernel, stride, padding and dilation of a conv layer, checked once. */
-function convGeometry(layer: string, kernelSize: Size, o: Conv2dOptions): { kernel: Pair2; stride: Pair2; padding: Pair2; dilation: Pair2 } {
-  return {
-    kernel: pair(layer, 'kernelSize', kernelSize, 1, 1),
-    stride: pair(layer, 'stride', o.stride, 1, 1),
-    padding: pair(layer, 'padding', o.padding, 0, 0),
-    dilation: pair(layer, 'dilation', o.dilation, 1, 1),
-  };
+/** Kernel, stride, padding and dilation of a conv layer, checked once; `'same'`/`'valid'` only where `named` (Conv2d). */
+function convGeometry(layer: string, kernelSize: Size, o: Conv2dOptions, named: boolean): { kernel: Pair2; stride: Pair2; padding: Pair2; dilation: Pair2 } {
+  const kernel = pair(layer, 'kernelSize', kernelSize, 1, 1);
+  const stride = pair(layer, 'stride', o.stride, 1, 1);
+  const dilation = pair(layer, 'dilation', o.dilation, 1, 1);
+  if (typeof o.padding !== 'string') return { kernel, stride, padding: pair(layer, 'padding', o.padding, 0, 0), dilation };
+  if (!named) throw new ShapeError(`${layer}: padding '${o.padding}' is not supported here (as in PyTorch); give the padding as a number or [h, w]`);
+  if (o.padding === 'valid') return { kernel, stride, padding: [0, 0], dilation };
+  if (o.padding !== 'same') throw new ShapeError(`${layer}: padding '${String(o.padding)}' must be a number, [h, w], 'same' or 'valid'`);
+  if (stride[0] !== 1 || stride[1] !== 1) {
+    throw new ShapeError(`${layer}: padding 'same' needs stride 1 (got [${stride.join(', ')}]), as in PyTorch; give the padding as numbers for a strided convolution`);
+  }
+  // 'same' pads dilation·(k − 1) in total per axis; only an even total splits equally on both sides.
+  const total = [0, 1].map((d) => dilation[d] * (kernel[d] - 1));
+  if (total.some((t) => t % 2 !== 0)) {
+    throw new ShapeError(
+      `${layer}: padding 'same' with kernel [${kernel.join(', ')}] and dilation [${dilation.join(', ')}] needs ${total.join(' and ')} padding in total, ` +
+        'which does not split evenly between the two sides; only symmetric padding is supported: use an odd kernel size',
+    );
+  }
+  return { kernel, stride, padding: [total[0] / 2, total[1] / 2], dilation };
 }
 
-/** Options of `Conv2d` and `ConvTranspose2d`, as in torch.nn: stride, padding, dilation (a number or [h, w]; defaults 1, 0, 1) and bias (default true). */
+/**
+ * Options of `Conv2d` and `ConvTranspose2d`, as in torch.nn: stride, padding, dilation (a number or
+ * [h, w]; defaults 1, 0, 1) and bias (default true). Conv2d also takes padding 'valid' (none) and
+ * 'same' (output as large as the input: stride 1, and dilation·(kernel − 1) even on each axis).
+ */
 export interface Conv2dOptions {
   stride?: Size;
-  padding?: Size;
+  padding?: Size | 'same' | 'valid';
   dilation?: Size;
   bias?: boolean;
 }
@@ -58,7 +75,7 @@ export class Conv2d extends Module {
     readonly options: Conv2dOptions = {},
   ) {
     super();
-    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options));
+    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options, true));
   }
 
   describe(): string {
@@ -93,7 +110,7 @@ export class ConvTranspose2d extends Module {
     readonly options: Conv2dOptions & { outputPadding?: Size } = {},
   ) {
     super();
-    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options));
+    ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options, false));
     this.outputPadding = pair(this.describe(), 'outputPadding', options.outputPadding, 0, 0);
   }
 
