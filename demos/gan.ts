@@ -1,9 +1,10 @@
-import { Adam, fixedLatents, GanTrainer, loadIdxUrl, mlpDiscriminator, mlpGenerator, type Engine, type ImageDataset } from '../src/index.js';
+import { fixedLatents, loadIdxUrl } from '../src/index.js';
+import { startTraining, type GanJobConfig, type GanJobProgress, type TrainingRun } from '../src/worker/index.js';
 import { LineChart } from './lib/chart.js';
-import { dcganDiscriminator, dcganGenerator } from './lib/dcgan.js';
 import { grayImage, pixelCanvas } from './lib/images.js';
-import { $, boot, el, field, fmt, nextFrame, showFailure } from './lib/shell.js';
+import { $, boot, el, field, fmt, showFailure } from './lib/shell.js';
 import { download } from './lib/storage.js';
+import type { GanModelConfig } from './lib/train_worker.js';
 
 const LATENT = 64;
 const SAMPLES = 36;
@@ -43,7 +44,11 @@ function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
   return a.map((v, i) => wa * v + wb * b[i]);
 }
 
-async function ganDemo(engine: Engine): Promise<void> {
+/**
+ * The GAN page. Training runs in a Web Worker (`ganJob` there): this page holds no GPU device; it
+ * sends commands and draws the losses and samples the worker posts.
+ */
+async function ganDemo(worker: Worker): Promise<void> {
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const hooks: GanHooks = { state: 'building', iterations: 0, history: [], sampleChange: 0, initialSpread: 0, sampleVersion: 0, strip: 0 };
@@ -73,6 +78,7 @@ async function ganDemo(engine: Engine): Promise<void> {
   const batch = el('input', { id: 'batch', type: 'number', min: '8', step: '8', value: String(num('batch', 64)) });
   const trainCount = el('input', { id: 'train-count', type: 'number', min: '500', max: '60000', step: '500', value: String(num('train', 20000)) });
   const chunk = el('input', { id: 'chunk', type: 'number', min: '1', value: String(num('chunk', 20)) });
+  const chunkField = field('Iterations per update', chunk, 'applies on Reset');
   const maxIter = el('input', { id: 'max-iterations', type: 'number', min: '0', value: String(num('maxIterations', 0)) });
   const startBtn = el('button', { id: 'start', type: 'button', class: 'primary' }, 'Start');
   const resetBtn = el('button', { id: 'reset', type: 'button' }, 'Reset');
@@ -109,11 +115,12 @@ async function ganDemo(engine: Engine): Promise<void> {
         field('Learning rate (Adam β₁ 0.5)', lr, 'applies live'),
         field('Batch size', batch),
         field('Training images', trainCount),
-        field('Iterations per update', chunk),
+        chunkField,
         field('Stop after', maxIter, 'iterations (0: never)'),
       ),
       el('div', { class: 'buttons' }, startBtn, resetBtn, saveBtn),
       status,
+      el('p', { class: 'note' }, 'Training runs in a Web Worker with its own GPU device: this page only sends commands and draws what the worker reports.'),
       stats,
     ),
     el(
@@ -129,16 +136,9 @@ async function ganDemo(engine: Engine): Promise<void> {
   const splits = await loadIdxUrl(new URL('./mnist/', location.href).href);
   const latents = fixedLatents(SAMPLES, LATENT, 7);
   let pairSeed = 11;
-  let gan: GanTrainer | undefined;
-  let images: ImageDataset;
-  let order: Uint32Array;
-  let cursor = 0;
+  let run: TrainingRun<GanJobProgress> | undefined;
   let initial: Float32Array | undefined;
-  let running = false;
-  let loop: Promise<void> | undefined;
   let resumeAfterHidden = false;
-  let optG: Adam;
-  let optD: Adam;
 
   const setTrainState = (s: GanHooks['state']) => {
     hooks.state = s;
@@ -147,9 +147,7 @@ async function ganDemo(engine: Engine): Promise<void> {
     startBtn.disabled = s === 'building';
   };
 
-  async function showSamples(): Promise<void> {
-    if (!gan) return;
-    const out = await gan.sample(latents, SAMPLES);
+  function showSamples(out: Float32Array): void {
     if (!initial) {
       initial = out.slice();
       // How much the first samples differ from one another (a freshly initialised generator's
@@ -167,150 +165,109 @@ async function ganDemo(engine: Engine): Promise<void> {
     hooks.sampleVersion++;
     for (let i = 0; i < SAMPLES; i++) grayImage(samples[i], out.subarray(i * 784, (i + 1) * 784), 28, 28, -1, 1);
     grid.dataset.version = String(hooks.sampleVersion);
-    await showStrip();
   }
 
   async function showStrip(): Promise<void> {
-    if (!gan) return;
+    const r = run;
+    if (!r) return;
     const ends = fixedLatents(2, LATENT, pairSeed);
     const a = ends.subarray(0, LATENT);
     const b = ends.subarray(LATENT);
     const z = new Float32Array(STRIP * LATENT);
     for (let i = 0; i < STRIP; i++) z.set(slerp(a, b, i / (STRIP - 1)), i * LATENT);
-    const out = await gan.sample(z, STRIP);
+    const out = await r.request<Float32Array>('sample', { latents: z, count: STRIP });
+    if (r !== run) return;
     for (let i = 0; i < STRIP; i++) grayImage(stripCells[i], out.subarray(i * 784, (i + 1) * 784), 28, 28, -1, 1);
     hooks.strip++;
     strip.dataset.version = String(hooks.strip);
   }
 
+  function showProgress(p: GanJobProgress): void {
+    hooks.iterations = p.iteration;
+    hooks.history.push({ iteration: p.iteration, dLoss: p.dLoss, gLoss: p.gLoss });
+    chart.add(0, p.iteration, p.dLoss);
+    chart.add(1, p.iteration, p.gLoss);
+    stat('iteration', String(p.iteration));
+    stat('D loss', fmt(p.dLoss));
+    stat('G loss', fmt(p.gLoss));
+    stat('iterations/s', fmt(p.iterationsPerSec, 1));
+    if (p.samples) showSamples(p.samples);
+    void showStrip().catch(showFailure);
+  }
+
   async function build(): Promise<void> {
     setTrainState('building');
-    gan?.dispose();
+    const old = run;
+    run = undefined;
+    await old?.stop();
     const count = Math.min(Number(trainCount.value), splits.train.count);
-    images = { ...splits.train, images: splits.train.images.subarray(0, count * 784), labels: splits.train.labels.subarray(0, count), count };
-    order = Uint32Array.from({ length: count }, (_, i) => i);
-    cursor = count;
-    optG = new Adam({ lr: Number(lr.value), beta1: 0.5 });
-    optD = new Adam({ lr: Number(lr.value), beta1: 0.5 });
-    const conv = model.value === 'dcgan';
-    const [g, d] = [sizes(gHidden.value), sizes(dHidden.value)];
-    if (conv && (g.length !== 2 || d.length !== 2)) throw new Error('DCGAN takes two channel counts for each network, e.g. 32, 16 and 16, 32');
-    gan = new GanTrainer(engine, {
-      generator: conv ? dcganGenerator(LATENT, g) : mlpGenerator(LATENT, g),
-      discriminator: conv ? dcganDiscriminator(d) : mlpDiscriminator(784, d),
-      latent: LATENT,
-      pixels: 784,
-      optimizerG: optG,
-      optimizerD: optD,
-      seed: num('seed', 1),
+    // Copied, not a view: a view would clone all of MNIST into the worker.
+    const images = { ...splits.train, images: splits.train.images.slice(0, count * 784), labels: splits.train.labels.slice(0, count), count };
+    const networks: GanModelConfig = { kind: model.value === 'dcgan' ? 'dcgan' : 'mlp', g: sizes(gHidden.value), d: sizes(dHidden.value), latent: LATENT, lr: Number(lr.value), seed: num('seed', 1) };
+    const config: GanJobConfig = { images, batchSize: Number(batch.value), chunk: Number(chunk.value), iterations: Number(maxIter.value), atLimit: 'pause', samples: latents, model: networks };
+    const r = startTraining<GanJobProgress>(worker, { job: 'gan', config, paused: true, transfer: [images.images.buffer, images.labels.buffer] });
+    run = r;
+    r.onProgress = (p) => r === run && showProgress(p);
+    // A pause the job chose itself: the iteration limit.
+    r.onPaused = (reason) => {
+      if (r !== run || !reason) return;
+      setTrainState('done');
+      status.textContent = `Stopped after ${hooks.iterations} iterations; press Resume to go on.`;
+    };
+    void r.done.catch((e) => {
+      if (r === run) showFailure(e);
     });
     hooks.iterations = 0;
     hooks.history = [];
     initial = undefined;
     chart.clear();
-    await showSamples();
-    status.textContent = `G ${gan.generatorStore.count.toLocaleString('en')} and D ${gan.discriminatorStore.count.toLocaleString('en')} parameters; ${count} training images. Press Start.`;
+    await r.started;
+    showSamples(await r.request<Float32Array>('sample', { latents, count: SAMPLES }));
+    await showStrip();
+    status.textContent = `${count} training images, trained in a Web Worker. Press Start.`;
     setTrainState('idle');
   }
 
-  /**
-   * The next `n` images of a reshuffled pass over the training images: GanTrainer.fit starts each
-   * call at the beginning of its data, so each call gets fresh images.
-   */
-  function nextImages(n: number): ImageDataset {
-    const out = new Uint8Array(n * 784);
-    for (let k = 0; k < n; k++) {
-      if (cursor >= order.length) {
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = Math.floor(Math.random() * (i + 1));
-          [order[i], order[j]] = [order[j], order[i]];
-        }
-        cursor = 0;
-      }
-      const s = order[cursor++];
-      out.set(images.images.subarray(s * 784, (s + 1) * 784), k * 784);
-    }
-    return { images: out, labels: new Uint8Array(n), count: n, height: 28, width: 28, classes: 10 };
-  }
-
-  async function trainLoop(): Promise<void> {
-    while (running && gan) {
-      const g = gan;
-      const limit = Number(maxIter.value);
-      const n = limit > 0 ? Math.min(Number(chunk.value), limit - hooks.iterations) : Number(chunk.value);
-      if (n <= 0) {
-        running = false;
-        setTrainState('done');
-        status.textContent = `Stopped after ${hooks.iterations} iterations; press Resume to go on.`;
-        break;
-      }
-      const b = Number(batch.value);
-      // fit draws its latent noise from a generator seeded by options.seed: a new seed per call keeps
-      // every call from replaying the same noise.
-      g.options.seed = num('seed', 1) * 100_003 + hooks.iterations;
-      const [e] = await g.fit(nextImages(n * b), { epochs: 1, batchSize: b, iterations: n });
-      if (g !== gan) break;
-      hooks.iterations += n;
-      hooks.history.push({ iteration: hooks.iterations, dLoss: e.dLoss, gLoss: e.gLoss });
-      chart.add(0, hooks.iterations, e.dLoss);
-      chart.add(1, hooks.iterations, e.gLoss);
-      stat('iteration', String(hooks.iterations));
-      stat('D loss', fmt(e.dLoss));
-      stat('G loss', fmt(e.gLoss));
-      stat('iterations/s', fmt(e.iterationsPerSec, 1));
-      await showSamples();
-      await nextFrame();
-    }
-  }
-
-  function start(): void {
-    if (!gan || running) return;
-    running = true;
+  async function start(): Promise<void> {
+    if (!run || hooks.state === 'running' || hooks.state === 'building') return;
     setTrainState('running');
     status.textContent = 'Training…';
-    loop = trainLoop().catch((e) => {
-      running = false;
-      showFailure(e);
-      console.error(e);
-    });
+    await run.request('setIterations', Number(maxIter.value));
+    await run.resume();
   }
 
   async function pause(): Promise<void> {
-    running = false;
-    await loop;
+    if (!run) return;
+    await run.pause();
     if (hooks.state === 'running') setTrainState('paused');
     status.textContent = `Paused at iteration ${hooks.iterations}.`;
   }
 
-  startBtn.addEventListener('click', () => (hooks.state === 'running' ? void pause() : start()));
-  resetBtn.addEventListener('click', async () => {
-    running = false;
-    await loop;
-    await build().catch(showFailure);
-  });
+  startBtn.addEventListener('click', () => void (hooks.state === 'running' ? pause() : start()).catch(showFailure));
+  resetBtn.addEventListener('click', () => void build().catch(showFailure));
   lr.addEventListener('change', () => {
     const v = Number(lr.value);
-    if (v > 0) optG.lr = optD.lr = v;
+    if (run && v > 0) void run.setLearningRate(v).catch(showFailure);
   });
   newPair.addEventListener('click', () => {
     pairSeed++;
-    if (!running) void showStrip();
+    void showStrip().catch(showFailure);
   });
   saveBtn.addEventListener('click', async () => {
-    if (gan) download(await gan.generatorCheckpoint(), `gan-generator-iter${hooks.iterations}.safetensors`);
+    if (run) download(await run.checkpoint(), `gan-generator-iter${hooks.iterations}.safetensors`);
   });
   document.addEventListener('visibilitychange', () => {
     if (document.hidden && hooks.state === 'running') {
       resumeAfterHidden = true;
-      void pause();
+      void pause().catch(showFailure);
     } else if (!document.hidden && resumeAfterHidden) {
       resumeAfterHidden = false;
-      start();
+      void start().catch(showFailure);
     }
   });
 
   await build();
-  if (params.get('autostart') === '1') start();
+  if (params.get('autostart') === '1') await start();
 }
 
 void boot(ganDemo);

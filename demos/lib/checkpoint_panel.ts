@@ -1,24 +1,30 @@
-import { MAX_CHECKPOINT_FILE_BYTES, type Trainer } from '../../src/index.js';
-import { el, field } from './shell.js';
+import { MAX_CHECKPOINT_FILE_BYTES } from '../../src/index.js';
+import { el, field, messageOf } from './shell.js';
 import { download, loadBytes, saveBytes } from './storage.js';
 
-/** What the panel needs from its page: the trainer of the moment and how to name its weights. */
+/** The weights of the run of the moment, which lives in the training worker. */
+export interface CheckpointTarget {
+  steps: number;
+  checkpoint(metadata: Record<string, string>): Promise<Uint8Array>;
+  /** Rejects, naming the mismatched tensors, if the checkpoint does not fit the model. */
+  load(bytes: Uint8Array): Promise<void>;
+}
+
+/** What the panel needs from its page: the run of the moment and how to name its weights. */
 export interface CheckpointSource {
-  /** The current trainer and its step count, or undefined while none is built. */
-  current(): { trainer: Trainer; steps: number } | undefined;
+  /** The current run and its step count, or undefined while none is built. */
+  current(): CheckpointTarget | undefined;
   /** Identifies the architecture: IndexedDB key and checkpoint metadata (e.g. "mlp:256,128"). */
   key(): string;
   /** Download file name without extension, for weights after `steps` steps. */
   fileName(steps: number): string;
-  /** Runs before loaded weights replace the current ones (e.g. waits for an evaluation in flight). */
-  beforeLoad(): Promise<void>;
   /** Runs after weights were loaded (e.g. re-evaluates). */
   afterLoad(): Promise<void>;
 }
 
 /**
  * The "Weights" card: download and upload safetensors, or keep them in this browser's IndexedDB.
- * A checkpoint that does not fit the model is refused with the trainer's message listing the
+ * A checkpoint that does not fit the model is refused with the worker trainer's message listing the
  * mismatched tensors; `#checkpoint-status[data-loaded]` counts successful loads (for the tests).
  */
 export function checkpointPanel(source: CheckpointSource, onFailure: (e: unknown) => void): HTMLElement {
@@ -31,17 +37,16 @@ export function checkpointPanel(source: CheckpointSource, onFailure: (e: unknown
   saveBtn.addEventListener('click', async () => {
     const now = source.current();
     if (!now) return;
-    download(await now.trainer.checkpoint({ model: source.key(), steps: String(now.steps) }), `${source.fileName(now.steps)}.safetensors`);
+    download(await now.checkpoint({ model: source.key(), steps: String(now.steps) }), `${source.fileName(now.steps)}.safetensors`);
     note.textContent = `Downloaded the weights after ${now.steps} steps.`;
   });
   const restore = async (bytes: Uint8Array, from: string) => {
     const now = source.current();
     if (!now) return;
-    await source.beforeLoad();
     try {
-      now.trainer.load(bytes);
+      await now.load(bytes);
     } catch (e) {
-      note.textContent = `Could not load ${from}: ${e instanceof Error ? e.message : String(e)}`;
+      note.textContent = `Could not load ${from}: ${messageOf(e)}`;
       return;
     }
     note.textContent = `Loaded the weights from ${from}.`;
@@ -59,7 +64,7 @@ export function checkpointPanel(source: CheckpointSource, onFailure: (e: unknown
   saveIdb.addEventListener('click', async () => {
     const now = source.current();
     if (!now) return;
-    await saveBytes(source.key(), await now.trainer.checkpoint({ model: source.key() }));
+    await saveBytes(source.key(), await now.checkpoint({ model: source.key() }));
     note.textContent = `Saved in this browser as ${source.key()}.`;
   });
   loadIdb.addEventListener('click', async () => {

@@ -1,18 +1,15 @@
-import { Adam, AdamW, SGD, loadIdxUrl, parseAugmentation, type Augmentation, type Engine, type Evaluation, type ImageDataset, type Optimizer } from '../../src/index.js';
-import { LineChart } from './chart.js';
-import { DrawPad } from './drawpad.js';
-import { grayImage, pixelCanvas } from './images.js';
-import { LiveTrainer } from './live_trainer.js';
+import { loadIdxUrl, parseAugmentation, type Augmentation, type ImageDataset } from '../../src/index.js';
+import { startTraining, type TrainingRun } from '../../src/worker/index.js';
+import type { ChunkReport, ClassifierJobConfig, EvaluationReport } from './classifier_job.js';
+import { ClassifierPanels } from './classifier_panels.js';
 import type { ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 import { checkpointPanel } from './checkpoint_panel.js';
-import { drawConfusion } from './confusion.js';
-import { $, el, field, fmt, nextFrame, showFailure } from './shell.js';
+import type { LiveRecovery } from './live_trainer.js';
+import { $, el, field, fmt, showFailure } from './shell.js';
 
 export type { WeightView, ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 
 const GRID = 30;
-const CHUNK = 8;
-const BATCH_SHOWN = 8;
 
 function select(id: string, options: [string, string][], value: string): HTMLSelectElement {
   const s = el('select', { id });
@@ -21,36 +18,25 @@ function select(id: string, options: [string, string][], value: string): HTMLSel
   return s;
 }
 
+/** The first `n` samples, copied: a view of the whole set would clone all of it into the worker. */
 function subset(d: ImageDataset, n: number): ImageDataset {
   const count = Math.min(n, d.count);
   const pixels = d.height * d.width;
-  return { ...d, images: d.images.subarray(0, count * pixels), labels: d.labels.subarray(0, count), count };
-}
-
-function makeOptimizer(kind: string, lr: number): Optimizer {
-  if (kind === 'sgd') return new SGD({ lr, momentum: 0.9 });
-  if (kind === 'adamw') return new AdamW({ lr, weightDecay: 0.01 });
-  return new Adam({ lr });
-}
-
-function topK(probs: ArrayLike<number>, k: number): { digit: number; p: number }[] {
-  return Array.from(probs, (p, digit) => ({ digit, p }))
-    .sort((a, b) => b.p - a.p)
-    .slice(0, k);
+  return { ...d, images: d.images.slice(0, count * pixels), labels: d.labels.slice(0, count), count };
 }
 
 /**
- * The page of a live MNIST classifier (the MLP and the CNN demos): controls, live charts, a grid of
- * test predictions, the confusion matrix, a draw-a-digit pad and weight views, all driven by
- * `LiveTrainer` a few steps at a time so the page stays responsive.
+ * The page of a live MNIST classifier (the MLP and the CNN demos). Training runs in a Web Worker
+ * (`classifierJob` there): this page holds no GPU device; it sends commands (start, pause, learning
+ * rate, checkpoints) and draws the progress and evaluations the worker posts.
  */
-export async function classifierDemo(engine: Engine, config: ClassifierDemoConfig): Promise<void> {
+export async function classifierDemo(worker: Worker, config: ClassifierDemoConfig): Promise<void> {
   const params = new URLSearchParams(location.search);
   const num = (name: string, fallback: number) => (params.has(name) ? Number(params.get(name)) : fallback);
   const d = config.defaults;
   const hooks: ClassifierHooks = { state: 'building', steps: 0, history: [], evals: [], grid: [], batch: [], lr: num('lr', d.lr), samplesPerSec: 0, stepMs: 0, longestTaskMs: 0, recoveries: [] };
   window.__demo = hooks;
-  window.__loseDevice = () => engine.device.destroy();
+  window.__loseDevice = () => void run?.request('loseDevice');
   if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
     new PerformanceObserver((list) => {
       if (hooks.state !== 'running') return;
@@ -82,19 +68,11 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
   }
   const stat = (name: string, v: string) => (statCells.get(name)!.textContent = v);
 
-  const lossCanvas = el('canvas', { id: 'loss-chart', class: 'chart' });
-  const accCanvas = el('canvas', { id: 'acc-chart', class: 'chart' });
-  const grid = el('div', { id: 'prediction-grid', class: 'digit-grid' });
-  const batchStrip = el('div', { id: 'batch-strip', class: 'digit-grid' });
-  for (let i = 0; i < BATCH_SHOWN; i++) batchStrip.append(pixelCanvas(`training image ${i + 1} of the last batch`));
-  const batchNote = el('p', { class: 'note' });
-  const confusion = el('table', { id: 'confusion', class: 'confusion' });
-  const pad = el('canvas', { id: 'draw-pad', class: 'draw-pad' });
-  const padPreview = pixelCanvas('what the network sees (28×28)');
-  padPreview.id = 'draw-preview';
-  const top3 = el('ol', { id: 'draw-top3', class: 'top3' });
-  const clearBtn = el('button', { id: 'draw-clear', type: 'button' }, 'Clear');
+  const splits = await loadIdxUrl(new URL('./mnist/', location.href).href);
+  const grid = splits.test.images.slice(0, GRID * 784);
   const views = config.views();
+  const panels = new ClassifierPanels(hooks, grid, splits.test.labels, views);
+  const sizes = () => arch.value.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
 
   $('app').replaceChildren(
     el(
@@ -116,61 +94,28 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       ),
       el('div', { class: 'buttons' }, startBtn, resetBtn),
       status,
+      el('p', { class: 'note' }, 'Training runs in a Web Worker with its own GPU device: this page only sends commands and draws what the worker reports.'),
       stats,
     ),
-    el('section', { class: 'card charts' }, lossCanvas, accCanvas),
-    el('section', { class: 'card' }, el('h2', {}, 'Last training batch'), batchNote, batchStrip),
-    el('section', { class: 'card' }, el('h2', {}, 'Test predictions'), el('p', { class: 'note' }, 'Predicted digit and confidence; wrong ones in red.'), grid),
-    el(
-      'div',
-      { class: 'row' },
-      el('section', { class: 'card' }, el('h2', {}, 'Confusion matrix'), el('p', { class: 'note' }, 'Rows: true digit; columns: predicted.'), confusion),
-      el(
-        'section',
-        { class: 'card draw' },
-        el('h2', {}, 'Draw a digit'),
-        el('div', { class: 'draw-row' }, pad, el('div', {}, padPreview, top3, clearBtn)),
-      ),
-    ),
-    ...views.map((v) => v.element),
+    ...panels.elements,
     checkpointPanel(
       {
-        current: () => live && { trainer: live.trainer, steps: live.steps },
+        current: () =>
+          run && {
+            steps: hooks.steps,
+            checkpoint: (metadata) => run!.checkpoint(metadata),
+            load: (bytes) => run!.load(bytes),
+          },
         key: () => `${config.key}:${sizes().join(',')}`,
         fileName: (steps) => `${config.key}-${sizes().join('x')}-step${steps}`,
-        beforeLoad: async () => {
-          if (busyEval) await busyEval;
-        },
-        afterLoad: () => evaluate(),
+        afterLoad: async () => panels.showEvaluation(await run!.request<EvaluationReport>('evaluate'), run!),
       },
       showFailure,
     ),
   );
 
-  const lossChart = new LineChart(lossCanvas, [{ name: 'train', color: '#2f6fde' }, { name: 'test', color: '#e0672b', dots: true }], { title: 'Loss' });
-  const accChart = new LineChart(accCanvas, [{ name: 'train', color: '#2f6fde' }, { name: 'test', color: '#e0672b', dots: true }], { title: 'Accuracy', yMin: 0, yMax: 1 });
-
-  const splits = await loadIdxUrl(new URL('./mnist/', location.href).href);
-  let train = subset(splits.train, Number(trainCount.value));
-  let test = subset(splits.test, Number(testCount.value));
-  const gridImages = splits.test.images.subarray(0, GRID * 784);
-  const gridCells: HTMLElement[] = [];
-  for (let i = 0; i < GRID; i++) {
-    const c = pixelCanvas();
-    grayImage(c, gridImages.subarray(i * 784, (i + 1) * 784), 28, 28);
-    const cell = el('figure', { class: 'digit' }, c, el('figcaption', {}, '?'));
-    gridCells.push(cell);
-    grid.append(cell);
-  }
-
-  let live: LiveTrainer | undefined;
-  let running = false;
-  let loop: Promise<void> | undefined;
+  let run: TrainingRun<ChunkReport> | undefined;
   let resumeAfterHidden = false;
-  let predicting = false;
-  let predictAgain = false;
-  let lastEval = 0;
-  let busyEval: Promise<void> | undefined;
 
   const setTrainState = (s: ClassifierHooks['state']) => {
     hooks.state = s;
@@ -178,21 +123,42 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
     startBtn.textContent = s === 'running' ? 'Pause' : s === 'paused' || s === 'done' ? 'Resume' : 'Start';
     startBtn.disabled = s === 'building';
   };
+  const settings = () => ({ maxSteps: Number(maxSteps.value), evalEvery: Number(evalEvery.value) });
 
-  const sizes = () => arch.value.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  function showChunk(c: ChunkReport): void {
+    hooks.history.push(...c.metrics);
+    hooks.steps = c.steps;
+    hooks.stepMs = c.stepMs;
+    hooks.samplesPerSec = c.samplesPerSec;
+    panels.showChunk(c);
+    const recent = hooks.history.slice(-32);
+    stat('epoch', String(c.epoch));
+    stat('step', String(c.steps));
+    stat('samples/s', Math.round(c.samplesPerSec).toLocaleString('en'));
+    stat('step time', `${c.stepMs.toFixed(1)} ms`);
+    stat('train loss', fmt(recent.reduce((a, m) => a + m.loss, 0) / recent.length));
+    stat('train acc', fmt(recent.reduce((a, m) => a + m.accuracy, 0) / recent.length));
+  }
+
+  function showRecovery(r: LiveRecovery): void {
+    hooks.recoveries.push(r.step);
+    // The steps after the snapshot are trained again; their first metrics are dropped.
+    hooks.history = hooks.history.filter((m) => m.step <= r.step);
+    hooks.steps = r.step;
+    status.textContent = `GPU lost — resumed from step ${r.step}.`;
+    status.dataset.recovered = String(r.step);
+  }
 
   async function build(): Promise<void> {
     setTrainState('building');
-    live?.dispose();
-    live = undefined;
-    train = subset(splits.train, Number(trainCount.value));
-    test = subset(splits.test, Number(testCount.value));
-    hooks.steps = 0;
-    hooks.history = [];
-    hooks.evals = [];
-    lastEval = 0;
-    lossChart.clear();
-    accChart.clear();
+    const old = run;
+    run = undefined;
+    panels.run = undefined;
+    await old?.stop();
+    const train = subset(splits.train, Number(trainCount.value));
+    const test = subset(splits.test, Number(testCount.value));
+    Object.assign(hooks, { steps: 0, history: [], evals: [] });
+    panels.clearCharts();
     status.textContent = 'Compiling the training step…';
     let aug: Augmentation | undefined;
     try {
@@ -206,191 +172,90 @@ export async function classifierDemo(engine: Engine, config: ClassifierDemoConfi
       return;
     }
     hooks.augment = aug;
-    batchNote.textContent = aug
+    panels.batchNote.textContent = aug
       ? `The first images of the batch the network just trained on, as it saw them: each given its own random transform (${augment.value.trim()}) by the batch-gather kernel on the GPU.`
       : 'The first images of the batch the network just trained on (no augmentation: set it above, then Reset).';
-    const opt = makeOptimizer(optimizer.value, Number(lr.value));
-    hooks.lr = opt.lr;
-    live = await LiveTrainer.create(engine, { model: config.buildModel(sizes()), inputShape: config.inputShape, optimizer: opt, batch: Number(batch.value), seed: num('seed', 1), augment: aug }, train);
-    live.onRecover = (r) => {
-      hooks.recoveries.push(r.step);
-      // The steps after the snapshot are trained again; their first metrics are dropped.
-      hooks.history = hooks.history.filter((m) => m.step <= r.step);
-      hooks.steps = r.step;
-      status.textContent = `GPU lost — resumed from step ${r.step}.`;
-      status.dataset.recovered = String(r.step);
+    hooks.lr = Number(lr.value);
+    const job: ClassifierJobConfig = {
+      sizes: sizes(),
+      inputShape: config.inputShape,
+      optimizer: optimizer.value as ClassifierJobConfig['optimizer'],
+      lr: hooks.lr,
+      batch: Number(batch.value),
+      seed: num('seed', 1),
+      augment: aug,
+      train,
+      test,
+      grid,
+      settings: settings(),
+      weights: panels.weightNames,
     };
-    status.textContent = `${live.trainer.store.count.toLocaleString('en')} parameters; ${train.count} training and ${test.count} test samples. Press Start.`;
-    await evaluate();
+    const r = startTraining<ChunkReport>(worker, { job: config.key, config: job, paused: true, transfer: [train.images.buffer, train.labels.buffer, test.images.buffer, test.labels.buffer] });
+    run = r;
+    window.__run = r;
+    panels.run = r;
+    const first = new Promise<EvaluationReport>((resolve) => {
+      r.onEvent = (name, data) => {
+        if (r !== run) return;
+        if (name === 'evaluation') {
+          const report = data as EvaluationReport;
+          panels.showEvaluation(report, r);
+          stat('test loss', fmt(report.loss));
+          stat('test acc', fmt(report.accuracy));
+          resolve(report);
+        } else if (name === 'recovered') showRecovery(data as LiveRecovery);
+      };
+    });
+    r.onProgress = (c) => r === run && showChunk(c);
+    // A pause the job chose itself: the step limit.
+    r.onPaused = (reason) => {
+      if (r !== run || !reason) return;
+      setTrainState('done');
+      status.textContent = reason;
+    };
+    void r.done.catch((e) => {
+      if (r === run) showFailure(e);
+    });
+    await Promise.race([first, r.done]);
+    status.textContent = `${train.count} training and ${test.count} test samples, trained in a Web Worker. Press Start.`;
     setTrainState('idle');
   }
 
-  async function evaluate(): Promise<void> {
-    const l = live!;
-    const e: Evaluation = await l.trainer.evaluate(test);
-    hooks.evals.push({ step: l.steps, loss: e.loss, accuracy: e.accuracy });
-    lastEval = l.steps;
-    if (l.steps > 0) {
-      lossChart.add(1, l.steps, e.loss);
-      accChart.add(1, l.steps, e.accuracy);
-    }
-    stat('test loss', fmt(e.loss));
-    stat('test acc', fmt(e.accuracy));
-    drawConfusion(confusion, e.confusion);
-    const probs = await l.trainer.predict(gridImages, GRID);
-    hooks.grid = [];
-    for (let i = 0; i < GRID; i++) {
-      const [best] = topK(probs.subarray(i * 10, (i + 1) * 10), 1);
-      const label = splits.test.labels[i];
-      hooks.grid.push({ label, predicted: best.digit, confidence: best.p });
-      const cell = gridCells[i];
-      cell.classList.toggle('wrong', best.digit !== label);
-      cell.querySelector('figcaption')!.textContent = `${best.digit} · ${(best.p * 100).toFixed(0)}%`;
-      cell.title = `true ${label}, predicted ${best.digit} (${(best.p * 100).toFixed(1)}%)`;
-    }
-    grid.dataset.version = String(hooks.evals.length);
-    if (l.steps > 0) await showBatch(l);
-    for (const v of views) await v.update(l, test);
-    void classifyDrawing();
-  }
-
-  async function showBatch(l: LiveTrainer): Promise<void> {
-    const images = await l.lastBatch(BATCH_SHOWN);
-    const n = images.length / 784;
-    hooks.batch = [];
-    for (let i = 0; i < n; i++) {
-      const image = images.subarray(i * 784, (i + 1) * 784);
-      hooks.batch.push(Array.from(image));
-      grayImage(batchStrip.children[i] as HTMLCanvasElement, image, 28, 28, 0, 1);
-    }
-    batchStrip.dataset.version = String(l.steps);
-  }
-
-  async function classifyDrawing(): Promise<void> {
-    if (!live || drawPad.empty) return;
-    if (predicting) {
-      predictAgain = true;
-      return;
-    }
-    predicting = true;
-    try {
-      do {
-        predictAgain = false;
-        const pixels = drawPad.pixels();
-        grayImage(padPreview, pixels, 28, 28);
-        const probs = await live.trainer.predict(pixels, 1);
-        const best = topK(probs, 3);
-        hooks.drawn = { top: best };
-        top3.replaceChildren(...best.map((b) => el('li', { 'data-digit': String(b.digit) }, el('b', {}, String(b.digit)), el('span', { class: 'bar', style: `width: ${(b.p * 100).toFixed(1)}%` }), `${(b.p * 100).toFixed(1)}%`)));
-        top3.dataset.prediction = String(best[0].digit);
-      } while (predictAgain);
-    } finally {
-      predicting = false;
-    }
-  }
-  const drawPad = new DrawPad(pad, () => void classifyDrawing());
-  clearBtn.addEventListener('click', () => {
-    drawPad.clear();
-    top3.replaceChildren();
-    delete top3.dataset.prediction;
-    hooks.drawn = undefined;
-  });
-
-  async function trainLoop(): Promise<void> {
-    while (running && live) {
-      const l = live;
-      const limit = Number(maxSteps.value);
-      const n = limit > 0 ? Math.min(CHUNK, limit - l.steps) : CHUNK;
-      if (n <= 0) {
-        running = false;
-        setTrainState('done');
-        status.textContent = `Stopped after ${l.steps} steps; press Resume to go on.`;
-        break;
-      }
-      const t0 = performance.now();
-      const metrics = await l.run(n);
-      const ms = performance.now() - t0;
-      if (l !== live) break;
-      if (metrics.length === 0) {
-        // The device was lost and training went back to a snapshot (see onRecover).
-        await nextFrame();
-        continue;
-      }
-      hooks.history.push(...metrics);
-      hooks.steps = l.steps;
-      hooks.stepMs = ms / n;
-      hooks.samplesPerSec = (n * l.options.batch) / (ms / 1000);
-      for (const m of metrics) {
-        lossChart.add(0, m.step, m.loss);
-        accChart.add(0, m.step, m.accuracy);
-      }
-      const recent = hooks.history.slice(-32);
-      stat('epoch', String(l.epoch));
-      stat('step', String(l.steps));
-      stat('samples/s', Math.round(hooks.samplesPerSec).toLocaleString('en'));
-      stat('step time', `${hooks.stepMs.toFixed(1)} ms`);
-      stat('train loss', fmt(recent.reduce((a, m) => a + m.loss, 0) / recent.length));
-      stat('train acc', fmt(recent.reduce((a, m) => a + m.accuracy, 0) / recent.length));
-      const reachedLimit = limit > 0 && l.steps >= limit;
-      if (l.steps - lastEval >= Number(evalEvery.value) || reachedLimit) {
-        busyEval = evaluate();
-        // A device lost during evaluation is recovered from by the next run.
-        await busyEval.catch((e) => {
-          if (!engine.lost) throw e;
-        });
-        busyEval = undefined;
-      }
-      // Let the page paint and handle input between chunks.
-      await nextFrame();
-    }
-  }
-
-  function start(): void {
-    if (!live || running) return;
-    running = true;
+  async function start(): Promise<void> {
+    if (!run || hooks.state === 'running' || hooks.state === 'building') return;
     setTrainState('running');
     status.textContent = 'Training…';
-    loop = trainLoop().catch((e) => {
-      running = false;
-      showFailure(e);
-      console.error(e);
-    });
+    await run.request('settings', settings());
+    await run.resume();
   }
 
   async function pause(): Promise<void> {
-    running = false;
-    await loop;
+    if (!run) return;
+    await run.pause();
     if (hooks.state === 'running') setTrainState('paused');
-    status.textContent = `Paused at step ${live?.steps ?? 0}.`;
+    status.textContent = `Paused at step ${hooks.steps}.`;
   }
 
-  startBtn.addEventListener('click', () => {
-    if (hooks.state === 'running') void pause();
-    else start();
-  });
-  resetBtn.addEventListener('click', async () => {
-    running = false;
-    await loop;
-    await build().catch(showFailure);
-  });
-  lr.addEventListener('change', () => {
+  startBtn.addEventListener('click', () => void (hooks.state === 'running' ? pause() : start()).catch(showFailure));
+  resetBtn.addEventListener('click', () => void build().catch(showFailure));
+  for (const input of [maxSteps, evalEvery]) input.addEventListener('change', () => void run?.request('settings', settings()).catch(showFailure));
+  lr.addEventListener('change', async () => {
     const v = Number(lr.value);
-    if (live && v > 0) {
-      live.options.optimizer.lr = v;
-      hooks.lr = v;
-      status.textContent = `Learning rate set to ${v} (from the next step).`;
-    }
+    if (!run || !(v > 0)) return;
+    await run.setLearningRate(v).catch(showFailure);
+    hooks.lr = v;
+    status.textContent = `Learning rate set to ${v} (from the next step).`;
   });
   document.addEventListener('visibilitychange', () => {
     if (document.hidden && hooks.state === 'running') {
       resumeAfterHidden = true;
-      void pause();
+      void pause().catch(showFailure);
     } else if (!document.hidden && resumeAfterHidden) {
       resumeAfterHidden = false;
-      start();
+      void start().catch(showFailure);
     }
   });
 
   await build();
-  if (params.get('autostart') === '1') start();
+  if (params.get('autostart') === '1') await start();
 }

@@ -1,18 +1,22 @@
-import type { Augmentation, ImageDataset, Sequential } from '../../src/index.js';
-import type { LiveTrainer, StepMetrics } from './live_trainer.js';
+import type { Augmentation } from '../../src/index.js';
+import type { TrainingRun } from '../../src/worker/index.js';
+import type { ChunkReport, EvaluationReport } from './classifier_job.js';
+import type { StepMetrics } from './live_trainer.js';
 
 /** A view that depends on the weights (first-layer weights, conv filters), redrawn after evaluations. */
 export interface WeightView {
   element: HTMLElement;
-  update(live: LiveTrainer, test: ImageDataset): Promise<void>;
+  /** Parameters whose values the worker sends with every evaluation. */
+  weights: string[];
+  update(report: EvaluationReport, run: TrainingRun<ChunkReport>): void;
 }
 
 export interface ClassifierDemoConfig {
-  key: string;
+  /** The worker's job ('mlp' or 'cnn'), which builds the model from the sizes. */
+  key: 'mlp' | 'cnn';
   inputShape: number[];
   /** The architecture field: a comma-separated list of sizes. */
   arch: { label: string; default: string; hint: string };
-  buildModel(sizes: number[]): Sequential;
   defaults: { lr: number; batch: number; optimizer: 'adam' | 'adamw' | 'sgd'; train: number; test: number; evalEvery: number };
   views(): WeightView[];
 }
@@ -41,7 +45,9 @@ export interface ClassifierHooks {
 declare global {
   interface Window {
     __demo?: unknown;
-    /** For tests: destroys the GPU device, as a driver reset would (kept apart from the cloned hooks). */
+    /** For tests: destroys the worker's GPU device, as a driver reset would (kept apart from the cloned hooks). */
     __loseDevice?: () => void;
+    /** For tests: the run in the worker, to pause, change the rate and checkpoint through the protocol. */
+    __run?: TrainingRun<ChunkReport>;
   }
 }

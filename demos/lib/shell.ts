@@ -1,4 +1,5 @@
-import { createEngine, WebGPUUnavailableError, type Engine, type EngineInfo } from '../../src/index.js';
+import type { EngineInfo } from '../../src/index.js';
+import { TrainingWorkerError, workerReady } from '../../src/worker/index.js';
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -47,7 +48,8 @@ function showHelp(reason: string): void {
 
 /** Shows an error on the page (not only in the console) and marks the page as failed. */
 export function showFailure(e: unknown): void {
-  const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  // A worker's error already names its class there.
+  const text = e instanceof TrainingWorkerError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   const card = document.getElementById('failure') ?? el('section', { id: 'failure', class: 'card error' }, el('h2', {}, 'Something went wrong'), el('pre', { id: 'failure-text' }));
   $('app').prepend(card);
   card.querySelector('pre')!.textContent = text;
@@ -55,30 +57,41 @@ export function showFailure(e: unknown): void {
 }
 
 /**
- * Starts a demo page: finds the GPU, names the adapter, then runs `start`; a missing adapter gives
- * the help card and any failure a visible error instead of a blank page.
+ * Starts a demo page: starts the training worker, which opens the GPU on its own thread (the page
+ * never does), names the adapter it reports, then runs `start`; a missing adapter gives the help
+ * card and any failure a visible error instead of a blank page.
  */
-export async function boot(start: (engine: Engine) => Promise<void>): Promise<void> {
-  let engine: Engine;
+export async function boot(start: (worker: Worker) => Promise<void>): Promise<void> {
+  const worker = new Worker(new URL('./train_worker.ts', import.meta.url), { type: 'module', name: 'webgpu-dl training' });
+  let info: EngineInfo;
   try {
-    engine = await createEngine();
+    info = await Promise.race([
+      workerReady(worker),
+      new Promise<never>((_, reject) => worker.addEventListener('error', (e) => reject(new Error(`the training worker failed to load: ${e.message || 'no detail'}`)), { once: true })),
+    ]);
   } catch (e) {
-    if (e instanceof WebGPUUnavailableError) {
+    if (e instanceof TrainingWorkerError && e.workerName === 'WebGPUUnavailableError') {
       return showHelp(
-        window.isSecureContext ? e.message : `This page was opened from ${location.origin}, which is not a secure context, so the browser hides WebGPU. Open it from http://localhost or https:// instead.`,
+        window.isSecureContext ? e.workerMessage : `This page was opened from ${location.origin}, which is not a secure context, so the browser hides WebGPU. Open it from http://localhost or https:// instead.`,
       );
     }
     showFailure(e);
     throw e;
   }
-  showAdapter(engine.info);
+  showAdapter(info);
   try {
-    await start(engine);
+    await start(worker);
     setState('ready');
   } catch (e) {
     showFailure(e);
     throw e;
   }
+}
+
+/** The message of an error from the page or from the worker (without the worker's class prefix). */
+export function messageOf(e: unknown): string {
+  if (e instanceof TrainingWorkerError) return e.workerMessage;
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Resolves on the next animation frame, or soon when the tab is hidden (no frames then). */

@@ -68,9 +68,10 @@ export class TrainingWorkerError extends WebGPUDLError {
   override name = 'TrainingWorkerError';
   constructor(
     readonly workerName: string,
-    message: string,
+    /** The message as the worker's error had it (without the class name). */
+    readonly workerMessage: string,
   ) {
-    super(`${workerName}: ${message}`);
+    super(`${workerName}: ${workerMessage}`);
   }
 }
 
