@@ -61,38 +61,39 @@ export function modelOutputShape(model: Module, store: ParameterStore, inputShap
  * set to `task` and `classes` (either may be absent). Every message names the dataset, the model's
  * shapes and the fix.
  */
-export function checkTrainingData(who: string, d: TrainingData, inputShape: readonly number[], output: readonly number[], want: { task?: Task; classes?: number }): void {
+export function checkTrainingData(caller: string, d: TrainingData, inputShape: readonly number[], output: readonly number[], want: { task?: Task; classes?: number }): void {
+  const who = caller ? `${caller}: ` : '';
   const inputs = inputShape.reduce((a, b) => a * b, 1);
   const layout = batchLayout(d);
   if (want.task !== undefined && want.task !== layout.task) {
-    throw new DatasetError(`${who}: the trainer is set to task '${want.task}' (${TASK_LOSS[want.task]}), but the data is a ${layout.task} dataset; pass data of that task, or leave TrainerOptions.task out`);
+    throw new DatasetError(`${who}the trainer is set to task '${want.task}' (${TASK_LOSS[want.task]}), but the data is a ${layout.task} dataset; pass data of that task, or leave TrainerOptions.task out`);
   }
   if (!isTensorDataset(d)) {
     if (d.height * d.width !== inputs) {
-      throw new ShapeError(`${who}: dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${inputShape.join(', ')}] = ${inputs}`);
+      throw new ShapeError(`${who}dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${inputShape.join(', ')}] = ${inputs}`);
     }
   } else if (d.features.length / d.count !== inputs) {
-    throw new ShapeError(`${who}: dataset samples are [${d.featureShape.join(', ')}], but the model takes inputShape [${inputShape.join(', ')}]; make featureShape and inputShape hold the same number of values`);
+    throw new ShapeError(`${who}dataset samples are [${d.featureShape.join(', ')}], but the model takes inputShape [${inputShape.join(', ')}]; make featureShape and inputShape hold the same number of values`);
   }
   if (output.length !== 1) {
-    throw new ShapeError(`${who}: the model outputs [batch, ${output.join(', ')}] per batch; a ${layout.task} trainer needs [batch, width]: end the model with a Linear layer (or Flatten)`);
+    throw new ShapeError(`${who}the model outputs [batch, ${output.join(', ')}] per batch; a ${layout.task} trainer needs [batch, width]: end the model with a Linear layer (or Flatten)`);
   }
   const width = output[0];
   if (layout.task === 'classification') {
     if (want.classes !== undefined && want.classes !== width) {
-      throw new ShapeError(`the model outputs [batch, ${width}]; a classifier of ${want.classes} classes needs [batch, ${want.classes}]`);
+      throw new ShapeError(`${who}the model outputs [batch, ${width}]; a classifier of ${want.classes} classes needs [batch, ${want.classes}]`);
     }
     const classes = isTensorDataset(d) ? d.classes! : d.classes;
-    if (classes > width) throw new ShapeError(`${who}: dataset has labels up to ${classes - 1}, but the model has ${width} classes (outputs [batch, ${width}])`);
+    if (classes > width) throw new ShapeError(`${who}dataset has labels up to ${classes - 1}, but the model has ${width} classes (outputs [batch, ${width}])`);
     return;
   }
   if (want.classes !== undefined) {
-    throw new ShapeError(`${who}: TrainerOptions.classes is for classification; a ${layout.task} model's width comes from the data ([count, ${layout.targetShape[0]}]): leave classes out`);
+    throw new ShapeError(`${who}TrainerOptions.classes is for classification; a ${layout.task} model's width comes from the data ([count, ${layout.targetShape[0]}]): leave classes out`);
   }
   const k = layout.targetShape[0];
   if (width !== k) {
     const what = layout.task === 'regression' ? `${k} target value${k === 1 ? '' : 's'}` : `${k} labels`;
-    throw new ShapeError(`${who}: the model outputs [batch, ${width}], but each sample has ${what}; end the model with a layer of ${k} outputs`);
+    throw new ShapeError(`${who}the model outputs [batch, ${width}], but each sample has ${what}; end the model with a layer of ${k} outputs`);
   }
 }
 

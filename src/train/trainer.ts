@@ -97,7 +97,7 @@ export class Trainer {
   private async profileSteps(train: TrainingData, o: ProfileOptions): Promise<PassTiming[]> {
     const batch = o.batchSize ?? 128;
     this.requireOptimizer('Trainer.profile');
-    this.checkDataset(train);
+    this.checkDataset(train, 'profile');
     if (batch > train.count) throw new ShapeError(`batch size ${batch} exceeds the ${train.count} training samples`);
     const step = await this.trace(batch, batchLayout(train), true, {});
     try {
@@ -121,7 +121,7 @@ export class Trainer {
   private async train(train: TrainingData, o: FitOptions): Promise<EpochResult[]> {
     const batch = o.batchSize ?? 128;
     const optimizer = this.requireOptimizer('Trainer.fit');
-    this.checkDataset(train);
+    this.checkDataset(train, 'fit');
     checkEpochsAndBatch('fit', o.epochs, batch, train.count);
     if (o.augment) {
       if (isTensorDataset(train)) throw new ShapeError('fit: augment transforms single-channel images; a tensor dataset has no image geometry to transform: leave augment out');
@@ -389,9 +389,9 @@ export class Trainer {
   /**
    * Throws unless `d` fits this trainer: its samples hold as many values as `inputShape`, its
    * task is the trainer's (`TrainerOptions.task`, if set), and the model's output width suits its
-   * labels or targets (a ShapeError or DatasetError naming both shapes and the fix).
+   * labels or targets (a ShapeError or DatasetError naming both shapes and the fix, prefixed by `who`).
    */
-  checkDataset(d: TrainingData, who = 'fit'): void {
+  checkDataset(d: TrainingData, who = ''): void {
     const layout = batchLayout(d);
     const output = modelOutputShape(this.options.model, this.store, this.options.inputShape, layout.xDType);
     checkTrainingData(who, d, this.options.inputShape, output, { task: this.options.task, classes: this.options.classes });
