@@ -2,6 +2,7 @@ import '../gpu/dispose.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import type { KernelProgram, KernelSpec } from '../gpu/kernel_spec.js';
+import { programKey } from '../gpu/recorder.js';
 import { inferOne, lowerOne, oneNodeKey } from '../graph/eager_plan.js';
 import type { DType, TensorType } from '../graph/ir.js';
 import type { OpAttrs, OpKind } from '../graph/ops/kinds.js';
@@ -106,11 +107,9 @@ function engineOf(op: string, inputs: readonly Tensor[]): Engine {
   return engine;
 }
 
-function allocate(engine: Engine, outputs: readonly TensorType[]): Tensor[] {
-  return outputs.map((o) => new Tensor(engine, [...o.shape], o.dtype, engine.createOutput(product(o.shape) * 4, label(o.shape))));
-}
-
-function record(engine: Engine, key: string, build: () => KernelProgram | Promise<KernelProgram>, inputs: readonly Tensor[], made: Tensor[]): Tensor[] {
+function record(engine: Engine, key: string, build: () => KernelProgram | Promise<KernelProgram>, inputs: readonly Tensor[], outputs: readonly TensorType[]): Tensor[] {
+  const buffers = engine.createOutputs(key, outputs.map((o) => product(o.shape) * 4), `${key.split('|')[0]} output`);
+  const made = outputs.map((o, i) => new Tensor(engine, [...o.shape], o.dtype, buffers[i]));
   try {
     engine.record(key, build, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
   } catch (e) {
@@ -129,8 +128,7 @@ function record(engine: Engine, key: string, build: () => KernelProgram | Promis
 export function runOp<K extends OpKind>(op: K, inputs: readonly Tensor[], attrs: OpAttrs[K], where: string = op): Tensor[] {
   const engine = engineOf(op, inputs);
   const types = inferOne(op, inputs, attrs, where);
-  const made = allocate(engine, types);
-  return record(engine, oneNodeKey(op, inputs, attrs), () => lowerOne(engine, op, attrs, inputs, types), inputs, made);
+  return record(engine, oneNodeKey(op, inputs, attrs), () => lowerOne(engine, op, attrs, inputs, types), inputs, types);
 }
 
 export interface OutputSpec {
@@ -146,12 +144,6 @@ export interface OutputSpec {
 export function launch(spec: KernelSpec | KernelProgram, inputs: readonly Tensor[], outputs: readonly OutputSpec[]): Tensor[] {
   const program = 'launches' in spec ? spec : singleLaunch(spec);
   const engine = engineOf(program.name, inputs);
-  const made = allocate(engine, outputs.map((o) => ({ shape: o.shape, dtype: o.dtype ?? 'f32' })));
-  try {
-    engine.dispatchProgram(program, [...inputs.map((t) => t.buffer), ...made.map((t) => t.buffer)]);
-  } catch (e) {
-    for (const t of made) t.dispose();
-    throw e;
-  }
-  return made;
+  const types = outputs.map((o) => ({ shape: o.shape, dtype: o.dtype ?? 'f32' }));
+  return record(engine, programKey(program), () => program, inputs, types);
 }

@@ -2,11 +2,11 @@ import './dispose.js';
 import { Autotuner, defaultTuneStore, type TuneStore } from './autotune.js';
 import { BufferRegistry, type BufferBinding } from './buffers.js';
 import { DeviceLostError, DisposedError, KernelError, ShapeError, WebGPUDLError } from './errors.js';
-import { pipelineKey, type KernelProgram, type KernelSpec } from './kernel_spec.js';
+import type { KernelProgram, KernelSpec } from './kernel_spec.js';
 import { checkLaunchBuffers } from './launch.js';
 import { PipelineCache } from './pipelines.js';
 import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js';
-import { Recorder, type RecorderStats } from './recorder.js';
+import { programKey, Recorder, type RecorderStats } from './recorder.js';
 import { ScopeStack, type ScopedResource } from './scope.js';
 
 export interface EngineOptions {
@@ -42,15 +42,6 @@ export interface EngineStats extends RecorderStats {
   pooledBuffers: number;
   /** Bytes of the engine's own buffers: eager uniforms and scratch, pooled tensor buffers. */
   cachedBytes: number;
-}
-
-/** A cache key for a program built elsewhere: what decides its pipelines, uniforms and dispatch. */
-function programKey(program: KernelProgram): string {
-  const launches = program.launches.map(({ spec, args }) => {
-    const uniforms = spec.uniforms ? Array.from(new Uint32Array(spec.uniforms), (w) => w.toString(36)).join('.') : '';
-    return `${pipelineKey(spec)}#${uniforms}#${spec.workgroups.join('x')}#${args.map((a) => ('io' in a ? `i${a.io}` : `s${a.scratch}`)).join(',')}`;
-  });
-  return `program:${program.scratch.join(',')}|${launches.join('||')}`;
 }
 
 /**
@@ -192,6 +183,15 @@ export class Engine implements Disposable, AsyncDisposable {
   createOutput(bytes: number, label: string, forWrite = false): GPUBuffer {
     this.check();
     return this.recorder.reuse(bytes, forWrite) ?? this.createStorage(bytes, label);
+  }
+
+  /**
+   * Storage buffers for the outputs of eager program `key`, preferring those its last call wrote
+   * once they are released (see `createOutput`), so repeated calls bind repeated buffers.
+   */
+  createOutputs(key: string, bytes: readonly number[], label: string): GPUBuffer[] {
+    this.check();
+    return this.recorder.outputs(key, bytes, (b) => this.createStorage(b, label));
   }
 
   /** Writes `data` into `buffer` after the recorded work that uses the buffer. */

@@ -1,6 +1,6 @@
 import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
 import { KernelError } from './errors.js';
-import { storageBindingCount, type ArgRef, type KernelProgram } from './kernel_spec.js';
+import { pipelineKey, storageBindingCount, type ArgRef, type KernelProgram } from './kernel_spec.js';
 import type { PipelineCache } from './pipelines.js';
 
 /** What the recorder has made and done since the engine opened its device; tests assert on these. */
@@ -46,6 +46,15 @@ const MAX_BIND_GROUPS = 64;
 /** Bytes of released tensor buffers kept for reuse. */
 const MAX_POOLED_BYTES = 256 * 1024 * 1024;
 
+/** A cache key for a program built elsewhere: what decides its pipelines, uniforms and dispatch. */
+export function programKey(program: KernelProgram): string {
+  const launches = program.launches.map(({ spec, args }) => {
+    const uniforms = spec.uniforms ? Array.from(new Uint32Array(spec.uniforms), (w) => w.toString(36)).join('.') : '';
+    return `${pipelineKey(spec)}#${uniforms}#${spec.workgroups.join('x')}#${args.map((a) => ('io' in a ? `i${a.io}` : `s${a.scratch}`)).join(',')}`;
+  });
+  return `program:${program.scratch.join(',')}|${launches.join('||')}`;
+}
+
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
 function bufferId(b: GPUBuffer): number {
@@ -82,6 +91,8 @@ export class Recorder {
   private firstError: unknown;
   private readonly pool = new Map<number, GPUBuffer[]>();
   private pooledBytes = 0;
+  /** The output buffers of each program's last call (see `outputs`). */
+  private readonly lastOutputs = new Map<string, GPUBuffer[]>();
   private abandoned = false;
 
   constructor(
@@ -130,49 +141,66 @@ export class Recorder {
     this.later(() => run(copy));
   }
 
-  /** Destroys `buffer` (of `registry`) once no recorded work can still use it. */
+  /**
+   * Destroys `buffer` (of `registry`) once no recorded work can still use it. It leaves `registry`
+   * at once, so its owner's count of live buffers drops when it lets go.
+   */
   release(buffer: GPUBuffer, registry: BufferRegistry): void {
+    registry.transfer(buffer, this.cache);
     const run = () => {
-      if (this.touched.has(buffer)) this.afterSubmit.push(() => registry.destroy(buffer));
-      else registry.destroy(buffer);
+      if (this.touched.has(buffer)) this.afterSubmit.push(() => this.cache.destroy(buffer));
+      else this.cache.destroy(buffer);
     };
     if (this.deferred > 0) this.later(run);
     else run();
   }
 
   /**
-   * Takes back a released tensor buffer for reuse by later outputs of the same size. Reuse inside
-   * one command buffer is safe: dispatches see each other's writes in recording order.
+   * Takes back a released tensor buffer for reuse by later outputs of the same size. Reuse is safe
+   * even while earlier work is queued or unsubmitted: a later record is encoded after the ones
+   * before it, and dispatches see each other's writes in recording order; an upload into a reused
+   * buffer waits for (or submits) the work that uses it.
    */
   recycle(buffer: GPUBuffer): void {
-    const run = () => {
-      this.owned.transfer(buffer, this.cache);
-      const size = buffer.size;
-      if (this.pooledBytes + size > MAX_POOLED_BYTES) return this.release(buffer, this.cache);
-      let list = this.pool.get(size);
-      if (!list) this.pool.set(size, (list = []));
-      list.push(buffer);
-      this.pooledBytes += size;
-    };
-    if (this.deferred > 0) this.later(run);
-    else run();
+    this.owned.transfer(buffer, this.cache);
+    const size = buffer.size;
+    if (this.pooledBytes + size > MAX_POOLED_BYTES) return this.release(buffer, this.cache);
+    let list = this.pool.get(size);
+    if (!list) this.pool.set(size, (list = []));
+    list.push(buffer);
+    this.pooledBytes += size;
   }
 
   /**
    * A pooled buffer of exactly `bytes` (padded to 4), handed back to the owned registry, or
-   * undefined. The oldest released comes first, so a loop that disposes in creation order gets
-   * the same buffers, and so the same bind groups, every round. With `forWrite`, only a buffer no
-   * unsubmitted work uses (its contents will be written with writeBuffer).
+   * undefined: `preferred` if pooled, else the last released, so a loop cycles through a few
+   * buffers, and so through a few bind groups. With `forWrite`, one no unsubmitted work uses, if
+   * any (its contents will be written with writeBuffer, which would otherwise need a submit first).
    */
-  reuse(bytes: number, forWrite: boolean): GPUBuffer | undefined {
+  reuse(bytes: number, forWrite: boolean, preferred?: GPUBuffer): GPUBuffer | undefined {
     const list = this.pool.get(Math.max(4, Math.ceil(bytes / 4) * 4));
-    if (!list?.length || this.deferred > 0) return undefined;
-    const i = forWrite ? list.findIndex((b) => !this.touched.has(b)) : 0;
+    if (!list?.length) return undefined;
+    let i = preferred ? list.lastIndexOf(preferred) : -1;
+    if (i < 0) i = list.length - 1;
+    while (forWrite && i >= 0 && this.touched.has(list[i])) i--;
     if (i < 0) return undefined;
     const [buffer] = list.splice(i, 1);
     this.pooledBytes -= buffer.size;
     this.cache.transfer(buffer, this.owned);
     return buffer;
+  }
+
+  /**
+   * Output buffers for program `key`: where possible the ones its previous call wrote, if they
+   * were released since, so a loop binds the same buffers to the same program every iteration
+   * and finds its bind groups cached.
+   */
+  outputs(key: string, bytes: readonly number[], create: (bytes: number) => GPUBuffer): GPUBuffer[] {
+    const previous = this.lastOutputs.get(key);
+    const made = bytes.map((b, i) => this.reuse(b, false, previous?.[i]) ?? create(b));
+    if (this.lastOutputs.size >= MAX_PROGRAMS) this.lastOutputs.clear();
+    this.lastOutputs.set(key, made);
+    return made;
   }
 
   /** Frees the pooled buffers (after the next submit if recorded work may use them). */

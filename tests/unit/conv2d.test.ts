@@ -173,8 +173,8 @@ describe('conv2d shape errors', () => {
     expect(() => conv2d(x, big)).toThrow(/smaller than the dilated kernel extent 7.*add padding/);
     expect(() => conv2d(x, flat)).toThrow(/weight \[4, 3\] must be 4-D/);
     expect(() => conv2d(x, big, { padding: 1, stride: 0 })).toThrow(/stride 0 must be positive/);
-    expect(() => conv2dBackwardData(x, big, [2, 3, 9, 9])).toThrow(/dy is \[2, 3, 5, 5\] but \[2, 4, 3, 3\] was expected/);
-    expect(() => conv2dBackwardFilter(x, x, [4, 3, 3, 3])).toThrow(/conv2d backward-filter: dy is \[2, 3, 5, 5\]/);
+    expect(() => conv2dBackwardData(x, big, [2, 3, 9, 9])).toThrow(/conv2d_backward_data: gradient \[2, 3, 5, 5\] does not match the conv output \[2, 4, 3, 3\]/);
+    expect(() => conv2dBackwardFilter(x, x, [4, 3, 3, 3])).toThrow(/conv2d_backward_filter: gradient \[2, 3, 5, 5\] does not match the conv output/);
     expect(e.stats.liveBuffers).toBe(before);
     for (const t of [x, w, big, flat]) t.dispose();
   });

@@ -205,8 +205,8 @@ describe('softmax cross-entropy', () => {
     const lf = tensor(engine(), [1, 2], [2]);
     const l2 = tensor(engine(), [1, 2], [2], 'u32');
     expect(() => softmaxCrossEntropy(xt, lt)).toThrow(ShapeError);
-    expect(() => softmaxCrossEntropy(xt, lt)).toThrow(/logits \[2, 10\] and labels \[3\]: labels must be \[2\]/);
-    expect(() => softmaxCrossEntropy(xt, lf)).toThrow(/labels must be u32/);
+    expect(() => softmaxCrossEntropy(xt, lt)).toThrow(/softmax_cross_entropy: labels \[3\] \(u32\) must be u32 class indices of shape \[2\] to match logits \[2, 10\]/);
+    expect(() => softmaxCrossEntropy(xt, lf)).toThrow(/labels \[2\] \(f32\) must be u32 class indices/);
     for (const bad of [-100, 1.5, NaN, 2 ** 32]) {
       expect(() => softmaxCrossEntropy(xt, l2, { ignoreIndex: bad })).toThrow(ShapeError);
       expect(() => softmaxCrossEntropy(xt, l2, { ignoreIndex: bad })).toThrow(new RegExp(`ignoreIndex ${bad} must be an integer in \\[0, 4294967295\\]`));
