@@ -25,6 +25,7 @@ function convGeometry(layer: string, kernelSize: Size, o: Conv2dOptions, named: 
   const kernel = pair(layer, 'kernelSize', kernelSize, 1, 1);
   const stride = pair(layer, 'stride', o.stride, 1, 1);
   const dilation = pair(layer, 'dilation', o.dilation, 1, 1);
+  if (!named && o.groups !== undefined && o.groups !== 1) throw new ShapeError(`${layer}: groups ${o.groups} is not supported here; use groups 1`);
   if (typeof o.padding !== 'string') return { kernel, stride, padding: pair(layer, 'padding', o.padding, 0, 0), dilation };
   if (!named) throw new ShapeError(`${layer}: padding '${o.padding}' is not supported here (as in PyTorch); give the padding as a number or [h, w]`);
   if (o.padding === 'valid') return { kernel, stride, padding: [0, 0], dilation };
@@ -53,6 +54,8 @@ export interface Conv2dOptions {
   padding?: Size | 'same' | 'valid';
   dilation?: Size;
   bias?: boolean;
+  /** Conv2d only: channel groups (default 1); groups = in = out channels is a depthwise convolution. */
+  groups?: number;
 }
 
 function checkInput(layer: string, x: Value, channels: number): void {
@@ -61,12 +64,13 @@ function checkInput(layer: string, x: Value, channels: number): void {
   }
 }
 
-/** torch.nn.Conv2d: weight [Cout, Cin, KH, KW], initialised U(±1/√(Cin·KH·KW)) as PyTorch does. */
+/** torch.nn.Conv2d: weight [Cout, Cin/groups, KH, KW], initialised U(±1/√(Cin/groups·KH·KW)) as PyTorch does. */
 export class Conv2d extends Module {
   readonly kernel: Pair2;
   readonly stride: Pair2;
   readonly padding: Pair2;
   readonly dilation: Pair2;
+  readonly groups: number;
 
   constructor(
     readonly inChannels: number,
@@ -76,6 +80,10 @@ export class Conv2d extends Module {
   ) {
     super();
     ({ kernel: this.kernel, stride: this.stride, padding: this.padding, dilation: this.dilation } = convGeometry(this.describe(), kernelSize, options, true));
+    this.groups = options.groups ?? 1;
+    if (!Number.isInteger(this.groups) || this.groups < 1 || inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ShapeError(`${this.describe()}: groups ${this.groups} must be a positive integer dividing both ${inChannels} input and ${outChannels} output channels`);
+    }
   }
 
   describe(): string {
@@ -83,13 +91,15 @@ export class Conv2d extends Module {
   }
 
   override params(): ParamSpec[] {
-    const fanIn = this.inChannels * this.kernel[0] * this.kernel[1];
-    return convParamSpecs([this.outChannels, this.inChannels, ...this.kernel], fanIn, this.outChannels, this.options.bias ?? true);
+    const perGroup = this.inChannels / this.groups;
+    const fanIn = perGroup * this.kernel[0] * this.kernel[1];
+    return convParamSpecs([this.outChannels, perGroup, ...this.kernel], fanIn, this.outChannels, this.options.bias ?? true);
   }
 
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
     checkInput(this.describe(), x, this.inChannels);
-    let y = g.apply('conv2d', [x, this.param(g, ctx, 'weight')], { stride: this.stride, padding: this.padding, dilation: this.dilation })[0];
+    const grouping = this.groups === 1 ? {} : { groups: this.groups };
+    let y = g.apply('conv2d', [x, this.param(g, ctx, 'weight')], { stride: this.stride, padding: this.padding, dilation: this.dilation, ...grouping })[0];
     if (this.options.bias ?? true) y = g.apply('bias_add', [y, this.param(g, ctx, 'bias')], { axis: 1 })[0];
     return y;
   }

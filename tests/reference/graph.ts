@@ -342,24 +342,27 @@ interface PoolLike {
 
 /**
  * Visits every (input element, weight element, output element) triple of conv2d with input
- * `xs` [N, Cin, H, W] and weight `ws` [Cout, Cin, KH, KW] producing `ys`: y += x·w for each.
+ * `xs` [N, Cin, H, W] and weight `ws` [Cout, Cin/groups, KH, KW] producing `ys`: y += x·w for each.
  * Forward, both gradients and the transposed conv are this one loop read in different directions.
  */
 function convVisit(xs: readonly number[], ws: readonly number[], ys: readonly number[], a: ConvLike, fn: (xi: number, wi: number, yi: number) => void): void {
   const [n, cin, h, w] = xs;
-  const [cout, , kh, kw] = ws;
+  // Grouped weights are [Cout, Cin/groups, KH, KW]: output channel co sees the inputs of its group.
+  const [cout, perGroup, kh, kw] = ws;
+  const outPerGroup = cout / (cin / perGroup);
   const [, , oh, ow] = ys;
   for (let b = 0; b < n; b++)
     for (let co = 0; co < cout; co++)
       for (let oy = 0; oy < oh; oy++)
         for (let ox = 0; ox < ow; ox++)
-          for (let ci = 0; ci < cin; ci++)
+          for (let cl = 0; cl < perGroup; cl++)
             for (let i = 0; i < kh; i++)
               for (let j = 0; j < kw; j++) {
+                const ci = Math.floor(co / outPerGroup) * perGroup + cl;
                 const iy = oy * a.stride[0] - a.padding[0] + i * a.dilation[0];
                 const ix = ox * a.stride[1] - a.padding[1] + j * a.dilation[1];
                 if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                fn(((b * cin + ci) * h + iy) * w + ix, ((co * cin + ci) * kh + i) * kw + j, ((b * cout + co) * oh + oy) * ow + ox);
+                fn(((b * cin + ci) * h + iy) * w + ix, ((co * perGroup + cl) * kh + i) * kw + j, ((b * cout + co) * oh + oy) * ow + ox);
               }
 }
 

@@ -8,12 +8,16 @@ import {
   conv2dParams,
   conv2dProgram,
   conv2dTuning,
+  type Conv2dParams,
   type ConvFilterConfig,
   type ConvGemmConfig,
 } from '../../kernels/conv2d.js';
+import { conv2dGroupedBackwardData, conv2dGroupedBackwardFilter, conv2dGroupedForward, groupedWeightShape } from '../../kernels/conv2d_grouped.js';
+import { singleLaunch } from '../../kernels/kernel.js';
+import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
-import type { ConvAttrs } from './kinds.js';
+import type { ConvAttrs, Grouped } from './kinds.js';
 import { expectArity, materialise, type OpRule } from './rule.js';
 
 const bytes = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1) * 4;
@@ -28,8 +32,16 @@ export function inLayer<T>(where: string, check: () => T): T {
   }
 }
 
-const paramsOf = (input: readonly number[], weight: readonly number[], a: ConvAttrs) =>
-  conv2dParams(input, weight, { stride: a.stride, padding: a.padding, dilation: a.dilation });
+/**
+ * Kernel parameters of a conv2d node. With groups > 1 they describe the ungrouped conv of the same
+ * input and output shapes (weight [Cout, Cin, KH, KW]); the grouped kernels take `groups` beside.
+ */
+function paramsOf(input: readonly number[], weight: readonly number[], a: ConvAttrs & Grouped, epilogue: { bias?: boolean; activation?: ActivationSpec } = {}): Conv2dParams {
+  const w = (a.groups ?? 1) === 1 ? weight : groupedWeightShape('conv2d', input, weight, a.groups!);
+  return conv2dParams(input, w, { stride: a.stride, padding: a.padding, dilation: a.dilation, ...epilogue });
+}
+
+const isGrouped = (a: Grouped) => (a.groups ?? 1) !== 1;
 
 export const conv2dRule: OpRule<'conv2d'> = {
   infer([x, w], attrs, where) {
@@ -42,8 +54,8 @@ export const conv2dRule: OpRule<'conv2d'> = {
     if (up === null) return [null, null];
     const [x, w] = node.inputs;
     const dy = materialise(g, up, node.outputs[0]);
-    const { stride, padding, dilation } = node.attrs;
-    const conv = { stride, padding, dilation };
+    const { stride, padding, dilation, groups } = node.attrs;
+    const conv = { stride, padding, dilation, groups };
     return [
       needs[0] ? g.apply('conv2d_backward_data', [dy, w], { ...conv, inputShape: x.shape })[0] : null,
       needs[1] ? g.apply('conv2d_backward_filter', [x, dy], { ...conv, weightShape: w.shape })[0] : null,
@@ -51,6 +63,7 @@ export const conv2dRule: OpRule<'conv2d'> = {
   },
   async lower({ inputs: [x, w], outputs: [y], attrs }, ctx) {
     const p = paramsOf(x.shape, w.shape, attrs);
+    if (isGrouped(attrs)) return program(singleLaunch(conv2dGroupedForward(p, attrs.groups!)));
     const t = conv2dTuning(p);
     const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(x.shape), bytes(w.shape), bytes(y.shape)]);
     return program(conv2dProgram(p, id as ConvGemmConfig));
@@ -68,7 +81,8 @@ export const conv2dFusedRule: OpRule<'conv2d_fused'> = {
   },
   grad: 'nondiff',
   async lower({ inputs: [x, w], outputs: [y], attrs }, ctx) {
-    const p = conv2dParams(x.shape, w.shape, { stride: attrs.stride, padding: attrs.padding, dilation: attrs.dilation, bias: attrs.bias, activation: attrs.activation });
+    const p = paramsOf(x.shape, w.shape, attrs, { bias: attrs.bias, activation: attrs.activation });
+    if (isGrouped(attrs)) return program(singleLaunch(conv2dGroupedForward(p, attrs.groups!)));
     const t = conv2dTuning({ ...p, bias: false, activation: { kind: 'none' } });
     const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(x.shape), bytes(w.shape), bytes(y.shape)]);
     return program(conv2dProgram(p, id as ConvGemmConfig));
@@ -88,6 +102,7 @@ export const conv2dBackwardDataRule: OpRule<'conv2d_backward_data'> = {
   grad: 'nondiff',
   async lower({ inputs: [dy, w], attrs }, ctx) {
     const p = paramsOf(attrs.inputShape, w.shape, attrs);
+    if (isGrouped(attrs)) return program(singleLaunch(conv2dGroupedBackwardData(p, attrs.groups!)));
     const t = conv2dBackwardDataTuning(p);
     const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(w.shape), bytes(attrs.inputShape)]);
     return program(conv2dBackwardDataProgram(p, id as ConvGemmConfig));
@@ -107,6 +122,7 @@ export const conv2dBackwardFilterRule: OpRule<'conv2d_backward_filter'> = {
   grad: 'nondiff',
   async lower({ inputs: [x, dy], attrs }, ctx) {
     const p = paramsOf(x.shape, attrs.weightShape, attrs);
+    if (isGrouped(attrs)) return program(singleLaunch(conv2dGroupedBackwardFilter(p, attrs.groups!)));
     const t = conv2dBackwardFilterTuning(p);
     const id = await ctx.tune(t.shapeClass, t.candidates, [bytes(dy.shape), bytes(x.shape), ...t.tuneBytes]);
     return program(conv2dBackwardFilterProgram(p, id as ConvFilterConfig));

@@ -16,6 +16,11 @@ export interface ConvTransposeAttrs extends ConvAttrs {
   outputPadding: Pair2;
 }
 
+/** Channel groups of conv2d: each output channel sees the input channels of its group only (depthwise: groups = channels). */
+export interface Grouped {
+  groups?: number;
+}
+
 export interface PoolAttrs {
   kernel: Pair2;
   stride: Pair2;
@@ -55,14 +60,14 @@ export interface OpAttrs {
     /** Also output the row sums of op(A) (a bias gradient Σ_batch dY next to dW = dYᵀ·X). */
     rowSum?: boolean;
   };
-  /** x [N, Cin, H, W], w [Cout, Cin, KH, KW] → y [N, Cout, OH, OW]. */
-  conv2d: ConvAttrs;
+  /** x [N, Cin, H, W], w [Cout, Cin/groups, KH, KW] → y [N, Cout, OH, OW]; `groups` (default 1) as torch's. */
+  conv2d: ConvAttrs & Grouped;
   /** Made only by fusion after autodiff: conv2d (+ bias[Cout]) then `activation`. Inputs: x, w, [bias]. */
-  conv2d_fused: ConvAttrs & { bias: boolean; activation: ActivationSpec };
+  conv2d_fused: ConvAttrs & Grouped & { bias: boolean; activation: ActivationSpec };
   /** dy, w → dx of the conv2d whose input had `inputShape`. */
-  conv2d_backward_data: ConvAttrs & { inputShape: readonly number[] };
+  conv2d_backward_data: ConvAttrs & Grouped & { inputShape: readonly number[] };
   /** x, dy → dW of shape `weightShape`. */
-  conv2d_backward_filter: ConvAttrs & { weightShape: readonly number[] };
+  conv2d_backward_filter: ConvAttrs & Grouped & { weightShape: readonly number[] };
   /** x [N, Cin, H, W], w [Cin, Cout, KH, KW] → y [N, Cout, OH, OW] (the adjoint of conv2d). */
   conv_transpose2d: ConvTransposeAttrs;
   conv_transpose2d_backward_data: ConvTransposeAttrs & { inputShape: readonly number[] };
