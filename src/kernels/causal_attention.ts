@@ -1,6 +1,7 @@
 import { causalAttentionShader } from '../../shaders/causal_attention.js';
 import { causalAttentionKeyGradShader, causalAttentionQueryGradShader } from '../../shaders/causal_attention_backward.js';
-import { ShapeError } from '../gpu/errors.js';
+import type { TuneCandidate } from '../gpu/autotune.js';
+import { KernelError, ShapeError } from '../gpu/errors.js';
 import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './geometry.js';
 import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js';
 
@@ -113,23 +114,22 @@ export function causalAttentionForward(s: AttentionShape, scale: number, tiles?:
  * block writes dk and dv. Every element of dqkv is written by exactly one invocation.
  */
 export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?: AttentionTiles): KernelProgram {
-  const queryTiles = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedQueryBytes(s.headDim)) };
-  const keyTiles = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedKeyBytes(s.headDim)) };
-  checkTiles('causal_attention_backward', queryTiles, stagedQueryBytes(s.headDim));
-  checkTiles('causal_attention_backward', keyTiles, stagedKeyBytes(s.headDim));
+  // One configuration for both kernels, fitted to the wider staged row (the dk/dv kernel's).
+  const t = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedKeyBytes(s.headDim)) };
+  checkTiles('causal_attention_backward', t, stagedKeyBytes(s.headDim));
   const queryGrad: KernelSpec = {
     name: 'causal_attention_backward_dq',
     code: causalAttentionQueryGradShader(s.headDim),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'],
-    ...launchGeometry(s, queryTiles, scale),
+    ...launchGeometry(s, t, scale),
   };
   const keyGrad: KernelSpec = {
     name: 'causal_attention_backward_dkv',
     code: causalAttentionKeyGradShader(s.headDim),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'uniform'],
-    ...launchGeometry(s, keyTiles, scale),
+    ...launchGeometry(s, t, scale),
   };
   return {
     name: 'causal_attention_backward',
@@ -139,4 +139,75 @@ export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?
       { spec: keyGrad, args: [{ io: 0 }, { io: 1 }, { io: 3 }, { scratch: 0 }, { io: 4 }] },
     ],
   };
+}
+
+/**
+ * Tile configurations the autotuner may time, the default first. More rows per workgroup reuse a
+ * staged tile more; fewer give more workgroups to a short sequence. Each is fitted to 16 KiB.
+ */
+const TILE_CANDIDATES: readonly AttentionTiles[] = [
+  { rows: DEFAULT_ROWS, tile: DEFAULT_TILE },
+  { rows: 64, tile: 32 },
+  { rows: 16, tile: 16 },
+  { rows: 64, tile: 64 },
+  { rows: 32, tile: 8 },
+];
+
+/** 'r32t32': rows 32, tile 32. */
+export const tilesId = (t: AttentionTiles): string => `r${t.rows}t${t.tile}`;
+
+export function tilesOf(id: string): AttentionTiles {
+  const m = /^r(\d+)t(\d+)$/.exec(id);
+  if (!m) throw new KernelError('causal_attention', `unknown tile configuration '${id}'; expected e.g. 'r32t32' (rows 32, tile 32)`);
+  return { rows: Number(m[1]), tile: Number(m[2]) };
+}
+
+/** The candidates fitted to `bytesPerRow`, without repeats. */
+function fittedCandidates(bytesPerRow: number): AttentionTiles[] {
+  const seen = new Map<string, AttentionTiles>();
+  for (const c of TILE_CANDIDATES) {
+    const t = { rows: c.rows, tile: fitTile(c.tile, bytesPerRow) };
+    if (!seen.has(tilesId(t))) seen.set(tilesId(t), t);
+  }
+  return [...seen.values()];
+}
+
+/** Powers of two: shapes in one bucket share a tuned configuration. */
+const bucket = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const shapeClass = (kind: string, s: AttentionShape) => `${kind}.dh${s.headDim}.t${bucket(s.tokens)}.bh${bucket(s.batch * s.heads)}`;
+
+export interface AttentionTuning {
+  shapeClass: string;
+  candidates: TuneCandidate[];
+  /** Sizes of the buffers the candidates bind, in order. */
+  bufferBytes: number[];
+}
+
+/** Forward candidates, binding qkv, y, lse. */
+export function causalAttentionForwardTuning(s: AttentionShape, scale: number): AttentionTuning {
+  const n = sizesOf(s);
+  return {
+    shapeClass: shapeClass('causal_attention', s),
+    candidates: fittedCandidates(stagedQueryBytes(s.headDim)).map((t) => ({ id: tilesId(t), spec: causalAttentionForward(s, scale, t) })),
+    bufferBytes: [n.qkv, n.y, n.stat].map((v) => v * 4),
+  };
+}
+
+/** Backward candidates, binding dy, qkv, y, lse, dqkv, D: the dq launch, then the dk/dv launch. */
+export function causalAttentionBackwardTuning(s: AttentionShape, scale: number): AttentionTuning {
+  const n = sizesOf(s);
+  return {
+    shapeClass: shapeClass('causal_attention_backward', s),
+    candidates: fittedCandidates(stagedKeyBytes(s.headDim)).map((t) => {
+      const [dq, dkv] = causalAttentionBackward(s, scale, t).launches;
+      return { id: tilesId(t), spec: dq.spec, after: [{ spec: dkv.spec, buffers: [0, 1, 3, 5, 4] }] };
+    }),
+    bufferBytes: [n.y, n.qkv, n.y, n.stat, n.qkv, n.stat].map((v) => v * 4),
+  };
+}
+
+function sizesOf(s: AttentionShape) {
+  const rows = s.batch * s.tokens;
+  const e = s.heads * s.headDim;
+  return { qkv: rows * 3 * e, y: rows * e, stat: s.batch * s.heads * s.tokens };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ShapeError } from '../../src/gpu/errors.js';
+import { KernelError, ShapeError } from '../../src/gpu/errors.js';
 import type { KernelProgram } from '../../src/gpu/kernel_spec.js';
 import { encodeLaunch, makeLaunch } from '../../src/gpu/launch.js';
 import { gradients } from '../../src/graph/autodiff.js';
@@ -8,7 +8,16 @@ import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import { ParameterStore } from '../../src/graph/params.js';
 import { singleLaunch } from '../../src/kernels/kernel.js';
-import { attentionShape, causalAttentionBackward, causalAttentionForward, type AttentionShape, type AttentionTiles } from '../../src/kernels/causal_attention.js';
+import {
+  attentionShape,
+  causalAttentionBackward,
+  causalAttentionBackwardTuning,
+  causalAttentionForward,
+  causalAttentionForwardTuning,
+  tilesOf,
+  type AttentionShape,
+  type AttentionTiles,
+} from '../../src/kernels/causal_attention.js';
 import { CausalSelfAttention } from '../../src/nn/attention.js';
 import { SGD } from '../../src/optim/optimizers.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
@@ -136,6 +145,47 @@ describe('causal_attention kernels against the float64 reference', () => {
   });
 });
 
+describe('causal_attention tuning candidates', () => {
+  // Each candidate as the autotuner binds it (backward: dy, qkv, y, lse, dqkv, D; the dk/dv launch
+  // after the dq launch) computes the same result, so whichever wins is correct.
+  it('every forward and backward candidate matches the reference, B=1 T=70 H=2 Dh=32', async () => {
+    const s = shape(1, 70, 2, 32);
+    const n = sizes(s);
+    const qkv = uniform(n.qkv, 90, -2, 2);
+    const dy = uniform(n.y, 91);
+    const ref = causalAttentionRef(qkv, s, 0.2);
+    const refGrad = causalAttentionGradRef(qkv, dy, s, 0.2);
+    const forward = causalAttentionForwardTuning(s, 0.2);
+    const backward = causalAttentionBackwardTuning(s, 0.2);
+    expect(forward.candidates[0].id).toBe('r32t32');
+    expect(backward.candidates.map((c) => c.id)).toEqual(['r32t32', 'r64t32', 'r16t16', 'r32t8']);
+    expect(forward.bufferBytes).toEqual([n.qkv * 4, n.y * 4, n.lse * 4]);
+    for (const c of forward.candidates) {
+      const [y, lse] = await runProgram(singleLaunch(c.spec), [qkv], [n.y, n.lse]);
+      expectClose(y, ref.y, { atol: 2e-6, rtol: 1e-4 }, `y ${c.id}`);
+      expectClose(lse, ref.lse, { atol: 2e-6, rtol: 1e-5 }, `lse ${c.id}`);
+    }
+    const y = Float32Array.from(ref.y);
+    const lse = Float32Array.from(ref.lse);
+    for (const c of backward.candidates) {
+      const launches = [c.spec, ...c.after!.map((a) => a.spec)].map((spec, k) => ({
+        spec,
+        args: (k === 0 ? [0, 1, 2, 3, 4, 5] : c.after![k - 1].buffers).map((io) => ({ io })),
+      }));
+      const [dqkv] = await runProgram({ name: c.id, scratch: [], launches }, [dy, qkv, y, lse], [n.qkv, n.lse]);
+      expectClose(dqkv, refGrad, { atol: 1e-5, rtol: 1e-4 }, `dqkv ${c.id}`);
+      expect(tilesOf(c.id)).toEqual({ rows: Number(c.id.slice(1, c.id.indexOf('t'))), tile: Number(c.id.slice(c.id.indexOf('t') + 1)) });
+    }
+  });
+
+  it('fits every candidate to 16 KiB of workgroup memory for the widest heads', () => {
+    const s = shape(1, 8, 1, 128);
+    expect(causalAttentionForwardTuning(s, 1).candidates.map((c) => c.id)).toEqual(['r32t16', 'r64t16', 'r16t16', 'r32t8']);
+    expect(causalAttentionBackwardTuning(s, 1).candidates.map((c) => c.id)).toEqual(['r32t8', 'r64t8', 'r16t8']);
+    expect(() => tilesOf('32x32')).toThrow(KernelError);
+  });
+});
+
 describe('CausalSelfAttention in a compiled step', () => {
   // x → qkv Linear → causal_attention → proj Linear → mse: the forward and one SGD update against
   // the float64 interpreter, so the parameter updates go through the op's gradient rule.
@@ -222,7 +272,8 @@ describe('causal_attention errors', () => {
   it('refuses tiles over the workgroup limits', () => {
     const s = shape(1, 4, 1, 128);
     expect(() => causalAttentionForward(s, 1, { rows: 300, tile: 4 })).toThrow(/rows 300 must be an integer in \[1, 256\]/);
-    expect(() => causalAttentionBackward(s, 1, { rows: 32, tile: 32 })).toThrow(/a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
+    expect(() => causalAttentionForward(s, 1, { rows: 32, tile: 32 })).toThrow(/causal_attention: a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
+    expect(() => causalAttentionBackward(s, 1, { rows: 32, tile: 16 })).toThrow(/causal_attention_backward: a tile of 16 rows needs 16512 bytes of workgroup memory, over 16384; use at most 15 rows/);
   });
 
   it('leaves no buffers alive', () => {

@@ -1,5 +1,12 @@
 import { ShapeError } from '../../gpu/errors.js';
-import { attentionShape, causalAttentionBackward, causalAttentionForward } from '../../kernels/causal_attention.js';
+import {
+  attentionShape,
+  causalAttentionBackward,
+  causalAttentionBackwardTuning,
+  causalAttentionForward,
+  causalAttentionForwardTuning,
+  tilesOf,
+} from '../../kernels/causal_attention.js';
 import { singleLaunch } from '../../kernels/kernel.js';
 import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
@@ -48,7 +55,12 @@ export const causalAttentionRule: OpRule<'causal_attention'> = {
     const [y, lse] = node.outputs;
     return [g.apply('causal_attention_backward', [materialise(g, up, y), node.inputs[0], y, lse], node.attrs)[0]];
   },
-  lower: ({ inputs: [qkv], attrs }) => program(singleLaunch(causalAttentionForward(attentionShape('causal_attention', qkv.shape, attrs.heads), attrs.scale))),
+  async lower({ inputs: [qkv], attrs }, ctx) {
+    const s = attentionShape('causal_attention', qkv.shape, attrs.heads);
+    const t = causalAttentionForwardTuning(s, attrs.scale);
+    const id = await ctx.tune(t.shapeClass, t.candidates, t.bufferBytes);
+    return program(singleLaunch(causalAttentionForward(s, attrs.scale, tilesOf(id))));
+  },
 };
 
 /** dy, qkv, y, lse (the forward's input and outputs) → dqkv. */
@@ -72,5 +84,10 @@ export const causalAttentionBackwardRule: OpRule<'causal_attention_backward'> = 
   },
   // No model the engine trains needs second derivatives of attention.
   grad: 'nondiff',
-  lower: ({ inputs: [, qkv], attrs }) => program(causalAttentionBackward(attentionShape('causal_attention_backward', qkv.shape, attrs.heads), attrs.scale)),
+  async lower({ inputs: [, qkv], attrs }, ctx) {
+    const s = attentionShape('causal_attention_backward', qkv.shape, attrs.heads);
+    const t = causalAttentionBackwardTuning(s, attrs.scale);
+    const id = await ctx.tune(t.shapeClass, t.candidates, t.bufferBytes);
+    return program(causalAttentionBackward(s, attrs.scale, tilesOf(id)));
+  },
 };
