@@ -37,8 +37,7 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
         const [M, N] = out.shape.slice(-2);
         const K = transA ? a.shape.at(-2)! : a.shape.at(-1)!;
         const A = (bt: number, m: number, k: number) => (transA ? x[0][bt * K * M + k * M + m] : x[0][bt * M * K + m * K + k]);
-        // A 2-D B is shared by every batch of a 3-D A.
-        const bb = (bt: number) => (node.inputs[1].shape.length === 3 ? bt : 0);
+        const bb = (bt: number) => (node.inputs[1].shape.length === 3 ? bt : 0); // a 2-D B serves every batch
         const B = (bt: number, k: number, n: number) => (transB ? x[1][bb(bt) * N * K + n * K + k] : x[1][bb(bt) * K * N + k * N + n]);
         const c = new Float64Array(batch * M * N);
         for (let bt = 0; bt < batch; bt++)
@@ -348,9 +347,8 @@ interface PoolLike {
 function convVisit(xs: readonly number[], ws: readonly number[], ys: readonly number[], a: ConvLike, fn: (xi: number, wi: number, yi: number) => void): void {
   const [n, cin, h, w] = xs;
   // Grouped weights are [Cout, Cin/groups, KH, KW]: output channel co sees the inputs of its group.
-  const [cout, perGroup, kh, kw] = ws;
+  const [[cout, perGroup, kh, kw], [, , oh, ow]] = [ws, ys];
   const outPerGroup = cout / (cin / perGroup);
-  const [, , oh, ow] = ys;
   for (let b = 0; b < n; b++)
     for (let co = 0; co < cout; co++)
       for (let oy = 0; oy < oh; oy++)
