@@ -15,6 +15,11 @@ export interface PredictorOptions {
   inputShape: readonly number[];
   /** How Uint8Array inputs become floats: (byte/255 − mean)/std. Default `UNIT_RANGE` (byte/255). */
   normalisation?: Normalisation;
+  /**
+   * What the model takes: 'f32' (default; Float32Array inputs, or Uint8Array normalised) or 'u32'
+   * (Uint32Array ids, e.g. for a model starting with an Embedding).
+   */
+  inputDType?: 'f32' | 'u32';
 }
 
 export interface PredictOptions {
@@ -54,14 +59,17 @@ export class Predictor {
     private readonly ownership: { ownsStore?: boolean; onDispose?: () => void } = {},
   ) {
     checkInputShape(options.inputShape);
-    this.outputShape = modelOutputShape(model, store, options.inputShape);
+    if (options.inputDType !== undefined && options.inputDType !== 'f32' && options.inputDType !== 'u32') {
+      throw new ShapeError(`inputDType '${String(options.inputDType)}' must be 'f32' or 'u32'`);
+    }
+    this.outputShape = modelOutputShape(model, store, options.inputShape, options.inputDType);
   }
 
   /**
    * The model's outputs (logits, regression values) for the samples in `x`, one after another
    * (`x.length / prod(inputShape)` of them), as one Float32Array [count, ...outputShape].
-   * Uint8Array inputs are normalised as `options.normalisation` says; Uint32Array inputs go to
-   * a model taking integer ids as they are.
+   * Uint8Array inputs are normalised as `options.normalisation` says; Uint32Array inputs (ids)
+   * go as they are to a model made with `inputDType: 'u32'`.
    */
   predict(x: PredictInput, o: PredictOptions = {}): Promise<Float32Array> {
     return this.serve(() => this.forward(x, o));
@@ -102,10 +110,14 @@ export class Predictor {
     if (x.length === 0 || x.length % perSample !== 0) {
       throw new ShapeError(`predict: x has ${x.length} values, not a positive multiple of inputShape [${this.options.inputShape.join(', ')}] = ${perSample} values per sample`);
     }
+    const dtype: DType = this.options.inputDType ?? 'f32';
+    if ((dtype === 'u32') !== x instanceof Uint32Array) {
+      const want = dtype === 'u32' ? 'a Uint32Array of ids' : 'a Float32Array or Uint8Array';
+      throw new ShapeError(`predict: this predictor's model takes ${dtype} inputs (inputDType), so x must be ${want}, got a ${x.constructor.name}`);
+    }
     const count = x.length / perSample;
     const batch = o.batchSize ?? Math.min(count, DEFAULT_BATCH);
     if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`predict: batchSize ${batch} must be a positive integer`);
-    const dtype: DType = x instanceof Uint32Array ? 'u32' : 'f32';
     const inputs = x instanceof Uint8Array ? normalise(x, this.options.normalisation ?? UNIT_RANGE) : x;
     const width = this.outputShape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(count * width);

@@ -48,6 +48,12 @@ export interface Evaluations {
 
 export type AnyEvaluation = Evaluations[Task];
 
+/** What an epoch reports of an evaluation: its loss, an accuracy where the task has one, and the whole. */
+export function epochEvaluation(e: AnyEvaluation): { evalLoss: number; evalAccuracy?: number; evaluation: AnyEvaluation } {
+  const accuracy = e.task === 'classification' ? e.accuracy : e.task === 'multilabel' ? e.subsetAccuracy : undefined;
+  return { evalLoss: e.loss, ...(accuracy === undefined ? {} : { evalAccuracy: accuracy }), evaluation: e };
+}
+
 /**
  * Scores class logits [count, classes]. Rows labelled `ignoreIndex` count nowhere, as in training;
  * any other label ≥ `classes` is a DatasetError (there is no logit to score it with).

@@ -1,3 +1,4 @@
+import { checkAugmentation, type Augmentation } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { DatasetError } from '../data/idx.js';
 import { isTensorDataset, type Task, type TensorDataset } from '../data/tensor_dataset.js';
@@ -94,6 +95,17 @@ export function checkTrainingData(caller: string, d: TrainingData, inputShape: r
   if (width !== k) {
     const what = layout.task === 'regression' ? `${k} target value${k === 1 ? '' : 's'}` : `${k} labels`;
     throw new ShapeError(`${who}the model outputs [batch, ${width}], but each sample has ${what}; end the model with a layer of ${k} outputs`);
+  }
+}
+
+/** The checks of `fit` that concern its data beyond `checkTrainingData`: augmentation, and the evaluation data's task. */
+export function checkFitData(train: TrainingData, evaluate: TrainingData | undefined, augment: Augmentation | undefined): void {
+  if (augment) {
+    if (isTensorDataset(train)) throw new ShapeError('fit: augment transforms single-channel images; a tensor dataset has no image geometry to transform: leave augment out');
+    checkAugmentation(augment, train);
+  }
+  if (evaluate && batchLayout(evaluate).task !== batchLayout(train).task) {
+    throw new ShapeError(`fit: the evaluate data is a ${batchLayout(evaluate).task} dataset but the training data is ${batchLayout(train).task}; evaluate on data of the same task`);
   }
 }
 

@@ -6,10 +6,9 @@ import type { CompiledStep } from '../graph/compile.js';
 import type { PassTiming } from '../gpu/profiler.js';
 import { profileTrainingStep } from './profile_step.js';
 import { ParameterStore } from '../graph/params.js';
-import { checkAugmentation } from '../data/augment.js';
 import { UNIT_RANGE } from '../data/gpu_dataset.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { isTensorDataset, type Task, type TensorDataset } from '../data/tensor_dataset.js';
+import type { TensorDataset } from '../data/tensor_dataset.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { checkEpochsAndBatch, epochLoop } from './epoch_loop.js';
 import { EarlyStopping } from './early_stopping.js';
@@ -24,14 +23,12 @@ import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor
 import { Predictor } from './predictor.js';
 import { softmaxRows } from './metrics.js';
 import { evaluateOn } from './evaluate_data.js';
-import { batchLayout, checkTrainingData, compileTaskStep, firstSamples, layoutKey, modelOutputShape, taskMetrics, type BatchLayout, type TrainingData } from './task_step.js';
-import type { AnyEvaluation, Evaluation, MultiLabelEvaluation, RegressionEvaluation } from './task_metrics.js';
+import { TASK_LOSS, batchLayout, checkFitData, checkTrainingData, compileTaskStep, firstSamples, layoutKey, modelOutputShape, taskMetrics, type BatchLayout, type TrainingData } from './task_step.js';
+import { epochEvaluation, type AnyEvaluation, type Evaluation, type MultiLabelEvaluation, type RegressionEvaluation } from './task_metrics.js';
 import type { EpochResult, FitOptions, ProfileOptions, TrainerOptions } from './trainer_options.js';
 
 export type { TrainerOptions, Progress, EpochResult, FitOptions, ProfileOptions } from './trainer_options.js';
 export type { Evaluation, RegressionEvaluation, MultiLabelEvaluation, AnyEvaluation, Evaluations } from './task_metrics.js';
-
-const TASKS: readonly Task[] = ['classification', 'regression', 'multilabel'];
 
 /**
  * Trains a model entirely on the GPU: the dataset is uploaded once, every step (batch gather,
@@ -60,7 +57,7 @@ export class Trainer {
   ) {
     if (options.seed !== undefined) checkSeed('Trainer', options.seed);
     if (options.autoCheckpoint) checkAutoCheckpoint(options.autoCheckpoint);
-    if (options.task !== undefined && !TASKS.includes(options.task)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${TASKS.join(', ')}`);
+    if (options.task !== undefined && !(options.task in TASK_LOSS)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${Object.keys(TASK_LOSS).join(', ')}`);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
   }
@@ -123,14 +120,8 @@ export class Trainer {
     const optimizer = this.requireOptimizer('Trainer.fit');
     this.checkDataset(train, 'fit');
     checkEpochsAndBatch('fit', o.epochs, batch, train.count);
-    if (o.augment) {
-      if (isTensorDataset(train)) throw new ShapeError('fit: augment transforms single-channel images; a tensor dataset has no image geometry to transform: leave augment out');
-      checkAugmentation(o.augment, train);
-    }
+    checkFitData(train, o.evaluate, o.augment);
     if (o.evaluate) this.checkDataset(o.evaluate, 'fit (evaluate)');
-    if (o.evaluate && batchLayout(o.evaluate).task !== batchLayout(train).task) {
-      throw new ShapeError(`fit: the evaluate data is a ${batchLayout(o.evaluate).task} dataset but the training data is ${batchLayout(train).task}; evaluate on data of the same task`);
-    }
     if (o.earlyStopping && !o.evaluate) throw new ShapeError('fit: earlyStopping watches the evaluation loss; pass `evaluate` data (a validation split) with it');
     if (o.onNonFinite !== undefined && o.onNonFinite !== 'error' && o.onNonFinite !== 'skip') {
       throw new ShapeError(`fit: onNonFinite '${String(o.onNonFinite)}' must be 'error' or 'skip'`);
@@ -201,12 +192,7 @@ export class Trainer {
         };
         if (recoveries.length) [result.recoveries, recoveries] = [recoveries, []];
         if (this.lifecycle.stopping) break;
-        if (o.evaluate) {
-          const e = await this.evaluateData(o.evaluate);
-          result.evalLoss = e.loss;
-          result.evalAccuracy = e.task === 'classification' ? e.accuracy : e.task === 'multilabel' ? e.subsetAccuracy : undefined;
-          result.evaluation = e;
-        }
+        if (o.evaluate) Object.assign(result, epochEvaluation(await this.evaluateData(o.evaluate)));
         history.push(result);
         o.onEpoch?.(result);
         if (stopper && result.evalLoss !== undefined && stopper.stale(result.evalLoss)) break;
@@ -266,11 +252,12 @@ export class Trainer {
   /**
    * A `Predictor` over this trainer's parameters (shared, not copied: it sees every later update),
    * for inference with `predict(x)` / `predictClasses(x)`. It is disposed with the trainer, or
-   * earlier by its own `dispose()`.
+   * earlier by its own `dispose()`. `inputDType: 'u32'` for a model taking ids (an Embedding first).
    */
-  predictor(): Predictor {
+  predictor(options: { inputDType?: 'f32' | 'u32' } = {}): Predictor {
     this.lifecycle.check('predictor');
-    const p = new Predictor(this.engine, this.options.model, this.store, { inputShape: this.options.inputShape, normalisation: this.options.normalisation }, { onDispose: () => this.predictors.delete(p) });
+    const { inputShape, normalisation } = this.options;
+    const p = new Predictor(this.engine, this.options.model, this.store, { inputShape, normalisation, inputDType: options.inputDType }, { onDispose: () => this.predictors.delete(p) });
     this.predictors.add(p);
     return p;
   }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DatasetError } from '../../src/data/idx.js';
 import { tensorDataset } from '../../src/data/tensor_dataset.js';
 import { DisposedError, ShapeError } from '../../src/gpu/errors.js';
-import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
+import { Embedding } from '../../src/nn/embedding.js';
+import { Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import { multiLabelEvaluation, regressionEvaluation } from '../../src/train/task_metrics.js';
 import { Trainer } from '../../src/train/trainer.js';
@@ -97,6 +98,21 @@ describe('Trainer tasks', () => {
       const bytes = Uint8Array.from(x, (v) => Math.round(((v + 2) / 4) * 255));
       const asBytes = tensorDataset(bytes, y, { featureShape: [2], normalisation: { mean: 0.5, std: 0.25 } });
       expect((await trainer.evaluate(asBytes)).accuracy).toBeGreaterThan(0.93);
+    } finally {
+      trainer.dispose();
+    }
+  });
+
+  it('trains on Uint32 ids through an Embedding and predicts from ids', async () => {
+    const ids = Uint32Array.from({ length: 240 }, (_, i) => (i * 7) % 12);
+    const data = tensorDataset(ids, Uint32Array.from(ids, (v) => v % 3), { featureShape: [1] });
+    const trainer = new Trainer(engine(), { model: new Sequential(new Embedding(12, 6), new Flatten(), new Linear(6, 3)), inputShape: [1], optimizer: new Adam({ lr: 0.05 }), seed: 8 });
+    try {
+      await trainer.fit(data, { epochs: 8, batchSize: 24 });
+      expect((await trainer.evaluate(data)).accuracy).toBe(1);
+      const p = trainer.predictor({ inputDType: 'u32' });
+      expect([...(await p.predictClasses(Uint32Array.of(0, 1, 2, 3, 4, 11)))]).toEqual([0, 1, 2, 0, 1, 2]);
+      await expect(p.predict(new Float32Array(4))).rejects.toThrow(/this predictor's model takes u32 inputs \(inputDType\), so x must be a Uint32Array of ids, got a Float32Array/);
     } finally {
       trainer.dispose();
     }
