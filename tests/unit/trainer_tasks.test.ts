@@ -44,6 +44,10 @@ describe('Trainer tasks', () => {
       const p = trainer.predictor();
       const outputs = await p.predict(test.features as Float32Array);
       expect(regressionEvaluation(outputs, test.targets, 2)).toEqual(e);
+      // Profiling runs the same step, fed by the tensor gather.
+      const timings = await trainer.profile(train, { batchSize: 16, warmup: 1 });
+      expect(timings[0].name).toBe('gather_rows');
+      expect(timings.map((t) => t.name).join(' ')).toMatch(/matmul.*mse.*adam/);
     } finally {
       trainer.dispose();
     }
