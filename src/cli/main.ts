@@ -9,6 +9,7 @@ import type { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { classifierTrainer, describeRun, limit, loadSplits, trainingSchedule } from './classifier.js';
 import { compressCommand } from './compress.js';
+import { exportCommand } from './export.js';
 import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
 
@@ -17,7 +18,8 @@ const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU throug
 commands:
   train      train a model (options below)
   profile    time every GPU kernel of one training step (webgpu-dl profile --help)
-  compress   prune, fine-tune and int8-quantise trained weights (webgpu-dl compress --help)`;
+  compress   prune, fine-tune and int8-quantise trained weights (webgpu-dl compress --help)
+  export     write trained weights as an ONNX model (webgpu-dl export --help)`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -27,12 +29,12 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${COMMANDS}\n\n${USAGE}`);
       return 0;
     }
-    const other = new Map([['profile', profileCommand], ['compress', compressCommand]]).get(command);
+    const other = new Map([['profile', profileCommand], ['compress', compressCommand], ['export', exportCommand]]).get(command);
     if (other) {
       await other(rest);
       return 0;
     }
-    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile and compress (see --help)`);
+    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile, compress and export (see --help)`);
     const args = parseTrainArgs(rest);
     if (args === 'help') {
       console.log(USAGE);
