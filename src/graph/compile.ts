@@ -1,3 +1,4 @@
+import '../gpu/dispose.js';
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, DivergenceError, ShapeError } from '../gpu/errors.js';
@@ -188,7 +189,7 @@ export interface StepHooks {
 }
 
 /** A compiled training or inference step. */
-export class CompiledStep<I extends string> {
+export class CompiledStep<I extends string> implements Disposable {
   private steps = 0;
   private runs = 0;
   private disposed = false;
@@ -360,6 +361,11 @@ export class CompiledStep<I extends string> {
     this.disposed = true;
     this.plan.dispose();
     for (const b of this.owned) this.engine.buffers.destroy(b);
+  }
+
+  /** `using step = await compileStep(...)` disposes it at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   private output(name: string): Value {
