@@ -30,6 +30,12 @@ export interface TensorDatasetOptions<T extends Task = Task> {
    * rest (255 among 0–9), as for image datasets.
    */
   classes?: number;
+  /**
+   * Classification only: a label value marking rows to leave out of the loss and the metrics
+   * (PyTorch's ignore_index), allowed beside the classes; the Trainer must be given the same
+   * `ignoreIndex`. Default: none.
+   */
+  ignoreIndex?: number;
 }
 
 /**
@@ -51,6 +57,8 @@ export interface TensorDataset<T extends Task = Task> {
   readonly classes: number | undefined;
   /** Set for Uint8Array features. */
   readonly normalisation: Normalisation | undefined;
+  /** Classification: the label of rows left out (see `TensorDatasetOptions.ignoreIndex`). */
+  readonly ignoreIndex: number | undefined;
 }
 
 /** True for datasets made by `tensorDataset` (rather than IDX image datasets). */
@@ -90,12 +98,18 @@ export function tensorDataset<T extends Task>(x: FeatureArray, y: TargetArrays[T
     const bad = firstNonFinite(x);
     if (bad >= 0) throw new DatasetError(`tensorDataset: x[${bad}] is ${x[bad]} (sample ${Math.floor(bad / (x.length / count))}); features must be finite: fix or drop that sample`);
   }
-  if (options.classes !== undefined && task !== 'classification') {
-    throw new DatasetError(`tensorDataset: classes is for classification; a ${task} dataset takes its width from y ([count, k])`);
+  for (const field of ['classes', 'ignoreIndex'] as const) {
+    if (options[field] !== undefined && task !== 'classification') {
+      throw new DatasetError(`tensorDataset: ${field} is for classification; a ${task} dataset takes its width from y ([count, k])`);
+    }
   }
-  const fields = { kind: 'tensor' as const, task, count, featureShape, features: x, normalisation };
+  const { ignoreIndex } = options;
+  if (ignoreIndex !== undefined && !(Number.isInteger(ignoreIndex) && ignoreIndex >= 0 && ignoreIndex < 2 ** 32)) {
+    throw new DatasetError(`tensorDataset: ignoreIndex ${ignoreIndex} must be an integer in [0, 2^32): a label value`);
+  }
+  const fields = { kind: 'tensor' as const, task, count, featureShape, features: x, normalisation, ignoreIndex };
   if (task === 'classification') {
-    const labels = checkLabels(y, count, options.classes);
+    const labels = checkLabels(y, count, options.classes, ignoreIndex);
     return { ...fields, targets: labels.targets, targetWidth: 1, classes: labels.classes } as TensorDataset<T>;
   }
   const targets = checkTargets(task, y, count);
@@ -135,15 +149,15 @@ function checkNormalisation(x: FeatureArray, n: Normalisation | undefined): Norm
   return { mean: chosen.mean, std: chosen.std };
 }
 
-function checkLabels(y: unknown, count: number, given: number | undefined): { targets: Uint32Array; classes: number } {
+function checkLabels(y: unknown, count: number, given: number | undefined, ignoreIndex: number | undefined): { targets: Uint32Array; classes: number } {
   if (!(y instanceof Uint32Array || y instanceof Uint8Array)) {
     throw new DatasetError(`tensorDataset: classification labels y must be a Uint32Array or Uint8Array of class indices, got ${describeArray(y)}; for real-valued targets pass task: 'regression'`);
   }
   if (y.length !== count) throw new DatasetError(`tensorDataset: y has ${y.length} labels for the ${count} samples of x; give one class index per sample`);
   const targets = y instanceof Uint32Array ? y : Uint32Array.from(y);
-  if (given === undefined) return { targets, classes: inferClassCount(y) };
+  if (given === undefined) return { targets, classes: inferClassCount(y, ignoreIndex) };
   if (!Number.isInteger(given) || given < 1) throw new DatasetError(`tensorDataset: classes ${given} must be a positive integer`);
-  const at = y.findIndex((l) => l >= given);
+  const at = y.findIndex((l) => l >= given && l !== ignoreIndex);
   if (at >= 0) throw new DatasetError(`tensorDataset: y[${at}] is ${y[at]}, not below the ${given} classes given; fix the label or give the real number of classes`);
   return { targets, classes: given };
 }
@@ -153,15 +167,17 @@ function checkLabels(y: unknown, count: number, given: number | undefined): { ta
  * than half of the classes below it have no sample, it is far likelier a sentinel or corrupt label
  * than a class (the rule `classCount` applies to IDX labels).
  */
-function inferClassCount(y: Uint32Array | Uint8Array): number {
+function inferClassCount(y: Uint32Array | Uint8Array, ignoreIndex: number | undefined): number {
   const seen = new Set<number>(y);
+  if (ignoreIndex !== undefined) seen.delete(ignoreIndex);
+  if (seen.size === 0) throw new DatasetError(`tensorDataset: every label is the ignoreIndex ${ignoreIndex}; there is nothing to learn from`);
   let largest = 0;
   for (const l of seen) largest = Math.max(largest, l);
   const empty = largest - (seen.size - 1);
   if (largest > 0 && empty > largest / 2) {
     throw new DatasetError(
       `tensorDataset: label ${largest} at y[${y.indexOf(largest)}] would make a ${largest + 1}-class model, but ${empty} of the ${largest} classes below it have no sample; ` +
-        `if the data really has ${largest + 1} classes, say so with the classes option, else fix or drop that label`,
+        `if the data really has ${largest + 1} classes, say so with the classes option; if it marks rows to leave out, pass ignoreIndex: ${largest}; else fix or drop that label`,
     );
   }
   return largest + 1;

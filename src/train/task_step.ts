@@ -62,7 +62,7 @@ export function modelOutputShape(model: Module, store: ParameterStore, inputShap
  * set to `task` and `classes` (either may be absent). Every message names the dataset, the model's
  * shapes and the fix.
  */
-export function checkTrainingData(caller: string, d: TrainingData, inputShape: readonly number[], output: readonly number[], want: { task?: Task; classes?: number }): void {
+export function checkTrainingData(caller: string, d: TrainingData, inputShape: readonly number[], output: readonly number[], want: { task?: Task; classes?: number; ignoreIndex?: number }): void {
   const who = caller ? `${caller}: ` : '';
   const inputs = inputShape.reduce((a, b) => a * b, 1);
   const layout = batchLayout(d);
@@ -83,6 +83,9 @@ export function checkTrainingData(caller: string, d: TrainingData, inputShape: r
   if (layout.task === 'classification') {
     if (want.classes !== undefined && want.classes !== width) {
       throw new ShapeError(`${who}the model outputs [batch, ${width}]; a classifier of ${want.classes} classes needs [batch, ${want.classes}]`);
+    }
+    if (isTensorDataset(d) && d.ignoreIndex !== undefined && d.ignoreIndex !== want.ignoreIndex) {
+      throw new DatasetError(`${who}the dataset leaves out rows labelled ${d.ignoreIndex} (its ignoreIndex), but the trainer's ignoreIndex is ${want.ignoreIndex ?? 'not set'}; give the Trainer ignoreIndex: ${d.ignoreIndex}`);
     }
     const classes = isTensorDataset(d) ? d.classes! : d.classes;
     if (classes > width) throw new ShapeError(`${who}dataset has labels up to ${classes - 1}, but the model has ${width} classes (outputs [batch, ${width}])`);

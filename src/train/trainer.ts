@@ -381,6 +381,6 @@ export class Trainer {
   checkDataset(d: TrainingData, who = ''): void {
     const layout = batchLayout(d);
     const output = modelOutputShape(this.options.model, this.store, this.options.inputShape, layout.xDType);
-    checkTrainingData(who, d, this.options.inputShape, output, { task: this.options.task, classes: this.options.classes });
+    checkTrainingData(who, d, this.options.inputShape, output, { task: this.options.task, classes: this.options.classes, ignoreIndex: this.options.ignoreIndex });
   }
 }

@@ -31,7 +31,16 @@ describe('tensorDataset validation', () => {
     expect(m.targets).toBeInstanceOf(Float32Array);
   });
 
+  it('allows the ignoreIndex label beside the classes, leaving it out of the inferred class count', () => {
+    const d = tensorDataset(uniform(16, 3), Uint32Array.of(0, 255, 1, 2), { featureShape: [4], ignoreIndex: 255 });
+    expect([d.classes, d.ignoreIndex]).toEqual([3, 255]);
+    expect(tensorDataset(uniform(16, 3), Uint32Array.of(0, 255, 1, 2), { featureShape: [4], ignoreIndex: 255, classes: 3 }).classes).toBe(3);
+  });
+
   const cases: [string, () => unknown, RegExp][] = [
+    ['ignoreIndex on regression', () => tensorDataset(x, new Float32Array(3), { featureShape: [4], task: 'regression', ignoreIndex: 1 } as never), /ignoreIndex is for classification/],
+    ['only ignored labels', () => tensorDataset(x, Uint32Array.of(9, 9, 9), { featureShape: [4], ignoreIndex: 9 }), /every label is the ignoreIndex 9/],
+    ['negative ignoreIndex', () => tensorDataset(x, Uint32Array.of(0, 1, 1), { featureShape: [4], ignoreIndex: -100 }), /ignoreIndex -100 must be an integer in \[0, 2\^32\)/],
     ['featureShape missing', () => tensorDataset(x, new Uint32Array(3), {} as never), /featureShape undefined must be a non-empty list/],
     ['featureShape with 0', () => tensorDataset(x, new Uint32Array(3), { featureShape: [0] }), /featureShape \[0\]/],
     ['x not a multiple', () => tensorDataset(x, new Uint32Array(3), { featureShape: [5] }), /x has 12 values, not a positive multiple of featureShape \[5\]/],
@@ -40,7 +49,7 @@ describe('tensorDataset validation', () => {
     ['too few labels', () => tensorDataset(x, new Uint32Array(2), { featureShape: [4] }), /y has 2 labels for the 3 samples/],
     ['float labels for classification', () => tensorDataset(x, new Float32Array(3) as never, { featureShape: [4] }), /task: 'regression'/],
     ['label over classes', () => tensorDataset(x, Uint32Array.of(0, 5, 1), { featureShape: [4], classes: 3 }), /y\[1\] is 5, not below the 3 classes given/],
-    ['outlier label', () => tensorDataset(uniform(40, 2), Uint32Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 255), { featureShape: [4] }), /label 255 at y\[9\] would make a 256-class model/],
+    ['outlier label', () => tensorDataset(uniform(40, 2), Uint32Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 255), { featureShape: [4] }), /label 255 at y\[9\] would make a 256-class model.*pass ignoreIndex: 255/],
     ['regression y length', () => tensorDataset(x, new Float32Array(4), { featureShape: [4], task: 'regression' }), /y has 4 values for the 3 samples/],
     ['regression y as bytes', () => tensorDataset(x, new Uint8Array(3) as never, { featureShape: [4], task: 'regression' }), /must be a Float32Array of targets/],
     ['regression y with Inf', () => tensorDataset(x, Float32Array.of(1, Infinity, 0), { featureShape: [4], task: 'regression' }), /y\[1\] is Infinity \(sample 1\)/],

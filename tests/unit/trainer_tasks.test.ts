@@ -98,6 +98,18 @@ describe('Trainer tasks', () => {
       expect(e.task).toBe('classification');
       expect(e.confusion.flat().reduce((a, b) => a + b, 0)).toBe(n);
       expect(trainer.classes).toBe(3);
+      // Rows labelled with the dataset's ignoreIndex count nowhere, once the trainer is told of it.
+      const marked = Uint32Array.from(y, (l, i) => (i % 10 === 0 ? 255 : l));
+      const withIgnored = tensorDataset(x, marked, { featureShape: [2], ignoreIndex: 255 });
+      await expect(trainer.evaluate(withIgnored)).rejects.toThrow(/leaves out rows labelled 255 \(its ignoreIndex\), but the trainer's ignoreIndex is not set; give the Trainer ignoreIndex: 255/);
+      const ignoring = new Trainer(engine(), { ...trainer.options, ignoreIndex: 255 });
+      try {
+        ignoring.load(await trainer.checkpoint());
+        const kept = await ignoring.evaluate(withIgnored);
+        expect(kept.confusion.flat().reduce((a, b) => a + b, 0)).toBe(n - 30);
+      } finally {
+        ignoring.dispose();
+      }
       // The same points as bytes: (byte/255 − 0.5)/0.25 maps 0…255 onto [−2, 2].
       const bytes = Uint8Array.from(x, (v) => Math.round(((v + 2) / 4) * 255));
       const asBytes = tensorDataset(bytes, y, { featureShape: [2], normalisation: { mean: 0.5, std: 0.25 } });
