@@ -1,7 +1,7 @@
 // The public API of webgpu-dl. Everything an application uses is exported here, and nothing else.
 
 // Device and errors
-export { createEngine, Engine, type EngineOptions, type EngineInfo } from './gpu/engine.js';
+export { createEngine, Engine, type EngineOptions, type EngineInfo, type EngineStats } from './gpu/engine.js';
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
 export type { Autotuner, AutotunerOptions, TuneCandidate, TuneLaunch } from './gpu/autotune.js';
 export { adapterClass, type AdapterClass } from './gpu/tune_table.js';
