@@ -57,7 +57,7 @@ export class Trainer {
   ) {
     if (options.seed !== undefined) checkSeed('Trainer', options.seed);
     if (options.autoCheckpoint) checkAutoCheckpoint(options.autoCheckpoint);
-    if (options.task !== undefined && !(options.task in TASK_LOSS)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${Object.keys(TASK_LOSS).join(', ')}`);
+    if (options.task !== undefined && !Object.hasOwn(TASK_LOSS, options.task)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${Object.keys(TASK_LOSS).join(', ')}`);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
   }

@@ -156,6 +156,9 @@ describe('Trainer tasks', () => {
         trainer.dispose();
       }
     }
+    for (const task of ['ranking', 'toString']) {
+      expect(() => new Trainer(engine(), { model: new Sequential(new Linear(4, 2)), inputShape: [4], task: task as never })).toThrow(`Trainer: task '${task}' must be one of classification, regression, multilabel`);
+    }
     const wide = tensorDataset(uniform(60, 6), new Uint32Array(20), { featureShape: [3] });
     const t = make({});
     try {
