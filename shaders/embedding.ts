@@ -56,20 +56,66 @@ fn main(@builtin(local_invocation_index) lane: u32) {
 }
 
 /**
- * dweight[v, d] = Σ_{i : indices[i] = v} dy[i, d]. Each invocation owns one cell of dweight and scans
- * every index in order: deterministic, with no float atomics (WGSL has none) and no sort, at the
- * cost of vocab·dim·n index reads — cheap for character vocabularies (a few hundred rows; the lanes
- * of a workgroup share a row, so they read the same index at once). Out-of-range indices match no row.
+ * The table gradient dweight[v, d] = Σ_{i : indices[i] = v} dy[i, d], deterministic and without
+ * float atomics (WGSL has none) or a sort, in four steps that group the positions by row:
+ *  1. count:  count[v] = how many indices equal v (one invocation per row scans the indices);
+ *  2. offsets: offset[v] = count[0] + … + count[v − 1] (one invocation; rows are few);
+ *  3. fill:   order[offset[v] …] = the positions i with indices[i] = v, ascending (a second scan);
+ *  4. sum:    one invocation per cell (v, d) adds dy[i, d] over its row's positions, in that order.
+ * Cost: 2·vocab·n index reads for the grouping plus n·dim for the sums, against vocab·dim·n for a
+ * cell that scans every index itself. Out-of-range indices belong to no row and are skipped.
  */
-export function embeddingBackwardShader(): string {
-  return /* wgsl */ `
+export function embeddingBackwardShader(stage: 'count' | 'offsets' | 'fill' | 'sum'): string {
+  const head = /* wgsl */ `
 override WG: u32 = 64;
 ${PARAMS}
+${flatIndexWGSL}`;
+  switch (stage) {
+    case 'count':
+    case 'fill':
+      return /* wgsl */ `${head}
+@group(0) @binding(0) var<storage, read> indices: array<u32>;
+@group(0) @binding(1) var<storage, read_write> ${stage === 'count' ? 'count' : 'order'}: array<u32>;
+${stage === 'fill' ? '@group(0) @binding(2) var<storage, read> offset: array<u32>;' : ''}
+@group(0) @binding(${stage === 'fill' ? 3 : 2}) var<uniform> params: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let v = flat_index(gid, nwg, WG);
+  if (v >= params.vocab) { return; }
+  var k = ${stage === 'fill' ? 'offset[v]' : '0u'};
+  for (var i = 0u; i < params.n; i++) {
+    if (indices[i] == v) {
+      ${stage === 'fill' ? 'order[k] = i;' : ''}
+      k++;
+    }
+  }
+  ${stage === 'count' ? 'count[v] = k;' : ''}
+}
+`;
+    case 'offsets':
+      return /* wgsl */ `${head}
+@group(0) @binding(0) var<storage, read> count: array<u32>;
+@group(0) @binding(1) var<storage, read_write> offset: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(1)
+fn main() {
+  var total = 0u;
+  for (var v = 0u; v < params.vocab; v++) {
+    offset[v] = total;
+    total += count[v];
+  }
+}
+`;
+    case 'sum':
+      return /* wgsl */ `${head}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> indices: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dweight: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-${flatIndexWGSL}
+@group(0) @binding(1) var<storage, read> count: array<u32>;
+@group(0) @binding(2) var<storage, read> offset: array<u32>;
+@group(0) @binding(3) var<storage, read> order: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -78,10 +124,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let v = e / params.dim;
   let d = e % params.dim;
   var acc = 0.0;
-  for (var i = 0u; i < params.n; i++) {
-    if (indices[i] == v) { acc += dy[i * params.dim + d]; }
+  for (var s = offset[v]; s < offset[v] + count[v]; s++) {
+    acc += dy[order[s] * params.dim + d];
   }
   dweight[e] = acc;
 }
 `;
+  }
 }

@@ -102,37 +102,60 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /**
- * dγ = Σ_rows dy ⊙ x̂ and dβ = Σ_rows dy: one invocation per column sums its rows in order, so the
- * result is the same bit for bit on every run without float atomics. The cost is rows reads per
- * invocation with only `cols` invocations; a transformer's rows (batch·context, hundreds) and
- * widths (a hundred or more) keep that small next to the matmuls around it.
+ * dγ = Σ_rows dy ⊙ x̂ and dβ = Σ_rows dy, deterministic without float atomics, in two passes so that
+ * more than `cols` invocations share the rows: 'partial' gives one invocation to each (chunk of
+ * CHUNK rows, column) and sums its rows in order into partial[chunk][col] (dγ, then dβ after
+ * chunks·cols values); 'total' gives one invocation to each column and sums its chunks in order.
  */
-export function layerNormBackwardParamsShader(): string {
-  return /* wgsl */ `
+export function layerNormBackwardParamsShader(pass: 'partial' | 'total'): string {
+  const partial = pass === 'partial';
+  return wgsl`
 override WG: u32 = 64;
+override CHUNK: u32 = 32;
 ${PARAMS}
+#if ${partial}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dbeta: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read_write> part: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+#else
+@group(0) @binding(0) var<storage, read> part: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+#endif
 ${flatIndexWGSL}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = flat_index(gid, nwg, WG);
-  if (j >= params.cols) { return; }
+  let chunks = (params.rows + CHUNK - 1u) / CHUNK;
+  let e = flat_index(gid, nwg, WG);
+#if ${partial}
+  if (e >= chunks * params.cols) { return; }
+  let j = e % params.cols;
+  let row0 = (e / params.cols) * CHUNK;
   var sg = 0.0;
   var sb = 0.0;
-  for (var row = 0u; row < params.rows; row++) {
+  for (var row = row0; row < min(row0 + CHUNK, params.rows); row++) {
     let d = dy[row * params.cols + j];
     sg += d * (x[row * params.cols + j] - mean[row]) * rstd[row];
     sb += d;
   }
-  dgamma[j] = sg;
-  dbeta[j] = sb;
+  part[e] = sg;
+  part[chunks * params.cols + e] = sb;
+#else
+  if (e >= params.cols) { return; }
+  var sg = 0.0;
+  var sb = 0.0;
+  for (var c = 0u; c < chunks; c++) {
+    sg += part[c * params.cols + e];
+    sb += part[(chunks + c) * params.cols + e];
+  }
+  dgamma[e] = sg;
+  dbeta[e] = sb;
+#endif
 }
 `;
 }

@@ -4,7 +4,7 @@ import { UniformWriter, type KernelProgram, type KernelSpec } from './kernel.js'
 
 const GATHER_WG = 256;
 const COUNT_WG = 256;
-/** Small: with a few hundred vocabulary rows, dweight has few cells and each scans every index. */
+/** Small: the grouping steps have one invocation per vocabulary row, often only a few hundred. */
 const BACKWARD_WG = 64;
 
 function uniforms(n: number, dim: number, vocab: number): ArrayBuffer {
@@ -46,15 +46,31 @@ export function embeddingProgram(n: number, dim: number, vocab: number): KernelP
   };
 }
 
-/** dweight [vocab, dim] from dy [n, dim] and the indices. Bindings: dy, indices, dweight. */
-export function embeddingBackward(n: number, dim: number, vocab: number): KernelSpec {
+/**
+ * dweight [vocab, dim] from dy [n, dim] and the indices, deterministically (see
+ * embeddingBackwardShader: count, offsets, fill, then one invocation per cell sums its positions in
+ * order). io: dy, indices, dweight; scratch: count [vocab], offset [vocab], order [n] (u32).
+ */
+export function embeddingBackwardProgram(n: number, dim: number, vocab: number): KernelProgram {
+  const params = uniforms(n, dim, vocab);
+  const stage = (name: 'count' | 'offsets' | 'fill' | 'sum', bindings: KernelSpec['bindings'], invocations: number, wg: number): KernelSpec => ({
+    name: `embedding_backward_${name}`,
+    code: embeddingBackwardShader(name),
+    entryPoint: 'main',
+    constants: wg === 1 ? {} : { WG: wg },
+    bindings,
+    workgroups: wg === 1 ? [1, 1, 1] : dispatch1D(invocations, wg),
+    uniforms: params,
+  });
+  const [count, offset, order] = [{ scratch: 0 }, { scratch: 1 }, { scratch: 2 }];
   return {
     name: 'embedding_backward',
-    code: embeddingBackwardShader(),
-    entryPoint: 'main',
-    constants: { WG: BACKWARD_WG },
-    bindings: ['read', 'read', 'write', 'uniform'],
-    workgroups: dispatch1D(vocab * dim, BACKWARD_WG),
-    uniforms: uniforms(n, dim, vocab),
+    scratch: [vocab * 4, vocab * 4, Math.max(1, n) * 4],
+    launches: [
+      { spec: stage('count', ['read', 'write', 'uniform'], vocab, BACKWARD_WG), args: [{ io: 1 }, count] },
+      { spec: stage('offsets', ['read', 'write', 'uniform'], 1, 1), args: [count, offset] },
+      { spec: stage('fill', ['read', 'write', 'read', 'uniform'], vocab, BACKWARD_WG), args: [{ io: 1 }, order, offset] },
+      { spec: stage('sum', ['read', 'read', 'read', 'read', 'write', 'uniform'], vocab * dim, BACKWARD_WG), args: [{ io: 0 }, count, offset, order, { io: 2 }] },
+    ],
   };
 }

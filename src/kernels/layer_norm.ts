@@ -5,6 +5,8 @@ import { defaultRowVariant, type SoftmaxVariant } from './softmax.js';
 
 const ROW_WG = 64;
 const COLUMN_WG = 64;
+/** Rows per partial column sum of dγ, dβ: enough invocations to fill a device, short sums each. */
+const CHUNK = 32;
 
 /** Lanes of a row's workgroup: about four elements each, a power of two for the tree sums. */
 function rowWorkgroup(cols: number, cooperative: boolean): number {
@@ -41,27 +43,30 @@ export function layerNormForward(rows: number, cols: number, eps: number, varian
 }
 
 /**
- * The layer_norm backward as one program of two launches. io: dy, x, mean, rstd, gamma, then dx,
+ * The layer_norm backward as one program of three launches. io: dy, x, mean, rstd, gamma, then dx,
  * dgamma, dbeta. The first launch writes dx row by row (fused: both row sums and dx in one kernel);
- * the second sums dγ and dβ down each column in a fixed order (deterministic, no atomics).
+ * the next two sum dγ and dβ down each column, by chunks of rows then over the chunks, in a fixed
+ * order (deterministic, no atomics).
  */
 export function layerNormBackwardProgram(rows: number, cols: number, variant?: SoftmaxVariant): KernelProgram {
   const data = rowSpec('layer_norm_backward', layerNormBackwardDataShader, ['read', 'read', 'read', 'read', 'read', 'write', 'uniform'], rows, cols, 0, variant);
-  const params: KernelSpec = {
-    name: 'layer_norm_backward_params',
-    code: layerNormBackwardParamsShader(),
+  const chunks = Math.ceil(rows / CHUNK);
+  const column = (pass: 'partial' | 'total', bindings: BindingKind[], invocations: number): KernelSpec => ({
+    name: `layer_norm_backward_params_${pass}`,
+    code: layerNormBackwardParamsShader(pass),
     entryPoint: 'main',
-    constants: { WG: COLUMN_WG },
-    bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'],
-    workgroups: dispatch1D(cols, COLUMN_WG),
+    constants: { WG: COLUMN_WG, CHUNK },
+    bindings,
+    workgroups: dispatch1D(invocations, COLUMN_WG),
     uniforms: uniforms(rows, cols, 0),
-  };
+  });
   return {
     name: 'layer_norm_backward',
-    scratch: [],
+    scratch: [2 * chunks * cols * 4],
     launches: [
       { spec: data, args: [0, 1, 2, 3, 4, 5].map((io) => ({ io })) },
-      { spec: params, args: [0, 1, 2, 3, 6, 7].map((io) => ({ io })) },
+      { spec: column('partial', ['read', 'read', 'read', 'read', 'write', 'uniform'], chunks * cols), args: [...[0, 1, 2, 3].map((io) => ({ io })), { scratch: 0 }] },
+      { spec: column('total', ['read', 'write', 'write', 'uniform'], cols), args: [{ scratch: 0 }, { io: 6 }, { io: 7 }] },
     ],
   };
 }

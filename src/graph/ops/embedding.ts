@@ -1,6 +1,5 @@
 import { ShapeError } from '../../gpu/errors.js';
-import { embeddingBackward, embeddingProgram } from '../../kernels/embedding.js';
-import { singleLaunch } from '../../kernels/kernel.js';
+import { embeddingBackwardProgram, embeddingProgram } from '../../kernels/embedding.js';
 import { describeShape } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
@@ -45,5 +44,5 @@ export const embeddingBackwardRule: OpRule<'embedding_backward'> = {
     return [{ shape: [numEmbeddings, dy.shape[dy.shape.length - 1]], dtype: 'f32' }];
   },
   grad: 'nondiff',
-  lower: ({ inputs: [dy, indices], attrs }) => program(singleLaunch(embeddingBackward(indices.size, dy.shape[dy.shape.length - 1], attrs.numEmbeddings))),
+  lower: ({ inputs: [dy, indices], attrs }) => program(embeddingBackwardProgram(indices.size, dy.shape[dy.shape.length - 1], attrs.numEmbeddings)),
 };
