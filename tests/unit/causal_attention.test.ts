@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KernelError, ShapeError } from '../../src/gpu/errors.js';
 import type { KernelProgram } from '../../src/gpu/kernel_spec.js';
@@ -133,6 +134,43 @@ describe('causal_attention kernels against the float64 reference', () => {
     const changed = qkv.slice();
     for (let i = 5 * 18; i < 6 * 18; i++) changed[i] += 1;
     expect(causalAttentionRef(changed, s, 1).y.subarray(0, 5 * 6)).toEqual(causalAttentionRef(qkv, s, 1).y.subarray(0, 5 * 6));
+  });
+
+  it('random shapes, tiles and scales match the reference (property)', async () => {
+    const problem = fc.record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      tokens: fc.integer({ min: 1, max: 24 }),
+      heads: fc.integer({ min: 1, max: 3 }),
+      headDim: fc.integer({ min: 1, max: 12 }),
+      rows: fc.integer({ min: 1, max: 40 }),
+      tile: fc.integer({ min: 1, max: 40 }),
+      scale: fc.double({ min: -2, max: 2, noNaN: true }),
+      seed: fc.integer({ min: 0, max: 1000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(problem, async (p) => {
+        const s = shape(p.batch, p.tokens, p.heads, p.headDim);
+        const tiles = { rows: p.rows, tile: p.tile };
+        const qkv = uniform(sizes(s).qkv, p.seed, -2, 2);
+        const dy = uniform(sizes(s).y, p.seed + 1);
+        const { y } = await forwardOnGpu(s, qkv, p.scale, tiles);
+        expectClose(y, causalAttentionRef(qkv, s, p.scale).y, { atol: 2e-6, rtol: 1e-4 }, `y ${JSON.stringify(p)}`);
+        const dqkv = await backwardOnGpu(s, qkv, dy, p.scale, tiles);
+        expectClose(dqkv, causalAttentionGradRef(qkv, dy, s, p.scale), { atol: 1e-5, rtol: 1e-4 }, `dqkv ${JSON.stringify(p)}`);
+      }),
+      { numRuns: 4, seed: 20261130 },
+    );
+  });
+
+  it('a NaN in one key reaches exactly the outputs of the queries that see it, as in the reference', async () => {
+    const s = shape(1, 9, 2, 4);
+    const qkv = uniform(sizes(s).qkv, 80);
+    // Token 4's key, head 1, element 2: queries 4 … 8 of head 1 see it.
+    qkv[4 * 24 + 8 + 4 + 2] = Number.NaN;
+    const { y } = await forwardOnGpu(s, qkv, 0.5);
+    const ref = causalAttentionRef(qkv, s, 0.5).y;
+    expect(Array.from(y, Number.isNaN)).toEqual(Array.from(ref, Number.isNaN));
+    expect(Array.from(ref, Number.isNaN).filter(Boolean).length).toBe(5 * 4);
   });
 
   it('the backward is deterministic: two runs agree bit for bit', async () => {
