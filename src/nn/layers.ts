@@ -30,7 +30,7 @@ export class Linear extends Module {
     return specs;
   }
 
-  /** Input [.., in] → [.., out] as torch.nn.Linear: rank 3 ([batch, time, in]) multiplies by W shared across the batch. */
+  /** Input [.., in] → [.., out] as torch.nn.Linear, the weight shared by every leading position. */
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
     if (x.shape.length < 2 || x.shape[x.shape.length - 1] !== this.inFeatures) {
       const lead = x.shape.length > 2 ? '...' : 'batch';
@@ -39,12 +39,14 @@ export class Linear extends Module {
           (x.shape.length === 4 ? '; add a Flatten layer before it to use all features of an image' : ''),
       );
     }
-    // Ranks above 3 fold their leading axes into one batch axis (a free view) and unfold after.
+    // Leading axes fold into one (free views): a 2-D product keeps its bias gradient fused with dW,
+    // which a [batch, time, in] product (the matmul op takes it too) would not.
     const lead = x.shape.slice(0, -1);
-    const folded = x.shape.length > 3 ? g.apply('reshape', [x], { shape: [lead.slice(0, -1).reduce((a, b) => a * b, 1), lead[lead.length - 1], this.inFeatures] })[0] : x;
-    let y = g.apply('matmul', [folded, this.param(g, ctx, 'weight')], { transA: false, transB: true })[0];
+    const rows = lead.reduce((a, b) => a * b, 1);
+    const flat = x.shape.length > 2 ? g.apply('reshape', [x], { shape: [rows, this.inFeatures] })[0] : x;
+    let y = g.apply('matmul', [flat, this.param(g, ctx, 'weight')], { transA: false, transB: true })[0];
     if (this.options.bias ?? true) y = g.apply('bias_add', [y, this.param(g, ctx, 'bias')], { axis: -1 })[0];
-    return x.shape.length > 3 ? g.apply('reshape', [y], { shape: [...lead, this.outFeatures] })[0] : y;
+    return x.shape.length > 2 ? g.apply('reshape', [y], { shape: [...lead, this.outFeatures] })[0] : y;
   }
 }
 

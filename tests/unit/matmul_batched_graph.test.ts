@@ -42,7 +42,7 @@ describe('batched matmul in the graph', () => {
           if (shared && transA) continue;
           const { g, a, b, c, loss, end, grads, data } = productGraph(batch, M, K, N, transA, transB, shared);
           expect(c.shape).toEqual([batch, M, N]);
-          const feeds = new Map([...data].map(([v, d]) => [v, f64(d)]));
+          const feeds = new Map<Value, Float64Array>([...data].map(([v, d]) => [v, f64(d)]));
           const env = evaluate(g, feeds);
           for (const v of [a, b]) {
             const numeric = numericGradient((p) => evaluate(g, new Map(feeds).set(v, p), end).get(loss)![0], feeds.get(v)!);
@@ -120,6 +120,27 @@ describe('Linear on [batch, time, features] in a compiled step', () => {
       store.dispose();
     });
   }
+
+  it('costs the launches of the same Linear on the flattened 2-D input (bias gradient still fused)', async () => {
+    const store = new ParameterStore(engine(), { seed: 2 });
+    const lin = new Linear(7, 4);
+    lin.register(store);
+    const dispatches = async (shape: number[]) => {
+      const step = await compileStep(engine(), {
+        inputs: { x: { shape }, t: { shape: [...shape.slice(0, -1), 4] } },
+        stores: [store],
+        build: (g, { x, t }) => {
+          const [loss] = g.apply('mse', [lin.apply(g, x, { store, training: true }), t], {});
+          return { outputs: { loss }, minimize: { loss, store, optimizer: new SGD({ lr: 0.1 }) } };
+        },
+      });
+      const n = step.stats.dispatches;
+      step.dispose();
+      return n;
+    };
+    expect(await dispatches([3, 5, 7])).toBe(await dispatches([15, 7]));
+    store.dispose();
+  });
 
   it('names the layer and the expected last axis when features differ', () => {
     const g = createGraph();
