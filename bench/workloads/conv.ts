@@ -98,7 +98,7 @@ function upload(engine: Engine, data: Float32Array, label: string): GPUBuffer {
 }
 
 async function choose(engine: Engine, shapeClass: string, candidates: TuneCandidate[], buffers: GPUBuffer[]): Promise<string> {
-  return engine.tuner.choose(shapeClass, candidates, buffers);
+  return engine.tuner.tuneNow(shapeClass, candidates, buffers);
 }
 
 async function ours(engine: Engine, layer: Layer, pass: Pass): Promise<Runner> {

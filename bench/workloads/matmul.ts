@@ -39,7 +39,7 @@ async function prepare(engine: Engine, p: MatmulParams, io: GPUBuffer[]): Promis
   const tuneOut = [engine.createStorage(partialBytes, 'bench.tune partials'), engine.createStorage(outBytes, 'bench.tune out')];
   const tune = candidates.map((c) => matmulTuneCandidate(p, c));
   const id = await engine.tuner
-    .choose(matmulShapeClass(p), tune, [io[0], io[1], ...tuneOut])
+    .tuneNow(matmulShapeClass(p), tune, [io[0], io[1], ...tuneOut])
     .finally(() => tuneOut.forEach((b) => engine.buffers.destroy(b)));
   const program = matmulProgram(p, matmulConfig(id));
   const owned: GPUBuffer[] = program.scratch.map((bytes, i) => engine.createStorage(bytes, `bench.scratch${i}`));

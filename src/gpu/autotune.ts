@@ -138,14 +138,23 @@ export class Autotuner {
     const ids = fitting.map((c) => c.id);
     const table = () => tableChoice(adapterClass(this.engine.info), shapeClass, ids) ?? ids[0];
     if (!this.enabled || fitting.length === 1) return table();
-    for (const id of [this.adopted.get(shapeClass), this.made.get(shapeClass)]) if (id && ids.includes(id)) return id;
-    const key = `${this.adapterKey()}|${shapeClass}`;
-    const known = this.store.get(key);
-    if (known && ids.includes(known)) return known;
+    const known = this.known(shapeClass, ids);
+    if (known) return known;
+    const key = this.storeKey(shapeClass);
     if (buffers && !this.queue.some((j) => j.key === key)) {
       this.queue.push({ key, shapeClass, candidates: fitting, bufferBytes: buffers.map((b) => (typeof b === 'number' ? b : b.size)) });
     }
     return table();
+  }
+
+  /** An adopted choice, this engine's earlier answer, or the stored winner, if one is among `ids`. */
+  private known(shapeClass: string, ids: readonly string[]): string | undefined {
+    const found = [this.adopted.get(shapeClass), this.made.get(shapeClass), this.store.get(this.storeKey(shapeClass))];
+    return found.find((id) => id !== undefined && ids.includes(id));
+  }
+
+  private storeKey(shapeClass: string): string {
+    return `${this.adapterKey()}|${shapeClass}`;
   }
 
   /** The candidates whose every launch this device's limits accept. */
@@ -225,13 +234,20 @@ export class Autotuner {
   }
 
   /**
-   * Times the candidates now, on `buffers`, and stores and returns the winner: for benchmarks and
-   * tools that want a tuned configuration before they start, at the cost of the wait `choose` avoids.
+   * As `choose`, but a shape class that is not known yet (adopted, answered or stored) is timed now,
+   * on `buffers`, and its winner stored: for benchmarks and tools that want a tuned configuration
+   * before they start, at the cost of the wait `choose` avoids. With tuning off, as `choose`.
    */
   async tuneNow(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string> {
     const fitting = this.fitting(shapeClass, candidates);
-    const id = (fitting.length > 1 && (await this.fastestOf(fitting, buffers))) || fitting[0].id;
-    this.store.set(`${this.adapterKey()}|${shapeClass}`, id);
+    let id = this.enabled && fitting.length > 1 ? this.known(shapeClass, fitting.map((c) => c.id)) : this.decide(shapeClass, fitting, undefined);
+    if (id === undefined) {
+      const fastest = await this.fastestOf(fitting, buffers);
+      // None could be timed (a lost device, say): the default, not remembered as a winner.
+      if (fastest !== undefined) this.store.set(this.storeKey(shapeClass), fastest);
+      id = fastest ?? fitting[0].id;
+    }
+    this.made.set(shapeClass, id);
     return id;
   }
 

@@ -7,6 +7,7 @@ import { ParameterStore } from '../../src/graph/params.js';
 import { Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { activationForward } from '../../src/kernels/activation.js';
 
 /** A tune store that can be copied, so two runs can start from the same cache. */
 class CopyableStore implements TuneStore {
@@ -180,6 +181,35 @@ describe('background results', () => {
         await fresh.close();
       }
       params.dispose();
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('tuneNow', () => {
+  it('times an unknown shape class before answering, stores the winner, and answers known ones from the store', async () => {
+    const time = vi.spyOn(Autotuner.prototype, 'time').mockImplementation(async (launches) => (launches[0].spec.name.includes('tanh') ? 1 : 2));
+    const store = new CopyableStore();
+    const engine = await tunedEngine(store);
+    try {
+      const [x, y] = [engine.createStorage(256 * 4, 'x'), engine.createStorage(256 * 4, 'y')];
+      const candidates = [
+        { id: 'relu', spec: activationForward({ kind: 'relu' }, 256) },
+        { id: 'tanh', spec: activationForward({ kind: 'tanh' }, 256) },
+      ];
+      expect(await engine.tuner.tuneNow('bench-class', candidates, [x, y])).toBe('tanh');
+      expect(time).toHaveBeenCalledTimes(2);
+      expect([...store.entries.values()]).toEqual(['tanh']);
+      expect(engine.tuner.choices).toEqual({ 'bench-class': 'tanh' });
+      expect(await engine.tuner.tuneNow('bench-class', candidates, [x, y])).toBe('tanh');
+      expect(time).toHaveBeenCalledTimes(2);
+      // A device where nothing can be timed stores nothing.
+      time.mockRejectedValue(new Error('device lost'));
+      expect(await engine.tuner.tuneNow('other-class', candidates, [x, y])).toBe('relu');
+      expect(store.entries.size).toBe(1);
+      engine.buffers.destroy(x);
+      engine.buffers.destroy(y);
     } finally {
       await engine.close();
     }
