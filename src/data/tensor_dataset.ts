@@ -14,6 +14,7 @@ export interface TargetArrays {
   multilabel: Float32Array | Uint8Array;
 }
 
+/** Options of `tensorDataset`: the shape of one sample, the task, and how bytes and labels are read. */
 export interface TensorDatasetOptions<T extends Task = Task> {
   /** Shape of one sample's features, e.g. [4] or [3, 32, 32]; the sample count is x.length / its product. */
   featureShape: readonly number[];
@@ -87,6 +88,9 @@ export function tensorDataset(x: FeatureArray, y: TargetArrays['regression'], op
 export function tensorDataset(x: FeatureArray, y: TargetArrays['multilabel'], options: TensorDatasetOptions<'multilabel'> & { task: 'multilabel' }): TensorDataset<'multilabel'>;
 export function tensorDataset<T extends Task>(x: FeatureArray, y: TargetArrays[T], options: TensorDatasetOptions<T>): TensorDataset<T>;
 export function tensorDataset<T extends Task>(x: FeatureArray, y: TargetArrays[T], options: TensorDatasetOptions<T>): TensorDataset<T> {
+  if (typeof options !== 'object' || options === null) {
+    throw new DatasetError(`tensorDataset: options must be an object with at least featureShape, e.g. { featureShape: [4] }, got ${String(options)}`);
+  }
   const task = (options.task ?? 'classification') as T;
   if (!['classification', 'regression', 'multilabel'].includes(task)) {
     throw new DatasetError(`tensorDataset: task '${String(task)}' must be 'classification', 'regression' or 'multilabel'`);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GpuTensorDataset } from '../../src/data/gpu_tensor_dataset.js';
 import { DatasetError } from '../../src/data/idx.js';
@@ -62,6 +63,47 @@ describe('tensorDataset validation', () => {
   it.each(cases)('refuses %s with a DatasetError naming the field', (_name, make, message) => {
     expect(make).toThrow(DatasetError);
     expect(make).toThrow(message);
+  });
+});
+
+describe('tensorDataset on generated input', () => {
+  const typed = fc.oneof(
+    fc.array(fc.float(), { maxLength: 40 }).map((a) => Float32Array.from(a)),
+    fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 40 }).map((a) => Uint8Array.from(a)),
+    fc.array(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { maxLength: 40 }).map((a) => Uint32Array.from(a)),
+  );
+  const anything = fc.oneof(typed, fc.constantFrom(undefined, null, 3, 'x', [1, 2], {}), fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 6 }));
+  const options = fc.record(
+    {
+      featureShape: fc.oneof(fc.array(fc.integer({ min: -1, max: 5 }), { maxLength: 3 }), fc.constantFrom(undefined, [2.5], 'abc')),
+      task: fc.constantFrom(undefined, 'classification', 'regression', 'multilabel', 'other'),
+      classes: fc.constantFrom(undefined, 0, 1, 3, 300, 1.5),
+      ignoreIndex: fc.constantFrom(undefined, 0, 255, -1),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('either makes a consistent dataset or throws a DatasetError, never another error', () => {
+    fc.assert(
+      fc.property(anything, anything, fc.oneof(options, fc.constantFrom(undefined, null)), (x, y, o) => {
+        let d;
+        try {
+          d = tensorDataset(x as never, y as never, o as never);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DatasetError);
+          return;
+        }
+        const perSample = d.featureShape.reduce((a, b) => a * b, 1);
+        expect(d.count * perSample).toBe(d.features.length);
+        expect(d.targets.length).toBe(d.count * d.targetWidth);
+        if (d.task === 'classification') {
+          expect(d.targets.every((l) => l < d.classes! || l === d.ignoreIndex)).toBe(true);
+        } else {
+          expect(d.targets.every(Number.isFinite)).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

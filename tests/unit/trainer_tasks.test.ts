@@ -182,6 +182,14 @@ describe('Trainer tasks', () => {
     await expect(kept.evaluate(linearData(30, 9))).rejects.toThrow(DisposedError);
     await e.flush();
     expect(e.stats.liveBuffers).toBe(live);
+    // A fit, an evaluation and a predictor on tensor data leave nothing behind either.
+    {
+      using trainer = new Trainer(e, { model: new Sequential(new Linear(4, 2)), inputShape: [4], optimizer: new Adam({ lr: 0.01 }), seed: 1 });
+      await trainer.fit(linearData(40, 10), { epochs: 2, batchSize: 16, evaluate: linearData(20, 11), progressEvery: 1, onProgress: () => {} });
+      await trainer.predictor().predict(uniform(12, 12), { batchSize: 5 });
+    }
+    await e.flush();
+    expect(e.stats.liveBuffers).toBe(live);
   });
 });
 
