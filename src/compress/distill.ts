@@ -70,6 +70,7 @@ export interface DistillOptions extends DistillationWeights {
   /** Called about every `progressEvery` steps (default 20), read without stalling the GPU. */
   onProgress?: (p: DistillProgress) => void;
   progressEvery?: number;
+  /** Called after every epoch. */
   onEpoch?: (r: DistillEpoch) => void;
   /** As `FitOptions.onNonFinite`: 'error' (default) stops with a DivergenceError, 'skip' skips the step. */
   onNonFinite?: NonFiniteMode;

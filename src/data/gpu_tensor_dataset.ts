@@ -11,16 +11,23 @@ import { isTensorDataset, type TensorDataset } from './tensor_dataset.js';
 
 /** Records the gather of one batch (see `Batcher.encode`). */
 export interface BatchGather {
+  /** Records the gather of the batch starting at position `start` of the sample order; `draw` numbers the batch's random augmentation. */
   encode(encoder: GPUCommandEncoder, start: number, draw?: number, beginPass?: PassOpener): void;
+  /** Frees the gather's uniform buffer and bind group. */
   dispose(): void;
 }
 
 /** A dataset resident on the GPU that training and evaluation loops gather batches from. */
 export interface ResidentDataset {
+  /** Samples in the dataset. */
   readonly count: number;
+  /** Sets a fresh random sample order drawn from `seed`. */
   shuffle(seed: number): void;
+  /** Sets the sample order: a permutation of 0 … count − 1. */
   setOrder(order: Uint32Array): void;
+  /** A gatherer writing batches of `batch` samples into `x` (features) and `y` (targets). */
   batcher(batch: number, x: BufferRange, y: BufferRange, options?: BatcherOptions): Promise<BatchGather>;
+  /** Frees the dataset's GPU buffers. */
   dispose(): void;
 }
 

@@ -2,6 +2,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { batchNormForward, batchNormShape, type BatchNormShape } from '../kernels/batch_norm.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
+/** Batch norm's optional affine parameters and epsilon. */
 export interface BatchNormParams {
   /** Per-channel scale and shift [C]; both or neither (PyTorch's affine=True / False). */
   gamma?: Tensor;
@@ -10,6 +11,7 @@ export interface BatchNormParams {
   eps?: number;
 }
 
+/** Options of the eager `batchNorm` (training mode: batch statistics). */
 export interface BatchNormTrainOptions extends BatchNormParams {
   /** Running statistics [C], updated in place when given (both or neither). */
   runningMean?: Tensor;
@@ -18,11 +20,13 @@ export interface BatchNormTrainOptions extends BatchNormParams {
   momentum?: number;
 }
 
+/** Options of the eager `batchNormEval` (evaluation mode: the running statistics). */
 export interface BatchNormEvalOptions extends BatchNormParams {
   runningMean: Tensor;
   runningVar: Tensor;
 }
 
+/** Gradients from `batchNormGrad` / `batchNormEvalGrad`. */
 export interface BatchNormGrads {
   dx: Tensor;
   /** Present when gamma was given. */

@@ -13,6 +13,7 @@ import {
 import type { ConvAttrs } from '../graph/ops/kinds.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
+/** Options of the eager `conv2d`: stride, padding and dilation (as torch.nn.functional.conv2d), a fused bias and activation. */
 export interface Conv2dOptions extends Conv2dAttrs {
   /** [Cout], added before the activation. */
   bias?: Tensor;

@@ -15,6 +15,7 @@ import { launch, runOp, type Tensor } from './tensor.js';
 
 const transposeAttrs = (p: ConvTranspose2dParams): ConvTransposeAttrs => ({ ...convAttrs(p), outputPadding: [...p.outputPadding] as [number, number] });
 
+/** Options of the eager `convTranspose2d`: stride, padding, output padding and dilation (as torch.nn.functional.conv_transpose2d), a fused bias and activation. */
 export interface ConvTranspose2dOptions extends ConvTranspose2dAttrs {
   /** [Cout], added before the activation. */
   bias?: Tensor;

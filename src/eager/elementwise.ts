@@ -9,11 +9,13 @@ import {
 } from '../kernels/elementwise.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
+/** How the eager binary ops broadcast `b` against `a`. */
 export interface BroadcastOptions {
   /** Align b's first dimension with this dimension of a, instead of aligning the last dimensions. */
   axis?: number;
 }
 
+/** Gradients of a binary op with respect to each operand, reduced to its shape. */
 export interface BinaryGrads {
   da: Tensor;
   db: Tensor;

@@ -3,6 +3,7 @@ import { ShapeError } from '../gpu/errors.js';
 import { matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../kernels/matmul.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
+/** Options of the eager `matmul`: transposed operands, a fused bias and activation. */
 export interface MatmulOptions {
   /** Read A as its transpose: A is stored [K, M] (or [batch, K, M]). */
   transA?: boolean;

@@ -3,6 +3,7 @@ import { checkCrossEntropyShapes, softmaxCrossEntropyProgram } from '../kernels/
 import type { SoftmaxVariant } from '../kernels/softmax.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
+/** What the eager `softmaxCrossEntropy` returns: the loss, its gradient, and the counts asked for. */
 export interface SoftmaxCrossEntropyResult {
   /** Mean loss over the kept rows, [1]; NaN when every row is ignored or invalid (as PyTorch). */
   loss: Tensor;
@@ -14,6 +15,7 @@ export interface SoftmaxCrossEntropyResult {
   invalid?: Tensor;
 }
 
+/** Options of the eager `softmaxCrossEntropy`. */
 export interface SoftmaxCrossEntropyOptions {
   countCorrect?: boolean;
   /** Also return `invalid`, the number of rows with a label >= C other than `ignoreIndex`. */

@@ -44,6 +44,7 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return !this.gpuBuffer;
   }
 
+  /** Submits the work recorded so far and copies this tensor's values back (Float32Array for f32, Uint32Array/Int32Array for the integer types). */
   async read(): Promise<TypedArrayOf<D>> {
     const bytes = await this.engine.readBytes(this.buffer, this.size * 4);
     return new ARRAY_OF[this.dtype](bytes) as TypedArrayOf<D>;
@@ -56,6 +57,7 @@ export class Tensor<D extends DType = DType> implements Disposable {
     this.gpuBuffer = undefined;
   }
 
+  /** Disposes the tensor at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
   }

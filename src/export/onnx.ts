@@ -16,8 +16,10 @@ export const ONNX_OPSET_RANGE = { min: 13, max: 21, default: 17 } as const;
 
 /** The graph's input and output names; the batch dimension of both is the symbol 'N'. */
 export const ONNX_INPUT = 'input';
+/** The name of the exported graph's output. */
 export const ONNX_OUTPUT = 'output';
 
+/** Options of `exportOnnx`. */
 export interface OnnxExportOptions {
   /** One sample's shape, without the batch dimension: [784] for the MNIST MLP, [1, 28, 28] for the CNN, [T] for token ids. */
   inputShape: readonly number[];

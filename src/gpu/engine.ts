@@ -9,6 +9,7 @@ import { openDevice, type EngineInfo, type OpenedDevice } from './open_device.js
 import { programKey, Recorder, type RecorderStats } from './recorder.js';
 import { ScopeStack, type ScopedResource } from './scope.js';
 
+/** Options of `createEngine`. */
 export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
   /** Time candidate kernel configurations on this adapter and keep the fastest (default true). */
@@ -24,6 +25,7 @@ export type { EngineInfo } from './open_device.js';
 /** Uncaptured GPU errors beyond this many are counted but not logged: one fault often causes hundreds. */
 const MAX_LOGGED_GPU_ERRORS = 3;
 
+/** Opens a WebGPU device (the browser's `navigator.gpu`, or Dawn through the `webgpu` package in Node, falling back to SwiftShader when no hardware adapter is found) and returns the engine that owns it. Throws WebGPUUnavailableError, saying how to fix it, when there is none. */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const log = options.log ?? ((m: string) => console.warn(m));
   const open = () => openDevice(options.powerPreference, log);
@@ -339,10 +341,12 @@ export class Engine implements Disposable, AsyncDisposable {
     await device.lost;
   }
 
+  /** Destroys the device at the end of a `using` block, without waiting for the GPU. */
   [Symbol.dispose](): void {
     this.destroy();
   }
 
+  /** Closes the engine at the end of an `await using` block, waiting for the GPU first. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -4,15 +4,20 @@ import { readFileWithin } from '../io/read_bounded.js';
 
 /** Persists autotuning winners: key = adapter + shape class, value = candidate id. */
 export interface TuneStore {
+  /** The candidate id stored for `key`, if any. */
   get(key: string): string | undefined;
+  /** Stores the winning candidate id for `key`. */
   set(key: string, value: string): void;
 }
 
+/** A `TuneStore` in memory, for one process (tests, or a run that should not touch the disk's cache). */
 export class MemoryTuneStore implements TuneStore {
   private readonly map = new Map<string, string>();
+  /** The candidate id stored for `key`, if any. */
   get(key: string): string | undefined {
     return this.map.get(key);
   }
+  /** Stores the winning candidate id for `key`. */
   set(key: string, value: string): void {
     this.map.set(key, value);
   }

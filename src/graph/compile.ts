@@ -19,6 +19,7 @@ import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
 import { Plan } from './plan.js';
 import type { UpdateRule } from './update.js';
 
+/** The shape and dtype (default f32) of one input of a compiled step. */
 export interface InputSpec {
   shape: readonly number[];
   dtype?: DType;
@@ -43,15 +44,18 @@ export interface StepGraph {
   };
 }
 
+/** What `compileStep` compiles: the inputs, the parameter stores, and the function that builds the graph. */
 export interface StepDefinition<I extends string> {
   inputs: Record<I, InputSpec>;
   /** Stores whose parameters the graph may use; each parameter name must belong to exactly one. */
   stores: readonly ParameterStore[];
+  /** Adds the step's ops to `g`, called once when the step is traced; returns the outputs to keep and what to minimize. */
   build(g: Graph, inputs: Record<I, Value>): StepGraph;
   /** Fuse epilogues and backward prologues into matmuls (default true). */
   fuse?: boolean;
 }
 
+/** The size of a compiled step. */
 export interface StepStats {
   /** Kernel dispatches recorded by one run (all in one compute pass, one submit). */
   dispatches: number;
@@ -356,6 +360,7 @@ export class CompiledStep<I extends string> implements Disposable {
     };
   }
 
+  /** Frees the step's plan and buffers (not the parameter stores); a disposed step throws DisposedError. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

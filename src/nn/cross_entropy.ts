@@ -1,6 +1,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { describeShape, type Graph, type Value } from '../graph/ir.js';
 
+/** What `crossEntropy` adds to a graph: the loss and the counts a training loop reads. */
 export interface CrossEntropyOutputs {
   /** Mean over the kept positions, [1]. */
   loss: Value;

@@ -65,14 +65,18 @@ export class Activation extends Module {
   }
 }
 
+/** torch.nn.ReLU: max(0, x). */
 export const ReLU = () => new Activation({ kind: 'relu' });
 /** max(0, x) + alpha·min(0, x) as torch.nn.LeakyReLU; any finite slope, negative ones included. */
 export const LeakyReLU = (alpha = 0.01) => {
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new ShapeError(`LeakyReLU: negative_slope ${String(alpha)} must be a finite number (PyTorch's default is 0.01)`);
   return new Activation({ kind: 'leaky_relu', alpha });
 };
+/** torch.nn.Sigmoid: 1 / (1 + e^−x). */
 export const Sigmoid = () => new Activation({ kind: 'sigmoid' });
+/** torch.nn.Tanh. */
 export const Tanh = () => new Activation({ kind: 'tanh' });
+/** torch.nn.GELU (the erf form, PyTorch's default). */
 export const GELU = () => new Activation({ kind: 'gelu' });
 
 /**

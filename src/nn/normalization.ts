@@ -3,6 +3,7 @@ import { describeShape, type Graph, type Value } from '../graph/ir.js';
 import type { ParameterStore } from '../graph/params.js';
 import { Module, type ForwardContext, type ParamSpec } from './module.js';
 
+/** Options of `BatchNorm1d` and `BatchNorm2d`, as in torch.nn. */
 export interface BatchNormOptions {
   /** Added to the variance before the square root; default 1e-5. */
   eps?: number;

@@ -17,6 +17,7 @@ export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLik
   return m;
 }
 
+/** One class's precision, recall and F1, and its support (samples with that label). */
 export interface ClassReport {
   precision: number;
   recall: number;

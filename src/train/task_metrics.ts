@@ -40,12 +40,14 @@ export interface MultiLabelEvaluation {
   perLabel: ClassReport[];
 }
 
+/** What `Trainer.evaluate` returns, per task. */
 export interface Evaluations {
   classification: Evaluation;
   regression: RegressionEvaluation;
   multilabel: MultiLabelEvaluation;
 }
 
+/** The evaluation of a dataset of any task; `task` tells which. */
 export type AnyEvaluation = Evaluations[Task];
 
 /** What an epoch reports of an evaluation: its loss, an accuracy where the task has one, and the whole. */

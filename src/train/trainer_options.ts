@@ -12,6 +12,7 @@ import type { Schedule } from './schedules.js';
 
 /* The options and results of `Trainer` (see trainer.ts). */
 
+/** Options of `new Trainer(engine, options)`: the model and its input, the task's class count, the optimizer, the seed, and how training guards against bad labels and device loss. */
 export interface TrainerOptions {
   model: Module;
   /**
@@ -52,6 +53,7 @@ export interface TrainerOptions {
   autoCheckpoint?: AutoCheckpointOptions;
 }
 
+/** Running figures of the current epoch, passed to `FitOptions.onProgress`. */
 export interface Progress {
   epoch: number;
   /** Steps done in this epoch, and per epoch. */
@@ -65,6 +67,7 @@ export interface Progress {
   skippedSteps: number;
 }
 
+/** What one epoch of `Trainer.fit` did, passed to `FitOptions.onEpoch` and returned by `fit`, one per epoch. */
 export interface EpochResult {
   epoch: number;
   loss: number;
@@ -90,6 +93,7 @@ export interface EpochResult {
   recoveries?: RecoveryInfo[];
 }
 
+/** Options of `Trainer.fit`: epochs, batch size, evaluation, schedule, callbacks, augmentation and what to do on NaN/Inf. */
 export interface FitOptions {
   epochs: number;
   batchSize?: number;
@@ -102,6 +106,7 @@ export interface FitOptions {
   /** Called about every `progressEvery` steps with running figures (read without stalling). */
   onProgress?: (p: Progress) => void;
   progressEvery?: number;
+  /** Called after every epoch, with its figures (and the evaluation, if any). */
   onEpoch?: (r: EpochResult) => void;
   /**
    * Random affine augmentation of the training batches (translation, rotation, scale; see
@@ -143,6 +148,7 @@ export interface FitOptions {
   resumeFrom?: TrainingSnapshot;
 }
 
+/** Options of `Trainer.profile`. */
 export interface ProfileOptions {
   batchSize?: number;
   /** Ordinary steps run first, so one-time costs (shader compilation in the driver) are not timed. */
