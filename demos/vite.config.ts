@@ -66,4 +66,7 @@ export default defineConfig({
     target: 'es2022',
     rolldownOptions: { input: pages, external: ['webgpu', /^node:/] },
   },
+  // The training worker (demos/lib/train_worker.ts) is built apart: as an ES module (the engine
+  // splits code, which a classic worker bundle cannot), and likewise without the Node-only modules.
+  worker: { format: 'es', rolldownOptions: { external: ['webgpu', /^node:/] } },
 });

@@ -3,11 +3,15 @@ import { checkLearningRate, TrainingWorkerError, WorkerProtocolError, type FromW
 
 /** The page's side of a worker (a `Worker`, or a MessagePort in tests). */
 export interface WorkerEndpoint {
+  /** Sends a command; `transfer` moves buffers instead of copying them. */
   postMessage(message: unknown, transfer?: Transferable[]): void;
+  /** Receives what the worker posts. */
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  /** Stops receiving (once a run is stopped). */
   removeEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
 }
 
+/** Which job to start in the worker, and with what. */
 export interface StartTrainingOptions {
   /** A job name the worker registered with `serveTraining`. */
   job: string;
@@ -21,8 +25,11 @@ export interface StartTrainingOptions {
 
 /** Callbacks for what the worker posts about one run. */
 export interface TrainingRunEvents<P, E> {
+  /** A progress report of the job (for `trainerJob`, a `Progress`). */
   onProgress?: (data: P) => void;
+  /** An epoch's result (for `trainerJob`, an `EpochResult`). */
   onEpoch?: (data: E) => void;
+  /** A job-defined notice, e.g. 'recovered' after a device loss. */
   onEvent?: (name: string, data: unknown) => void;
   /** The job stopped between steps; `reason` is set when it paused itself (e.g. a step limit). */
   onPaused?: (reason: string | undefined) => void;
@@ -41,6 +48,7 @@ export interface TrainingRun<P = unknown, E = unknown, R = unknown> extends Trai
   readonly done: Promise<R>;
   /** Resolves once the worker has stopped between steps (at once if training already ended). */
   pause(): Promise<void>;
+  /** Resolves once the worker has gone on (or started, for a run started paused). */
   resume(): Promise<void>;
   /** Resolves once the worker has taken the rate; it applies from the next step. */
   setLearningRate(lr: number): Promise<void>;

@@ -3,7 +3,9 @@ import { parseToWorker, serializeError, WorkerProtocolError, type FromWorker, ty
 
 /** The side of a worker that posts and receives messages: the worker's `self`, or a MessagePort. */
 export interface MessageEndpoint {
+  /** Sends to the page; `transfer` moves buffers instead of copying them. */
   postMessage(message: unknown, transfer?: Transferable[]): void;
+  /** Receives the page's commands. */
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
 }
 
@@ -19,8 +21,11 @@ export interface JobContext {
   readonly stopping: boolean;
   /** Pauses from inside the job (e.g. at a step limit); the next `gate()` waits for `resume`. */
   pause(reason: string): void;
+  /** Posts a progress report (the page's `onProgress`). */
   progress(data: unknown, transfer?: Transferable[]): void;
+  /** Posts an epoch's result (the page's `onEpoch`). */
   epoch(data: unknown, transfer?: Transferable[]): void;
+  /** Posts a job-defined notice (the page's `onEvent`), e.g. an evaluation or a recovery. */
   event(name: string, data: unknown, transfer?: Transferable[]): void;
 }
 
@@ -30,7 +35,9 @@ export interface TrainingJob {
   run(ctx: JobContext): Promise<unknown>;
   /** Takes effect from the next step (the host has checked it is finite and above 0). */
   setLearningRate(lr: number): void;
+  /** The weights as safetensors bytes, with `metadata` in the header. */
   checkpoint(metadata?: Record<string, string>): Promise<Uint8Array>;
+  /** Replaces the weights with a checkpoint's; throws (naming the mismatch) if it does not fit. */
   load?(bytes: Uint8Array): Promise<void> | void;
   /** Job-defined calls answered while training or paused (predictions, samples, weights). */
   requests?: Record<string, (args: unknown) => Promise<unknown> | unknown>;
@@ -43,6 +50,7 @@ export interface TrainingJob {
 /** Builds a job from the structured-cloned config of a `start` message. */
 export type JobFactory = (engine: Engine, config: unknown) => Promise<TrainingJob> | TrainingJob;
 
+/** What a worker serves: its jobs, and optionally how to make its engine. */
 export interface ServeTrainingOptions {
   /** The jobs a page may start, by name. */
   jobs: Record<string, JobFactory>;

@@ -75,6 +75,7 @@ export class TrainingWorkerError extends WebGPUDLError {
   }
 }
 
+/** An error as a plain object that survives structured cloning (class name and message). */
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error) return { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
