@@ -19,6 +19,8 @@ const BUFFER_TYPE: Record<BindingKind, GPUBufferBindingType> = {
 export class PipelineCache {
   private readonly compiled = new Map<string, Promise<CompiledKernel>>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  /** The pipelines whose compilation finished, for synchronous lookups. */
+  private readonly ready = new Map<string, CompiledKernel>();
   /** Compilation messages of every module made, for tests that demand warning-free WGSL. */
   readonly messages: { kernel: string; type: GPUCompilationMessageType; text: string }[] = [];
 
@@ -34,9 +36,17 @@ export class PipelineCache {
     if (!entry) {
       entry = this.compile(spec);
       this.compiled.set(key, entry);
-      entry.catch(() => this.compiled.delete(key));
+      entry.then(
+        (kernel) => this.ready.set(key, kernel),
+        () => this.compiled.delete(key),
+      );
     }
     return entry;
+  }
+
+  /** The pipeline for `spec` if it has finished compiling, without waiting (eager recording). */
+  peek(spec: KernelSpec): CompiledKernel | undefined {
+    return this.ready.get(pipelineKey(spec));
   }
 
   bindGroupLayout(bindings: readonly BindingKind[]): GPUBindGroupLayout {

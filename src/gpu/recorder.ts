@@ -1,7 +1,7 @@
 import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
 import { KernelError } from './errors.js';
 import { pipelineKey, storageBindingCount, type ArgRef, type KernelProgram } from './kernel_spec.js';
-import type { PipelineCache } from './pipelines.js';
+import type { CompiledKernel, PipelineCache } from './pipelines.js';
 
 /** What the recorder has made and done since the engine opened its device; tests assert on these. */
 export interface RecorderStats {
@@ -109,12 +109,21 @@ export class Recorder {
    * key is seen; equal keys must describe equal programs.
    */
   record(key: string, build: () => KernelProgram | Promise<KernelProgram>, io: readonly BufferBinding[]): void {
-    const ready = this.programs.get(key);
+    let ready = this.programs.get(key);
+    let pending = ready ? undefined : this.preparing.get(key);
+    if (!ready && !pending) {
+      // A program built synchronously whose pipelines are compiled is ready at once: a new shape
+      // of a known op, an optimizer step with new uniforms. Only new pipelines (or an op whose
+      // lowering asks the tuner) make later work queue.
+      const built = build();
+      ready = built instanceof Promise ? undefined : this.prepareNow(key, built);
+      if (!ready) pending = this.prepareLater(key, built);
+    }
     if (ready && this.deferred === 0) {
       this.encode(ready, io);
       return;
     }
-    const prepared = ready ? Promise.resolve(ready) : this.prepareOnce(key, build);
+    const prepared = ready ?? pending!;
     const held = [...io];
     this.later(async () => this.encode(await prepared, held));
   }
@@ -265,39 +274,59 @@ export class Recorder {
     });
   }
 
-  private prepareOnce(key: string, build: () => KernelProgram | Promise<KernelProgram>): Promise<PreparedProgram> {
-    let p = this.preparing.get(key);
-    if (p) return p;
-    p = (async () => this.prepare(await build()))();
+  private prepareLater(key: string, built: KernelProgram | Promise<KernelProgram>): Promise<PreparedProgram> {
+    const p = (async () => {
+      const program = await built;
+      const compiled = await Promise.all(program.launches.map(({ spec }) => this.pipelines.get(spec)));
+      return this.assemble(program, compiled);
+    })();
     this.preparing.set(key, p);
     p.then(
       (program) => {
         this.preparing.delete(key);
-        this.programs.set(key, program);
-        if (this.programs.size > MAX_PROGRAMS) this.evictOldest();
+        this.keep(key, program);
       },
       () => this.preparing.delete(key),
     );
     return p;
   }
 
-  private async prepare(program: KernelProgram): Promise<PreparedProgram> {
+  private prepareNow(key: string, program: KernelProgram): PreparedProgram | undefined {
+    const compiled = [];
+    for (const { spec } of program.launches) {
+      const kernel = this.pipelines.peek(spec);
+      if (!kernel) return undefined;
+      compiled.push(kernel);
+    }
+    const prepared = this.assemble(program, compiled);
+    this.keep(key, prepared);
+    return prepared;
+  }
+
+  private keep(key: string, program: PreparedProgram): void {
+    this.programs.set(key, program);
+    if (this.programs.size > MAX_PROGRAMS) this.evictOldest();
+  }
+
+  /** Everything a program's launches need but their bind groups: uniforms (written once) and scratch. */
+  private assemble(program: KernelProgram, compiled: readonly CompiledKernel[]): PreparedProgram {
+    for (const { spec, args } of program.launches) {
+      if (args.length !== storageBindingCount(spec)) throw new KernelError(spec.name, `expects ${storageBindingCount(spec)} storage buffers, got ${args.length}`);
+    }
     const scratch = program.scratch.map((bytes, i) =>
       this.cache.create(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `${program.name}.scratch${i}`),
     );
     const io = Math.max(0, ...program.launches.flatMap((l) => l.args.map((a) => ('io' in a ? a.io + 1 : 0))));
-    const launches: PreparedLaunch[] = [];
-    for (const { spec, args } of program.launches) {
-      if (args.length !== storageBindingCount(spec)) throw new KernelError(spec.name, `expects ${storageBindingCount(spec)} storage buffers, got ${args.length}`);
-      const { pipeline, layout } = await this.pipelines.get(spec);
+    const launches = program.launches.map(({ spec, args }, i): PreparedLaunch => {
       let uniform: GPUBuffer | undefined;
       if (spec.uniforms) {
         uniform = this.cache.create(spec.uniforms.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.name}.uniforms`);
         this.device.queue.writeBuffer(uniform, 0, spec.uniforms);
         this.stats.uniformBuffers++;
       }
-      launches.push({ name: spec.name, pipeline, layout, bindings: spec.bindings, workgroups: spec.workgroups, uniform, args, bindGroups: new Map() });
-    }
+      const { pipeline, layout } = compiled[i];
+      return { name: spec.name, pipeline, layout, bindings: spec.bindings, workgroups: spec.workgroups, uniform, args, bindGroups: new Map() };
+    });
     this.stats.programs++;
     return { name: program.name, io, launches, scratch };
   }

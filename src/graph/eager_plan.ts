@@ -1,7 +1,7 @@
 import type { Engine } from '../gpu/engine.js';
 import type { KernelProgram } from '../gpu/kernel_spec.js';
 import { Value, type TensorType } from './ir.js';
-import type { LowerContext } from './lower.js';
+import type { LowerContext, Lowering } from './lower.js';
 import { RULES } from './ops/index.js';
 import type { OpAttrs, OpKind } from './ops/kinds.js';
 import type { OpRule } from './ops/rule.js';
@@ -22,24 +22,28 @@ export function oneNodeKey<K extends OpKind>(op: K, inputs: readonly TensorType[
 
 /**
  * The kernels of a one-node plan: the op's own lowering, as compileStep uses it, with the
- * autotuner's known or default configuration (an eager call never waits for timing). A view
- * (reshape) becomes a copy, since an eager result owns its buffer.
+ * autotuner's known or default configuration (an eager call never waits for timing). Synchronous
+ * where the rule's lowering is (most ops), so a new shape of a compiled kernel records at once. A
+ * view (reshape) becomes a copy, since an eager result owns its buffer.
  */
-export async function lowerOne<K extends OpKind>(
+export function lowerOne<K extends OpKind>(
   engine: Engine,
   op: K,
   attrs: OpAttrs[K],
   inputs: readonly TensorType[],
   outputs: readonly TensorType[],
-): Promise<KernelProgram> {
+): KernelProgram | Promise<KernelProgram> {
   const ctx: LowerContext = {
     software: engine.info.software,
     tune: async (shapeClass, candidates) => engine.tuner.cachedOrDefault(shapeClass, candidates),
   };
   const value = (t: TensorType, i: number, kind: 'input' | 'op') => new Value(i, t.shape, t.dtype, kind, null, `${kind}${i}`);
   const step = { op, attrs, inputs: inputs.map((t, i) => value(t, i, 'input')), outputs: outputs.map((t, i) => value(t, inputs.length + i, 'op')) };
-  let lowering = await rule(op).lower(step, ctx);
-  if (lowering.kind === 'view') lowering = await RULES.scale.lower({ op: 'scale', attrs: { scale: 1, shift: 0 }, inputs: step.inputs, outputs: step.outputs }, ctx);
-  if (lowering.kind !== 'program') throw new Error(`${op}: lowering gave no program`);
-  return lowering.program;
+  const programOf = (lowering: Lowering): KernelProgram | Promise<KernelProgram> => {
+    if (lowering.kind === 'program') return lowering.program;
+    const copy = RULES.scale.lower({ op: 'scale', attrs: { scale: 1, shift: 0 }, inputs: step.inputs, outputs: step.outputs }, ctx);
+    return copy instanceof Promise ? copy.then(programOf) : programOf(copy);
+  };
+  const lowering = rule(op).lower(step, ctx);
+  return lowering instanceof Promise ? lowering.then(programOf) : programOf(lowering);
 }

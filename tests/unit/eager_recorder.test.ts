@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { add, scale } from '../../src/eager/elementwise.js';
 import { relu } from '../../src/eager/activation.js';
 import { matmul } from '../../src/eager/matmul.js';
+import { sgdStep } from '../../src/eager/optimizer.js';
 import { tensor, Tensor } from '../../src/eager/tensor.js';
 import type { Engine } from '../../src/gpu/engine.js';
 import { ShapeError } from '../../src/gpu/errors.js';
@@ -114,6 +115,24 @@ describe('eager recording', () => {
     await e.flush();
     a.dispose();
     b.dispose();
+  });
+
+  it('records a new shape of a compiled kernel, and an optimizer step with new uniforms, without waiting', async () => {
+    const e = engine();
+    const a = tensor(e, [1, -1, 2], [3]);
+    const param = tensor(e, [1, 2, 3], [3]);
+    relu(a).dispose();
+    sgdStep(param, a, {}, { lr: 0.5 }, 1);
+    await e.flush();
+    const before = e.stats;
+    const b = tensor(e, [1, -1, 2, -3, 4], [5]);
+    const y = relu(b);
+    sgdStep(param, a, {}, { lr: 0.5 }, 2);
+    // Recorded during the calls themselves: nothing waited for a promise.
+    expect(delta(e, before)).toMatchObject({ launches: 2, programs: 2, pipelines: 0 });
+    expect([...(await y.read())]).toEqual([1, 0, 2, 0, 4]);
+    expect([...(await param.read())]).toEqual([0, 3, 1]);
+    for (const t of [a, param, b, y]) t.dispose();
   });
 
   it('reuses a released buffer for a later result without disturbing work recorded before', async () => {
