@@ -68,6 +68,51 @@ describe('batched matmul in the graph', () => {
     }
   });
 
+  it('fuses bias and ReLU into a [B, T, K]·[N, K]ᵀ product and the ReLU gradient into its backward (compiled step)', async () => {
+    const [B, T, K, N] = [3, 5, 6, 7];
+    const store = new ParameterStore(engine(), { seed: 8 });
+    for (const [name, shape] of [['w1', [N, K]], ['b1', [N]], ['w2', [K, N]]] as const) store.add(name, shape, { kind: 'uniform', low: -0.8, high: 0.8 });
+    const forward = (g: ReturnType<typeof createGraph>, x: Value) => {
+      const mm = (a: Value, w: string) => g.apply('matmul', [a, store.value(g, w)], { transA: false, transB: true })[0];
+      const h = g.apply('activation', [g.apply('bias_add', [mm(x, 'w1'), store.value(g, 'b1')], { axis: -1 })[0]], { activation: { kind: 'relu' } })[0];
+      return mm(h, 'w2');
+    };
+    const compile = (fuse: boolean) =>
+      compileStep(engine(), {
+        inputs: { x: { shape: [B, T, K] }, t: { shape: [B, T, K] } },
+        stores: [store],
+        fuse,
+        build: (g, { x, t }) => {
+          const [loss] = g.apply('mse', [forward(g, x), t], {});
+          const dx = gradients(g, loss, [x]).get(x)!;
+          return { outputs: { loss, dx }, minimize: { loss, store, optimizer: new SGD({ lr: 0.5 }) } };
+        },
+      });
+    const unfused = await compile(false);
+    const step = await compile(true);
+    // bias and ReLU into the first product, ReLU' into dH = dY·W2: at least three launches fewer.
+    expect(step.stats.dispatches).toBeLessThanOrEqual(unfused.stats.dispatches - 3);
+    unfused.dispose();
+    const [x, t] = [uniform(B * T * K, 9), uniform(B * T * K, 10)];
+    const before = new Map<string, Float32Array>();
+    for (const p of store.list) before.set(p.name, await store.read(p.name));
+    step.run({ x, t });
+    const g = createGraph();
+    const [xv, tv] = [g.input('x', [B, T, K]), g.input('t', [B, T, K])];
+    const [lossV] = g.apply('mse', [forward(g, xv), tv], {});
+    const grads = gradients(g, lossV, [...g.params, xv]);
+    const feeds = new Map<Value, Float64Array>([[xv, f64(x)], [tv, f64(t)]]);
+    for (const p of g.params) feeds.set(p, f64(before.get(p.name)!));
+    const env = evaluate(g, feeds);
+    expectClose(await step.read('dx'), env.get(grads.get(xv)!)!, { atol: 1e-6, rtol: 1e-4 }, 'dx');
+    for (const p of g.params) {
+      const expected = before.get(p.name)!.map((v, i) => v - 0.5 * env.get(grads.get(p)!)![i]);
+      expectClose(await store.read(p.name), expected, { atol: 1e-5, rtol: 1e-4 }, p.name);
+    }
+    step.dispose();
+    store.dispose();
+  });
+
   it('refuses shapes it cannot multiply, with the fix', () => {
     const g = createGraph();
     const a3 = g.input('a', [2, 3, 4]);
