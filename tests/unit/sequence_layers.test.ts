@@ -57,6 +57,13 @@ describe('cross-entropy over [B, T, V]', () => {
     const feeds = new Map<Value, Float64Array>([[x, f64(uniform(30, 1, -3, 3))], [y, f64(integers(6, 5, 2))]]);
     const numeric = numericGradient((v) => evaluate(g, new Map(feeds).set(x, v), end).get(loss)![0], feeds.get(x)!);
     expectClose(evaluate(g, feeds).get(dx)!, numeric, { atol: 1e-9, rtol: 1e-6 });
+    // ignoreIndex reaches the kernel: ignored positions leave the mean, as PyTorch's ignore_index.
+    const kept = crossEntropy(g, x, y, { ignoreIndex: 4 }).loss;
+    const labels = Float64Array.of(4, 1, 4, 0, 2, 3);
+    const env2 = evaluate(g, new Map(feeds).set(y, labels));
+    const keep = [1, 3, 4, 5];
+    const rows = keep.map((r) => feeds.get(x)!.subarray(r * 5, r * 5 + 5));
+    expect(env2.get(kept)![0]).toBeCloseTo(crossEntropyRef(rows.flatMap((r) => [...r]), keep.map((r) => labels[r]), 5), 12);
     expect(() => crossEntropy(g, x, g.input('y2', [3, 2], 'u32'))).toThrow(/expected logits \[\.\.\., classes\] with at least a batch axis and u32 labels of their leading shape \[2, 3\]/);
     expect(() => crossEntropy(g, x, g.input('y3', [2, 3]))).toThrow(/labels \[2, 3\] \(f32\)/);
   });
