@@ -10,6 +10,7 @@ import { argmaxRows } from './metrics.js';
 import { CheckpointError, checkCheckpoint, decodeSafetensors } from './safetensors.js';
 import { modelOutputShape } from './task_step.js';
 
+/** Options of `loadModel` and of a `Predictor`: the sample shape and how bytes are normalised. */
 export interface PredictorOptions {
   /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
   inputShape: readonly number[];
@@ -22,6 +23,7 @@ export interface PredictorOptions {
   inputDType?: 'f32' | 'u32';
 }
 
+/** Options of `Predictor.predict` and `predictClasses`. */
 export interface PredictOptions {
   /** Samples per forward pass (default: all of them, at most 256); the last batch may be smaller. */
   batchSize?: number;
@@ -91,6 +93,7 @@ export class Predictor {
     this.ownership.onDispose?.();
   }
 
+  /** Disposes the predictor at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -168,7 +171,9 @@ export class Predictor {
  * predictor.dispose();
  */
 export function loadModel(engine: Engine, bytes: Uint8Array, model: Module, options: PredictorOptions & { source?: string }): Predictor {
+  if (typeof options !== 'object' || options === null) throw new ShapeError(`loadModel: options must be an object with inputShape, e.g. { inputShape: [784] }, got ${String(options)}`);
   const source = options.source ?? 'checkpoint';
+  if (!(bytes instanceof Uint8Array)) throw new CheckpointError(`loadModel: ${source} must be the file's bytes as a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   const store = new ParameterStore(engine, { seed: 0 });
   try {
     model.register(store);

@@ -129,6 +129,8 @@ describe('Predictor', () => {
     );
     expect(() => loadModel(e, checkpoint, model(), { inputShape: [6] })).toThrow(ShapeError);
     expect(() => loadModel(e, checkpoint, model(), { inputShape: [] })).toThrow(/inputShape \[\] must be a non-empty list of positive integers/);
+    expect(() => loadModel(e, checkpoint, model(), undefined as never)).toThrow(/^loadModel: options must be an object with inputShape/);
+    expect(() => loadModel(e, 'w.safetensors' as never, model(), { inputShape: [5] })).toThrow(CheckpointError);
     await e.flush();
     expect(e.stats.liveBuffers).toBe(before);
     using p = loadModel(e, checkpoint, model(), { inputShape: [5] });
