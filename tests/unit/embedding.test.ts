@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gradients } from '../../src/graph/autodiff.js';
 import { compileStep } from '../../src/graph/compile.js';
@@ -31,7 +32,7 @@ function embeddingGraph(indexShape: number[], vocab: number, dim: number, indice
   return { g, idx, w, y, invalid, loss, end, dw, data };
 }
 
-const feedsOf = (data: Map<Value, ArrayLike<number>>) => new Map([...data].map(([v, d]) => [v, f64(d)]));
+const feedsOf = (data: Map<Value, ArrayLike<number>>): Map<Value, Float64Array> => new Map([...data].map(([v, d]) => [v, f64(d)]));
 
 describe('embedding float64 reference and graph op', () => {
   it('the backward reference is the gradient of the lookup (repeated indices add up)', () => {
@@ -69,6 +70,20 @@ describe('embedding float64 reference and graph op', () => {
       for (const v of wanted) expectClose(got.get(v)!, want.get(v)!, { atol: 1e-6, rtol: 1e-5 }, `${v.name}`);
     });
   }
+
+  it('matches float64 on random tables and indices, out-of-range ones included (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 300 }), fc.integer(), async (vocab, dim, n, seed) => {
+        // Mostly valid rows, with repeats; about one index in twenty past the table.
+        const indices = integers(n, Math.ceil(vocab * 1.05), seed >>> 0);
+        const { g, y, invalid, dw, data } = embeddingGraph([n], vocab, dim, indices);
+        const got = await runGraphOnGpu(engine(), g, data, [y, invalid, dw], true);
+        const want = evaluate(g, feedsOf(data));
+        for (const v of [y, invalid, dw]) expectClose(got.get(v)!, want.get(v)!, { atol: 1e-6, rtol: 1e-5 }, `${v.name} V ${vocab} D ${dim} n ${n}`);
+      }),
+      { numRuns: 8, seed: 12 },
+    );
+  });
 
   it('trains in a compiled step: the same bits every run', async () => {
     const indices = integers(130, 11, 5);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gradients } from '../../src/graph/autodiff.js';
 import { compileStep } from '../../src/graph/compile.js';
@@ -88,6 +89,20 @@ describe('layer_norm graph op', () => {
       }
     });
   }
+
+  it('matches float64 on random shapes, both row variants (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 150 }), fc.boolean(), fc.constantFrom(0, 1e-5, 0.1), async (rows, cols, software, eps) => {
+        // A one-value row has zero variance: eps 0 would make rstd infinite (NaN in both, as in PyTorch).
+        const { g, y, mean, rstd, loss, grads, data } = lnGraph([rows, cols], cols === 1 && eps === 0 ? 1e-5 : eps);
+        const wanted = [y, mean, rstd, loss, ...grads.values()];
+        const got = await runGraphOnGpu(engine(), g, data, wanted, software);
+        const want = evaluate(g, feedsOf(data));
+        for (const v of wanted) expectClose(got.get(v)!, want.get(v)!, { atol: 5e-5, rtol: 5e-4 }, `${v.name} [${rows}, ${cols}] eps ${eps} ${software ? 'thread' : 'workgroup'}`);
+      }),
+      { numRuns: 8, seed: 11 },
+    );
+  });
 
   it('runs in a compiled step with the loss differentiated into the parameters, same bits every run', async () => {
     const shape = [5, 3, 19];
