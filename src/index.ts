@@ -1,4 +1,8 @@
-// The public API of webgpu-dl. Everything an application uses is exported here, and nothing else.
+/**
+ * The public API of webgpu-dl. Everything an application uses is exported here, and nothing else.
+ * Training in a Web Worker has its own entry, `webgpu-dl/worker`.
+ * @module webgpu-dl
+ */
 
 // Device and errors
 export { createEngine, Engine, type EngineOptions, type EngineInfo, type EngineStats } from './gpu/engine.js';
