@@ -52,7 +52,7 @@ export const ONNX_LOWERINGS: readonly LoweringEntry[] = [
   lowering(Dropout, (_layer, x) => x.name),
   lowering(Conv2d, (layer, x, b) => {
     const inputs = [x.name, b.weight(key(layer, 'weight')), ...(layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [])];
-    return b.node('Conv', inputs, stem(layer), { kernel_shape: layer.kernel, strides: layer.stride, pads: pads(layer.padding), dilations: layer.dilation, group: 1 });
+    return b.node('Conv', inputs, stem(layer), { kernel_shape: layer.kernel, strides: layer.stride, pads: pads(layer.padding), dilations: layer.dilation, group: layer.groups });
   }),
   lowering(ConvTranspose2d, (layer, x, b) => {
     const inputs = [x.name, b.weight(key(layer, 'weight')), ...(layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [])];
