@@ -1,3 +1,4 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { flatIndexWGSL } from './lib/indexing.js';
 
 /** n indices, each picking a row of `dim` values from a [vocab, dim] table. */
@@ -72,27 +73,41 @@ ${PARAMS}
 ${flatIndexWGSL}`;
   switch (stage) {
     case 'count':
-    case 'fill':
-      return /* wgsl */ `${head}
+    case 'fill': {
+      const fill = stage === 'fill';
+      return wgsl`${head}
 @group(0) @binding(0) var<storage, read> indices: array<u32>;
-@group(0) @binding(1) var<storage, read_write> ${stage === 'count' ? 'count' : 'order'}: array<u32>;
-${stage === 'fill' ? '@group(0) @binding(2) var<storage, read> offset: array<u32>;' : ''}
-@group(0) @binding(${stage === 'fill' ? 3 : 2}) var<uniform> params: Params;
+#if ${fill}
+@group(0) @binding(1) var<storage, read_write> order: array<u32>;
+@group(0) @binding(2) var<storage, read> offset: array<u32>;
+@group(0) @binding(3) var<uniform> params: Params;
+#else
+@group(0) @binding(1) var<storage, read_write> count: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let v = flat_index(gid, nwg, WG);
   if (v >= params.vocab) { return; }
-  var k = ${stage === 'fill' ? 'offset[v]' : '0u'};
+#if ${fill}
+  var k = offset[v];
   for (var i = 0u; i < params.n; i++) {
     if (indices[i] == v) {
-      ${stage === 'fill' ? 'order[k] = i;' : ''}
+      order[k] = i;
       k++;
     }
   }
-  ${stage === 'count' ? 'count[v] = k;' : ''}
+#else
+  var k = 0u;
+  for (var i = 0u; i < params.n; i++) {
+    k += select(0u, 1u, indices[i] == v);
+  }
+  count[v] = k;
+#endif
 }
 `;
+    }
     case 'offsets':
       return /* wgsl */ `${head}
 @group(0) @binding(0) var<storage, read> count: array<u32>;
