@@ -1,3 +1,4 @@
+import { BufferPool } from './buffer_pool.js';
 import { bindingResource, BufferRegistry, type BufferBinding } from './buffers.js';
 import { KernelError } from './errors.js';
 import { pipelineKey, storageBindingCount, type ArgRef, type KernelProgram } from './kernel_spec.js';
@@ -43,8 +44,6 @@ const MAX_BATCH = 1024;
 const MAX_PROGRAMS = 1024;
 /** Bind groups kept per launch; eager tensors come and go, so old buffer combinations are dropped. */
 const MAX_BIND_GROUPS = 64;
-/** Bytes of released tensor buffers kept for reuse. */
-const MAX_POOLED_BYTES = 256 * 1024 * 1024;
 
 /** A cache key for a program built elsewhere: what decides its pipelines, uniforms and dispatch. */
 export function programKey(program: KernelProgram): string {
@@ -84,13 +83,14 @@ export class Recorder {
   /** Buffers the unsubmitted encoder uses: writing them with writeBuffer first needs a submit. */
   private readonly touched = new Set<GPUBuffer>();
   private afterSubmit: (() => void)[] = [];
+  /** Uniform and scratch buffers of programs dropped from the cache. */
+  private retired: GPUBuffer[] = [];
   private readonly programs = new Map<string, PreparedProgram>();
   private readonly preparing = new Map<string, Promise<PreparedProgram>>();
   private backlog: Promise<void> = Promise.resolve();
   private deferred = 0;
   private firstError: unknown;
-  private readonly pool = new Map<number, GPUBuffer[]>();
-  private pooledBytes = 0;
+  private readonly pool = new BufferPool();
   /** The output buffers of each program's last call (see `outputs`). */
   private readonly lastOutputs = new Map<string, GPUBuffer[]>();
   private abandoned = false;
@@ -165,37 +165,18 @@ export class Recorder {
   }
 
   /**
-   * Takes back a released tensor buffer for reuse by later outputs of the same size. Reuse is safe
-   * even while earlier work is queued or unsubmitted: a later record is encoded after the ones
-   * before it, and dispatches see each other's writes in recording order; an upload into a reused
-   * buffer waits for (or submits) the work that uses it.
+   * Takes back a released tensor buffer for reuse by later outputs of the same size (see
+   * BufferPool); past the pool's budget it is released instead.
    */
   recycle(buffer: GPUBuffer): void {
     this.owned.transfer(buffer, this.cache);
-    const size = buffer.size;
-    if (this.pooledBytes + size > MAX_POOLED_BYTES) return this.release(buffer, this.cache);
-    let list = this.pool.get(size);
-    if (!list) this.pool.set(size, (list = []));
-    list.push(buffer);
-    this.pooledBytes += size;
+    if (!this.pool.add(buffer)) this.release(buffer, this.cache);
   }
 
-  /**
-   * A pooled buffer of exactly `bytes` (padded to 4), handed back to the owned registry, or
-   * undefined: `preferred` if pooled, else the last released, so a loop cycles through a few
-   * buffers, and so through a few bind groups. With `forWrite`, one no unsubmitted work uses, if
-   * any (its contents will be written with writeBuffer, which would otherwise need a submit first).
-   */
+  /** A pooled buffer of `bytes`, handed back to the owned registry (see BufferPool.take). */
   reuse(bytes: number, forWrite: boolean, preferred?: GPUBuffer): GPUBuffer | undefined {
-    const list = this.pool.get(Math.max(4, Math.ceil(bytes / 4) * 4));
-    if (!list?.length) return undefined;
-    let i = preferred ? list.lastIndexOf(preferred) : -1;
-    if (i < 0) i = list.length - 1;
-    while (forWrite && i >= 0 && this.touched.has(list[i])) i--;
-    if (i < 0) return undefined;
-    const [buffer] = list.splice(i, 1);
-    this.pooledBytes -= buffer.size;
-    this.cache.transfer(buffer, this.owned);
+    const buffer = this.pool.take(bytes, forWrite ? (b) => !this.touched.has(b) : undefined, preferred);
+    if (buffer) this.cache.transfer(buffer, this.owned);
     return buffer;
   }
 
@@ -214,15 +195,11 @@ export class Recorder {
 
   /** Frees the pooled buffers (after the next submit if recorded work may use them). */
   trim(): void {
-    for (const list of this.pool.values()) for (const b of list) this.release(b, this.cache);
-    this.pool.clear();
-    this.pooledBytes = 0;
+    for (const b of this.pool.drain()) this.release(b, this.cache);
   }
 
   get pooled(): number {
-    let n = 0;
-    for (const list of this.pool.values()) n += list.length;
-    return n;
+    return this.pool.size;
   }
 
   /** Waits for queued work to be recorded, then submits; rejects with the first error met. */
@@ -251,6 +228,10 @@ export class Recorder {
     const after = this.afterSubmit;
     this.afterSubmit = [];
     for (const f of after) f();
+    if (this.deferred === 0) {
+      for (const b of this.retired) this.cache.destroy(b);
+      this.retired = [];
+    }
   }
 
   /** For a lost device: nothing more is recorded or submitted, and queued work is dropped. */
@@ -334,8 +315,8 @@ export class Recorder {
   private evictOldest(): void {
     const [key, program] = this.programs.entries().next().value as [string, PreparedProgram];
     this.programs.delete(key);
-    const buffers = [...program.scratch, ...program.launches.flatMap((l) => (l.uniform ? [l.uniform] : []))];
-    this.afterSubmit.push(() => buffers.forEach((b) => this.cache.destroy(b)));
+    // Queued work may still hold the program: its buffers go at a submit with nothing queued.
+    this.retired.push(...program.scratch, ...program.launches.flatMap((l) => (l.uniform ? [l.uniform] : [])));
   }
 
   private encode(program: PreparedProgram, io: readonly BufferBinding[]): void {
