@@ -5,7 +5,7 @@
 // registry, and each example trains a model.
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright';
+import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchChromium, watchErrors } from '../../bench/lib/chromium.mjs';
 import {
@@ -23,6 +23,22 @@ import {
 
 /** SwiftShader runs the GPU on the CPU cores the tests share; a page trains for seconds, not this long. */
 const PAGE_TIMEOUT_MS = 180_000;
+
+const epochLines = (page: Page) => page.evaluate(() => (document.querySelector('#log')?.textContent ?? '').split('\n').filter((l) => l.startsWith('epoch')).length);
+
+/**
+ * Pauses the worker example's training with its button as soon as it can be pressed, checks that
+ * no epoch ends while paused, then resumes it.
+ */
+async function pauseAndResume(page: Page): Promise<void> {
+  await page.click('#pause:not([disabled])', { timeout: PAGE_TIMEOUT_MS });
+  await page.waitForSelector('#pause:not([disabled]):text("Resume")', { timeout: PAGE_TIMEOUT_MS });
+  const atPause = await epochLines(page);
+  await page.waitForTimeout(1500);
+  expect(await epochLines(page)).toBe(atPause);
+  expect(await page.evaluate(() => document.body.dataset.state)).toBe('loading');
+  await page.click('#pause:text("Resume")');
+}
 
 test('npm pack makes the tarball the examples install', async () => {
   const { code, output } = await packTarball();
@@ -54,7 +70,7 @@ describe('examples/node: train, save, load, predict', () => {
 
 describe.each([
   ['web-app', 'trains on arrays made in the page, then predicts'],
-  ['worker', 'trains in a Web Worker, the page drawing its progress'],
+  ['worker', 'trains in a Web Worker, paused and resumed from the page'],
 ])('examples/%s: %s', (name) => {
   const dir = exampleDir(name);
   let browser: Browser | undefined;
@@ -99,6 +115,7 @@ describe.each([
       });
       const errors = watchErrors(page);
       await page.goto(server.url, { waitUntil: 'load' });
+      if (name === 'worker') await pauseAndResume(page);
       const { state, result } = await pageOutcome(page, PAGE_TIMEOUT_MS);
       expect(state, `${result}\n${errors.join('\n')}`).toBe('done');
       expect(accuracyIn(result), result).toBeGreaterThanOrEqual(90);

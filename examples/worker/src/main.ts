@@ -21,16 +21,19 @@ async function main(): Promise<void> {
   run.onEpoch = (r) => (log.textContent += `epoch ${r.epoch}  loss ${r.loss.toFixed(4)}  train accuracy ${(100 * r.trainAccuracy).toFixed(1)}%\n`);
 
   let paused = false;
+  let finished = false;
   pause.disabled = rate.disabled = false;
   pause.onclick = async () => {
+    pause.disabled = true;
     paused = !paused;
+    await (paused ? run.pause() : run.resume()); // resolves once the worker has stopped between steps, or resumed
     pause.textContent = paused ? 'Resume' : 'Pause';
-    await (paused ? run.pause() : run.resume());
+    pause.disabled = finished;
   };
   rate.onchange = () => void run.setLearningRate(Number(rate.value));
 
   await run.done;
-  pause.disabled = rate.disabled = true;
+  finished = pause.disabled = rate.disabled = true;
   const predicted = await run.request<Uint32Array>('predictClasses', test.x);
   const correct = predicted.filter((c, i) => c === test.y[i]).length;
   result.textContent = `test accuracy ${((100 * correct) / test.y.length).toFixed(1)}% on ${test.y.length} new points`;
