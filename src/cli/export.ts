@@ -26,7 +26,9 @@ options:
   -h, --help          show this help
 
 The layer sizes come from the weights' shapes: mlp inputs are the flattened image [N, pixels],
-cnn inputs [N, 1, H, W] (square images), gan inputs the latent vectors [N, latent].`;
+cnn inputs [N, 1, H, W] (square images), each pixel scaled to [0, 1] (byte / 255, as train feeds
+them), and the outputs are the logits; gan inputs are latent vectors [N, latent], its outputs
+images [N, pixels] in [-1, 1].`;
 
 type CliModel = 'mlp' | 'cnn' | 'gan';
 
