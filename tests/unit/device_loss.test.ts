@@ -157,7 +157,7 @@ describe('fit with autoCheckpoint survives device loss', () => {
     expect(chosen[1]).toEqual(chosen[0]);
 
     // The last snapshot was also written to the file: the end of training, with the final weights.
-    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer!);
     expect(snapshot.position).toEqual({ epoch: 3, step: 4, global: 12 });
     expect(snapshot.optimizerSteps).toBe(trainer.store.optimizerSteps);
     const p0 = trainer.store.list[0];
@@ -221,7 +221,7 @@ describe('fit with autoCheckpoint survives device loss', () => {
     const timed = vi.spyOn(freshStore, 'set');
     const fresh = await createEngine({ autotune: true, tuneStore: freshStore, ...quiet });
     const trainer = new Trainer(fresh, trainerOptions());
-    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer!);
     expect(snapshot.position.global).toBeGreaterThanOrEqual(4);
     expect(snapshot.position.global).toBeLessThan(12);
     expect(Object.keys(snapshot.kernels).length).toBeGreaterThan(0);
@@ -242,7 +242,7 @@ describe('fit with autoCheckpoint survives device loss', () => {
     const stopped = new Trainer(engine, trainerOptions({ autoCheckpoint: { everySteps: 4, target: { file } } }));
     await stopped.fit(tinyDataset(), { ...fitOptions, onEpoch: () => stopped.dispose() });
     const trainer = new Trainer(engine, trainerOptions());
-    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer);
+    const snapshot = decodeSnapshot((await readSnapshot({ file }))!, trainer.store, trainer.options.optimizer!);
     expect(snapshot.position).toEqual({ epoch: 1, step: 4, global: 4 });
     const history = await trainer.fit(tinyDataset(), { ...fitOptions, resumeFrom: snapshot });
     // Epoch 1 is reported again from the snapshot's sums, with the rate of its last step.
