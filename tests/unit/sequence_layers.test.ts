@@ -14,6 +14,7 @@ import { SGD } from '../../src/optim/optimizers.js';
 import { expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
 import { integers, uniform } from '../helpers/random.js';
+import { runGraphOnGpu } from '../helpers/run_graph.js';
 import { evaluate } from '../reference/graph.js';
 import { crossEntropy as crossEntropyRef } from '../reference/softmax_cross_entropy.js';
 import { softmax } from '../reference/softmax.js';
@@ -46,6 +47,20 @@ describe('cross-entropy over [B, T, V]', () => {
       step.dispose();
     });
   }
+
+  it('the kernels a GPU gets (a workgroup per row from 64 classes) match float64 too', async () => {
+    for (const [B, T] of [[3, 43], [2, 601]]) {
+      const g = createGraph();
+      const x = g.input('x', [B, T, 96]);
+      const y = g.input('y', [B, T], 'u32');
+      const { loss, correct } = crossEntropy(g, x, y);
+      const dx = gradients(g, loss, [x]).get(x)!;
+      const data = new Map<Value, Float32Array | Uint32Array>([[x, uniform(x.size, T, -4, 4)], [y, integers(B * T, 96, B)]]);
+      const got = await runGraphOnGpu(engine(), g, data, [loss, correct, dx], false);
+      const want = evaluate(g, new Map([...data].map(([v, d]) => [v, f64(d)])));
+      for (const v of [loss, correct, dx]) expectClose(got.get(v)!, want.get(v)!, { atol: 1e-7, rtol: 1e-4 }, `${v.name} [${B}, ${T}, 96]`);
+    }
+  });
 
   it('the float64 graph gradient matches finite differences, and bad shapes are refused', () => {
     const g = createGraph();
