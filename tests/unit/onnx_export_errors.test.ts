@@ -10,6 +10,8 @@ import { Module } from '../../src/nn/module.js';
 import { mnistMlp } from '../../src/models/mnist.js';
 import { CheckpointError, encodeSafetensors, type Int8Tensor, type NamedTensor } from '../../src/train/safetensors.js';
 import { uniform } from '../helpers/random.js';
+import * as api from '../../src/index.js';
+import { ONNX_LOWERINGS } from '../../src/export/onnx_layers.js';
 
 /** A state dict for `model` with small random values, built without a GPU. */
 function stateDict(model: Module): NamedTensor[] {
@@ -30,6 +32,15 @@ class Double extends Module {
 }
 
 const small = () => new Sequential(new Linear(4, 3), ReLU(), new Linear(3, 2));
+
+describe('every layer exports', () => {
+  it('has an ONNX lowering for each Module subclass the library exports (Sequential is opened by the exporter)', () => {
+    const layers = Object.entries(api).filter(([, v]) => typeof v === 'function' && v.prototype instanceof Module && v !== Sequential);
+    expect(layers.length).toBeGreaterThanOrEqual(15);
+    const lowered = new Set<unknown>(ONNX_LOWERINGS.map((e) => e.layer));
+    expect(layers.filter(([, v]) => !lowered.has(v)).map(([name]) => name)).toEqual([]);
+  });
+});
 
 describe('exportOnnx refuses what it cannot export, before writing anything', () => {
   it('a layer without an ONNX lowering, naming the layer, its path and the fix', () => {
