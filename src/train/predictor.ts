@@ -33,10 +33,12 @@ export interface PredictOptions {
 export type PredictInput = Float32Array | Uint8Array | Uint32Array;
 
 const DEFAULT_BATCH = 256;
+// Calls of many different sizes would each keep a plan: beyond this many, the least recently used goes.
+const MAX_PLANS = 8;
 
 /**
  * A model ready for inference: a forward-only compiled plan per batch size (made on first use and
- * kept), in evaluation mode (BatchNorm's running statistics, no dropout), with no gradients kept
+ * kept, the 8 most recently used), in evaluation mode (BatchNorm's running statistics, no dropout), with no gradients kept
  * and no optimizer state. Made by `loadModel` (owning its parameters) or `Trainer.predictor()`
  * (sharing the trainer's). Calls are served one at a time, in order. `dispose()` (or `using`)
  * frees its GPU memory.
@@ -142,7 +144,11 @@ export class Predictor {
     }
     const key = `${dtype}:${batch}`;
     let s = this.steps.get(key);
-    if (!s) {
+    if (s) {
+      // Most recently used last, so the eviction below drops the plan unused longest.
+      this.steps.delete(key);
+      this.steps.set(key, s);
+    } else {
       const { model, store } = this;
       s = await compileStep(this.engine, {
         inputs: { x: { shape: [batch, ...this.options.inputShape], dtype } },
@@ -154,6 +160,11 @@ export class Predictor {
         throw new DisposedError('Predictor was disposed while compiling');
       }
       this.steps.set(key, s);
+      if (this.steps.size > MAX_PLANS) {
+        const [oldest, plan] = this.steps.entries().next().value!;
+        plan.dispose();
+        this.steps.delete(oldest);
+      }
     }
     return s;
   }

@@ -113,6 +113,11 @@ describe('Predictor', () => {
     const [a, b] = await Promise.all([p.predict(x, { batchSize: 9 }), p.predict(other, { batchSize: 9 })]);
     expectClose(a, first, { atol: 1e-6, rtol: 1e-6 }, 'batch 9');
     expect(b).toEqual(await p.predict(other, { batchSize: 9 }));
+    // Calls of ever new sizes keep at most 8 plans: the least recently used are freed.
+    for (let n = 1; n <= 8; n++) await p.predict(x.subarray(0, n * 5));
+    const eight = e.stats.liveBuffers;
+    for (let n = 11; n <= 16; n++) await p.predict(x.subarray(0, n * 5));
+    expect(e.stats.liveBuffers).toBe(eight);
     p.dispose();
     await expect(p.predict(x)).rejects.toThrow(DisposedError);
     await e.flush();
