@@ -74,8 +74,10 @@ export function exportOnnx(model: Module, options: OnnxExportOptions): Uint8Arra
   if (int8Mode !== 'qdq' && int8Mode !== 'dequantize') throw new OnnxExportError(`exportOnnx: int8 '${String(int8Mode)}' must be 'qdq' or 'dequantize'`);
 
   const store = declarationStore(model);
-  const { floats, int8 } = stateDictFor(store, options.weights, int8Mode);
-  const b = new OnnxBuilder(opset, floats, int8);
+  // A model placed in a trainer under a path (GanTrainer's 'G') keeps it; its checkpoint names are relative.
+  const prefix = model.path ? `${model.path}.` : '';
+  const { floats, int8 } = stateDictFor(store, prefix, options.weights, int8Mode);
+  const b = new OnnxBuilder(opset, floats, int8, prefix);
   b.fresh(ONNX_INPUT);
   b.fresh(ONNX_OUTPUT);
 
@@ -125,19 +127,21 @@ function isSequential(m: Module): m is Sequential {
 }
 
 /**
- * A store in which `model` declares (and so names) its parameters and buffers. Nothing is ever
+ * A store in which `model` declares (and so names) its parameters and buffers, at the path it
+ * already has, so that the paths a trainer gave its layers stay as they were. Nothing is ever
  * allocated in it, so it needs no engine: the exporter only reads its names and shapes, and the
  * layers' forward passes only make graph values from it.
  */
 function declarationStore(model: Module): ParameterStore {
   const store = new ParameterStore(undefined as unknown as Engine);
-  model.register(store);
+  model.register(store, model.path);
   return store;
 }
 
 /** The weights, checked against the model's state dict (names, shapes, finite values, int8 scales). */
 function stateDictFor(
   store: ParameterStore,
+  prefix: string,
   weights: OnnxExportOptions['weights'],
   mode: Int8Export,
 ): { floats: Map<string, NamedTensor>; int8: Map<string, Int8Tensor> } {
@@ -157,7 +161,7 @@ function stateDictFor(
     throw new OnnxExportError('exportOnnx: weights must be safetensors bytes (a Uint8Array: read the file first) or an iterable of named tensors');
   }
   const dequantised = dequantizeStateDict([...floats.values(), ...int8.values()]);
-  checkCheckpoint(new Map(store.stateDict.map((p) => [p.name, p.shape])), new Map(dequantised.map((t) => [t.name, t])));
+  checkCheckpoint(new Map(store.stateDict.map((p) => [p.name.slice(prefix.length), p.shape])), new Map(dequantised.map((t) => [t.name, t])));
   if (mode === 'dequantize') return { floats: new Map(dequantised.map((t) => [t.name, t])), int8: new Map() };
   return { floats, int8 };
 }

@@ -20,6 +20,8 @@ export class OnnxBuilder {
     readonly opset: number,
     private readonly floats: ReadonlyMap<string, NamedTensor>,
     private readonly int8: ReadonlyMap<string, Int8Tensor>,
+    /** The exported model's own path plus '.', taken off the layers' keys to give state-dict names. */
+    private readonly prefix = '',
   ) {}
 
   /** A value name not used before, from `stem` (a layer path and an op). */
@@ -38,11 +40,13 @@ export class OnnxBuilder {
   }
 
   /**
-   * The state-dict tensor `name` as a graph value. An F32 tensor is an initializer of that name;
-   * an int8 one (qdq) is an int8 initializer `name_quantized` and its per-output-channel scales
-   * `name_scale`, dequantised by a DequantizeLinear node (axis 0) whose output carries `name`.
+   * A layer's tensor (`key`: its path and the tensor's name) as a graph value, named by its
+   * state-dict `name`. An F32 tensor is an initializer of that name; an int8 one (qdq) is an int8
+   * initializer `name_quantized` and its per-output-channel scales `name_scale`, dequantised by a
+   * DequantizeLinear node (axis 0) whose output carries `name`.
    */
-  weight(name: string): string {
+  weight(key: string): string {
+    const name = key.startsWith(this.prefix) ? key.slice(this.prefix.length) : key;
     const known = this.weightValues.get(name);
     if (known) return known;
     const q = this.int8.get(name);

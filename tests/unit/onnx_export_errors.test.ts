@@ -42,6 +42,18 @@ describe('every layer exports', () => {
   });
 });
 
+describe('exportOnnx on a model a trainer placed under a path', () => {
+  it("exports a GanTrainer's generator (at 'G') from its checkpoint's relative names, leaving the layers' paths as they were", () => {
+    const model = small();
+    const weights = stateDict(model);
+    model.register(new ParameterStore(undefined as never), 'G');
+    const paths = () => [model.path, ...model.children().map((c) => c.path)];
+    expect(paths()).toEqual(['G', 'G.0', 'G.1', 'G.2']);
+    expect(exportOnnx(model, { inputShape: [4], weights }).byteLength).toBeGreaterThan(0);
+    expect(paths()).toEqual(['G', 'G.0', 'G.1', 'G.2']);
+  });
+});
+
 describe('exportOnnx refuses what it cannot export, before writing anything', () => {
   it('a layer without an ONNX lowering, naming the layer, its path and the fix', () => {
     const model = new Sequential(new Linear(4, 3), new Double());
