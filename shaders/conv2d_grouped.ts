@@ -13,20 +13,26 @@ const PARAMS = /* wgsl */ `
 struct Params {
   n: i32, cin: i32, h: i32, w: i32,
   cout: i32, oh: i32, ow: i32, groups: i32,
-  kh: i32, kw: i32, stride_h: i32, stride_w: i32,
-  pad_h: i32, pad_w: i32, dil_h: i32, dil_w: i32,
+  stride_h: i32, stride_w: i32, pad_h: i32, pad_w: i32, dil_h: i32, dil_w: i32,
 }
 fn in_group() -> i32 { return params.cin / params.groups; }
 fn out_group() -> i32 { return params.cout / params.groups; }
 fn x_at(b: i32, c: i32, y: i32, x: i32) -> i32 { return ((b * params.cin + c) * params.h + y) * params.w + x; }
 fn y_at(b: i32, c: i32, y: i32, x: i32) -> i32 { return ((b * params.cout + c) * params.oh + y) * params.ow + x; }
-fn w_at(co: i32, cl: i32, i: i32, j: i32) -> i32 { return ((co * in_group() + cl) * params.kh + i) * params.kw + j; }
+fn w_at(co: i32, cl: i32, i: i32, j: i32) -> i32 { return ((co * in_group() + cl) * KH + i) * KW + j; }
+// Bounds tests as u32(v) < u32(size) (a negative v wraps past it) combined with & keep the tap loops
+// branch-free, and KH, KW as pipeline constants let the compiler unroll them.
+fn inside(v: i32, size: i32) -> bool { return u32(v) < u32(size); }
 `;
+const OVERRIDES = /* wgsl */ `
+override WG: u32 = 64;
+override KH: i32 = 3;
+override KW: i32 = 3;`;
 
 /** y[b, co, oy, ox] = act(Σ_{cl, i, j} x[b, group·Cin/g + cl, oy·s − p + i·d, …] · w[co, cl, i, j] + bias[co]). */
 export function conv2dGroupedShader(bias: boolean, activation: Activation): string {
   return wgsl`
-override WG: u32 = 64;
+${OVERRIDES}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -52,13 +58,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c0 = (co / out_group()) * in_group();
   var acc = 0.0;
   for (var cl = 0; cl < in_group(); cl++) {
-    for (var i = 0; i < params.kh; i++) {
+    for (var i = 0; i < KH; i++) {
       let iy = oy * params.stride_h - params.pad_h + i * params.dil_h;
-      if (iy < 0 || iy >= params.h) { continue; }
-      for (var j = 0; j < params.kw; j++) {
+      for (var j = 0; j < KW; j++) {
         let ix = ox * params.stride_w - params.pad_w + j * params.dil_w;
-        if (ix < 0 || ix >= params.w) { continue; }
-        acc += x[x_at(b, c0 + cl, iy, ix)] * weight[w_at(co, cl, i, j)];
+        let ok = inside(iy, params.h) & inside(ix, params.w);
+        acc += select(0.0, x[select(0, x_at(b, c0 + cl, iy, ix), ok)], ok) * weight[w_at(co, cl, i, j)];
       }
     }
   }
@@ -73,7 +78,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 /** dx[b, ci, iy, ix] = Σ over the output channels of ci's group and the taps that reach (iy, ix) of dy · w. */
 export function conv2dGroupedBackwardDataShader(): string {
   return /* wgsl */ `
-override WG: u32 = 64;
+${OVERRIDES}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -93,14 +98,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let cl = ci % in_group();
   var acc = 0.0;
   for (var co = grp * out_group(); co < (grp + 1) * out_group(); co++) {
-    for (var i = 0; i < params.kh; i++) {
-      // iy = oy·stride − pad + i·dil, so oy = (iy + pad − i·dil) / stride where that is exact.
+    for (var i = 0; i < KH; i++) {
+      // iy = oy·stride − pad + i·dil, so oy = (iy + pad − i·dil) / stride where that is exact
+      // (a negative t never is: t = oy·stride with oy >= 0).
       let ty = iy + params.pad_h - i * params.dil_h;
-      if (ty < 0 || ty % params.stride_h != 0 || ty / params.stride_h >= params.oh) { continue; }
-      for (var j = 0; j < params.kw; j++) {
+      let oy = ty / params.stride_h;
+      let ry = (oy * params.stride_h == ty) & inside(oy, params.oh);
+      for (var j = 0; j < KW; j++) {
         let tx = ix + params.pad_w - j * params.dil_w;
-        if (tx < 0 || tx % params.stride_w != 0 || tx / params.stride_w >= params.ow) { continue; }
-        acc += dy[y_at(b, co, ty / params.stride_h, tx / params.stride_w)] * weight[w_at(co, cl, i, j)];
+        let ox = tx / params.stride_w;
+        let ok = ry & (ox * params.stride_w == tx) & inside(ox, params.ow);
+        acc += select(0.0, dy[select(0, y_at(b, co, oy, ox), ok)], ok) * weight[w_at(co, cl, i, j)];
       }
     }
   }
@@ -116,7 +124,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  */
 export function conv2dGroupedBackwardFilterShader(): string {
   return /* wgsl */ `
-override WG: u32 = 64;
+${OVERRIDES}
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -127,21 +135,21 @@ ${flatIndexWGSL}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = i32(flat_index(gid, nwg, WG));
-  if (e >= params.cout * in_group() * params.kh * params.kw) { return; }
-  let j = e % params.kw;
-  let i = (e / params.kw) % params.kh;
-  let cl = (e / (params.kw * params.kh)) % in_group();
-  let co = e / (params.kw * params.kh * in_group());
+  if (e >= params.cout * in_group() * KH * KW) { return; }
+  let j = e % KW;
+  let i = (e / KW) % KH;
+  let cl = (e / (KW * KH)) % in_group();
+  let co = e / (KW * KH * in_group());
   let ci = (co / out_group()) * in_group() + cl;
   var acc = 0.0;
   for (var b = 0; b < params.n; b++) {
     for (var oy = 0; oy < params.oh; oy++) {
       let iy = oy * params.stride_h - params.pad_h + i * params.dil_h;
-      if (iy < 0 || iy >= params.h) { continue; }
+      if (!inside(iy, params.h)) { continue; }
       for (var ox = 0; ox < params.ow; ox++) {
         let ix = ox * params.stride_w - params.pad_w + j * params.dil_w;
-        if (ix < 0 || ix >= params.w) { continue; }
-        acc += x[x_at(b, ci, iy, ix)] * dy[y_at(b, co, oy, ox)];
+        let ok = inside(ix, params.w);
+        acc += select(0.0, x[select(0, x_at(b, ci, iy, ix), ok)], ok) * dy[y_at(b, co, oy, ox)];
       }
     }
   }

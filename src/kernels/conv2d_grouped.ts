@@ -30,31 +30,33 @@ export function groupedWeightShape(op: string, input: readonly number[], weight:
 /** `p` describes the ungrouped view (weight [Cout, Cin, KH, KW]); the kernels read [Cout, Cin/groups, KH, KW]. */
 function uniforms(p: Conv2dParams, groups: number): ArrayBuffer {
   const [n, cin, h, w] = p.input;
-  const [cout, , kh, kw] = p.weight;
+  const [cout] = p.weight;
   const [, , oh, ow] = conv2dOutputShape(p);
   return new UniformWriter()
-    .i32(n, cin, h, w, cout, oh, ow, groups, kh, kw, ...p.stride, ...p.padding, ...p.dilation)
+    .i32(n, cin, h, w, cout, oh, ow, groups, ...p.stride, ...p.padding, ...p.dilation)
     .finish();
 }
 
-function spec(name: string, code: string, bindings: KernelSpec['bindings'], invocations: number, params: ArrayBuffer, constants: Record<string, number> = {}): KernelSpec {
-  return { name, code, entryPoint: 'main', constants: { WG, ...constants }, bindings, workgroups: dispatch1D(invocations, WG), uniforms: params };
+/** The kernel size travels as override constants (KH, KW), so the tap loops can be unrolled. */
+function spec(name: string, code: string, bindings: KernelSpec['bindings'], invocations: number, p: Conv2dParams, groups: number, constants: Record<string, number> = {}): KernelSpec {
+  const [, , KH, KW] = p.weight;
+  return { name, code, entryPoint: 'main', constants: { WG, KH, KW, ...constants }, bindings, workgroups: dispatch1D(invocations, WG), uniforms: uniforms(p, groups) };
 }
 
 /** Grouped conv2d forward with optional bias and activation. Bindings: x, w, [bias], y. */
 export function conv2dGroupedForward(p: Conv2dParams, groups: number): KernelSpec {
   const [n, cout, oh, ow] = conv2dOutputShape(p);
   const bindings: KernelSpec['bindings'] = p.bias ? ['read', 'read', 'read', 'write', 'uniform'] : ['read', 'read', 'write', 'uniform'];
-  return spec('conv2d_grouped', conv2dGroupedShader(p.bias, p.activation.kind), bindings, n * cout * oh * ow, uniforms(p, groups), activationConstants(p.activation));
+  return spec('conv2d_grouped', conv2dGroupedShader(p.bias, p.activation.kind), bindings, n * cout * oh * ow, p, groups, activationConstants(p.activation));
 }
 
 /** dx of a grouped conv2d. Bindings: dy, w, dx. */
 export function conv2dGroupedBackwardData(p: Conv2dParams, groups: number): KernelSpec {
-  return spec('conv2d_grouped_backward_data', conv2dGroupedBackwardDataShader(), ['read', 'read', 'write', 'uniform'], p.input.reduce((a, b) => a * b, 1), uniforms(p, groups));
+  return spec('conv2d_grouped_backward_data', conv2dGroupedBackwardDataShader(), ['read', 'read', 'write', 'uniform'], p.input.reduce((a, b) => a * b, 1), p, groups);
 }
 
 /** dw [Cout, Cin/groups, KH, KW] of a grouped conv2d. Bindings: x, dy, dw. */
 export function conv2dGroupedBackwardFilter(p: Conv2dParams, groups: number): KernelSpec {
   const [cout, cin, kh, kw] = p.weight;
-  return spec('conv2d_grouped_backward_filter', conv2dGroupedBackwardFilterShader(), ['read', 'read', 'write', 'uniform'], (cout * cin * kh * kw) / groups, uniforms(p, groups));
+  return spec('conv2d_grouped_backward_filter', conv2dGroupedBackwardFilterShader(), ['read', 'read', 'write', 'uniform'], (cout * cin * kh * kw) / groups, p, groups);
 }
