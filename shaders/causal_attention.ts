@@ -1,33 +1,93 @@
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+
 /**
- * Shared by the forward and backward attention kernels: the packed layout, row loaders and stores.
+ * Shared by the forward and backward attention kernels: the packed layout and head-row code.
  *
  * qkv is [B, T, 3·E] with E = H·DH, exactly a fused `qkv` Linear's output (torch layout: q, k, v
  * stacked along the features, head h at columns h·DH … h·DH + DH − 1 of each), so no kernel splits
  * or transposes heads. y and dy are [B, T, E], ready for the `proj` Linear; lse and D are [B, H, T].
  *
- * A head row is held as DV = ⌈DH/4⌉ vec4s, zero past DH, so dot products and updates take a
- * quarter of the loop trips (on CPU adapters a vec4 op costs about one scalar op) and zero lanes
- * add nothing. DH is a WGSL const, not an override: it sizes per-invocation arrays (a query row,
- * its accumulator), and WGSL allows only const-sized arrays outside workgroup memory. ROWS (rows
- * owned per workgroup, one invocation each, so also the workgroup size) and TILE (rows of the other
- * operand staged in workgroup memory per step) are overrides.
+ * A head row is DV = ⌈DH/4⌉ vec4 chunks, zero past DH, held in named registers (q0, q1, …) with
+ * every loop over a row unrolled here, when the WGSL is generated: on CPU adapters an array indexed
+ * in a loop lives in memory, per lane, which made the forward about twice as slow (SwiftShader,
+ * T = 256). With DH a multiple of 4 the row tensors are bound as vec4 arrays.
+ *
+ * Two variants. Staged: a workgroup of ROWS rows stages TILE rows of the other operand at a time
+ * in workgroup memory and all its rows reuse them (what GPUs reward). Direct: each invocation reads
+ * the other rows from storage, with no barrier (on CPU adapters workgroup memory is ordinary
+ * memory and barriers cost more than they save). ROWS and TILE are overrides; DH is a const, since
+ * it decides the code.
  */
-export function attentionPreludeWGSL(dh: number): string {
-  return `
-const DH = ${dh}u;
-const DV = ${Math.ceil(dh / 4)}u;
+export class HeadRows {
+  readonly dv: number;
+  /** Row tensors bound as array<vec4f>: every row starts at a multiple of 4 floats. */
+  readonly vec: boolean;
+
+  constructor(readonly dh: number) {
+    this.dv = Math.ceil(dh / 4);
+    this.vec = dh % 4 === 0;
+  }
+
+  get elem(): string {
+    return this.vec ? 'vec4f' : 'f32';
+  }
+
+  /** `line(c)` for each chunk c, one per line. */
+  each(line: (c: number) => string, indent = '  '): string {
+    return Array.from({ length: this.dv }, (_, c) => line(c)).join(`\n${indent}`);
+  }
+
+  /** Σ_c dot(a(c), b(c)): a row's dot product. */
+  dot(a: (c: number) => string, b: (c: number) => string): string {
+    return Array.from({ length: this.dv }, (_, c) => `dot(${a(c)}, ${b(c)})`).join(' + ');
+  }
+
+  /** WGSL expression: chunk c of the row at flat float index `base` of `arr`, zero past DH. */
+  load(arr: string, base: string, c: number): string {
+    if (this.vec) return `${arr}[${base} / 4u + ${c}u]`;
+    const lanes = [0, 1, 2, 3].map((k) => (4 * c + k < this.dh ? `${arr}[${base} + ${4 * c + k}u]` : '0.0'));
+    return `vec4f(${lanes.join(', ')})`;
+  }
+
+  /** WGSL statement: the lanes of chunk c below DH, from vec4 expression `v`, into `arr`. */
+  store(arr: string, base: string, c: number, v: string): string {
+    if (this.vec) return `${arr}[${base} / 4u + ${c}u] = ${v};`;
+    const lanes = [0, 1, 2, 3].filter((k) => 4 * c + k < this.dh);
+    return lanes.map((k) => `${arr}[${base} + ${4 * c + k}u] = (${v})[${k}];`).join(' ');
+  }
+
+  /** WGSL `fn load_<arr>(base, c)` for a chunk index known only at run time (tile staging). */
+  loaderFn(arr: string): string {
+    const body = this.vec
+      ? `return ${arr}[base / 4u + c];`
+      : `var r = vec4f(0.0);
+  for (var k = 0u; k < min(4u, DH - 4u * c); k++) {
+    r[k] = ${arr}[base + 4u * c + k];
+  }
+  return r;`;
+    return `fn load_${arr}(base: u32, c: u32) -> vec4f {\n  ${body}\n}`;
+  }
+}
+
+/** Constants, overrides, the uniform struct and the flat-index helpers every attention kernel uses. */
+export function attentionPreludeWGSL(rows: HeadRows, staged: boolean): string {
+  return wgsl`
+const DH = ${rows.dh}u;
+const DV = ${rows.dv}u;
 override ROWS: u32 = 32;
+#if ${staged}
 override TILE: u32 = 32;
 override TILE_VECS: u32 = TILE * DV;
+#endif
 struct Params { T: u32, H: u32, scale: f32 }
 
-// Flat index of element 0 of the q (part 0), k (1) or v (2) row of token t, head h, batch b.
+// Flat float index of element 0 of the q (part 0), k (1) or v (2) row of token t, head h, batch b.
 fn qkv_at(b: u32, t: u32, h: u32, part: u32) -> u32 {
   let e = params.H * DH;
   return (b * params.T + t) * 3u * e + part * e + h * DH;
 }
 
-// Flat index of element 0 of token t, head h in a [B, T, E] tensor (y, dy).
+// Flat float index of element 0 of token t, head h in a [B, T, E] tensor (y, dy).
 fn out_at(b: u32, t: u32, h: u32) -> u32 {
   return (b * params.T + t) * params.H * DH + h * DH;
 }
@@ -39,54 +99,39 @@ fn stat_at(b: u32, h: u32, t: u32) -> u32 {
 `;
 }
 
-/** `fn load_<name>(base, c) -> vec4f`: elements 4c … 4c + 3 of the row at `base`, zero past DH. */
-export function rowLoaderWGSL(name: string): string {
-  return `
-fn load_${name}(base: u32, c: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) {
-    if (c * 4u + k < DH) {
-      r[k] = ${name}[base + c * 4u + k];
-    }
-  }
-  return r;
-}
-`;
-}
-
-/** `fn store_<name>(base, c, v)`: the first DH − 4c of v's lanes into the row at `base`. */
-export function rowStoreWGSL(name: string): string {
-  return `
-fn store_${name}(base: u32, c: u32, v: vec4f) {
-  for (var k = 0u; k < 4u; k++) {
-    if (c * 4u + k < DH) {
-      ${name}[base + c * 4u + k] = v[k];
-    }
-  }
-}
-`;
-}
-
 /**
- * Causal self-attention forward, FlashAttention-style: a workgroup owns ROWS query rows of one
- * (batch, head), one invocation per row; it walks the keys up to its last row in tiles of TILE,
- * staging K and V in workgroup memory, and keeps per row only a running max m, a running sum l of
- * exp(s − m) and the unnormalised output, rescaled by exp(m_old − m_new) when the max grows. So
- * the T×T scores never exist; the backward recomputes them from q, k and lse = m + log l.
+ * Causal self-attention forward, FlashAttention-style: one invocation per query row i walks the
+ * keys j ≤ i of its (batch, head), keeping only a running max m, a running sum l of exp(s − m) and
+ * the unnormalised output, rescaled by exp(m_old − m_new) when the max grows. So the T×T scores
+ * never exist; the backward recomputes them from q, k and lse = m + log l.
  *
  * Bindings: qkv, y, lse, params. Workgroups: [⌈T/ROWS⌉, H, B].
  */
-export function causalAttentionShader(dh: number): string {
-  return `
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+export function causalAttentionShader(dh: number, staged: boolean): string {
+  const r = new HeadRows(dh);
+  const keyStep = (key: (c: number) => string, value: (c: number) => string) => `
+      ${r.each((c) => `let k${c} = ${key(c)};`, '      ')}
+      let s = ${r.dot((c) => `q${c}`, (c) => `k${c}`)};
+      if (s > m) {
+        let rescale = exp(m - s);
+        l *= rescale;
+        ${r.each((c) => `o${c} *= rescale;`, '        ')}
+        m = s;
+      }
+      let p = exp(s - m);
+      l += p;
+      ${r.each((c) => `o${c} += p * ${value(c)};`, '      ')}`;
+  return wgsl`
+@group(0) @binding(0) var<storage, read> qkv: array<${r.elem}>;
+@group(0) @binding(1) var<storage, read_write> y: array<${r.elem}>;
 @group(0) @binding(2) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-${attentionPreludeWGSL(dh)}
-${rowLoaderWGSL('qkv')}
-${rowStoreWGSL('y')}
+${attentionPreludeWGSL(r, staged)}
+#if ${staged}
+${r.loaderFn('qkv')}
 var<workgroup> Ks: array<vec4f, TILE_VECS>;
 var<workgroup> Vs: array<vec4f, TILE_VECS>;
+#endif
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -96,17 +141,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let i = wid.x * ROWS + lid;
   let live = i < T;
   let row = min(i, T - 1u);
+  let qb = qkv_at(b, row, h, 0u);
   // The scale is folded into q once rather than into every score.
-  var q: array<vec4f, DV>;
-  var o: array<vec4f, DV>;
-  for (var c = 0u; c < DV; c++) {
-    q[c] = load_qkv(qkv_at(b, row, h, 0u), c) * params.scale;
-    o[c] = vec4f(0.0);
-  }
+  ${r.each((c) => `let q${c} = ${r.load('qkv', 'qb', c)} * params.scale;`)}
+  ${r.each((c) => `var o${c} = vec4f(0.0);`)}
   // Any finite start works: the first key (always unmasked) replaces it with weight exp(−huge) = 0.
   var m = -3.0e38;
   var l = 0.0;
-  // Keys after the tile's last query row are masked for every row here: never loaded.
+#if ${staged}
+  // Keys after the workgroup's last row are masked for all its rows: never loaded.
   let key_end = min(T, wid.x * ROWS + ROWS);
   for (var k0 = 0u; k0 < key_end; k0 += TILE) {
     let n = min(TILE, key_end - k0);
@@ -119,31 +162,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     workgroupBarrier();
     // Causal mask: row i sees keys j ≤ i, i.e. the first i + 1 − k0 of this tile.
     let visible = select(0u, min(n, i + 1u - k0), live && i >= k0);
-    for (var j = 0u; j < visible; j++) {
-      var s = 0.0;
-      for (var c = 0u; c < DV; c++) {
-        s += dot(q[c], Ks[j * DV + c]);
-      }
-      if (s > m) {
-        let r = exp(m - s);
-        l *= r;
-        for (var c = 0u; c < DV; c++) {
-          o[c] *= r;
-        }
-        m = s;
-      }
-      let p = exp(s - m);
-      l += p;
-      for (var c = 0u; c < DV; c++) {
-        o[c] += p * Vs[j * DV + c];
-      }
+    for (var t = 0u; t < visible; t++) {
+      let kb = t * DV;${keyStep((c) => `Ks[kb + ${c}u]`, (c) => `Vs[kb + ${c}u]`)}
     }
   }
+#else
+  // Causal mask: row i sees keys j ≤ i.
+  for (var j = 0u; j <= row; j++) {
+    let kb = qkv_at(b, j, h, 1u);
+    let vb = qkv_at(b, j, h, 2u);${keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c))}
+  }
+#endif
   if (live) {
     let inv = 1.0 / l;
-    for (var c = 0u; c < DV; c++) {
-      store_y(out_at(b, i, h), c, o[c] * inv);
-    }
+    let yb = out_at(b, i, h);
+    ${r.each((c) => r.store('y', 'yb', c, `o${c} * inv`), '    ')}
     lse[stat_at(b, h, i)] = m + log(l);
   }
 }

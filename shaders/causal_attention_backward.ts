@@ -1,4 +1,5 @@
-import { attentionPreludeWGSL, rowLoaderWGSL, rowStoreWGSL } from './causal_attention.js';
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { attentionPreludeWGSL, HeadRows } from './causal_attention.js';
 
 /**
  * Causal self-attention backward, as FlashAttention-2: the probabilities are recomputed from q, k
@@ -8,29 +9,35 @@ import { attentionPreludeWGSL, rowLoaderWGSL, rowStoreWGSL } from './causal_atte
  *   dq_i = scale·Σ_j dS_ij k_j,  dk_j = scale·Σ_i dS_ij q_i,  dv_j = Σ_i P_ij dO_i.
  * Each gradient row is summed by the one invocation that owns it, in a fixed order: no atomics,
  * the same bits on every run. Two kernels: one per query row (dq, and D for the second), one per
- * key row (dk, dv), each staging the other side's rows in workgroup memory TILE at a time.
+ * key row (dk, dv); staged or direct as the forward (see causal_attention.ts).
  */
 
 /**
- * dq, and D. A workgroup owns ROWS query rows; it stages k and v of the keys up to its last row.
+ * dq, and D. One invocation per query row i, over the keys j ≤ i.
  * Bindings: dy, qkv, y, lse, dqkv (q part written), D, params. Workgroups: [⌈T/ROWS⌉, H, B].
  */
-export function causalAttentionQueryGradShader(dh: number): string {
-  return `
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
+export function causalAttentionQueryGradShader(dh: number, staged: boolean): string {
+  const r = new HeadRows(dh);
+  const keyStep = (key: (c: number) => string, value: (c: number) => string) => `
+      ${r.each((c) => `let k${c} = ${key(c)};`, '      ')}
+      let s = ${r.dot((c) => `q${c}`, (c) => `k${c}`)};
+      let dp = ${r.dot((c) => `g${c}`, value)};
+      let ds = exp(s - L) * (dp - D);
+      ${r.each((c) => `dq${c} += ds * k${c};`, '      ')}`;
+  return wgsl`
+@group(0) @binding(0) var<storage, read> dy: array<${r.elem}>;
+@group(0) @binding(1) var<storage, read> qkv: array<${r.elem}>;
+@group(0) @binding(2) var<storage, read> y: array<${r.elem}>;
 @group(0) @binding(3) var<storage, read> lse: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dqkv: array<${r.elem}>;
 @group(0) @binding(5) var<storage, read_write> dstat: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
-${attentionPreludeWGSL(dh)}
-${rowLoaderWGSL('qkv')}
-${rowLoaderWGSL('dy')}
-${rowLoaderWGSL('y')}
-${rowStoreWGSL('dqkv')}
+${attentionPreludeWGSL(r, staged)}
+#if ${staged}
+${r.loaderFn('qkv')}
 var<workgroup> Ks: array<vec4f, TILE_VECS>;
 var<workgroup> Vs: array<vec4f, TILE_VECS>;
+#endif
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -40,17 +47,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let i = wid.x * ROWS + lid;
   let live = i < T;
   let row = min(i, T - 1u);
-  var q: array<vec4f, DV>;
-  var g: array<vec4f, DV>;
-  var dq: array<vec4f, DV>;
-  var D = 0.0;
-  for (var c = 0u; c < DV; c++) {
-    q[c] = load_qkv(qkv_at(b, row, h, 0u), c) * params.scale;
-    g[c] = load_dy(out_at(b, row, h), c);
-    D += dot(g[c], load_y(out_at(b, row, h), c));
-    dq[c] = vec4f(0.0);
-  }
+  let qb = qkv_at(b, row, h, 0u);
+  let ob = out_at(b, row, h);
+  ${r.each((c) => `let q${c} = ${r.load('qkv', 'qb', c)} * params.scale;`)}
+  ${r.each((c) => `let g${c} = ${r.load('dy', 'ob', c)};`)}
+  ${r.each((c) => `var dq${c} = vec4f(0.0);`)}
+  let D = ${r.dot((c) => `g${c}`, (c) => r.load('y', 'ob', c))};
   let L = lse[stat_at(b, h, row)];
+#if ${staged}
   let key_end = min(T, wid.x * ROWS + ROWS);
   for (var k0 = 0u; k0 < key_end; k0 += TILE) {
     let n = min(TILE, key_end - k0);
@@ -62,23 +66,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
     let visible = select(0u, min(n, i + 1u - k0), live && i >= k0);
-    for (var j = 0u; j < visible; j++) {
-      var s = 0.0;
-      var dp = 0.0;
-      for (var c = 0u; c < DV; c++) {
-        s += dot(q[c], Ks[j * DV + c]);
-        dp += dot(g[c], Vs[j * DV + c]);
-      }
-      let ds = exp(s - L) * (dp - D);
-      for (var c = 0u; c < DV; c++) {
-        dq[c] += ds * Ks[j * DV + c];
-      }
+    for (var t = 0u; t < visible; t++) {
+      let kb = t * DV;${keyStep((c) => `Ks[kb + ${c}u]`, (c) => `Vs[kb + ${c}u]`)}
     }
   }
+#else
+  for (var j = 0u; j <= row; j++) {
+    let kb = qkv_at(b, j, h, 1u);
+    let vb = qkv_at(b, j, h, 2u);${keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c))}
+  }
+#endif
   if (live) {
-    for (var c = 0u; c < DV; c++) {
-      store_dqkv(qkv_at(b, i, h, 0u), c, dq[c] * params.scale);
-    }
+    let db = qkv_at(b, i, h, 0u);
+    ${r.each((c) => r.store('dqkv', 'db', c, `dq${c} * params.scale`), '    ')}
     dstat[stat_at(b, h, i)] = D;
   }
 }
@@ -86,26 +86,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /**
- * dk and dv. A workgroup owns ROWS key rows; it stages q (scaled), dO, lse and D of the query rows
- * from its first key onwards (earlier queries cannot see these keys).
+ * dk and dv. One invocation per key row j, over the queries i ≥ j (earlier ones cannot see it);
+ * q is staged or read already scaled, so dk = Σ dS·(scale·q) needs no final scaling.
  * Bindings: dy, qkv, lse, D, dqkv (k and v parts written), params. Workgroups: [⌈T/ROWS⌉, H, B].
  */
-export function causalAttentionKeyGradShader(dh: number): string {
-  return `
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+export function causalAttentionKeyGradShader(dh: number, staged: boolean): string {
+  const r = new HeadRows(dh);
+  const queryStep = (query: (c: number) => string, grad: (c: number) => string, lseOf: string, dOf: string) => `
+      ${r.each((c) => `let q${c} = ${query(c)};`, '      ')}
+      ${r.each((c) => `let g${c} = ${grad(c)};`, '      ')}
+      let s = ${r.dot((c) => `q${c}`, (c) => `k${c}`)};
+      let dp = ${r.dot((c) => `g${c}`, (c) => `v${c}`)};
+      let p = exp(s - ${lseOf});
+      let ds = p * (dp - ${dOf});
+      ${r.each((c) => `dv${c} += p * g${c};`, '      ')}
+      ${r.each((c) => `dk${c} += ds * q${c};`, '      ')}`;
+  return wgsl`
+@group(0) @binding(0) var<storage, read> dy: array<${r.elem}>;
+@group(0) @binding(1) var<storage, read> qkv: array<${r.elem}>;
 @group(0) @binding(2) var<storage, read> lse: array<f32>;
 @group(0) @binding(3) var<storage, read> dstat: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dqkv: array<${r.elem}>;
 @group(0) @binding(5) var<uniform> params: Params;
-${attentionPreludeWGSL(dh)}
-${rowLoaderWGSL('qkv')}
-${rowLoaderWGSL('dy')}
-${rowStoreWGSL('dqkv')}
+${attentionPreludeWGSL(r, staged)}
+#if ${staged}
+${r.loaderFn('qkv')}
+${r.loaderFn('dy')}
 var<workgroup> Qs: array<vec4f, TILE_VECS>;
 var<workgroup> Gs: array<vec4f, TILE_VECS>;
 var<workgroup> Ls: array<f32, TILE>;
 var<workgroup> Ds: array<f32, TILE>;
+#endif
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -116,16 +127,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let j = first + lid;
   let live = j < T;
   let row = min(j, T - 1u);
-  var k: array<vec4f, DV>;
-  var v: array<vec4f, DV>;
-  var dk: array<vec4f, DV>;
-  var dv: array<vec4f, DV>;
-  for (var c = 0u; c < DV; c++) {
-    k[c] = load_qkv(qkv_at(b, row, h, 1u), c);
-    v[c] = load_qkv(qkv_at(b, row, h, 2u), c);
-    dk[c] = vec4f(0.0);
-    dv[c] = vec4f(0.0);
-  }
+  let kb = qkv_at(b, row, h, 1u);
+  let vb = qkv_at(b, row, h, 2u);
+  ${r.each((c) => `let k${c} = ${r.load('qkv', 'kb', c)};`)}
+  ${r.each((c) => `let v${c} = ${r.load('qkv', 'vb', c)};`)}
+  ${r.each((c) => `var dk${c} = vec4f(0.0);`)}
+  ${r.each((c) => `var dv${c} = vec4f(0.0);`)}
+#if ${staged}
   for (var q0 = first; q0 < T; q0 += TILE) {
     let n = min(TILE, T - q0);
     workgroupBarrier();
@@ -134,33 +142,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       Qs[idx] = load_qkv(qkv_at(b, i, h, 0u), idx % DV) * params.scale;
       Gs[idx] = load_dy(out_at(b, i, h), idx % DV);
     }
-    for (var r = lid; r < n; r += ROWS) {
-      Ls[r] = lse[stat_at(b, h, q0 + r)];
-      Ds[r] = dstat[stat_at(b, h, q0 + r)];
+    for (var t = lid; t < n; t += ROWS) {
+      Ls[t] = lse[stat_at(b, h, q0 + t)];
+      Ds[t] = dstat[stat_at(b, h, q0 + t)];
     }
     workgroupBarrier();
     // Causal mask: key j is seen by queries i ≥ j, i.e. from tile row j − q0 on.
     let from_row = select(n, select(0u, j - q0, j > q0), live);
-    for (var r = from_row; r < n; r++) {
-      var s = 0.0;
-      var dp = 0.0;
-      for (var c = 0u; c < DV; c++) {
-        s += dot(Qs[r * DV + c], k[c]);
-        dp += dot(Gs[r * DV + c], v[c]);
-      }
-      let p = exp(s - Ls[r]);
-      let ds = p * (dp - Ds[r]);
-      for (var c = 0u; c < DV; c++) {
-        dv[c] += p * Gs[r * DV + c];
-        dk[c] += ds * Qs[r * DV + c];
-      }
+    for (var t = from_row; t < n; t++) {
+      let rb = t * DV;${queryStep((c) => `Qs[rb + ${c}u]`, (c) => `Gs[rb + ${c}u]`, 'Ls[t]', 'Ds[t]')}
     }
   }
+#else
+  for (var i = j; i < select(j, T, live); i++) {
+    let qb = qkv_at(b, i, h, 0u);
+    let ob = out_at(b, i, h);${queryStep((c) => `${r.load('qkv', 'qb', c)} * params.scale`, (c) => r.load('dy', 'ob', c), 'lse[stat_at(b, h, i)]', 'dstat[stat_at(b, h, i)]')}
+  }
+#endif
   if (live) {
-    for (var c = 0u; c < DV; c++) {
-      store_dqkv(qkv_at(b, j, h, 1u), c, dk[c]);
-      store_dqkv(qkv_at(b, j, h, 2u), c, dv[c]);
-    }
+    let dkb = qkv_at(b, j, h, 1u);
+    let dvb = qkv_at(b, j, h, 2u);
+    ${r.each((c) => r.store('dqkv', 'dkb', c, `dk${c}`), '    ')}
+    ${r.each((c) => r.store('dqkv', 'dvb', c, `dv${c}`), '    ')}
   }
 }
 `;

@@ -26,17 +26,25 @@ export const MAX_HEAD_DIM = 128;
 const WORKGROUP_BYTES = 16384;
 
 /**
- * Rows per workgroup (one invocation each) and rows staged per tile. 32 and 32: the staged tile
- * is reused by 32 rows, 32 invocations fill a GPU's SIMD group, and a GPT head (Dh = 32 or 64)
- * keeps both staged tiles of one kernel within 16 KiB.
+ * How a kernel walks the other operand's rows: `staged` (a workgroup of `rows` invocations stages
+ * `tile` rows at a time in workgroup memory; GPUs) or direct (each invocation reads them from
+ * storage, no barriers, `tile` unused; CPU adapters). `rows` is also the workgroup size.
  */
 export interface AttentionTiles {
+  staged: boolean;
   rows: number;
   tile: number;
 }
 
-const DEFAULT_ROWS = 32;
-const DEFAULT_TILE = 32;
+/**
+ * The default on GPUs: 32 rows reuse each staged row, 32 invocations fill a SIMD group, and a GPT
+ * head (Dh = 32 or 64) keeps a tile of 32 rows within 16 KiB. On software adapters: direct, whose
+ * forward took about half the staged one's CPU time (SwiftShader, B = 2, H = 4, T = 64, Dh = 32:
+ * 5–7 ms against 10–15 ms).
+ */
+function defaultTiles(software: boolean): AttentionTiles {
+  return { staged: !software, rows: 32, tile: 32 };
+}
 
 /** Checks qkv [B, T, 3·heads·Dh] and returns its parts; the message names `op` and the fix. */
 export function attentionShape(op: string, qkv: readonly number[], heads: number): AttentionShape {
@@ -68,18 +76,24 @@ function fitTile(tile: number, bytesPerRow: number): number {
   return t;
 }
 
+/** `t` as it will run: the staged tile halved until it fits. */
+const fitted = (t: AttentionTiles, bytesPerRow: number): AttentionTiles => (t.staged ? { ...t, tile: fitTile(t.tile, bytesPerRow) } : t);
+
 function checkTiles(op: string, tiles: AttentionTiles, bytesPerRow: number): void {
-  for (const [what, n] of Object.entries(tiles)) {
+  for (const what of ['rows', 'tile'] as const) {
+    const n = tiles[what];
     if (!Number.isInteger(n) || n < 1 || n > 256) throw new ShapeError(`${op}: ${what} ${n} must be an integer in [1, 256] (SwiftShader's invocation limit)`);
   }
-  if (tiles.tile * bytesPerRow > WORKGROUP_BYTES) {
+  if (tiles.staged && tiles.tile * bytesPerRow > WORKGROUP_BYTES) {
     throw new ShapeError(`${op}: a tile of ${tiles.tile} rows needs ${tiles.tile * bytesPerRow} bytes of workgroup memory, over ${WORKGROUP_BYTES}; use at most ${Math.floor(WORKGROUP_BYTES / bytesPerRow)} rows`);
   }
 }
 
 function launchGeometry(s: AttentionShape, tiles: AttentionTiles, scale: number) {
+  // The direct kernels declare no TILE override, and a pipeline may set only declared ones.
+  const constants: Record<string, number> = tiles.staged ? { ROWS: tiles.rows, TILE: tiles.tile } : { ROWS: tiles.rows };
   return {
-    constants: { ROWS: tiles.rows, TILE: tiles.tile },
+    constants,
     workgroups: [ceilDiv(s.tokens, tiles.rows), s.heads, s.batch] as [number, number, number],
     uniforms: new UniformWriter().u32(s.tokens, s.heads).f32(scale).finish(),
   };
@@ -94,14 +108,14 @@ const stagedKeyBytes = (dh: number) => 32 * Math.ceil(dh / 4) + 8;
 
 /**
  * y [B, T, heads·Dh] and lse [B, heads, T] = log Σ_j≤i exp(s_ij) from qkv. Bindings: qkv, y, lse.
- * `tiles` defaults to 32 × 32, halved while a tile exceeds 16 KiB.
+ * `tiles` defaults to the GPU default, its tile halved while it exceeds 16 KiB.
  */
 export function causalAttentionForward(s: AttentionShape, scale: number, tiles?: AttentionTiles): KernelSpec {
-  const t = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedQueryBytes(s.headDim)) };
+  const t = tiles ?? fitted(defaultTiles(false), stagedQueryBytes(s.headDim));
   checkTiles('causal_attention', t, stagedQueryBytes(s.headDim));
   return {
     name: 'causal_attention',
-    code: causalAttentionShader(s.headDim),
+    code: causalAttentionShader(s.headDim, t.staged),
     entryPoint: 'main',
     bindings: ['read', 'write', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
@@ -115,18 +129,18 @@ export function causalAttentionForward(s: AttentionShape, scale: number, tiles?:
  */
 export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?: AttentionTiles): KernelProgram {
   // One configuration for both kernels, fitted to the wider staged row (the dk/dv kernel's).
-  const t = tiles ?? { rows: DEFAULT_ROWS, tile: fitTile(DEFAULT_TILE, stagedKeyBytes(s.headDim)) };
+  const t = tiles ?? fitted(defaultTiles(false), stagedKeyBytes(s.headDim));
   checkTiles('causal_attention_backward', t, stagedKeyBytes(s.headDim));
   const queryGrad: KernelSpec = {
     name: 'causal_attention_backward_dq',
-    code: causalAttentionQueryGradShader(s.headDim),
+    code: causalAttentionQueryGradShader(s.headDim, t.staged),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
   };
   const keyGrad: KernelSpec = {
     name: 'causal_attention_backward_dkv',
-    code: causalAttentionKeyGradShader(s.headDim),
+    code: causalAttentionKeyGradShader(s.headDim, t.staged),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
@@ -142,31 +156,35 @@ export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?
 }
 
 /**
- * Tile configurations the autotuner may time, the default first. More rows per workgroup reuse a
- * staged tile more; fewer give more workgroups to a short sequence. Each is fitted to 16 KiB.
+ * Configurations the autotuner may time, fitted to 16 KiB. More rows per workgroup reuse a staged
+ * tile more; fewer give a short sequence more workgroups.
  */
-const TILE_CANDIDATES: readonly AttentionTiles[] = [
-  { rows: DEFAULT_ROWS, tile: DEFAULT_TILE },
-  { rows: 64, tile: 32 },
-  { rows: 16, tile: 16 },
-  { rows: 64, tile: 64 },
-  { rows: 32, tile: 8 },
+const CANDIDATES: readonly AttentionTiles[] = [
+  { staged: true, rows: 32, tile: 32 },
+  { staged: true, rows: 64, tile: 32 },
+  { staged: true, rows: 16, tile: 16 },
+  { staged: true, rows: 64, tile: 64 },
+  { staged: false, rows: 32, tile: 32 },
+  { staged: false, rows: 64, tile: 32 },
+  { staged: false, rows: 16, tile: 32 },
 ];
 
-/** 'r32t32': rows 32, tile 32. */
-export const tilesId = (t: AttentionTiles): string => `r${t.rows}t${t.tile}`;
+/** 's32t32': staged, rows 32, tile 32; 'd64': direct, rows 64. */
+export const tilesId = (t: AttentionTiles): string => (t.staged ? `s${t.rows}t${t.tile}` : `d${t.rows}`);
 
 export function tilesOf(id: string): AttentionTiles {
-  const m = /^r(\d+)t(\d+)$/.exec(id);
-  if (!m) throw new KernelError('causal_attention', `unknown tile configuration '${id}'; expected e.g. 'r32t32' (rows 32, tile 32)`);
-  return { rows: Number(m[1]), tile: Number(m[2]) };
+  const staged = /^s(\d+)t(\d+)$/.exec(id);
+  if (staged) return { staged: true, rows: Number(staged[1]), tile: Number(staged[2]) };
+  const direct = /^d(\d+)$/.exec(id);
+  if (direct) return { staged: false, rows: Number(direct[1]), tile: 32 };
+  throw new KernelError('causal_attention', `unknown tile configuration '${id}'; expected e.g. 's32t32' (staged, rows 32, tile 32) or 'd32' (direct, rows 32)`);
 }
 
-/** The candidates fitted to `bytesPerRow`, without repeats. */
-function fittedCandidates(bytesPerRow: number): AttentionTiles[] {
+/** The candidates fitted to `bytesPerRow`, this adapter's default first, without repeats. */
+function candidateTiles(bytesPerRow: number, software: boolean): AttentionTiles[] {
   const seen = new Map<string, AttentionTiles>();
-  for (const c of TILE_CANDIDATES) {
-    const t = { rows: c.rows, tile: fitTile(c.tile, bytesPerRow) };
+  for (const c of [defaultTiles(software), ...CANDIDATES]) {
+    const t = fitted(c, bytesPerRow);
     if (!seen.has(tilesId(t))) seen.set(tilesId(t), t);
   }
   return [...seen.values()];
@@ -183,22 +201,22 @@ export interface AttentionTuning {
   bufferBytes: number[];
 }
 
-/** Forward candidates, binding qkv, y, lse. */
-export function causalAttentionForwardTuning(s: AttentionShape, scale: number): AttentionTuning {
+/** Forward candidates, binding qkv, y, lse; the first is this adapter's default. */
+export function causalAttentionForwardTuning(s: AttentionShape, scale: number, software: boolean): AttentionTuning {
   const n = sizesOf(s);
   return {
     shapeClass: shapeClass('causal_attention', s),
-    candidates: fittedCandidates(stagedQueryBytes(s.headDim)).map((t) => ({ id: tilesId(t), spec: causalAttentionForward(s, scale, t) })),
+    candidates: candidateTiles(stagedQueryBytes(s.headDim), software).map((t) => ({ id: tilesId(t), spec: causalAttentionForward(s, scale, t) })),
     bufferBytes: [n.qkv, n.y, n.stat].map((v) => v * 4),
   };
 }
 
 /** Backward candidates, binding dy, qkv, y, lse, dqkv, D: the dq launch, then the dk/dv launch. */
-export function causalAttentionBackwardTuning(s: AttentionShape, scale: number): AttentionTuning {
+export function causalAttentionBackwardTuning(s: AttentionShape, scale: number, software: boolean): AttentionTuning {
   const n = sizesOf(s);
   return {
     shapeClass: shapeClass('causal_attention_backward', s),
-    candidates: fittedCandidates(stagedKeyBytes(s.headDim)).map((t) => {
+    candidates: candidateTiles(stagedKeyBytes(s.headDim), software).map((t) => {
       const [dq, dkv] = causalAttentionBackward(s, scale, t).launches;
       return { id: tilesId(t), spec: dq.spec, after: [{ spec: dkv.spec, buffers: [0, 1, 3, 5, 4] }] };
     }),

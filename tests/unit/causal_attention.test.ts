@@ -15,6 +15,7 @@ import {
   causalAttentionBackwardTuning,
   causalAttentionForward,
   causalAttentionForwardTuning,
+  tilesId,
   tilesOf,
   type AttentionShape,
   type AttentionTiles,
@@ -79,11 +80,15 @@ describe('causal_attention kernels against the float64 reference', () => {
     [shape(2, 65, 2, 32), undefined],
     [shape(1, 9, 2, 3), undefined],
     // Small tiles: many key tiles per row block, the ragged last tile and rows ≠ tile.
-    [shape(1, 13, 2, 8), { rows: 4, tile: 2 }],
-    [shape(2, 11, 1, 16), { rows: 3, tile: 5 }],
+    [shape(1, 13, 2, 8), { staged: true, rows: 4, tile: 2 }],
+    [shape(2, 11, 1, 16), { staged: true, rows: 3, tile: 5 }],
+    // Direct: each invocation reads the other rows from storage (the software adapters' default).
+    [shape(2, 65, 2, 32), { staged: false, rows: 32, tile: 32 }],
+    [shape(1, 9, 2, 3), { staged: false, rows: 4, tile: 32 }],
+    [shape(2, 7, 3, 16), { staged: false, rows: 3, tile: 32 }],
   ];
   for (const [s, tiles] of cases) {
-    const where = `${label(s)}${tiles ? ` tiles ${tiles.rows}×${tiles.tile}` : ''}`;
+    const where = `${label(s)}${tiles ? (tiles.staged ? ` staged ${tiles.rows}×${tiles.tile}` : ` direct ${tiles.rows}`) : ''}`;
     it(`forward y and logsumexp, ${where}`, async () => {
       const qkv = uniform(sizes(s).qkv, s.tokens + 10 * s.headDim, -2, 2);
       const scale = 1 / Math.sqrt(s.headDim);
@@ -142,6 +147,7 @@ describe('causal_attention kernels against the float64 reference', () => {
       tokens: fc.integer({ min: 1, max: 24 }),
       heads: fc.integer({ min: 1, max: 3 }),
       headDim: fc.integer({ min: 1, max: 12 }),
+      staged: fc.boolean(),
       rows: fc.integer({ min: 1, max: 40 }),
       tile: fc.integer({ min: 1, max: 40 }),
       scale: fc.double({ min: -2, max: 2, noNaN: true }),
@@ -150,7 +156,7 @@ describe('causal_attention kernels against the float64 reference', () => {
     await fc.assert(
       fc.asyncProperty(problem, async (p) => {
         const s = shape(p.batch, p.tokens, p.heads, p.headDim);
-        const tiles = { rows: p.rows, tile: p.tile };
+        const tiles = { staged: p.staged, rows: p.rows, tile: p.tile };
         const qkv = uniform(sizes(s).qkv, p.seed, -2, 2);
         const dy = uniform(sizes(s).y, p.seed + 1);
         const { y } = await forwardOnGpu(s, qkv, p.scale, tiles);
@@ -193,10 +199,10 @@ describe('causal_attention tuning candidates', () => {
     const dy = uniform(n.y, 91);
     const ref = causalAttentionRef(qkv, s, 0.2);
     const refGrad = causalAttentionGradRef(qkv, dy, s, 0.2);
-    const forward = causalAttentionForwardTuning(s, 0.2);
-    const backward = causalAttentionBackwardTuning(s, 0.2);
-    expect(forward.candidates[0].id).toBe('r32t32');
-    expect(backward.candidates.map((c) => c.id)).toEqual(['r32t32', 'r64t32', 'r16t16', 'r32t8']);
+    const forward = causalAttentionForwardTuning(s, 0.2, false);
+    const backward = causalAttentionBackwardTuning(s, 0.2, false);
+    expect(forward.candidates.map((c) => c.id)).toEqual(['s32t32', 's64t32', 's16t16', 's64t64', 'd32', 'd64', 'd16']);
+    expect(backward.candidates.map((c) => c.id)).toEqual(['s32t32', 's64t32', 's16t16', 'd32', 'd64', 'd16']);
     expect(forward.bufferBytes).toEqual([n.qkv * 4, n.y * 4, n.lse * 4]);
     for (const c of forward.candidates) {
       const [y, lse] = await runProgram(singleLaunch(c.spec), [qkv], [n.y, n.lse]);
@@ -212,14 +218,16 @@ describe('causal_attention tuning candidates', () => {
       }));
       const [dqkv] = await runProgram({ name: c.id, scratch: [], launches }, [dy, qkv, y, lse], [n.qkv, n.lse]);
       expectClose(dqkv, refGrad, { atol: 1e-5, rtol: 1e-4 }, `dqkv ${c.id}`);
-      expect(tilesOf(c.id)).toEqual({ rows: Number(c.id.slice(1, c.id.indexOf('t'))), tile: Number(c.id.slice(c.id.indexOf('t') + 1)) });
+      expect(tilesId(tilesOf(c.id))).toBe(c.id);
     }
   });
 
-  it('fits every candidate to 16 KiB of workgroup memory for the widest heads', () => {
+  it('fits every candidate to 16 KiB of workgroup memory for the widest heads; software adapters start direct', () => {
     const s = shape(1, 8, 1, 128);
-    expect(causalAttentionForwardTuning(s, 1).candidates.map((c) => c.id)).toEqual(['r32t16', 'r64t16', 'r16t16', 'r32t8']);
-    expect(causalAttentionBackwardTuning(s, 1).candidates.map((c) => c.id)).toEqual(['r32t8', 'r64t8', 'r16t8']);
+    expect(causalAttentionForwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t16', 's64t16', 's16t16', 'd32', 'd64', 'd16']);
+    expect(causalAttentionBackwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t8', 's64t8', 's16t8', 'd32', 'd64', 'd16']);
+    // Software adapters start from the direct kernels.
+    expect(causalAttentionForwardTuning(s, 1, true).candidates.map((c) => c.id)).toEqual(['d32', 's32t16', 's64t16', 's16t16', 'd64', 'd16']);
     expect(() => tilesOf('32x32')).toThrow(KernelError);
   });
 });
@@ -309,9 +317,9 @@ describe('causal_attention errors', () => {
 
   it('refuses tiles over the workgroup limits', () => {
     const s = shape(1, 4, 1, 128);
-    expect(() => causalAttentionForward(s, 1, { rows: 300, tile: 4 })).toThrow(/rows 300 must be an integer in \[1, 256\]/);
-    expect(() => causalAttentionForward(s, 1, { rows: 32, tile: 32 })).toThrow(/causal_attention: a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
-    expect(() => causalAttentionBackward(s, 1, { rows: 32, tile: 16 })).toThrow(/causal_attention_backward: a tile of 16 rows needs 16512 bytes of workgroup memory, over 16384; use at most 15 rows/);
+    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 300, tile: 4 })).toThrow(/rows 300 must be an integer in \[1, 256\]/);
+    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 32, tile: 32 })).toThrow(/causal_attention: a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
+    expect(() => causalAttentionBackward(s, 1, { staged: true, rows: 32, tile: 16 })).toThrow(/causal_attention_backward: a tile of 16 rows needs 16512 bytes of workgroup memory, over 16384; use at most 15 rows/);
   });
 
   it('leaves no buffers alive', () => {

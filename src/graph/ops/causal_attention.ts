@@ -57,7 +57,7 @@ export const causalAttentionRule: OpRule<'causal_attention'> = {
   },
   async lower({ inputs: [qkv], attrs }, ctx) {
     const s = attentionShape('causal_attention', qkv.shape, attrs.heads);
-    const t = causalAttentionForwardTuning(s, attrs.scale);
+    const t = causalAttentionForwardTuning(s, attrs.scale, ctx.software);
     const id = await ctx.tune(t.shapeClass, t.candidates, t.bufferBytes);
     return program(singleLaunch(causalAttentionForward(s, attrs.scale, tilesOf(id))));
   },
@@ -86,7 +86,7 @@ export const causalAttentionBackwardRule: OpRule<'causal_attention_backward'> = 
   grad: 'nondiff',
   async lower({ inputs: [, qkv], attrs }, ctx) {
     const s = attentionShape('causal_attention_backward', qkv.shape, attrs.heads);
-    const t = causalAttentionBackwardTuning(s, attrs.scale);
+    const t = causalAttentionBackwardTuning(s, attrs.scale, ctx.software);
     const id = await ctx.tune(t.shapeClass, t.candidates, t.bufferBytes);
     return program(causalAttentionBackward(s, attrs.scale, tilesOf(id)));
   },
