@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright';
 import { preview, type PreviewServer } from 'vite';
@@ -58,6 +58,9 @@ export async function packTarball(): Promise<RunResult> {
  * tarball is taken; everything else comes from npm's cache where it can.
  */
 export function installExample(dir: string): Promise<RunResult> {
+  const wanted = `file:../../${basename(tarballPath)}`;
+  const named = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies?.['webgpu-dl'];
+  if (named !== wanted) return Promise.resolve({ code: 1, output: `${dir}/package.json: webgpu-dl is '${named}', expected '${wanted}' (the tarball npm pack writes)` });
   rmSync(join(dir, 'package-lock.json'), { force: true });
   rmSync(join(dir, 'node_modules', 'webgpu-dl'), { recursive: true, force: true });
   return run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], dir);
