@@ -69,6 +69,9 @@ export class HeadRows {
   }
 }
 
+/** `code` two spaces less indented: a loop body written for the staged loop nest, used one level up. */
+export const outdent = (code: string): string => code.replace(/\n {2}/g, '\n');
+
 /** Constants, overrides, the uniform struct and the flat-index helpers every attention kernel uses. */
 export function attentionPreludeWGSL(rows: HeadRows, staged: boolean): string {
   return wgsl`
@@ -170,7 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   // Causal mask: row i sees keys j ≤ i.
   for (var j = 0u; j <= row; j++) {
     let kb = qkv_at(b, j, h, 1u);
-    let vb = qkv_at(b, j, h, 2u);${keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c))}
+    let vb = qkv_at(b, j, h, 2u);${outdent(keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c)))}
   }
 #endif
   if (live) {

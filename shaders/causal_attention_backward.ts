@@ -1,5 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { attentionPreludeWGSL, HeadRows } from './causal_attention.js';
+import { attentionPreludeWGSL, HeadRows, outdent } from './causal_attention.js';
 
 /**
  * Causal self-attention backward, as FlashAttention-2: the probabilities are recomputed from q, k
@@ -73,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 #else
   for (var j = 0u; j <= row; j++) {
     let kb = qkv_at(b, j, h, 1u);
-    let vb = qkv_at(b, j, h, 2u);${keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c))}
+    let vb = qkv_at(b, j, h, 2u);${outdent(keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c)))}
   }
 #endif
   if (live) {
@@ -156,7 +156,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 #else
   for (var i = j; i < select(j, T, live); i++) {
     let qb = qkv_at(b, i, h, 0u);
-    let ob = out_at(b, i, h);${queryStep((c) => `${r.load('qkv', 'qb', c)} * params.scale`, (c) => r.load('dy', 'ob', c), 'lse[stat_at(b, h, i)]', 'dstat[stat_at(b, h, i)]')}
+    let ob = out_at(b, i, h);${outdent(queryStep((c) => `${r.load('qkv', 'qb', c)} * params.scale`, (c) => r.load('dy', 'ob', c), 'lse[stat_at(b, h, i)]', 'dstat[stat_at(b, h, i)]'))}
   }
 #endif
   if (live) {
