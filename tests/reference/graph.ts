@@ -5,6 +5,7 @@ import { channelStats, type BNShape } from './batch_norm.js';
 import { causalAttentionGradRef, causalAttentionRef } from './causal_attention.js';
 import { embeddingBackwardRef, embeddingOutputsRef } from './embedding.js';
 import { layerNormBackwardSavedRef, layerNormRef } from './layer_norm.js';
+import { padChannelsRef } from './pad_channels.js';
 import { dropoutKeepRef } from './random.js';
 import { avgPool, avgPoolBackward, maxPool, type RefPool } from './pool2d.js';
 import { countCorrect, countInvalid, crossEntropy, crossEntropyGrad } from './softmax_cross_entropy.js';
@@ -307,6 +308,7 @@ export function evaluateOps(ops: readonly ScheduledOp[], feeds: Map<Value, Float
       case 'layer_norm_backward': results = layerNormBackwardSavedRef(x[0], x[1], x[2], x[3], x[4]); break;
       case 'embedding': results = embeddingOutputsRef(x[0], x[1], node.inputs[1].shape[1]); break;
       case 'embedding_backward': results = [embeddingBackwardRef(x[0], x[1], (node.attrs as { numEmbeddings: number }).numEmbeddings, a.shape[a.shape.length - 1])]; break;
+      case 'pad_channels': results = [padChannelsRef(x[0], a.shape, (node.attrs as { before: number }).before, (node.attrs as { after: number }).after)]; break;
       default:
         throw new Error(`reference interpreter: no rule for ${node.op}`);
     }

@@ -12,6 +12,7 @@ import { embeddingBackwardRule, embeddingRule } from './embedding.js';
 import { layerNormBackwardRule, layerNormRule } from './layer_norm.js';
 import { matmulRule } from './matmul.js';
 import { matmulFusedRule } from './matmul_fused.js';
+import { padChannelsRule } from './pad_channels.js';
 import { softmaxBackwardRule, softmaxRule } from './softmax.js';
 import { expandRule, reshapeRule, stopGradientRule, sumRule } from './shape.js';
 import type { RuleTable } from './rule.js';
@@ -62,4 +63,5 @@ export const RULES: RuleTable = {
   layer_norm_backward: layerNormBackwardRule,
   embedding: embeddingRule,
   embedding_backward: embeddingBackwardRule,
+  pad_channels: padChannelsRule,
 };

@@ -1,5 +1,6 @@
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 import type { CausalAttentionAttrs } from './causal_attention.js';
+import type { PadChannelsAttrs } from './pad_channels.js';
 
 /** Per-axis sizes (h, w). */
 export type Pair2 = readonly [number, number];
@@ -140,6 +141,8 @@ export interface OpAttrs {
   embedding: Record<string, never>;
   /** dy [.., D], indices [..] → dweight [numEmbeddings, D], summed over repeated indices in index order. */
   embedding_backward: { numEmbeddings: number };
+  /** x [N, C, ...] → [N, C + before + after, ...] with zero channels (negative counts crop). */
+  pad_channels: PadChannelsAttrs;
 }
 
 export type OpKind = keyof OpAttrs;
