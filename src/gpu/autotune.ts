@@ -62,6 +62,8 @@ export class Autotuner {
   private running: Promise<void> | undefined;
   private started = false;
   private stopped = false;
+  /** The last round ended on an unusable engine (destroyed, or lost until recover()). */
+  private halted = false;
   /** Waits for the background tuner's next turn (AutotunerOptions.waitForIdle); replaceable, for tests. */
   waitForIdle: (first: boolean) => Promise<void>;
 
@@ -176,13 +178,20 @@ export class Autotuner {
    */
   tuneInBackground(): void {
     if (!this.enabled || this.running || this.stopped || this.queue.length === 0) return;
+    this.halted = false;
     const first = !this.started;
     this.started = true;
-    this.running = this.drain(first).finally(() => {
-      this.running = undefined;
-      // Shape classes queued while the last job ran.
-      if (this.queue.length) this.tuneInBackground();
-    });
+    // A failing wait (an injected one, say) ends this round like an unusable engine does: tuning is
+    // never worth a rejection, nor a retry loop.
+    this.running = this.drain(first)
+      .catch(() => {
+        this.halted = true;
+      })
+      .finally(() => {
+        this.running = undefined;
+        // Shape classes queued while the last job ran (not after a halt: the next compile restarts).
+        if (this.queue.length && !this.halted) this.tuneInBackground();
+      });
   }
 
   /** Resolves once the background tuner has nothing left to do (for tests and benchmarks). */
@@ -205,7 +214,9 @@ export class Autotuner {
       try {
         this.engine.check?.();
       } catch {
-        this.stop(); // destroyed or lost: nothing to time on
+        // Destroyed, or lost until recover(): the job waits for the next compile to start a round.
+        this.queue.unshift(job);
+        this.halted = true;
         return;
       }
       // Another engine on this store (a second tab, a resumed process) may have tuned it since.

@@ -215,3 +215,32 @@ describe('tuneNow', () => {
     }
   });
 });
+
+describe('background rounds', () => {
+  const info = { vendor: 'nvidia', architecture: 'hopper', device: '', description: '', software: false, features: [], limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30, maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024, maxComputeWorkgroupSizeY: 1024, maxComputeWorkgroupsPerDimension: 65535, maxStorageBuffersPerShaderStage: 10 } };
+  const candidates = [
+    { id: 'relu', spec: activationForward({ kind: 'relu' }, 256) },
+    { id: 'tanh', spec: activationForward({ kind: 'tanh' }, 256) },
+  ];
+
+  it('end on an engine that cannot be used, keeping the job for the next compile, without spinning', async () => {
+    const time = vi.spyOn(Autotuner.prototype, 'time');
+    let waits = 0;
+    const lost = { info, check: () => { throw new Error('device lost'); } };
+    const tuner = new Autotuner(lost as never, true, new CopyableStore(), { waitForIdle: async () => void waits++ });
+    await tuner.choose('c', candidates, [1024, 1024]);
+    tuner.tuneInBackground();
+    await tuner.settled();
+    expect(waits).toBe(1);
+    expect(tuner.pending).toBe(1);
+    expect(time).not.toHaveBeenCalled();
+  });
+
+  it('end quietly when the wait for idle time fails', async () => {
+    const tuner = new Autotuner({ info } as never, true, new CopyableStore(), { waitForIdle: () => Promise.reject(new Error('no idle time')) });
+    await tuner.choose('c', candidates, [1024, 1024]);
+    tuner.tuneInBackground();
+    await expect(tuner.settled()).resolves.toBeUndefined();
+    expect(tuner.pending).toBe(1);
+  });
+});
