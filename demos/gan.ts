@@ -2,7 +2,7 @@ import { fixedLatents, loadIdxUrl } from '../src/index.js';
 import { startTraining, type GanJobConfig, type GanJobProgress, type TrainingRun } from '../src/worker/index.js';
 import { LineChart } from './lib/chart.js';
 import { grayImage, pixelCanvas } from './lib/images.js';
-import { $, boot, el, field, fmt, showFailure } from './lib/shell.js';
+import { $, boot, el, field, fmt, inOrder, showFailure } from './lib/shell.js';
 import { download } from './lib/storage.js';
 import type { GanModelConfig } from './lib/train_worker.js';
 
@@ -224,7 +224,8 @@ async function ganDemo(worker: Worker): Promise<void> {
     await r.started;
     showSamples(await r.request<Float32Array>('sample', { latents, count: SAMPLES }));
     await showStrip();
-    status.textContent = `${count} training images, trained in a Web Worker. Press Start.`;
+    const counts = await r.request<{ generator: number; discriminator: number }>('parameters');
+    status.textContent = `G ${counts.generator.toLocaleString('en')} and D ${counts.discriminator.toLocaleString('en')} parameters; ${count} training images. Press Start.`;
     setTrainState('idle');
   }
 
@@ -243,8 +244,11 @@ async function ganDemo(worker: Worker): Promise<void> {
     status.textContent = `Paused at iteration ${hooks.iterations}.`;
   }
 
-  startBtn.addEventListener('click', () => void (hooks.state === 'running' ? pause() : start()).catch(showFailure));
-  resetBtn.addEventListener('click', () => void build().catch(showFailure));
+  // Start, pause and reset one after another: a pause sent while a start is still on its way would
+  // otherwise reach the worker before the start's resume.
+  const command = inOrder(showFailure);
+  startBtn.addEventListener('click', () => void command(() => (hooks.state === 'running' ? pause() : start())));
+  resetBtn.addEventListener('click', () => void command(build));
   lr.addEventListener('change', () => {
     const v = Number(lr.value);
     if (run && v > 0) void run.setLearningRate(v).catch(showFailure);
@@ -259,13 +263,14 @@ async function ganDemo(worker: Worker): Promise<void> {
   document.addEventListener('visibilitychange', () => {
     if (document.hidden && hooks.state === 'running') {
       resumeAfterHidden = true;
-      void pause().catch(showFailure);
+      void command(pause);
     } else if (!document.hidden && resumeAfterHidden) {
       resumeAfterHidden = false;
-      void start().catch(showFailure);
+      void command(start);
     }
   });
 
+  // Directly, not through `command`: a failure here fails the page's boot.
   await build();
   if (params.get('autostart') === '1') await start();
 }

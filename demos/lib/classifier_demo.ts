@@ -5,7 +5,7 @@ import { ClassifierPanels } from './classifier_panels.js';
 import type { ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 import { checkpointPanel } from './checkpoint_panel.js';
 import type { LiveRecovery } from './live_trainer.js';
-import { $, el, field, fmt, showFailure } from './shell.js';
+import { $, el, field, fmt, inOrder, showFailure } from './shell.js';
 
 export type { WeightView, ClassifierDemoConfig, ClassifierHooks } from './classifier_types.js';
 
@@ -108,7 +108,10 @@ export async function classifierDemo(worker: Worker, config: ClassifierDemoConfi
           },
         key: () => `${config.key}:${sizes().join(',')}`,
         fileName: (steps) => `${config.key}-${sizes().join('x')}-step${steps}`,
-        afterLoad: async () => panels.showEvaluation(await run!.request<EvaluationReport>('evaluate'), run!),
+        afterLoad: async () => {
+          const report = await run!.request<EvaluationReport>('evaluate');
+          await draw(() => panels.showEvaluation(report, run!));
+        },
       },
       showFailure,
     ),
@@ -116,6 +119,8 @@ export async function classifierDemo(worker: Worker, config: ClassifierDemoConfi
 
   let run: TrainingRun<ChunkReport> | undefined;
   let resumeAfterHidden = false;
+  // The worker's reports, drawn in the order they came (an evaluation yields to the page as it draws).
+  const draw = inOrder(showFailure);
 
   const setTrainState = (s: ClassifierHooks['state']) => {
     hooks.state = s;
@@ -195,29 +200,31 @@ export async function classifierDemo(worker: Worker, config: ClassifierDemoConfi
     window.__run = r;
     panels.run = r;
     const first = new Promise<EvaluationReport>((resolve) => {
-      r.onEvent = (name, data) => {
-        if (r !== run) return;
-        if (name === 'evaluation') {
-          const report = data as EvaluationReport;
-          panels.showEvaluation(report, r);
-          stat('test loss', fmt(report.loss));
-          stat('test acc', fmt(report.accuracy));
-          resolve(report);
-        } else if (name === 'recovered') showRecovery(data as LiveRecovery);
-      };
+      r.onEvent = (name, data) =>
+        void draw(async () => {
+          if (r !== run) return;
+          if (name === 'evaluation') {
+            const report = data as EvaluationReport;
+            stat('test loss', fmt(report.loss));
+            stat('test acc', fmt(report.accuracy));
+            await panels.showEvaluation(report, r);
+            resolve(report);
+          } else if (name === 'recovered') showRecovery(data as LiveRecovery);
+        });
     });
-    r.onProgress = (c) => r === run && showChunk(c);
+    r.onProgress = (c) => void draw(() => r === run && showChunk(c));
     // A pause the job chose itself: the step limit.
-    r.onPaused = (reason) => {
-      if (r !== run || !reason) return;
-      setTrainState('done');
-      status.textContent = reason;
-    };
+    r.onPaused = (reason) =>
+      void draw(() => {
+        if (r !== run || !reason) return;
+        setTrainState('done');
+        status.textContent = reason;
+      });
     void r.done.catch((e) => {
       if (r === run) showFailure(e);
     });
-    await Promise.race([first, r.done]);
-    status.textContent = `${train.count} training and ${test.count} test samples, trained in a Web Worker. Press Start.`;
+    const { parameters } = await Promise.race([first, r.done.then(() => Promise.reject(new Error('training ended before its first evaluation')))]);
+    status.textContent = `${parameters.toLocaleString('en')} parameters; ${train.count} training and ${test.count} test samples. Press Start.`;
     setTrainState('idle');
   }
 
@@ -232,12 +239,17 @@ export async function classifierDemo(worker: Worker, config: ClassifierDemoConfi
   async function pause(): Promise<void> {
     if (!run) return;
     await run.pause();
+    // Reports posted before the pause are drawn before the page says it paused.
+    await draw(() => undefined);
     if (hooks.state === 'running') setTrainState('paused');
     status.textContent = `Paused at step ${hooks.steps}.`;
   }
 
-  startBtn.addEventListener('click', () => void (hooks.state === 'running' ? pause() : start()).catch(showFailure));
-  resetBtn.addEventListener('click', () => void build().catch(showFailure));
+  // Start, pause and reset one after another: a pause sent while a start is still on its way would
+  // otherwise reach the worker before the start's resume.
+  const command = inOrder(showFailure);
+  startBtn.addEventListener('click', () => void command(() => (hooks.state === 'running' ? pause() : start())));
+  resetBtn.addEventListener('click', () => void command(build));
   for (const input of [maxSteps, evalEvery]) input.addEventListener('change', () => void run?.request('settings', settings()).catch(showFailure));
   lr.addEventListener('change', async () => {
     const v = Number(lr.value);
@@ -249,13 +261,14 @@ export async function classifierDemo(worker: Worker, config: ClassifierDemoConfi
   document.addEventListener('visibilitychange', () => {
     if (document.hidden && hooks.state === 'running') {
       resumeAfterHidden = true;
-      void pause().catch(showFailure);
+      void command(pause);
     } else if (!document.hidden && resumeAfterHidden) {
       resumeAfterHidden = false;
-      void start().catch(showFailure);
+      void command(start);
     }
   });
 
+  // Directly, not through `command`: a failure here fails the page's boot.
   await build();
   if (params.get('autostart') === '1') await start();
 }

@@ -42,6 +42,8 @@ export interface ChunkReport {
 /** Posted as event 'evaluation' (and answered to the 'evaluate' request). */
 export interface EvaluationReport {
   step: number;
+  /** The model's parameter count. */
+  parameters: number;
   loss: number;
   accuracy: number;
   confusion: number[][];
@@ -86,7 +88,7 @@ export function classifierJob(buildModel: (sizes: number[]) => Sequential, optio
       const weights = [];
       for (const name of config.weights) weights.push({ name, shape: [...live.trainer.store.entry(name).shape], data: await live.trainer.store.read(name) });
       const featureMaps = probe && (await probe.read(live, config.test, settings.featureDigit ?? 0));
-      return { step, loss: e.loss, accuracy: e.accuracy, confusion: e.confusion, gridProbs, batch, weights, featureMaps };
+      return { step, parameters: live.trainer.store.count, loss: e.loss, accuracy: e.accuracy, confusion: e.confusion, gridProbs, batch, weights, featureMaps };
     }
 
     async function train(ctx: JobContext): Promise<void> {

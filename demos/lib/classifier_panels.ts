@@ -5,7 +5,7 @@ import type { ClassifierHooks, WeightView } from './classifier_types.js';
 import { drawConfusion } from './confusion.js';
 import { DrawPad } from './drawpad.js';
 import { grayImage, pixelCanvas } from './images.js';
-import { el } from './shell.js';
+import { el, yieldToPage } from './shell.js';
 
 const BATCH_SHOWN = 8;
 
@@ -97,7 +97,8 @@ export class ClassifierPanels {
     }
   }
 
-  showEvaluation(r: EvaluationReport, run: TrainingRun<ChunkReport>): void {
+  /** Draws an evaluation a part at a time, yielding to the page between parts. */
+  async showEvaluation(r: EvaluationReport, run: TrainingRun<ChunkReport>): Promise<void> {
     const hooks = this.hooks;
     hooks.evals.push({ step: r.step, loss: r.loss, accuracy: r.accuracy });
     if (r.step > 0) {
@@ -105,6 +106,7 @@ export class ClassifierPanels {
       this.accChart.add(1, r.step, r.accuracy);
     }
     drawConfusion(this.confusion, r.confusion);
+    await yieldToPage();
     hooks.grid = [];
     this.gridCells.forEach((cell, i) => {
       const [best] = topK(r.gridProbs.subarray(i * 10, (i + 1) * 10), 1);
@@ -115,8 +117,14 @@ export class ClassifierPanels {
       cell.title = `true ${label}, predicted ${best.digit} (${(best.p * 100).toFixed(1)}%)`;
     });
     this.grid.dataset.version = String(hooks.evals.length);
-    if (r.batch) this.showBatch(r.batch, r.step);
-    for (const v of this.views) v.update(r, run);
+    if (r.batch) {
+      await yieldToPage();
+      this.showBatch(r.batch, r.step);
+    }
+    for (const v of this.views) {
+      await yieldToPage();
+      v.update(r, run);
+    }
     void this.classifyDrawing();
   }
 

@@ -102,6 +102,24 @@ export function nextFrame(): Promise<void> {
   });
 }
 
+/**
+ * Lets the page handle input and paint before going on: drawing a whole evaluation in one task
+ * would be one long task (the worker's reports arrive as single messages).
+ */
+export function yieldToPage(): Promise<void> {
+  const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<void> } }).scheduler;
+  return scheduler?.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0));
+}
+
+/**
+ * Runs handlers one after another, each after the previous one's promise settles: reports from
+ * the worker are drawn in the order they came even when drawing one yields to the page.
+ */
+export function inOrder(onError: (e: unknown) => void): (handler: () => unknown) => Promise<void> {
+  let queue = Promise.resolve();
+  return (handler) => (queue = queue.then(handler).then(() => undefined, onError));
+}
+
 /** Formats a number for the stats line. */
 export function fmt(v: number, digits = 3): string {
   return Number.isFinite(v) ? v.toFixed(digits) : '–';

@@ -33,8 +33,9 @@ export interface GanJobProgress {
 /**
  * A job that trains a GAN in the worker, a chunk of iterations per report, each chunk on images
  * drawn without replacement from a seeded reshuffle of the data. `setLearningRate` sets both
- * networks' rates. Requests: `sample` ({ latents, count } → images) and `setIterations` (a new
- * limit, e.g. to go on after pausing at the old one).
+ * networks' rates. Requests: `sample` ({ latents, count } → images), `parameters` (the two
+ * networks' parameter counts) and `setIterations` (a new limit, e.g. to go on after pausing at the
+ * old one).
  */
 export function ganJob(setup: (config: GanJobConfig, engine: Engine) => GanOptions): JobFactory {
   return (engine, raw) => {
@@ -104,6 +105,7 @@ export function ganJob(setup: (config: GanJobConfig, engine: Engine) => GanOptio
           const { latents, count } = args as { latents: Float32Array; count: number };
           return gan.sample(latents, count);
         },
+        parameters: () => ({ generator: gan.generatorStore.count, discriminator: gan.discriminatorStore.count }),
         setIterations: (n) => {
           if (!(Number.isInteger(n) && (n as number) >= 0)) throw new ShapeError(`ganJob setIterations: ${String(n)} must be a whole number of iterations (0: no limit)`);
           limit = n as number;

@@ -84,7 +84,11 @@ class Run {
   }
 
   pause(reason?: string): void {
-    if (this.paused) return;
+    if (this.paused) {
+      // Already waiting between steps (e.g. started paused): say so now, or the page's pause() would wait for ever.
+      if (this.wake) this.post({ type: 'paused', run: this.id });
+      return;
+    }
     this.paused = true;
     this.pauseReason = reason;
   }

@@ -131,6 +131,9 @@ describe('training worker protocol', () => {
     await tick(100);
     expect(reports).toBe(reportsWhilePaused);
 
+    // Pausing a paused run answers at once (a page may send pause twice, or before its resume).
+    await Promise.race([run.pause(), tick(2000).then(() => Promise.reject(new Error('a second pause() was never answered')))]);
+
     // A rate of (almost) zero from here on: SGD's updates vanish, so the weights end where they paused.
     await run.setLearningRate(1e-30);
     await run.resume();
