@@ -51,9 +51,10 @@ export interface OnnxExportOptions {
 /**
  * `model` in evaluation mode (Dropout the identity, BatchNorm with its running statistics) as an
  * ONNX model: the bytes of a `.onnx` file for ONNX Runtime (onnxruntime-node, onnxruntime-web) or
- * any ONNX consumer. Input 'input' is [N, ...inputShape] float32 with a dynamic batch N; output
- * 'output' is what the model's forward returns (logits for the classifiers). Weights are
- * initializers named by their state-dict keys. No GPU is needed.
+ * any ONNX consumer. Input 'input' is [N, ...inputShape] float32 (int64 token ids with
+ * `inputDtype: 'u32'`) with a dynamic batch N; output 'output' is what the model's forward returns
+ * (logits for the classifiers). Weights are initializers named by their state-dict keys. No GPU is
+ * needed.
  *
  * Each layer is lowered by its entry in ONNX_LOWERINGS; a layer with none (a custom Module, or a
  * container other than Sequential) is an OnnxExportError naming it. Shapes are checked by the
