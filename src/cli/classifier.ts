@@ -1,4 +1,4 @@
-import type { ClassOptions, ImageDataset, ImageSplits } from '../data/dataset.js';
+import { imageBytes, type ClassOptions, type ImageDataset, type ImageSplits } from '../data/dataset.js';
 import { loadIdxFolder, loadMnist } from '../data/idx_files.js';
 import type { Engine } from '../gpu/engine.js';
 import { mnistCnn, mnistMlp } from '../models/mnist.js';
@@ -14,7 +14,7 @@ export function loadSplits(dir: string | undefined, options: ClassOptions = {}):
 /** The first `n` samples of `d` (all of them if it has fewer). */
 export function limit(d: ImageDataset, n: number | undefined): ImageDataset {
   if (n === undefined || n >= d.count) return d;
-  return { ...d, count: n, images: d.images.subarray(0, n * d.height * d.width), labels: d.labels.subarray(0, n) };
+  return { ...d, count: n, images: d.images.subarray(0, n * imageBytes(d)), labels: d.labels.subarray(0, n) };
 }
 
 /** The CLI's classifiers, sized for the data: mlp 784-256-256-10, or the benchmark CNN. */

@@ -1,8 +1,9 @@
 import { DatasetError, type IdxArray } from './idx.js';
 
 /**
- * An image-classification dataset held as bytes on the CPU: images [count, height, width] (one
- * channel) and labels [count]. The GPU copy is made once by the training code.
+ * An image-classification dataset held as bytes on the CPU: images [count, channels, height, width]
+ * (channel planes one after another, as CIFAR-10 stores them and PyTorch takes them) and labels
+ * [count]. The GPU copy is made once by the training code.
  */
 export interface ImageDataset {
   images: Uint8Array;
@@ -10,6 +11,16 @@ export interface ImageDataset {
   count: number;
   height: number;
   width: number;
+  /** Colour channels per image: 1 (grey, the default when absent) or 3 (RGB). */
+  channels?: number;
+  /**
+   * Per-channel pixel statistics the GPU gather normalises with, (byte/255 − mean[c])/std[c]: one
+   * value per channel (a colour dataset's RGB means and deviations, see `channelStatistics`).
+   * Absent: the trainer's scalar normalisation applies.
+   */
+  channelNormalisation?: { mean: readonly number[]; std: readonly number[] };
+  /** Names of the classes by label, when the data has them (CIFAR-10's batches.meta.txt, image-folder names). */
+  classNames?: readonly string[];
   /** 1 + the largest label. */
   classes: number;
 }
@@ -106,13 +117,18 @@ function describeLabels(seen: Uint8Array, largest: number): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
+/** Bytes per image: height × width × channels. */
+export function imageBytes(d: Pick<ImageDataset, 'height' | 'width' | 'channels'>): number {
+  return d.height * d.width * (d.channels ?? 1);
+}
+
 /** Splits off the last `fraction` of a dataset (e.g. for validation), keeping the order. */
 export function splitDataset(d: ImageDataset, fraction: number): [ImageDataset, ImageDataset] {
   if (!(fraction > 0 && fraction < 1)) throw new DatasetError(`validation fraction ${fraction} must be between 0 and 1`);
   const second = Math.max(1, Math.round(d.count * fraction));
   const first = d.count - second;
   if (first < 1) throw new DatasetError(`a ${fraction} split of ${d.count} samples leaves no training data`);
-  const pixels = d.height * d.width;
+  const pixels = imageBytes(d);
   const part = (from: number, n: number): ImageDataset => ({
     ...d,
     images: d.images.subarray(from * pixels, (from + n) * pixels),

@@ -4,11 +4,11 @@ import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { gatherBatchKernel, gatherBatchUniforms, type GatherBatchParams } from '../kernels/gather_batch.js';
 import { checkSeed } from '../kernels/random.js';
 import { checkAugmentation, isIdentityAugmentation, type Augmentation } from './augment.js';
-import type { ImageDataset } from './dataset.js';
+import { imageBytes, type ImageDataset } from './dataset.js';
 import { describeBytes, storageLimit } from '../graph/check_limits.js';
 import { StandaloneLaunch, type PassOpener } from '../graph/standalone_launch.js';
 
-/** How pixel bytes become inputs: (byte/255 − mean)/std. */
+/** How pixel bytes become inputs: (byte/255 − mean)/std, the same for every channel. */
 export interface Normalisation {
   mean: number;
   std: number;
@@ -48,7 +48,7 @@ export class GpuImageDataset {
     readonly normalisation: Normalisation = UNIT_RANGE,
   ) {
     this.count = data.count;
-    this.pixels = data.height * data.width;
+    this.pixels = imageBytes(data);
     checkDatasetSize(engine, data);
     this.images = engine.createStorage(data.images.byteLength, 'dataset images');
     engine.upload(this.images, padTo4(data.images));
@@ -80,13 +80,13 @@ export class GpuImageDataset {
       throw new ShapeError(`batch input holds ${x.size / 4} values; ${batch} samples of ${this.pixels} pixels need ${batch * this.pixels}`);
     }
     const { height, width } = this.data;
-    const params: GatherBatchParams = { batch, pixels: this.pixels, count: this.count, ...this.normalisation };
+    const params: GatherBatchParams = { batch, pixels: this.pixels, count: this.count, channels: this.data.channels ?? 1, ...this.pixelNormalisation() };
     const a = options.augment;
     if (a) checkAugmentation(a, { height, width });
     if (a && !isIdentityAugmentation(a)) {
       const seed = options.seed ?? 0;
       checkSeed('augment', seed);
-      params.augment = { height, width, seed, shift: a.shift ?? 0, rotate: a.rotate ?? 0, scale: a.scale ?? 0 };
+      params.augment = { height, width, seed, shift: a.shift ?? 0, rotate: a.rotate ?? 0, scale: a.scale ?? 0, crop: a.crop ?? 0, flip: a.flip ?? false };
     }
     const b = this.buffers();
     const launch = await StandaloneLaunch.create(this.engine, gatherBatchKernel(params), [
@@ -97,6 +97,23 @@ export class GpuImageDataset {
       { ...y, size: batch * 4 },
     ]);
     return new Batcher(params, launch);
+  }
+
+  /**
+   * The dataset's own per-channel statistics (`ImageDataset.channelNormalisation`) when it has them,
+   * else `normalisation`. Both at once would be two normalisations of one pixel: refused.
+   */
+  private pixelNormalisation(): Pick<GatherBatchParams, 'mean' | 'std'> {
+    const own = this.data.channelNormalisation;
+    if (!own) return this.normalisation;
+    const { mean, std } = this.normalisation;
+    if (mean !== UNIT_RANGE.mean || std !== UNIT_RANGE.std) {
+      throw new ShapeError(
+        `dataset: its images carry per-channel normalisation (mean [${own.mean.join(', ')}]), and normalisation { mean: ${mean}, std: ${std} } was given too; ` +
+          'leave the normalisation option out, or drop channelNormalisation from the dataset',
+      );
+    }
+    return own;
   }
 
   /** Frees the dataset's GPU buffers; using it after is a DisposedError. */
@@ -164,9 +181,9 @@ function checkDatasetSize(engine: Engine, data: ImageDataset): void {
   const limit = storageLimit(engine);
   const bytes = data.images.byteLength;
   if (bytes <= limit.bytes) return;
-  const fit = Math.floor(limit.bytes / (data.height * data.width));
+  const fit = Math.floor(limit.bytes / imageBytes(data));
   throw new ShapeError(
-    `dataset: ${data.count} images of ${data.height}×${data.width} take ${describeBytes(bytes)} on the GPU, over this device's ${limit.name} of ` +
+    `dataset: ${data.count} images of ${data.height}×${data.width}×${data.channels ?? 1} take ${describeBytes(bytes)} on the GPU, over this device's ${limit.name} of ` +
       `${describeBytes(limit.bytes)}; train on at most ${fit} of them (e.g. --limit ${fit}) or on smaller images`,
   );
 }

@@ -1,5 +1,5 @@
 import { checkAugmentation, type Augmentation } from '../data/augment.js';
-import type { ImageDataset } from '../data/dataset.js';
+import { imageBytes, type ImageDataset } from '../data/dataset.js';
 import { DatasetError } from '../data/idx.js';
 import { isTensorDataset, type Task, type TensorDataset } from '../data/tensor_dataset.js';
 import type { Engine } from '../gpu/engine.js';
@@ -46,7 +46,7 @@ export function firstSamples<D extends TrainingData>(d: D, n: number): D {
     const x = d.features.length / d.count;
     return { ...d, count: n, features: d.features.subarray(0, n * x), targets: d.targets.subarray(0, n * d.targetWidth) };
   }
-  const pixels = d.height * d.width;
+  const pixels = imageBytes(d);
   return { ...d, count: n, images: d.images.subarray(0, n * pixels), labels: d.labels.subarray(0, n) };
 }
 
@@ -70,8 +70,10 @@ export function checkTrainingData(caller: string, d: TrainingData, inputShape: r
     throw new DatasetError(`${who}the trainer is set to task '${want.task}' (${TASK_LOSS[want.task]}), but the data is a ${layout.task} dataset; pass data of that task, or leave TrainerOptions.task out`);
   }
   if (!isTensorDataset(d)) {
-    if (d.height * d.width !== inputs) {
-      throw new ShapeError(`${who}dataset images are ${d.height}×${d.width} = ${d.height * d.width} pixels, but the model takes [${inputShape.join(', ')}] = ${inputs}`);
+    if (imageBytes(d) !== inputs) {
+      const channels = d.channels ?? 1;
+      const size = channels === 1 ? `${d.height}×${d.width}` : `${channels}×${d.height}×${d.width}`;
+      throw new ShapeError(`${who}dataset images are ${size} = ${imageBytes(d)} pixels, but the model takes [${inputShape.join(', ')}] = ${inputs}`);
     }
   } else if (d.features.length / d.count !== inputs) {
     throw new ShapeError(`${who}dataset samples are [${d.featureShape.join(', ')}], but the model takes inputShape [${inputShape.join(', ')}]; make featureShape and inputShape hold the same number of values`);

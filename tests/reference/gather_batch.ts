@@ -12,8 +12,11 @@ export interface GatherRefParams {
   width: number;
   batch: number;
   start: number;
-  mean: number;
-  std: number;
+  /** One value for every channel, or one per channel. */
+  mean: number | readonly number[];
+  std: number | readonly number[];
+  /** Channel planes per image (default 1). */
+  channels?: number;
 }
 
 export interface AugmentRefParams {
@@ -23,6 +26,9 @@ export interface AugmentRefParams {
   /** Degrees. */
   rotate: number;
   scale: number;
+  /** Crop padding: translation uniform over −crop … crop whole pixels (replaces shift when > 0). */
+  crop?: number;
+  flip?: boolean;
 }
 
 /** One sample's transform: translation in whole pixels, angle in radians, scale factor. */
@@ -31,6 +37,8 @@ export interface AffineDraw {
   dy: number;
   angle: number;
   factor: number;
+  /** Mirrored left–right after the affine map. */
+  flipped: boolean;
 }
 
 /**
@@ -42,8 +50,11 @@ export function affineDraw(a: AugmentRefParams, row: number): AffineDraw {
   const bits = philoxRandom(a.seed, a.draw, row);
   const u = Array.from(bits, toUnit);
   const shift = Math.fround(a.shift);
-  const pixels = (v: number) => roundHalfEven(Math.fround(shift * Math.fround(2 * v - 1)));
+  const crop = a.crop ?? 0;
+  // The crop's offset: which of the 2·crop + 1 equally likely positions u falls in (product in f32, as the kernel forms it).
+  const pixels = (v: number) => (crop > 0 ? Math.floor(Math.fround(v * (2 * crop + 1))) - crop : roundHalfEven(Math.fround(shift * Math.fround(2 * v - 1))));
   return {
+    flipped: (a.flip ?? false) && (bits[0] & 1) === 1,
     dx: pixels(u[0]),
     dy: pixels(u[1]),
     angle: ((a.rotate * Math.PI) / 180) * (2 * u[2] - 1),
@@ -91,7 +102,10 @@ export function transformImage(image: Uint8Array, height: number, width: number,
       out[r * width + c] = bilinear(image, height, width, inv[0] * ox + inv[1] * oy, inv[2] * ox + inv[3] * oy);
     }
   }
-  return out;
+  if (!d.flipped) return out;
+  const mirrored = new Float64Array(height * width);
+  for (let r = 0; r < height; r++) for (let c = 0; c < width; c++) mirrored[r * width + c] = out[r * width + width - 1 - c];
+  return mirrored;
 }
 
 /** x [batch, height·width] (normalised) and y [batch] of one gathered batch. */
@@ -102,14 +116,20 @@ export function gatherBatchRef(
   p: GatherRefParams,
   augment?: AugmentRefParams,
 ): { x: Float64Array; y: Uint32Array } {
-  const pixels = p.height * p.width;
+  const plane = p.height * p.width;
+  const channels = p.channels ?? 1;
+  const pixels = plane * channels;
   const x = new Float64Array(p.batch * pixels);
   const y = new Uint32Array(p.batch);
+  const of = (v: number | readonly number[], c: number) => (typeof v === 'number' ? v : v[c]);
   for (let b = 0; b < p.batch; b++) {
     const sample = order[(p.start + b) % order.length];
-    const image = images.subarray(sample * pixels, (sample + 1) * pixels);
-    const values = augment ? transformImage(image, p.height, p.width, affineDraw(augment, b)) : Float64Array.from(image);
-    for (let i = 0; i < pixels; i++) x[b * pixels + i] = (values[i] / 255 - p.mean) / p.std;
+    for (let c = 0; c < channels; c++) {
+      const from = sample * pixels + c * plane;
+      const image = images.subarray(from, from + plane);
+      const values = augment ? transformImage(image, p.height, p.width, affineDraw(augment, b)) : Float64Array.from(image);
+      for (let i = 0; i < plane; i++) x[b * pixels + c * plane + i] = (values[i] / 255 - of(p.mean, c)) / of(p.std, c);
+    }
     y[b] = labels[sample];
   }
   return { x, y };

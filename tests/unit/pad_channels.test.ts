@@ -48,7 +48,7 @@ describe('pad_channels', () => {
   it('autodiff through the pad matches finite differences of the float64 graph', () => {
     for (const { shape, before, after } of CASES.slice(0, 4)) {
       const { g, x, loss, dx, end, data } = padGraph(shape, before, after);
-      const feeds = new Map([...data].map(([v, d]) => [v, f64(d)]));
+      const feeds = new Map<Value, Float64Array>([...data].map(([v, d]) => [v, f64(d)]));
       const env = evaluate(g, feeds);
       const numeric = numericGradient((p) => evaluate(g, new Map(feeds).set(x, p), end).get(loss)![0], feeds.get(x)!);
       expectClose(env.get(dx)!, numeric, { atol: 1e-8, rtol: 1e-6 }, `dx [${shape}] ${before}/${after}`);
