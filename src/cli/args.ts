@@ -26,7 +26,8 @@ Trains a model on MNIST (or any dataset of the four IDX files) on the GPU throug
 options:
   --model mlp|cnn|gan  model to train (default mlp): mlp is 784-256-256-10 with ReLU;
                        cnn is conv 32, conv 64, maxpool, 128, 10 (slow on a software GPU);
-                       gan is an MLP GAN: G 100-256-512-784, D 784-512-256-1
+                       gan is an MLP GAN: G 100-256-512-784, D 784-512-256-1;
+                       transformer: a character GPT on a text (--model transformer --help)
   --epochs N           passes over the training set (default 10)
   --batch N            samples per step (default 128 for mlp, 64 for cnn and gan)
   --lr X               Adam learning rate (default 0.003 for mlp, 0.001 for cnn;
@@ -76,7 +77,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   const schedule = v.schedule ?? (model === 'gan' ? 'constant' : 'cosine');
   if (schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule ${schedule}: expected cosine or constant`);
   if (model === 'gan' && schedule !== 'constant') throw new UsageError('--schedule cosine applies to mlp and cnn; the GAN trains at a constant rate');
-  if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn or gan`);
+  if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn, gan or transformer`);
   if (model === 'gan' && v.augment !== undefined) throw new UsageError('--augment applies to mlp and cnn; the GAN learns the images as they are');
   return {
     model,

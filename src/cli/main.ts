@@ -12,6 +12,8 @@ import { compressCommand } from './compress.js';
 import { exportCommand } from './export.js';
 import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
+import { sampleCommand } from './sample.js';
+import { asksForTransformer, trainTransformer } from './transformer.js';
 
 const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
 
@@ -19,7 +21,8 @@ commands:
   train      train a model (options below)
   profile    time every GPU kernel of one training step (webgpu-dl profile --help)
   compress   prune, fine-tune and int8-quantise trained weights (webgpu-dl compress --help)
-  export     write trained weights as an ONNX model (webgpu-dl export --help)`;
+  export     write trained weights as an ONNX model (webgpu-dl export --help)
+  sample     generate text with a trained character transformer (webgpu-dl sample --help)`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -29,12 +32,16 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${COMMANDS}\n\n${USAGE}`);
       return 0;
     }
-    const other = new Map([['profile', profileCommand], ['compress', compressCommand], ['export', exportCommand]]).get(command);
+    const other = new Map([['profile', profileCommand], ['compress', compressCommand], ['export', exportCommand], ['sample', sampleCommand]]).get(command);
     if (other) {
       await other(rest);
       return 0;
     }
-    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile, compress and export (see --help)`);
+    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile, compress, export and sample (see --help)`);
+    if (asksForTransformer(rest)) {
+      await trainTransformer(rest);
+      return 0;
+    }
     const args = parseTrainArgs(rest);
     if (args === 'help') {
       console.log(USAGE);
