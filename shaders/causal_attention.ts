@@ -69,14 +69,18 @@ export class HeadRows {
   }
 }
 
-/** `code` two spaces less indented: a loop body written for the staged loop nest, used one level up. */
-export const outdent = (code: string): string => code.replace(/\n {2}/g, '\n');
+/** `line(k)` for each of the `block` rows an invocation owns, one per line. */
+export function perRow(block: number, line: (k: number) => string, indent = '  '): string {
+  return Array.from({ length: block }, (_, k) => line(k)).join(`\n${indent}`);
+}
 
 /** Constants, overrides, the uniform struct and the flat-index helpers every attention kernel uses. */
-export function attentionPreludeWGSL(rows: HeadRows, staged: boolean): string {
+export function attentionPreludeWGSL(rows: HeadRows, staged: boolean, block: number): string {
   return wgsl`
 const DH = ${rows.dh}u;
 const DV = ${rows.dv}u;
+// Rows owned per invocation.
+const RQ = ${block}u;
 override ROWS: u32 = 32;
 #if ${staged}
 override TILE: u32 = 32;
@@ -103,33 +107,41 @@ fn stat_at(b: u32, h: u32, t: u32) -> u32 {
 }
 
 /**
- * Causal self-attention forward, FlashAttention-style: one invocation per query row i walks the
- * keys j ≤ i of its (batch, head), keeping only a running max m, a running sum l of exp(s − m) and
- * the unnormalised output, rescaled by exp(m_old − m_new) when the max grows. So the T×T scores
- * never exist; the backward recomputes them from q, k and lse = m + log l.
+ * Causal self-attention forward, FlashAttention-style: an invocation owns RQ consecutive query
+ * rows of one (batch, head) and walks the keys up to its last row once, each key read once for all
+ * of them (register blocking: on CPU adapters loads, not arithmetic, bound this loop). Per row it
+ * keeps only a running max m, a running sum l of exp(s − m) and the unnormalised output, rescaled
+ * by exp(m_old − m_new) when the max grows. So the T×T scores never exist; the backward
+ * recomputes them from q, k and lse = m + log l.
  *
- * Bindings: qkv, y, lse, params. Workgroups: [⌈T/ROWS⌉, H, B].
+ * Bindings: qkv, y, lse, params. Workgroups: [⌈T/(ROWS·RQ)⌉, H, B].
  */
-export function causalAttentionShader(dh: number, staged: boolean): string {
+export function causalAttentionShader(dh: number, staged: boolean, block: number): string {
   const r = new HeadRows(dh);
-  const keyStep = (key: (c: number) => string, value: (c: number) => string) => `
-      ${r.each((c) => `let k${c} = ${key(c)};`, '      ')}
-      let s = ${r.dot((c) => `q${c}`, (c) => `k${c}`)};
-      if (s > m) {
-        let rescale = exp(m - s);
-        l *= rescale;
-        ${r.each((c) => `o${c} *= rescale;`, '        ')}
-        m = s;
-      }
-      let p = exp(s - m);
-      l += p;
-      ${r.each((c) => `o${c} += p * ${value(c)};`, '      ')}`;
+  // Key j (k0…, v0… named) against each owned row; a row below j masks it (weight exp(−huge) = 0).
+  const keyStep = (pad: string) =>
+    perRow(
+      block,
+      (k) => `{
+${pad}  let s = select(-3.0e38, ${r.dot((c) => `q${k}_${c}`, (c) => `k${c}`)}, j <= i0 + ${k}u);
+${pad}  if (s > m${k}) {
+${pad}    let rescale = exp(m${k} - s);
+${pad}    l${k} *= rescale;
+${pad}    ${r.each((c) => `o${k}_${c} *= rescale;`, `${pad}    `)}
+${pad}    m${k} = s;
+${pad}  }
+${pad}  let p = exp(s - m${k});
+${pad}  l${k} += p;
+${pad}  ${r.each((c) => `o${k}_${c} += p * v${c};`, `${pad}  `)}
+${pad}}`,
+      pad,
+    );
   return wgsl`
 @group(0) @binding(0) var<storage, read> qkv: array<${r.elem}>;
 @group(0) @binding(1) var<storage, read_write> y: array<${r.elem}>;
 @group(0) @binding(2) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-${attentionPreludeWGSL(r, staged)}
+${attentionPreludeWGSL(r, staged, block)}
 #if ${staged}
 ${r.loaderFn('qkv')}
 var<workgroup> Ks: array<vec4f, TILE_VECS>;
@@ -141,47 +153,55 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let T = params.T;
   let h = wid.y;
   let b = wid.z;
-  let i = wid.x * ROWS + lid;
-  let live = i < T;
-  let row = min(i, T - 1u);
-  let qb = qkv_at(b, row, h, 0u);
+  // Rows i0 … i0 + RQ − 1, read clamped to the last token and written where they exist.
+  let i0 = (wid.x * ROWS + lid) * RQ;
+  let live = i0 < T;
+  let last = min(i0 + RQ - 1u, T - 1u);
+  ${perRow(block, (k) => `let qb${k} = qkv_at(b, min(i0 + ${k}u, T - 1u), h, 0u);`)}
   // The scale is folded into q once rather than into every score.
-  ${r.each((c) => `let q${c} = ${r.load('qkv', 'qb', c)} * params.scale;`)}
-  ${r.each((c) => `var o${c} = vec4f(0.0);`)}
-  // Any finite start works: the first key (always unmasked) replaces it with weight exp(−huge) = 0.
-  var m = -3.0e38;
-  var l = 0.0;
+  ${perRow(block, (k) => r.each((c) => `let q${k}_${c} = ${r.load('qkv', `qb${k}`, c)} * params.scale;`))}
+  ${perRow(block, (k) => r.each((c) => `var o${k}_${c} = vec4f(0.0);`))}
+  // Any finite start works: key 0, seen by every row, replaces it with weight exp(−huge) = 0.
+  ${perRow(block, (k) => `var m${k} = -3.0e38;\n  var l${k} = 0.0;`)}
 #if ${staged}
   // Keys after the workgroup's last row are masked for all its rows: never loaded.
-  let key_end = min(T, wid.x * ROWS + ROWS);
-  for (var k0 = 0u; k0 < key_end; k0 += TILE) {
-    let n = min(TILE, key_end - k0);
+  let key_end = min(T, (wid.x * ROWS + ROWS) * RQ);
+  for (var start = 0u; start < key_end; start += TILE) {
+    let n = min(TILE, key_end - start);
     workgroupBarrier();
     for (var idx = lid; idx < n * DV; idx += ROWS) {
-      let j = k0 + idx / DV;
-      Ks[idx] = load_qkv(qkv_at(b, j, h, 1u), idx % DV);
-      Vs[idx] = load_qkv(qkv_at(b, j, h, 2u), idx % DV);
+      let row = start + idx / DV;
+      Ks[idx] = load_qkv(qkv_at(b, row, h, 1u), idx % DV);
+      Vs[idx] = load_qkv(qkv_at(b, row, h, 2u), idx % DV);
     }
     workgroupBarrier();
-    // Causal mask: row i sees keys j ≤ i, i.e. the first i + 1 − k0 of this tile.
-    let visible = select(0u, min(n, i + 1u - k0), live && i >= k0);
+    let visible = select(0u, min(n, last + 1u - start), live && last >= start);
     for (var t = 0u; t < visible; t++) {
-      let kb = t * DV;${keyStep((c) => `Ks[kb + ${c}u]`, (c) => `Vs[kb + ${c}u]`)}
+      let j = start + t;
+      let kb = t * DV;
+      ${r.each((c) => `let k${c} = Ks[kb + ${c}u];`, '      ')}
+      ${r.each((c) => `let v${c} = Vs[kb + ${c}u];`, '      ')}
+      ${keyStep('      ')}
     }
   }
 #else
-  // Causal mask: row i sees keys j ≤ i.
-  for (var j = 0u; j <= row; j++) {
+  for (var j = 0u; j < select(0u, last + 1u, live); j++) {
     let kb = qkv_at(b, j, h, 1u);
-    let vb = qkv_at(b, j, h, 2u);${outdent(keyStep((c) => r.load('qkv', 'kb', c), (c) => r.load('qkv', 'vb', c)))}
+    let vb = qkv_at(b, j, h, 2u);
+    ${r.each((c) => `let k${c} = ${r.load('qkv', 'kb', c)};`, '    ')}
+    ${r.each((c) => `let v${c} = ${r.load('qkv', 'vb', c)};`, '    ')}
+    ${keyStep('    ')}
   }
 #endif
-  if (live) {
-    let inv = 1.0 / l;
-    let yb = out_at(b, i, h);
-    ${r.each((c) => r.store('y', 'yb', c, `o${c} * inv`), '    ')}
-    lse[stat_at(b, h, i)] = m + log(l);
-  }
+  ${perRow(
+    block,
+    (k) => `if (i0 + ${k}u < T) {
+    let inv = 1.0 / l${k};
+    let yb = out_at(b, i0 + ${k}u, h);
+    ${r.each((c) => r.store('y', 'yb', c, `o${k}_${c} * inv`), '    ')}
+    lse[stat_at(b, h, i0 + ${k}u)] = m${k} + log(l${k});
+  }`,
+  )}
 }
 `;
 }

@@ -28,22 +28,27 @@ const WORKGROUP_BYTES = 16384;
 /**
  * How a kernel walks the other operand's rows: `staged` (a workgroup of `rows` invocations stages
  * `tile` rows at a time in workgroup memory; GPUs) or direct (each invocation reads them from
- * storage, no barriers, `tile` unused; CPU adapters). `rows` is also the workgroup size.
+ * storage, no barriers, `tile` unused; CPU adapters). `rows` is also the workgroup size; each
+ * invocation owns `block` consecutive rows, reading each row of the other operand once for all.
  */
 export interface AttentionTiles {
   staged: boolean;
   rows: number;
   tile: number;
+  block: number;
 }
+
+/** Rows per invocation at most: each adds a few head rows of registers. */
+const MAX_BLOCK = 8;
 
 /**
  * The default on GPUs: 32 rows reuse each staged row, 32 invocations fill a SIMD group, and a GPT
- * head (Dh = 32 or 64) keeps a tile of 32 rows within 16 KiB. On software adapters: direct, whose
- * forward took about half the staged one's CPU time (SwiftShader, B = 2, H = 4, T = 64, Dh = 32:
- * 5–7 ms against 10–15 ms).
+ * head (Dh = 32 or 64) keeps a tile of 32 rows within 16 KiB. On software adapters: direct with 4
+ * rows per invocation, whose forward took a third of the staged one's CPU time (SwiftShader,
+ * B = 12, H = 4, T = 64, Dh = 32: 18–20 ms against 61–75 ms; one row per invocation, 28–39 ms).
  */
 function defaultTiles(software: boolean): AttentionTiles {
-  return { staged: !software, rows: 32, tile: 32 };
+  return software ? { staged: false, rows: 16, tile: 32, block: 4 } : { staged: true, rows: 32, tile: 32, block: 1 };
 }
 
 /** Checks qkv [B, T, 3·heads·Dh] and returns its parts; the message names `op` and the fix. */
@@ -84,6 +89,9 @@ function checkTiles(op: string, tiles: AttentionTiles, bytesPerRow: number): voi
     const n = tiles[what];
     if (!Number.isInteger(n) || n < 1 || n > 256) throw new ShapeError(`${op}: ${what} ${n} must be an integer in [1, 256] (SwiftShader's invocation limit)`);
   }
+  if (!Number.isInteger(tiles.block) || tiles.block < 1 || tiles.block > MAX_BLOCK) {
+    throw new ShapeError(`${op}: block ${tiles.block} must be an integer in [1, ${MAX_BLOCK}] (rows per invocation, held in registers)`);
+  }
   if (tiles.staged && tiles.tile * bytesPerRow > WORKGROUP_BYTES) {
     throw new ShapeError(`${op}: a tile of ${tiles.tile} rows needs ${tiles.tile * bytesPerRow} bytes of workgroup memory, over ${WORKGROUP_BYTES}; use at most ${Math.floor(WORKGROUP_BYTES / bytesPerRow)} rows`);
   }
@@ -94,7 +102,7 @@ function launchGeometry(s: AttentionShape, tiles: AttentionTiles, scale: number)
   const constants: Record<string, number> = tiles.staged ? { ROWS: tiles.rows, TILE: tiles.tile } : { ROWS: tiles.rows };
   return {
     constants,
-    workgroups: [ceilDiv(s.tokens, tiles.rows), s.heads, s.batch] as [number, number, number],
+    workgroups: [ceilDiv(s.tokens, tiles.rows * tiles.block), s.heads, s.batch] as [number, number, number],
     uniforms: new UniformWriter().u32(s.tokens, s.heads).f32(scale).finish(),
   };
 }
@@ -115,7 +123,7 @@ export function causalAttentionForward(s: AttentionShape, scale: number, tiles?:
   checkTiles('causal_attention', t, stagedQueryBytes(s.headDim));
   return {
     name: 'causal_attention',
-    code: causalAttentionShader(s.headDim, t.staged),
+    code: causalAttentionShader(s.headDim, t.staged, t.block),
     entryPoint: 'main',
     bindings: ['read', 'write', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
@@ -133,14 +141,14 @@ export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?
   checkTiles('causal_attention_backward', t, stagedKeyBytes(s.headDim));
   const queryGrad: KernelSpec = {
     name: 'causal_attention_backward_dq',
-    code: causalAttentionQueryGradShader(s.headDim, t.staged),
+    code: causalAttentionQueryGradShader(s.headDim, t.staged, t.block),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
   };
   const keyGrad: KernelSpec = {
     name: 'causal_attention_backward_dkv',
-    code: causalAttentionKeyGradShader(s.headDim, t.staged),
+    code: causalAttentionKeyGradShader(s.headDim, t.staged, t.block),
     entryPoint: 'main',
     bindings: ['read', 'read', 'read', 'read', 'write', 'uniform'],
     ...launchGeometry(s, t, scale),
@@ -156,28 +164,29 @@ export function causalAttentionBackward(s: AttentionShape, scale: number, tiles?
 }
 
 /**
- * Configurations the autotuner may time, fitted to 16 KiB. More rows per workgroup reuse a staged
- * tile more; fewer give a short sequence more workgroups.
+ * Configurations the autotuner may time, fitted to 16 KiB. More rows per workgroup or per
+ * invocation reuse each row read more; fewer give a short sequence more workgroups.
  */
 const CANDIDATES: readonly AttentionTiles[] = [
-  { staged: true, rows: 32, tile: 32 },
-  { staged: true, rows: 64, tile: 32 },
-  { staged: true, rows: 16, tile: 16 },
-  { staged: true, rows: 64, tile: 64 },
-  { staged: false, rows: 32, tile: 32 },
-  { staged: false, rows: 64, tile: 32 },
-  { staged: false, rows: 16, tile: 32 },
+  { staged: true, rows: 32, tile: 32, block: 1 },
+  { staged: true, rows: 64, tile: 32, block: 1 },
+  { staged: true, rows: 16, tile: 16, block: 1 },
+  { staged: true, rows: 32, tile: 32, block: 2 },
+  { staged: false, rows: 16, tile: 32, block: 4 },
+  { staged: false, rows: 32, tile: 32, block: 2 },
+  { staged: false, rows: 8, tile: 32, block: 4 },
+  { staged: false, rows: 32, tile: 32, block: 1 },
 ];
 
-/** 's32t32': staged, rows 32, tile 32; 'd64': direct, rows 64. */
-export const tilesId = (t: AttentionTiles): string => (t.staged ? `s${t.rows}t${t.tile}` : `d${t.rows}`);
+/** 's32t32b1': staged, rows 32, tile 32, one row per invocation; 'd16b4': direct, rows 16, 4 per invocation. */
+export const tilesId = (t: AttentionTiles): string => (t.staged ? `s${t.rows}t${t.tile}b${t.block}` : `d${t.rows}b${t.block}`);
 
 export function tilesOf(id: string): AttentionTiles {
-  const staged = /^s(\d+)t(\d+)$/.exec(id);
-  if (staged) return { staged: true, rows: Number(staged[1]), tile: Number(staged[2]) };
-  const direct = /^d(\d+)$/.exec(id);
-  if (direct) return { staged: false, rows: Number(direct[1]), tile: 32 };
-  throw new KernelError('causal_attention', `unknown tile configuration '${id}'; expected e.g. 's32t32' (staged, rows 32, tile 32) or 'd32' (direct, rows 32)`);
+  const staged = /^s(\d+)t(\d+)b(\d+)$/.exec(id);
+  if (staged) return { staged: true, rows: Number(staged[1]), tile: Number(staged[2]), block: Number(staged[3]) };
+  const direct = /^d(\d+)b(\d+)$/.exec(id);
+  if (direct) return { staged: false, rows: Number(direct[1]), tile: 32, block: Number(direct[2]) };
+  throw new KernelError('causal_attention', `unknown tile configuration '${id}'; expected e.g. 's32t32b1' (staged, rows 32, tile 32, 1 row per invocation) or 'd16b4' (direct, rows 16, 4 per invocation)`);
 }
 
 /** The candidates fitted to `bytesPerRow`, this adapter's default first, without repeats. */

@@ -80,15 +80,16 @@ describe('causal_attention kernels against the float64 reference', () => {
     [shape(2, 65, 2, 32), undefined],
     [shape(1, 9, 2, 3), undefined],
     // Small tiles: many key tiles per row block, the ragged last tile and rows ≠ tile.
-    [shape(1, 13, 2, 8), { staged: true, rows: 4, tile: 2 }],
-    [shape(2, 11, 1, 16), { staged: true, rows: 3, tile: 5 }],
-    // Direct: each invocation reads the other rows from storage (the software adapters' default).
-    [shape(2, 65, 2, 32), { staged: false, rows: 32, tile: 32 }],
-    [shape(1, 9, 2, 3), { staged: false, rows: 4, tile: 32 }],
-    [shape(2, 7, 3, 16), { staged: false, rows: 3, tile: 32 }],
+    [shape(1, 13, 2, 8), { staged: true, rows: 4, tile: 2, block: 1 }],
+    [shape(2, 11, 1, 16), { staged: true, rows: 3, tile: 5, block: 2 }],
+    // Direct: each invocation reads the other rows from storage (software adapters), owning
+    // `block` rows, the last block partly past the sequence.
+    [shape(2, 65, 2, 32), { staged: false, rows: 16, tile: 32, block: 4 }],
+    [shape(1, 9, 2, 3), { staged: false, rows: 4, tile: 32, block: 1 }],
+    [shape(2, 7, 3, 16), { staged: false, rows: 3, tile: 32, block: 3 }],
   ];
   for (const [s, tiles] of cases) {
-    const where = `${label(s)}${tiles ? (tiles.staged ? ` staged ${tiles.rows}×${tiles.tile}` : ` direct ${tiles.rows}`) : ''}`;
+    const where = `${label(s)}${tiles ? ` ${tilesId(tiles)}` : ''}`;
     it(`forward y and logsumexp, ${where}`, async () => {
       const qkv = uniform(sizes(s).qkv, s.tokens + 10 * s.headDim, -2, 2);
       const scale = 1 / Math.sqrt(s.headDim);
@@ -149,6 +150,7 @@ describe('causal_attention kernels against the float64 reference', () => {
       headDim: fc.integer({ min: 1, max: 12 }),
       staged: fc.boolean(),
       rows: fc.integer({ min: 1, max: 40 }),
+      block: fc.integer({ min: 1, max: 5 }),
       tile: fc.integer({ min: 1, max: 40 }),
       scale: fc.double({ min: -2, max: 2, noNaN: true }),
       seed: fc.integer({ min: 0, max: 1000 }),
@@ -156,7 +158,7 @@ describe('causal_attention kernels against the float64 reference', () => {
     await fc.assert(
       fc.asyncProperty(problem, async (p) => {
         const s = shape(p.batch, p.tokens, p.heads, p.headDim);
-        const tiles = { staged: p.staged, rows: p.rows, tile: p.tile };
+        const tiles = { staged: p.staged, rows: p.rows, tile: p.tile, block: p.block };
         const qkv = uniform(sizes(s).qkv, p.seed, -2, 2);
         const dy = uniform(sizes(s).y, p.seed + 1);
         const { y } = await forwardOnGpu(s, qkv, p.scale, tiles);
@@ -201,8 +203,9 @@ describe('causal_attention tuning candidates', () => {
     const refGrad = causalAttentionGradRef(qkv, dy, s, 0.2);
     const forward = causalAttentionForwardTuning(s, 0.2, false);
     const backward = causalAttentionBackwardTuning(s, 0.2, false);
-    expect(forward.candidates.map((c) => c.id)).toEqual(['s32t32', 's64t32', 's16t16', 's64t64', 'd32', 'd64', 'd16']);
-    expect(backward.candidates.map((c) => c.id)).toEqual(['s32t32', 's64t32', 's16t16', 'd32', 'd64', 'd16']);
+    const ids = ['s32t32b1', 's64t32b1', 's16t16b1', 's32t32b2', 'd16b4', 'd32b2', 'd8b4', 'd32b1'];
+    expect(forward.candidates.map((c) => c.id)).toEqual(ids);
+    expect(backward.candidates.map((c) => c.id)).toEqual(ids);
     expect(forward.bufferBytes).toEqual([n.qkv * 4, n.y * 4, n.lse * 4]);
     for (const c of forward.candidates) {
       const [y, lse] = await runProgram(singleLaunch(c.spec), [qkv], [n.y, n.lse]);
@@ -224,10 +227,11 @@ describe('causal_attention tuning candidates', () => {
 
   it('fits every candidate to 16 KiB of workgroup memory for the widest heads; software adapters start direct', () => {
     const s = shape(1, 8, 1, 128);
-    expect(causalAttentionForwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t16', 's64t16', 's16t16', 'd32', 'd64', 'd16']);
-    expect(causalAttentionBackwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t8', 's64t8', 's16t8', 'd32', 'd64', 'd16']);
-    // Software adapters start from the direct kernels.
-    expect(causalAttentionForwardTuning(s, 1, true).candidates.map((c) => c.id)).toEqual(['d32', 's32t16', 's64t16', 's16t16', 'd64', 'd16']);
+    const direct = ['d16b4', 'd32b2', 'd8b4', 'd32b1'];
+    expect(causalAttentionForwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t16b1', 's64t16b1', 's16t16b1', 's32t16b2', ...direct]);
+    expect(causalAttentionBackwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t8b1', 's64t8b1', 's16t8b1', 's32t8b2', ...direct]);
+    // Software adapters start from direct kernels with 4 rows per invocation.
+    expect(causalAttentionForwardTuning(s, 1, true).candidates.map((c) => c.id)).toEqual(['d16b4', 's32t16b1', 's64t16b1', 's16t16b1', 's32t16b2', 'd32b2', 'd8b4', 'd32b1']);
     expect(() => tilesOf('32x32')).toThrow(KernelError);
   });
 });
@@ -317,9 +321,10 @@ describe('causal_attention errors', () => {
 
   it('refuses tiles over the workgroup limits', () => {
     const s = shape(1, 4, 1, 128);
-    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 300, tile: 4 })).toThrow(/rows 300 must be an integer in \[1, 256\]/);
-    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 32, tile: 32 })).toThrow(/causal_attention: a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
-    expect(() => causalAttentionBackward(s, 1, { staged: true, rows: 32, tile: 16 })).toThrow(/causal_attention_backward: a tile of 16 rows needs 16512 bytes of workgroup memory, over 16384; use at most 15 rows/);
+    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 300, tile: 4, block: 1 })).toThrow(/rows 300 must be an integer in \[1, 256\]/);
+    expect(() => causalAttentionForward(s, 1, { staged: true, rows: 32, tile: 32, block: 1 })).toThrow(/causal_attention: a tile of 32 rows needs 32768 bytes of workgroup memory, over 16384; use at most 16 rows/);
+    expect(() => causalAttentionForward(s, 1, { staged: false, rows: 32, tile: 32, block: 9 })).toThrow(/block 9 must be an integer in \[1, 8\]/);
+    expect(() => causalAttentionBackward(s, 1, { staged: true, rows: 32, tile: 16, block: 1 })).toThrow(/causal_attention_backward: a tile of 16 rows needs 16512 bytes of workgroup memory, over 16384; use at most 15 rows/);
   });
 
   it('leaves no buffers alive', () => {
