@@ -150,3 +150,79 @@ class CharTransformer(nn.Module):
     def from_config(config):
         """The model a checkpoint's `transformer` metadata (JSON) describes."""
         return CharTransformer(config["vocab"], config["context"], config["layers"], config["heads"], config["dim"], config.get("dropout", 0.0))
+
+
+class BasicBlock(nn.Module):
+    """webgpu-dl's ResNet block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), option A."""
+
+    def __init__(self, inp, out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out)
+        self.conv2 = nn.Conv2d(out, out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.stride = stride
+        # Zero channels before and after the input's, as the engine's pad_channels op puts them.
+        self.pad = ((out - inp) // 2, out - inp - (out - inp) // 2)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(h))
+        skip = x[:, :, :: self.stride, :: self.stride] if self.stride != 1 else x
+        if self.pad != (0, 0):
+            skip = nn.functional.pad(skip, (0, 0, 0, 0, *self.pad))
+        return torch.relu(y + skip)
+
+
+class ResNet(nn.Module):
+    """webgpu-dl's resnet(): the CIFAR ResNet of He et al. (depth 6n + 2, widths w, 2w, 4w, option-A
+    shortcuts, He-initialised convolutions and fc weight), the engine's parameter names."""
+
+    def __init__(self, depth=20, width=16, classes=10, channels=3):
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"depth {depth} must be 6n + 2")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(channels, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+
+        def stage(inp, out, stride):
+            return nn.Sequential(*[BasicBlock(inp if i == 0 else out, out, stride if i == 0 else 1) for i in range(n)])
+
+        self.layer1 = stage(width, width, 1)
+        self.layer2 = stage(width, 2 * width, 2)
+        self.layer3 = stage(2 * width, 4 * width, 2)
+        self.fc = nn.Linear(4 * width, classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def read_cifar_batches(paths):
+    """Images [n, 3, 32, 32] and labels [n] (uint8) of CIFAR-10 binary batch files."""
+    chunks = []
+    for path in paths:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if len(raw) % CIFAR_RECORD:
+            raise SystemExit(f"{path}: {len(raw)} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records")
+        chunks.append(np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD))
+    records = np.concatenate(chunks)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].copy()
+
+
+def cifar_splits(data_dir):
+    """(train images, train labels, test images, test labels) of a folder of CIFAR-10 binary files."""
+    train = sorted(os.path.join(data_dir, f) for f in os.listdir(data_dir) if f.startswith("data_batch_") and f.endswith(".bin"))
+    test = os.path.join(data_dir, "test_batch.bin")
+    if not train or not os.path.exists(test):
+        raise SystemExit(f"{data_dir}: expected data_batch_*.bin and test_batch.bin (CIFAR-10 binary version)")
+    return (*read_cifar_batches(train), *read_cifar_batches([test]))
