@@ -6,6 +6,7 @@ import { mlpGenerator } from '../models/gan.js';
 import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import type { Module } from '../nn/module.js';
 import { CheckpointError, decodeSafetensors } from '../train/safetensors.js';
+import { transformerFromMetadata } from '../train/text_checkpoint.js';
 import { count, modelOf, parseFlags, UsageError } from './options.js';
 
 export const EXPORT_USAGE = `usage: webgpu-dl export --weights FILE --format onnx --out FILE.onnx [options]
@@ -19,7 +20,9 @@ options:
   --format onnx       the output format (onnx is the only one); required
   --out FILE          where to write the model (written to a temporary file, then renamed); required
   --model mlp|cnn|gan the model the weights belong to, for checkpoints that do not record it (the
-                      CLI's checkpoints do); gan exports the generator: latent vector in, image out
+                      CLI's checkpoints do); gan exports the generator: latent vector in, image out.
+                      A character transformer (train --model transformer) is rebuilt from the
+                      configuration its checkpoint records
   --opset N           ONNX operator set, ${ONNX_OPSET_RANGE.min} to ${ONNX_OPSET_RANGE.max} (default ${ONNX_OPSET_RANGE.default})
   --dequantize        int8 weights (compress --quantize) written as f32, instead of int8 with a
                       DequantizeLinear per weight; the outputs are the same either way
@@ -28,12 +31,13 @@ options:
 The layer sizes come from the weights' shapes: mlp inputs are the flattened image [N, pixels],
 cnn inputs [N, 1, H, W] (square images), each pixel scaled to [0, 1] (byte / 255, as train feeds
 them), and the outputs are the logits; gan inputs are latent vectors [N, latent], its outputs
-images [N, pixels] in [-1, 1].`;
+images [N, pixels] in [-1, 1]; transformer inputs are windows of int64 token ids [N, context], its
+outputs the logits [N, context, vocab].`;
 
-type CliModel = 'mlp' | 'cnn' | 'gan';
+type CliModel = 'mlp' | 'cnn' | 'gan' | 'transformer';
 
 /** What each CLI model records as `model` in its checkpoints' metadata. */
-const RECORDED: Record<string, CliModel> = { mlp: 'mlp', cnn: 'cnn', generator: 'gan' };
+const RECORDED: Record<string, CliModel> = { mlp: 'mlp', cnn: 'cnn', generator: 'gan', transformer: 'transformer' };
 
 export async function exportCommand(argv: string[]): Promise<void> {
   const v = parseFlags(argv, {
@@ -51,7 +55,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (v.format !== 'onnx') throw new UsageError(`--format ${v.format}: expected onnx`);
   if (!v.out) throw new UsageError('--out FILE is required: where to write the .onnx model');
   const opset = count('opset', v.opset, ONNX_OPSET_RANGE.default, ONNX_OPSET_RANGE.min, ONNX_OPSET_RANGE.max);
-  const given = v.model === undefined ? undefined : modelOf<CliModel>(v.model, ['mlp', 'cnn', 'gan']);
+  const given = v.model === undefined ? undefined : modelOf<Exclude<CliModel, 'transformer'>>(v.model, ['mlp', 'cnn', 'gan']);
   const problem = await outputPathProblem(v.out);
   if (problem) throw new UsageError(`--out ${v.out}: ${problem}`);
 
@@ -60,21 +64,28 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (!bytes) throw new UsageError(`${source}: no such file`);
   const { tensors, int8, metadata } = decodeSafetensors(bytes, { source, requireFinite: true });
   const recorded = metadata.model === undefined ? undefined : RECORDED[metadata.model];
-  if (metadata.model !== undefined && !recorded) throw new UsageError(`${source} records model '${metadata.model}', which the CLI cannot rebuild (it exports mlp, cnn and the GAN's generator); use exportOnnx from the library`);
+  if (metadata.model !== undefined && !recorded) throw new UsageError(`${source} records model '${metadata.model}', which the CLI cannot rebuild (it exports mlp, cnn, transformer and the GAN's generator); use exportOnnx from the library`);
   if (recorded && given && recorded !== given) throw new UsageError(`--model ${given}: ${source} records model '${metadata.model}' (${recorded}); leave --model out`);
   const kind = recorded ?? given;
   if (!kind) throw new UsageError(`${source} does not record its model; give --model mlp, cnn or gan`);
 
   const shapes = new Map([...tensors.values(), ...int8.values()].map((t) => [t.name, t.shape]));
-  const { model, inputShape } = rebuild(kind, shapes, source);
-  const onnx = exportOnnx(model, { inputShape, weights: bytes, opset, int8: v.dequantize ? 'dequantize' : 'qdq', metadata: { source: 'webgpu-dl export', model: kind } });
+  const { model, inputShape } = kind === 'transformer' ? transformerOf(metadata, source) : rebuild(kind, shapes, source);
+  const inputDtype = kind === 'transformer' ? 'u32' : 'f32';
+  const onnx = exportOnnx(model, { inputShape, inputDtype, weights: bytes, opset, int8: v.dequantize ? 'dequantize' : 'qdq', metadata: { source: 'webgpu-dl export', model: kind } });
   await writeFileAtomically(v.out, onnx);
-  const inputs = `[N, ${inputShape.join(', ')}]`;
+  const inputs = `[N, ${inputShape.join(', ')}]${inputDtype === 'u32' ? ' of int64 token ids' : ''}`;
   console.log(`webgpu-dl: ${kind === 'gan' ? 'generator' : kind} exported to ${v.out} (ONNX opset ${opset}, ${(onnx.byteLength / 1024).toFixed(1)} KiB; input 'input' ${inputs}, output 'output')`);
 }
 
+/** The character transformer its checkpoint's metadata describes, taking windows of `context` tokens. */
+function transformerOf(metadata: Record<string, string>, source: string): { model: Module; inputShape: number[] } {
+  const { model, config } = transformerFromMetadata(metadata, source);
+  return { model, inputShape: [config.context] };
+}
+
 /** The CLI's model of `kind` with the layer sizes the weights' shapes give, and one sample's input shape. */
-function rebuild(kind: CliModel, shapes: ReadonlyMap<string, readonly number[]>, source: string): { model: Module; inputShape: number[] } {
+function rebuild(kind: Exclude<CliModel, 'transformer'>, shapes: ReadonlyMap<string, readonly number[]>, source: string): { model: Module; inputShape: number[] } {
   const need = (name: string, rank: number): readonly number[] => {
     const shape = shapes.get(name);
     if (!shape || shape.length !== rank) throw new CheckpointError(`${source}: a ${kind} checkpoint holds '${name}' of rank ${rank}; found ${shape ? `[${shape.join(', ')}]` : 'none'} (is --model right?)`);

@@ -7,6 +7,7 @@ import { BatchNorm1d, BatchNorm2d } from '../nn/normalization.js';
 import type { OnnxBuilder } from './onnx_builder.js';
 import { key, linear, lowering, stem, type LoweringEntry, type OnnxValue } from './onnx_lowering.js';
 import { SEQUENCE_LOWERINGS } from './onnx_sequence_layers.js';
+import { TRANSFORMER_LOWERINGS } from './onnx_transformer_layers.js';
 
 const pads = (p: readonly [number, number]) => [p[0], p[1], p[0], p[1]];
 
@@ -74,4 +75,5 @@ export const ONNX_LOWERINGS: readonly LoweringEntry[] = [
   lowering(BatchNorm1d, batchNorm),
   lowering(BatchNorm2d, batchNorm),
   ...SEQUENCE_LOWERINGS,
+  ...TRANSFORMER_LOWERINGS,
 ];

@@ -8,11 +8,13 @@ import { IDX_FILES } from '../../src/data/idx_files.js';
 import { ParameterStore } from '../../src/graph/params.js';
 import { mlpGenerator } from '../../src/models/gan.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
+import { charTransformer, checkTransformerConfig } from '../../src/models/transformer.js';
+import { transformerMetadata } from '../../src/train/text_checkpoint.js';
 import type { Module } from '../../src/nn/module.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
-import { engineForward, maxAbsDiff, onnxForward } from '../helpers/onnx.js';
+import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
 import { rng, uniform } from '../helpers/random.js';
 
 const engine = useEngine();
@@ -92,6 +94,27 @@ describe('webgpu-dl export --format onnx', () => {
     expect(r.status, r.err.join('\n')).toBe(0);
     expect(r.out[0]).toMatch(/generator exported to .* input 'input' \[N, 100\]/);
     expect(await compare(mlpGenerator(100, [256, 512], 100), new Uint8Array(readFileSync(gan)), ganOut, [100])).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('exports a character transformer, rebuilt from the configuration its checkpoint records, taking int64 token ids', async () => {
+    const config = checkTransformerConfig({ vocab: 5, context: 4, layers: 1, heads: 2, dim: 8 });
+    const model = charTransformer(config);
+    const { store, tensors } = randomWeights(engine(), model, 12);
+    try {
+      const weights = join(dir, 'transformer.safetensors');
+      writeFileSync(weights, encodeSafetensors(tensors, transformerMetadata(config, ['a', 'b', 'c', 'd', ' '])));
+      const out = join(dir, 'transformer.onnx');
+      const r = await runCli(['export', '--weights', weights, '--format', 'onnx', '--out', out]);
+      expect(r.status, r.err.join('\n')).toBe(0);
+      expect(r.out[0]).toMatch(/transformer exported to .* input 'input' \[N, 4\] of int64 token ids/);
+      const ids = Uint32Array.of(0, 1, 2, 3, 4, 4, 2, 0);
+      const expected = await engineForward(engine(), model, store, [4], 2, ids);
+      const got = await onnxForward(new Uint8Array(readFileSync(out)), [4], 2, ids);
+      expect(got.dims).toEqual([2, 4, 5]);
+      expect(maxAbsDiff(got.data, expected)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      store.dispose();
+    }
   });
 
   it('exports an int8 checkpoint as int8 with DequantizeLinear, or as f32 with --dequantize, with the same outputs', async () => {

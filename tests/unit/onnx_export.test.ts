@@ -10,6 +10,7 @@ import { CausalSelfAttention } from '../../src/nn/attention.js';
 import { Embedding } from '../../src/nn/embedding.js';
 import { mlpGenerator } from '../../src/models/gan.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
+import { charTransformer } from '../../src/models/transformer.js';
 import { useEngine } from '../helpers/engine.js';
 import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
 import { integers, uniform } from '../helpers/random.js';
@@ -123,6 +124,14 @@ describe('exportOnnx: sequence layers', () => {
     const model = new Sequential(new Embedding(11, 8), ...block(), ...block(), new LayerNorm(8), new Linear(8, 11));
     const err = await checkFamily(model, [5], [5, 11], 17, 11);
     console.log(`onnx export transformer: max abs error ${err.toExponential(2)}`);
+  });
+});
+
+describe('exportOnnx: the character transformer', () => {
+  it('charTransformer (token and position embeddings, two blocks, dropout configured) gives ONNX Runtime the engine’s logits', async () => {
+    const model = charTransformer({ vocab: 13, context: 6, layers: 2, heads: 2, dim: 8, dropout: 0.1 });
+    const err = await checkFamily(model, [6], [6, 13], 17, 13);
+    console.log(`onnx export charTransformer: max abs error ${err.toExponential(2)}`);
   });
 });
 
