@@ -8,6 +8,8 @@ import type { OnnxBuilder } from './onnx_builder.js';
 import { key, linear, lowering, stem, type LoweringEntry, type OnnxValue } from './onnx_lowering.js';
 import { SEQUENCE_LOWERINGS } from './onnx_sequence_layers.js';
 import { TRANSFORMER_LOWERINGS } from './onnx_transformer_layers.js';
+import { RESNET_LOWERINGS } from './onnx_resnet_layers.js';
+import { Conv3x3, HeLinear } from '../models/resnet.js';
 
 const pads = (p: readonly [number, number]) => [p[0], p[1], p[0], p[1]];
 
@@ -29,6 +31,11 @@ const ACTIVATION_LOWERINGS: { [K in ActivationKind]: (b: OnnxBuilder, x: string,
   },
 };
 
+function conv2d(layer: Conv2d, x: OnnxValue, b: OnnxBuilder): string {
+  const inputs = [x.name, b.weight(key(layer, 'weight')), ...(layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [])];
+  return b.node('Conv', inputs, stem(layer), { kernel_shape: layer.kernel, strides: layer.stride, pads: pads(layer.padding), dilations: layer.dilation, group: layer.groups });
+}
+
 function batchNorm(layer: BatchNorm1d | BatchNorm2d, x: OnnxValue, b: OnnxBuilder): string {
   const at = stem(layer);
   const c = layer.features;
@@ -47,14 +54,13 @@ function batchNorm(layer: BatchNorm1d | BatchNorm2d, x: OnnxValue, b: OnnxBuilde
  */
 export const ONNX_LOWERINGS: readonly LoweringEntry[] = [
   lowering(Linear, linear),
+  lowering(HeLinear, linear),
   lowering(Activation, (layer, x, b) => ACTIVATION_LOWERINGS[layer.spec.kind](b, x.name, layer.spec, stem(layer))),
   lowering(Softmax, (layer, x, b) => b.node('Softmax', [x.name], stem(layer), { axis: -1 })),
   lowering(Flatten, (layer, x, b) => (x.shape.length === 2 ? x.name : b.node('Flatten', [x.name], stem(layer), { axis: 1 }))),
   lowering(Dropout, (_layer, x) => x.name),
-  lowering(Conv2d, (layer, x, b) => {
-    const inputs = [x.name, b.weight(key(layer, 'weight')), ...(layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [])];
-    return b.node('Conv', inputs, stem(layer), { kernel_shape: layer.kernel, strides: layer.stride, pads: pads(layer.padding), dilations: layer.dilation, group: layer.groups });
-  }),
+  lowering(Conv2d, conv2d),
+  lowering(Conv3x3, conv2d),
   lowering(ConvTranspose2d, (layer, x, b) => {
     const inputs = [x.name, b.weight(key(layer, 'weight')), ...(layer.options.bias ?? true ? [b.weight(key(layer, 'bias'))] : [])];
     return b.node('ConvTranspose', inputs, stem(layer), {
@@ -76,4 +82,5 @@ export const ONNX_LOWERINGS: readonly LoweringEntry[] = [
   lowering(BatchNorm2d, batchNorm),
   ...SEQUENCE_LOWERINGS,
   ...TRANSFORMER_LOWERINGS,
+  ...RESNET_LOWERINGS,
 ];

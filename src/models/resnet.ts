@@ -24,7 +24,7 @@ function heNormal(specs: ParamSpec[], fanIn: number): ParamSpec[] {
 }
 
 /** A bias-free 3×3 convolution with He initialisation. */
-class Conv3x3 extends Conv2d {
+export class Conv3x3 extends Conv2d {
   constructor(inChannels: number, outChannels: number, stride: number) {
     super(inChannels, outChannels, 3, { stride, padding: 1, bias: false });
   }
@@ -35,7 +35,7 @@ class Conv3x3 extends Conv2d {
 }
 
 /** Linear with He-initialised weights (PyTorch's default bias). */
-class HeLinear extends Linear {
+export class HeLinear extends Linear {
   override params(): ParamSpec[] {
     return heNormal(super.params(), this.inFeatures);
   }
@@ -51,7 +51,7 @@ function registerAt(child: Module, store: ParameterStore, path: string, name: st
  * `stride`-th pixel (an average pool of window 1), then zero channels on both sides up to the
  * block's width — torch: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, before, after)).
  */
-class PaddedShortcut extends Module {
+export class PaddedShortcut extends Module {
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -73,7 +73,7 @@ class PaddedShortcut extends Module {
 }
 
 /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), names as torch's BasicBlock. */
-class BasicBlock extends Module {
+export class BasicBlock extends Module {
   readonly conv1: Conv3x3;
   readonly bn1: BatchNorm2d;
   readonly conv2: Conv3x3;

@@ -9,15 +9,22 @@ import { uniform } from './random.js';
 
 /**
  * Random weights for every parameter and buffer of `model`, written to a fresh store: uniform
- * parameters drawn from their own PyTorch bounds (so outputs have a trained model's scale),
- * batch-norm scales around 1, shifts and running means around 0, running variances positive.
+ * parameters drawn from their own PyTorch bounds and normal ones with their own spread (so outputs
+ * have a trained model's scale), batch-norm scales around 1, shifts and running means around 0,
+ * running variances positive.
  */
 export function randomWeights(engine: Engine, model: Module, seed: number): { store: ParameterStore; tensors: NamedTensor[]; bytes: Uint8Array } {
   const store = new ParameterStore(engine, { seed });
   model.register(store);
   const tensors = store.stateDict.map((p, i): NamedTensor => {
     const size = p.shape.reduce((a, b) => a * b, 1);
-    const [low, high] = p.init.kind === 'uniform' ? [p.init.low, p.init.high] : p.name.endsWith('running_var') || p.name.endsWith('weight') ? [0.5, 2] : [-0.5, 0.5];
+    // A normal init becomes the uniform of the same mean and standard deviation.
+    const spread = p.init.kind === 'normal' ? p.init.std * Math.sqrt(3) : 0;
+    const [low, high] =
+      p.init.kind === 'uniform' ? [p.init.low, p.init.high]
+      : p.init.kind === 'normal' ? [p.init.mean - spread, p.init.mean + spread]
+      : p.name.endsWith('running_var') || p.name.endsWith('weight') ? [0.5, 2]
+      : [-0.5, 0.5];
     const data = p.name.endsWith('num_batches_tracked') ? Float32Array.of(3) : uniform(size, seed + i, low, high);
     return { name: p.name, shape: p.shape, data };
   });

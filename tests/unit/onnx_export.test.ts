@@ -11,6 +11,7 @@ import { Embedding } from '../../src/nn/embedding.js';
 import { mlpGenerator } from '../../src/models/gan.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
 import { charTransformer } from '../../src/models/transformer.js';
+import { resnet } from '../../src/models/resnet.js';
 import { useEngine } from '../helpers/engine.js';
 import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
 import { integers, uniform } from '../helpers/random.js';
@@ -104,6 +105,13 @@ describe('exportOnnx: residual blocks', () => {
     );
     const err = await checkFamily(model, [1, 7, 6], [3]);
     console.log(`onnx export residual CNN: max abs error ${err.toExponential(2)}`);
+  });
+});
+
+describe('exportOnnx: the CIFAR ResNet', () => {
+  it('resnet({ depth: 8 }) with stride-2 stages and zero-padded shortcuts', async () => {
+    const err = await checkFamily(resnet({ depth: 8, width: 4, classes: 5, channels: 3 }), [3, 8, 8], [5]);
+    console.log(`onnx export ResNet-8: max abs error ${err.toExponential(2)}`);
   });
 });
 
