@@ -47,7 +47,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   if (!options.config) {
     if (!options.bias && activation.kind === 'none') return runOp('conv2d', [x, w], convAttrs(p))[0];
     const inputs = options.bias ? [x, w, options.bias] : [x, w];
-    return runOp('conv2d_fused', inputs, { ...convAttrs(p), bias: !!options.bias, activation })[0];
+    return runOp('conv2d_fused', inputs, { ...convAttrs(p), bias: !!options.bias, activation }, 'conv2d')[0];
   }
   if (options.bias) sameShape('conv2d', 'bias', options.bias.shape, [w.shape[0]], 'give one bias per output channel');
   const inputs = options.bias ? [x, w, options.bias] : [x, w];

@@ -112,14 +112,8 @@ function run(a: Tensor, b: Tensor, options: MatmulOptions, rowSumA: boolean): Te
     if (bias) inputs.push(bias);
     if (prologue) inputs.push(prologue.saved);
     if (!bias && !activation && !prologue && !rowSumA) return runOp('matmul', inputs, { transA, transB });
-    return runOp('matmul_fused', inputs, {
-      transA,
-      transB,
-      bias: !!bias,
-      activation: activation ?? { kind: 'none' },
-      prologue: prologue?.activation ?? null,
-      rowSum: rowSumA,
-    });
+    const attrs = { transA, transB, bias: !!bias, activation: activation ?? { kind: 'none' as const }, prologue: prologue?.activation ?? null, rowSum: rowSumA };
+    return runOp('matmul_fused', inputs, attrs, 'matmul');
   }
   const params = { ...matmulParams(a, b, options), rowSumA };
   const chosen = config ?? a.engine.tuner.cachedOrDefault(matmulShapeClass(params), matmulCandidates(params).map((c) => matmulTuneCandidate(params, c)));
