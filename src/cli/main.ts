@@ -14,6 +14,8 @@ import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
 import { sampleCommand } from './sample.js';
 import { asksForTransformer, trainTransformer } from './transformer.js';
+import { colorMnistCommand } from './color_mnist.js';
+import { asksForResnet, trainResnet } from './resnet.js';
 
 const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
 
@@ -22,7 +24,8 @@ commands:
   profile    time every GPU kernel of one training step (webgpu-dl profile --help)
   compress   prune, fine-tune and int8-quantise trained weights (webgpu-dl compress --help)
   export     write trained weights as an ONNX model (webgpu-dl export --help)
-  sample     generate text with a trained character transformer (webgpu-dl sample --help)`;
+  sample     generate text with a trained character transformer (webgpu-dl sample --help)
+  make-color-mnist  write the built-in colour dataset as CIFAR-10 files (webgpu-dl make-color-mnist --help)`;
 
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -32,14 +35,18 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${COMMANDS}\n\n${USAGE}`);
       return 0;
     }
-    const other = new Map([['profile', profileCommand], ['compress', compressCommand], ['export', exportCommand], ['sample', sampleCommand]]).get(command);
+    const other = new Map([['profile', profileCommand], ['compress', compressCommand], ['export', exportCommand], ['sample', sampleCommand], ['make-color-mnist', colorMnistCommand]]).get(command);
     if (other) {
       await other(rest);
       return 0;
     }
-    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile, compress, export and sample (see --help)`);
+    if (command !== 'train') throw new UsageError(`unknown command '${command}'; the commands are train, profile, compress, export, sample and make-color-mnist (see --help)`);
     if (asksForTransformer(rest)) {
       await trainTransformer(rest);
+      return 0;
+    }
+    if (asksForResnet(rest)) {
+      await trainResnet(rest);
       return 0;
     }
     const args = parseTrainArgs(rest);

@@ -1,0 +1,194 @@
+import type { Augmentation } from '../data/augment.js';
+import { parseAugmentation } from '../data/augment.js';
+import { channelStatistics } from '../data/cifar.js';
+import { isCifarFolder, loadCifar } from '../data/cifar_files.js';
+import type { ImageSplits } from '../data/dataset.js';
+import { loadImageFolder } from '../data/image_folder_files.js';
+import { createEngine, type Engine } from '../gpu/engine.js';
+import { writeFilesAtomically } from '../io/atomic_write.js';
+import { resnet, resnetConfig, type ResNetConfig } from '../models/resnet.js';
+import { SGD } from '../optim/optimizers.js';
+import { cosine } from '../train/schedules.js';
+import { Trainer } from '../train/trainer.js';
+import { describeRun, limit } from './classifier.js';
+import { checkOutputPaths, optimizerPath } from './main.js';
+import { count, parseFlags, real, seedOf, UsageError } from './options.js';
+import { progressReporter } from './progress.js';
+
+export const RESNET_USAGE = `usage: webgpu-dl train --model resnet --data DIR_OR_TARGZ [options]
+
+Trains the CIFAR ResNet of He et al. (3 stages of basic blocks, batch norm, zero-padded identity
+shortcuts) on colour images: CIFAR-10's binary version (a folder of data_batch_N.bin and
+test_batch.bin, or cifar-10-binary.tar.gz itself) or a folder of class folders
+(train/<class>/*.png|jpg and test/<class>/…). Pixels are normalised per channel with the training
+set's own mean and deviation. The recipe is the paper's: SGD with Nesterov momentum 0.9, weight
+decay 5e-4 on every parameter, learning rate 0.1 annealed to 0 by cosine over the run, batch 128,
+random crops after 4-pixel zero padding and horizontal flips.
+
+options:
+  --data DIR|FILE      CIFAR-10 folder or tar.gz, or an image folder (required)
+  --depth N            6n + 2 layers: 20, 32, 56, … (default 20)
+  --width N            channels of the first stage; the others have 2× and 4× (default 16)
+  --epochs N           passes over the training set (default 30)
+  --batch N            images per step (default 128)
+  --lr X               peak learning rate (default 0.1)
+  --weight-decay X     L2 weight decay (default 0.0005)
+  --augment SPEC|none  training augmentation (default crop=4,flip=1; also shift=, rotate=, scale=)
+  --limit N            train on the first N training images only
+  --seed N             seed for initialisation, shuffling and augmentation (default 1)
+  --out FILE           save the weights as safetensors (PyTorch state_dict names; the model's
+                       configuration, class names and normalisation in the metadata) and the
+                       optimizer's state in FILE.optimizer.safetensors
+  --json               one JSON object per epoch and a final one on stdout
+  -h, --help           show this help`;
+
+const FLAGS = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  depth: { type: 'string' },
+  width: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  augment: { type: 'string' },
+  limit: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The default training recipe (He et al. with cosine decay), stated once for the CLI and its help. */
+export const RESNET_RECIPE = { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4, batch: 128, augment: { crop: 4, flip: true } } as const;
+
+/** True when a `train` command line selects the ResNet. */
+export function asksForResnet(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--model=resnet' || (a === '--model' && argv[i + 1] === 'resnet'));
+}
+
+export interface ResnetArgs {
+  data: string;
+  depth: number;
+  width: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  augment?: Augmentation;
+  limit?: number;
+  seed: number;
+  out?: string;
+  json: boolean;
+}
+
+export function parseResnetArgs(argv: readonly string[]): ResnetArgs | 'help' {
+  const v = parseFlags(argv, FLAGS);
+  if (v.help) return 'help';
+  if (v.data === undefined || v.data.trim() === '') throw new UsageError('--model resnet needs --data DIR_OR_TARGZ: CIFAR-10 binary batches (folder or tar.gz) or a folder of class folders');
+  if (v.out !== undefined && v.out.trim() === '') throw new UsageError(`--out '${v.out}': expected a path`);
+  const depth = count('depth', v.depth, 20, 8);
+  if ((depth - 2) % 6 !== 0) throw new UsageError(`--depth ${depth}: expected 6n + 2 (20, 32, 44, 56, 110: n basic blocks in each of the 3 stages)`);
+  let augment: Augmentation | undefined = { ...RESNET_RECIPE.augment };
+  if (v.augment === 'none') augment = undefined;
+  else if (v.augment !== undefined) {
+    try {
+      augment = parseAugmentation(v.augment);
+    } catch (e) {
+      throw new UsageError(`--${(e as Error).message}`);
+    }
+  }
+  return {
+    data: v.data,
+    depth,
+    width: count('width', v.width, 16),
+    epochs: count('epochs', v.epochs, 30),
+    batch: count('batch', v.batch, RESNET_RECIPE.batch),
+    lr: real('lr', v.lr, RESNET_RECIPE.lr, (n) => n > 0, 'a positive number'),
+    weightDecay: real('weight-decay', v['weight-decay'], RESNET_RECIPE.weightDecay, (n) => n >= 0, 'a number ≥ 0'),
+    augment,
+    limit: v.limit === undefined ? undefined : count('limit', v.limit, 0),
+    seed: seedOf(v.seed),
+    out: v.out,
+    json: !!v.json,
+  };
+}
+
+/** CIFAR-10 (folder or tar.gz) or an image folder, whichever `source` holds. */
+export async function loadColourImages(source: string): Promise<ImageSplits> {
+  const fs = await import('node:fs/promises');
+  const stat = await fs.stat(source).catch(() => undefined);
+  if (stat?.isDirectory() && !(await isCifarFolder(source))) return loadImageFolder(source);
+  return loadCifar(source);
+}
+
+/** The metadata a ResNet checkpoint carries: enough to rebuild the model and read images as it was trained to. */
+export function resnetMetadata(config: Required<ResNetConfig>, splits: ImageSplits): Record<string, string> {
+  const { classNames, channelNormalisation } = splits.train;
+  return {
+    model: 'resnet',
+    config: JSON.stringify({ ...config, ...(classNames ? { classNames } : {}), ...(channelNormalisation ? { normalisation: channelNormalisation } : {}) }),
+  };
+}
+
+export async function trainResnet(argv: readonly string[]): Promise<void> {
+  const args = parseResnetArgs(argv);
+  if (args === 'help') {
+    console.log(RESNET_USAGE);
+    return;
+  }
+  const started = performance.now();
+  const say = (line: string) => (args.json ? console.error(line) : console.log(line));
+  if (args.out) await checkOutputPaths([args.out, optimizerPath(args.out)]);
+  const all = await loadColourImages(args.data);
+  const train = limit(all.train, args.limit);
+  // The training images' own statistics normalise both sets, as torchvision's Normalize is used.
+  const stats = channelStatistics(train);
+  const splits = { train: { ...train, channelNormalisation: stats }, test: { ...all.test, channelNormalisation: stats } };
+  if (args.batch > train.count) throw new UsageError(`--batch ${args.batch}: the training set has only ${train.count} images`);
+  const config = resnetConfig({ depth: args.depth, width: args.width, classes: Math.max(train.classes, all.test.classes), channels: train.channels ?? 1 });
+  let engine: Engine | undefined;
+  let trainer: Trainer | undefined;
+  try {
+    engine = await createEngine({ log: (m) => console.error(m) });
+    say(describeRun(engine, splits));
+    const optimizer = new SGD({ lr: args.lr, momentum: RESNET_RECIPE.momentum, nesterov: RESNET_RECIPE.nesterov, weightDecay: args.weightDecay });
+    trainer = new Trainer(engine, { model: resnet(config), inputShape: [config.channels, train.height, train.width], classes: config.classes, optimizer, seed: args.seed });
+    say(
+      `webgpu-dl: ResNet-${config.depth} (width ${config.width}, ${trainer.store.count} parameters); SGD Nesterov momentum ${RESNET_RECIPE.momentum}, weight decay ${args.weightDecay}, ` +
+        `lr ${args.lr} annealed to 0 by cosine over ${args.epochs} epochs, batch ${args.batch}, augmentation ${args.augment ? JSON.stringify(args.augment) : 'none'}`,
+    );
+    const bar = progressReporter(args.json);
+    const history = await trainer.fit(splits.train, {
+      epochs: args.epochs,
+      batchSize: args.batch,
+      evaluate: splits.test,
+      schedule: cosine(),
+      augment: args.augment,
+      progressEvery: 10,
+      onProgress: (p) =>
+        bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps),
+      onEpoch: (r) => {
+        const line = { event: 'epoch', epoch: r.epoch, loss: r.loss, trainAccuracy: r.trainAccuracy, testAccuracy: r.evalAccuracy, testLoss: r.evalLoss, samplesPerSec: r.samplesPerSec };
+        if (args.json) console.log(JSON.stringify(line));
+        else bar.done(`epoch ${r.epoch}/${args.epochs}  loss ${r.loss.toFixed(4)}  train ${(100 * r.trainAccuracy).toFixed(2)}%  test ${(100 * r.evalAccuracy!).toFixed(2)}%  ${Math.round(r.samplesPerSec)} samples/s`);
+      },
+    });
+    const last = history[history.length - 1];
+    if (args.out) {
+      const optimizerFile = optimizerPath(args.out);
+      const metadata = resnetMetadata(config, splits);
+      await writeFilesAtomically([
+        { path: args.out, data: await trainer.checkpoint(metadata) },
+        { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: 'resnet' }) },
+      ]);
+      say(`webgpu-dl: weights saved to ${args.out} (safetensors; loads into scripts/torch_models.py's ResNet), SGD's state to ${optimizerFile}`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (args.json) console.log(JSON.stringify({ event: 'done', testAccuracy: last.evalAccuracy, seconds }));
+    else console.log(`done: test accuracy ${(100 * last.evalAccuracy!).toFixed(2)}% in ${seconds.toFixed(1)} s`);
+  } finally {
+    trainer?.dispose();
+    await engine?.close();
+  }
+}
