@@ -53,8 +53,8 @@ export function textCorpus(bytes: Uint8Array, options: TextCorpusOptions): TextC
 
 /** The shortest text whose 90/10 splits each hold a window of `context` + 1 characters. */
 function minimumLength(context: number): number {
-  let n = 10 * (context + 1);
-  while (n - Math.floor(n * 0.9) < context + 1) n++;
+  let n = 2 * (context + 1);
+  while (Math.floor(n * 0.9) < context + 1 || n - Math.floor(n * 0.9) < context + 1) n++;
   return n;
 }
 
