@@ -1,16 +1,19 @@
 import type { Augmentation } from '../data/augment.js';
-import type { ImageDataset } from '../data/dataset.js';
 import type { Engine } from '../gpu/engine.js';
 import { Trainer, type TrainerOptions } from '../train/trainer.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import type { Schedule } from '../train/schedules.js';
+import type { TrainingData } from '../train/task_step.js';
 import type { JobFactory, TrainingJob } from './host.js';
 
-/** What the page sends to start a `trainerJob`: the data and the fit options that can cross to a worker. */
+/**
+ * What the page sends to start a `trainerJob`: the data (an image dataset or a `tensorDataset`,
+ * both plain data that cross to a worker) and the fit options that can.
+ */
 export interface TrainerJobConfig {
-  train: ImageDataset;
+  train: TrainingData;
   /** Evaluated after every epoch (EpochResult.evalLoss/evalAccuracy). */
-  evaluate?: ImageDataset;
+  evaluate?: TrainingData;
   epochs: number;
   batchSize?: number;
   progressEvery?: number;
@@ -30,7 +33,7 @@ export interface TrainerJobSetup extends TrainerOptions {
  * model holds code, so it cannot be sent from the page). Progress, epoch results and recoveries
  * from device loss are posted as they come; `setLearningRate` replaces the schedule's base rate
  * from the next step. Requests: `predict` ({ images, count } → class probabilities) and
- * `evaluate` (an ImageDataset → Evaluation).
+ * `evaluate` (a dataset → its evaluation).
  */
 export function trainerJob(setup: (config: TrainerJobConfig, engine: Engine) => TrainerJobSetup): JobFactory {
   return (engine, raw) => {
@@ -68,7 +71,7 @@ export function trainerJob(setup: (config: TrainerJobConfig, engine: Engine) => 
           const { images, count } = args as { images: Uint8Array; count: number };
           return trainer.predict(images, count);
         },
-        evaluate: (data) => trainer.evaluate(data as ImageDataset),
+        evaluate: (data) => trainer.evaluate(data as TrainingData),
       },
       // dispose() during fit stops it before the next step; fit then resolves.
       stop: () => trainer.dispose(),

@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ImageDataset } from '../../src/data/dataset.js';
+import { tensorDataset } from '../../src/data/tensor_dataset.js';
 import { mlpDiscriminator, mlpGenerator } from '../../src/models/gan.js';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam, SGD } from '../../src/optim/optimizers.js';
@@ -47,6 +48,7 @@ function connect(): WorkerEndpoint & { raw: MessagePort } {
         optimizer: (config.model as { sgd?: boolean })?.sgd ? new SGD({ lr: 0.05 }) : new Adam({ lr: 1e-2 }),
         seed: 1,
       })),
+      regression: trainerJob(() => ({ model: new Sequential(new Linear(3, 8), ReLU(), new Linear(8, 1)), inputShape: [3], optimizer: new Adam({ lr: 1e-2 }), seed: 4 })),
       gan: ganJob(() => ({ generator: mlpGenerator(8, [16], 64), discriminator: mlpDiscriminator(64, [16]), latent: 8, pixels: 64, optimizerG: new Adam({ lr: 2e-4, beta1: 0.5 }), optimizerD: new Adam({ lr: 2e-4, beta1: 0.5 }), seed: 2 })),
     },
   });
@@ -103,6 +105,20 @@ describe('training worker protocol', () => {
     await expect(again.load(ganBytes)).rejects.toThrow(TrainingWorkerError);
     await expect(again.load(ganBytes)).rejects.toMatchObject({ workerName: 'CheckpointError' });
     await again.stop();
+  });
+
+  it('trains on a tensorDataset (regression) sent from the page', async () => {
+    const worker = connect();
+    const next = rng(9);
+    const x = Float32Array.from({ length: 96 * 3 }, () => next() * 2 - 1);
+    // y = x0 − 2·x1 + 0.5·x2: learnable by the small MLP.
+    const y = Float32Array.from({ length: 96 }, (_, i) => x[i * 3] - 2 * x[i * 3 + 1] + 0.5 * x[i * 3 + 2]);
+    const data = tensorDataset(x, y, { featureShape: [3], task: 'regression' });
+    const run = startTraining<Progress, EpochResult, EpochResult[]>(worker, { job: 'regression', config: { train: data, epochs: 8, batchSize: 16 } satisfies TrainerJobConfig });
+    const history = await run.done;
+    expect(history).toHaveLength(8);
+    expect(history[7].loss).toBeLessThan(history[0].loss * 0.5);
+    await run.stop();
   });
 
   it('pauses between steps, takes a new learning rate while paused, and resumes', async () => {
@@ -168,7 +184,7 @@ describe('training worker protocol', () => {
   it('reports failures by class: an unknown job, a bad fit option, a bad rate, an unknown request', async () => {
     const worker = connect();
     const unknown = startTraining(worker, { job: 'nope', config: {} });
-    await expect(unknown.done).rejects.toMatchObject({ name: 'TrainingWorkerError', workerName: 'WorkerProtocolError', message: expect.stringMatching(/no job 'nope'.*classifier, gan/) });
+    await expect(unknown.done).rejects.toMatchObject({ name: 'TrainingWorkerError', workerName: 'WorkerProtocolError', message: expect.stringMatching(/no job 'nope'.*classifier, regression, gan/) });
     const tooBig = startTraining(worker, { job: 'classifier', config: { train: tiny(32), epochs: 1, batchSize: 64 } });
     await expect(tooBig.done).rejects.toMatchObject({ workerName: 'ShapeError', message: expect.stringMatching(/batch size 64/) });
     const run = startTraining(worker, { job: 'classifier', config: { train: tiny(64), epochs: 1, batchSize: 16 }, paused: true });
