@@ -16,7 +16,7 @@ import { fuseBiasGradients } from './passes/fuse_bias_grad.js';
 import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
 import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
-import { Plan } from './plan.js';
+import { DispatchList, Plan } from './plan.js';
 import type { UpdateRule } from './update.js';
 
 /** The shape and dtype (default f32) of one input of a compiled step. */
@@ -59,6 +59,14 @@ export interface StepDefinition<I extends string> {
 export interface StepStats {
   /** Kernel dispatches recorded by one run (all in one compute pass, one submit). */
   dispatches: number;
+  /** Compute passes one run records: the whole step shares one, so WebGPU orders its dispatches without pass boundaries. */
+  passes: number;
+  /**
+   * CPU microseconds `run` spends uploading feeds, encoding and submitting one step (hooks
+   * included), the mean over the last runs (up to 32); 0 before the first run. Wall time on this
+   * thread, so it is noisy on a loaded machine.
+   */
+  encodeMicros: number;
   /** Bytes of GPU memory this step holds (not counting the parameter stores). */
   bytes: number;
   /** Buffers this step owns. */
@@ -192,11 +200,24 @@ export interface StepHooks {
   after?(encoder: GPUCommandEncoder): void;
 }
 
+const NO_FEEDS: Readonly<Record<string, ArrayBufferView>> = Object.freeze({});
+const NO_HOOKS: StepHooks = Object.freeze({});
+const STEP_ENCODER: GPUCommandEncoderDescriptor = Object.freeze({ label: 'step' });
+const STEP_PASS: GPUComputePassDescriptor = Object.freeze({ label: 'step' });
+/** Runs whose encode time `stats.encodeMicros` averages. */
+const ENCODE_WINDOW = 32;
+
 /** A compiled training or inference step. */
 export class CompiledStep<I extends string> implements Disposable {
   private steps = 0;
   private runs = 0;
   private disposed = false;
+  /** The update's launches (finite check, clipping, optimizer), flattened once for replay. */
+  private readonly updateList: DispatchList;
+  /** Reused for every submit, so a run makes no array. */
+  private readonly submission: GPUCommandBuffer[] = [];
+  private readonly encodeTimes = new Float64Array(ENCODE_WINDOW);
+  private timedRuns = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -206,7 +227,9 @@ export class CompiledStep<I extends string> implements Disposable {
     private readonly outputValues: Record<string, Value>,
     private readonly owned: GPUBuffer[],
     private readonly update: UpdateLaunches | undefined,
-  ) {}
+  ) {
+    this.updateList = new DispatchList(update?.launches ?? []);
+  }
 
   /** Runs submitted so far (the stream of per-run randomness such as dropout masks). */
   get runCount(): number {
@@ -237,16 +260,21 @@ export class CompiledStep<I extends string> implements Disposable {
    * Inputs left out keep what they hold (e.g. written by a GPU data loader through `inputRange`).
    * `hooks` record more work (a batch gather, metric sums) into the same command buffer.
    */
-  run(feeds: Partial<Record<I, ArrayBufferView>> = {}, hooks: StepHooks = {}): void {
+  run(feeds: Partial<Record<I, ArrayBufferView>> = NO_FEEDS as Partial<Record<I, ArrayBufferView>>, hooks: StepHooks = NO_HOOKS): void {
+    // Nothing here allocates beyond the encoder, pass and command buffer WebGPU returns: the
+    // dispatch lists, descriptors and submit array are made once, so small steps stay cheap.
+    const start = performance.now();
     const encoder = this.begin(feeds);
     hooks.before?.(encoder);
-    const pass = encoder.beginComputePass({ label: 'step' });
+    const pass = encoder.beginComputePass(STEP_PASS);
     this.plan.encode(pass);
-    for (const l of this.update?.launches ?? []) encodeLaunch(pass, l);
+    this.updateList.record(pass);
     hooks.inPass?.(pass);
     pass.end();
     hooks.after?.(encoder);
-    this.engine.device.queue.submit([encoder.finish()]);
+    this.submission[0] = encoder.finish();
+    this.engine.device.queue.submit(this.submission);
+    this.encodeTimes[this.timedRuns++ % ENCODE_WINDOW] = (performance.now() - start) * 1e3;
   }
 
   /**
@@ -287,7 +315,10 @@ export class CompiledStep<I extends string> implements Disposable {
   write(feeds: Partial<Record<I, ArrayBufferView>>): void {
     if (this.disposed) throw new DisposedError('step was used after dispose()');
     this.engine.check();
-    for (const [name, data] of Object.entries(feeds) as [I, ArrayBufferView][]) {
+    // for-in rather than Object.entries: no array per run.
+    for (const name in feeds) {
+      const data = feeds[name] as ArrayBufferView | undefined;
+      if (data === undefined) continue; // left out: the input keeps what it holds
       const v = this.inputValues[name];
       if (!v) throw new ShapeError(`step input '${name}' does not exist (inputs: ${Object.keys(this.inputValues).join(', ')})`);
       if (data.byteLength !== v.size * 4) {
@@ -309,7 +340,7 @@ export class CompiledStep<I extends string> implements Disposable {
       this.engine.device.queue.writeBuffer(check.uniform, 0, finiteCheckUniforms(n, this.steps, check.mode, check.words));
     }
     this.plan.prepareRun(this.runs++ % 0x100000000);
-    return this.engine.device.createCommandEncoder({ label: 'step' });
+    return this.engine.device.createCommandEncoder(STEP_ENCODER);
   }
 
   /** Where an input lives, for GPU-side producers that fill it before a run. */
@@ -352,8 +383,13 @@ export class CompiledStep<I extends string> implements Disposable {
 
   get stats(): StepStats {
     const ownBytes = this.owned.reduce((a, b) => a + b.size, 0);
+    const timed = Math.min(this.timedRuns, ENCODE_WINDOW);
+    let micros = 0;
+    for (let i = 0; i < timed; i++) micros += this.encodeTimes[i];
     return {
-      dispatches: this.plan.dispatches + (this.update?.launches.length ?? 0),
+      dispatches: this.plan.dispatches + this.updateList.length,
+      passes: 1,
+      encodeMicros: timed ? micros / timed : 0,
       bytes: this.plan.ownedBytes + ownBytes,
       buffers: this.plan.ownedBuffers + this.owned.length,
       pooledBytes: this.plan.pooledBytes,
@@ -365,6 +401,7 @@ export class CompiledStep<I extends string> implements Disposable {
     if (this.disposed) return;
     this.disposed = true;
     this.plan.dispose();
+    this.submission.length = 0;
     for (const b of this.owned) this.engine.buffers.destroy(b);
   }
 

@@ -1,7 +1,7 @@
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, KernelError } from '../gpu/errors.js';
-import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
+import { makeLaunch, type Launch } from '../gpu/launch.js';
 import type { Value } from './ir.js';
 import type { LowerContext, Lowering } from './lower.js';
 import { inPlaceInputs } from './ops/batch_norm.js';
@@ -21,6 +21,37 @@ export interface PlanSpec {
   outputs: readonly Value[];
 }
 
+/**
+ * Launches flattened for replay: pipelines, bind groups and workgroup counts in parallel arrays,
+ * so recording them makes no array, closure or object (the spread of a `[x, y, z]` tuple would).
+ */
+export class DispatchList {
+  private readonly pipelines: GPUComputePipeline[];
+  private readonly bindGroups: GPUBindGroup[];
+  private readonly groups: Uint32Array;
+
+  constructor(launches: readonly Launch[]) {
+    this.pipelines = launches.map((l) => l.pipeline);
+    this.bindGroups = launches.map((l) => l.bindGroup);
+    this.groups = new Uint32Array(launches.length * 3);
+    launches.forEach((l, i) => this.groups.set(l.workgroups, i * 3));
+  }
+
+  get length(): number {
+    return this.pipelines.length;
+  }
+
+  /** Records every launch, in order, into an open compute pass. */
+  record(pass: GPUComputePassEncoder): void {
+    const { pipelines, bindGroups, groups } = this;
+    for (let i = 0; i < pipelines.length; i++) {
+      pass.setPipeline(pipelines[i]);
+      pass.setBindGroup(0, bindGroups[i]);
+      pass.dispatchWorkgroups(groups[3 * i], groups[3 * i + 1], groups[3 * i + 2]);
+    }
+  }
+}
+
 /** A launch whose uniforms are rewritten before every run. */
 interface DynamicLaunch {
   name: string;
@@ -35,6 +66,7 @@ interface DynamicLaunch {
  */
 export class Plan {
   private disposed = false;
+  private readonly list: DispatchList;
 
   private constructor(
     private readonly engine: Engine,
@@ -43,7 +75,9 @@ export class Plan {
     private readonly ranges: Map<Value, BufferRange>,
     private owned: GPUBuffer[],
     readonly pooledBytes: number,
-  ) {}
+  ) {
+    this.list = new DispatchList(launches);
+  }
 
   static async build(engine: Engine, spec: PlanSpec, ctx: LowerContext): Promise<Plan> {
     const { schedule, placed, outputs } = spec;
@@ -145,7 +179,8 @@ export class Plan {
    */
   prepareRun(run: number): void {
     if (this.disposed) throw new DisposedError('plan was used after dispose()');
-    for (const d of this.dynamic) {
+    for (let i = 0; i < this.dynamic.length; i++) {
+      const d = this.dynamic[i];
       const data = d.uniforms(run);
       if (data.byteLength !== d.bytes) throw new KernelError(d.name, `dynamic uniforms are ${data.byteLength} bytes, the launch was built with ${d.bytes}`);
       this.engine.device.queue.writeBuffer(d.uniform, 0, data);
@@ -160,7 +195,7 @@ export class Plan {
   /** Records every dispatch of the plan into `pass`. */
   encode(pass: GPUComputePassEncoder): void {
     if (this.disposed) throw new DisposedError('plan was used after dispose()');
-    for (const l of this.launches) encodeLaunch(pass, l);
+    this.list.record(pass);
   }
 
   /** The launches `encode` records, in order (profiling times each in a pass of its own). */
