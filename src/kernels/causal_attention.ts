@@ -43,12 +43,13 @@ const MAX_BLOCK = 8;
 
 /**
  * The default on GPUs: 32 rows reuse each staged row, 32 invocations fill a SIMD group, and a GPT
- * head (Dh = 32 or 64) keeps a tile of 32 rows within 16 KiB. On software adapters: direct with 4
- * rows per invocation, whose forward took a third of the staged one's CPU time (SwiftShader,
- * B = 12, H = 4, T = 64, Dh = 32: 18–20 ms against 61–75 ms; one row per invocation, 28–39 ms).
+ * head (Dh = 32 or 64) keeps a tile of 32 rows within 16 KiB. On software adapters: direct with 2
+ * rows per invocation (SwiftShader, B = 12, H = 4, T = 64, Dh = 32: forward 18–25 ms CPU against
+ * 61–75 ms staged and 28–39 ms direct with one row; 4 rows per invocation ran no faster and took
+ * twice as long to compile, about 6 s of CPU for the three kernels).
  */
 function defaultTiles(software: boolean): AttentionTiles {
-  return software ? { staged: false, rows: 16, tile: 32, block: 4 } : { staged: true, rows: 32, tile: 32, block: 1 };
+  return software ? { staged: false, rows: 32, tile: 32, block: 2 } : { staged: true, rows: 32, tile: 32, block: 1 };
 }
 
 /** Checks qkv [B, T, 3·heads·Dh] and returns its parts; the message names `op` and the fix. */
@@ -172,8 +173,8 @@ const CANDIDATES: readonly AttentionTiles[] = [
   { staged: true, rows: 64, tile: 32, block: 1 },
   { staged: true, rows: 16, tile: 16, block: 1 },
   { staged: true, rows: 32, tile: 32, block: 2 },
-  { staged: false, rows: 16, tile: 32, block: 4 },
   { staged: false, rows: 32, tile: 32, block: 2 },
+  { staged: false, rows: 16, tile: 32, block: 4 },
   { staged: false, rows: 8, tile: 32, block: 4 },
   { staged: false, rows: 32, tile: 32, block: 1 },
 ];

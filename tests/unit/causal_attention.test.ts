@@ -84,7 +84,7 @@ describe('causal_attention kernels against the float64 reference', () => {
     [shape(2, 11, 1, 16), { staged: true, rows: 3, tile: 5, block: 2 }],
     // Direct: each invocation reads the other rows from storage (software adapters), owning
     // `block` rows, the last block partly past the sequence.
-    [shape(2, 65, 2, 32), { staged: false, rows: 16, tile: 32, block: 4 }],
+    [shape(2, 65, 2, 32), { staged: false, rows: 32, tile: 32, block: 2 }],
     [shape(1, 9, 2, 3), { staged: false, rows: 4, tile: 32, block: 1 }],
     [shape(2, 7, 3, 16), { staged: false, rows: 3, tile: 32, block: 3 }],
   ];
@@ -194,8 +194,9 @@ describe('causal_attention kernels against the float64 reference', () => {
 describe('causal_attention tuning candidates', () => {
   // Each candidate as the autotuner binds it (backward: dy, qkv, y, lse, dqkv, D; the dk/dv launch
   // after the dq launch) computes the same result, so whichever wins is correct.
-  it('every forward and backward candidate matches the reference, B=1 T=70 H=2 Dh=32', async () => {
-    const s = shape(1, 70, 2, 32);
+  // Dh = 8 keeps the 24 pipelines quick to compile; the binding and tiling do not depend on it.
+  it('every forward and backward candidate matches the reference, B=1 T=70 H=2 Dh=8', async () => {
+    const s = shape(1, 70, 2, 8);
     const n = sizes(s);
     const qkv = uniform(n.qkv, 90, -2, 2);
     const dy = uniform(n.y, 91);
@@ -203,7 +204,7 @@ describe('causal_attention tuning candidates', () => {
     const refGrad = causalAttentionGradRef(qkv, dy, s, 0.2);
     const forward = causalAttentionForwardTuning(s, 0.2, false);
     const backward = causalAttentionBackwardTuning(s, 0.2, false);
-    const ids = ['s32t32b1', 's64t32b1', 's16t16b1', 's32t32b2', 'd16b4', 'd32b2', 'd8b4', 'd32b1'];
+    const ids = ['s32t32b1', 's64t32b1', 's16t16b1', 's32t32b2', 'd32b2', 'd16b4', 'd8b4', 'd32b1'];
     expect(forward.candidates.map((c) => c.id)).toEqual(ids);
     expect(backward.candidates.map((c) => c.id)).toEqual(ids);
     expect(forward.bufferBytes).toEqual([n.qkv * 4, n.y * 4, n.lse * 4]);
@@ -227,11 +228,11 @@ describe('causal_attention tuning candidates', () => {
 
   it('fits every candidate to 16 KiB of workgroup memory for the widest heads; software adapters start direct', () => {
     const s = shape(1, 8, 1, 128);
-    const direct = ['d16b4', 'd32b2', 'd8b4', 'd32b1'];
+    const direct = ['d32b2', 'd16b4', 'd8b4', 'd32b1'];
     expect(causalAttentionForwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t16b1', 's64t16b1', 's16t16b1', 's32t16b2', ...direct]);
     expect(causalAttentionBackwardTuning(s, 1, false).candidates.map((c) => c.id)).toEqual(['s32t8b1', 's64t8b1', 's16t8b1', 's32t8b2', ...direct]);
-    // Software adapters start from direct kernels with 4 rows per invocation.
-    expect(causalAttentionForwardTuning(s, 1, true).candidates.map((c) => c.id)).toEqual(['d16b4', 's32t16b1', 's64t16b1', 's16t16b1', 's32t16b2', 'd32b2', 'd8b4', 'd32b1']);
+    // Software adapters start from direct kernels with 2 rows per invocation.
+    expect(causalAttentionForwardTuning(s, 1, true).candidates.map((c) => c.id)).toEqual(['d32b2', 's32t16b1', 's64t16b1', 's16t16b1', 's32t16b2', 'd16b4', 'd8b4', 'd32b1']);
     expect(() => tilesOf('32x32')).toThrow(KernelError);
   });
 });
