@@ -48,6 +48,7 @@ function connect(): WorkerEndpoint & { raw: MessagePort } {
         optimizer: (config.model as { sgd?: boolean })?.sgd ? new SGD({ lr: 0.05 }) : new Adam({ lr: 1e-2 }),
         seed: 1,
       })),
+      resilient: trainerJob(() => ({ model: new Sequential(new Linear(64, 8), ReLU(), new Linear(8, 4)), inputShape: [64], classes: 4, optimizer: new Adam({ lr: 1e-2 }), seed: 3, autoCheckpoint: { everySteps: 4 } })),
       regression: trainerJob(() => ({ model: new Sequential(new Linear(3, 8), ReLU(), new Linear(8, 1)), inputShape: [3], optimizer: new Adam({ lr: 1e-2 }), seed: 4 })),
       gan: ganJob(() => ({ generator: mlpGenerator(8, [16], 64), discriminator: mlpDiscriminator(64, [16]), latent: 8, pixels: 64, optimizerG: new Adam({ lr: 2e-4, beta1: 0.5 }), optimizerD: new Adam({ lr: 2e-4, beta1: 0.5 }), seed: 2 })),
     },
@@ -184,7 +185,7 @@ describe('training worker protocol', () => {
   it('reports failures by class: an unknown job, a bad fit option, a bad rate, an unknown request', async () => {
     const worker = connect();
     const unknown = startTraining(worker, { job: 'nope', config: {} });
-    await expect(unknown.done).rejects.toMatchObject({ name: 'TrainingWorkerError', workerName: 'WorkerProtocolError', message: expect.stringMatching(/no job 'nope'.*classifier, regression, gan/) });
+    await expect(unknown.done).rejects.toMatchObject({ name: 'TrainingWorkerError', workerName: 'WorkerProtocolError', message: expect.stringMatching(/no job 'nope'.*classifier, resilient, regression, gan/) });
     const tooBig = startTraining(worker, { job: 'classifier', config: { train: tiny(32), epochs: 1, batchSize: 64 } });
     await expect(tooBig.done).rejects.toMatchObject({ workerName: 'ShapeError', message: expect.stringMatching(/batch size 64/) });
     const run = startTraining(worker, { job: 'classifier', config: { train: tiny(64), epochs: 1, batchSize: 16 }, paused: true });
@@ -234,6 +235,31 @@ describe('training worker protocol', () => {
     expect(reports.map((r) => r.iteration)).toEqual([2, 4, 6]);
     const sample = await run.request<Float32Array>('sample', { latents, count: 3 });
     expect(Array.from(sample)).toEqual(Array.from(reports[2].samples!));
+    await run.stop();
+  });
+
+  // Last in the file: it destroys the shared engine's device (the engine recovers in place).
+  it('goes on after the worker loses its GPU device, and tells the page where it resumed', async () => {
+    const worker = connect();
+    const run = startTraining<Progress, EpochResult, EpochResult[]>(worker, { job: 'resilient', config: { train: tiny(128, 7), epochs: 6, batchSize: 16, progressEvery: 1 } satisfies TrainerJobConfig });
+    const events: { name: string; data: unknown }[] = [];
+    run.onEvent = (name, data) => events.push({ name, data });
+    let lost = false;
+    run.onProgress = (p) => {
+      if (!lost && (p.epoch - 1) * p.steps + p.step >= 6 && p.epoch < 4) {
+        lost = true;
+        engine().device.destroy(); // what a driver reset does, here to the worker's device
+      }
+    };
+    const history = await run.done;
+    expect(lost).toBe(true);
+    expect(history.map((h) => h.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events).toHaveLength(1);
+    expect(events[0].name).toBe('recovered');
+    const info = events[0].data as { step: number; reason: string };
+    expect(info.step % 4).toBe(0);
+    expect(info.step).toBeGreaterThanOrEqual(4);
+    expect(engine().recovered).toBe(1);
     await run.stop();
   });
 });
