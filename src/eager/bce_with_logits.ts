@@ -1,5 +1,6 @@
 import { ShapeError } from '../gpu/errors.js';
-import { bceWithLogitsBackward as backwardSpec, checkBceWithLogitsShapes } from '../kernels/bce_with_logits.js';
+import { inferOne } from '../graph/eager_plan.js';
+import { bceWithLogitsBackward as backwardSpec } from '../kernels/bce_with_logits.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Mean loss [1]: mean over n elements of max(x, 0) - x t + log(1 + exp(-|x|)). */
@@ -10,7 +11,7 @@ export function bceWithLogits(x: Tensor, targets: Tensor): Tensor {
 /** d loss / dx = (sigmoid(x) - t) / n, times the scalar dy [1] when given. */
 export function bceWithLogitsBackward(x: Tensor, targets: Tensor, dy?: Tensor): Tensor {
   if (!dy) return runOp('bce_with_logits_backward', [x, targets], {})[0];
-  const n = checkBceWithLogitsShapes('bceWithLogits backward', x.shape, targets.shape);
+  inferOne('bce_with_logits_backward', [x, targets], {});
   if (dy.size !== 1) throw new ShapeError(`bceWithLogits backward: dy [${dy.shape.join(', ')}] must hold the one gradient of the scalar loss`);
-  return launch(backwardSpec(n, true), [x, targets, dy], [{ shape: x.shape }])[0];
+  return launch(backwardSpec(x.size, true), [x, targets, dy], [{ shape: x.shape }])[0];
 }

@@ -1,5 +1,4 @@
 import type { Activation, ActivationSpec } from '../../shaders/lib/activations.js';
-import { ShapeError } from '../gpu/errors.js';
 import {
   conv2dBackwardDataProgram,
   conv2dBackwardFilterProgram,
@@ -10,6 +9,7 @@ import {
   type ConvFilterConfig,
   type ConvGemmConfig,
 } from '../kernels/conv2d.js';
+import { inferOne } from '../graph/eager_plan.js';
 import type { ConvAttrs } from '../graph/ops/kinds.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
@@ -22,17 +22,9 @@ export interface Conv2dOptions extends Conv2dAttrs {
   config?: ConvGemmConfig;
 }
 
-const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
-
 export function activationSpec(a: Activation | ActivationSpec | undefined): ActivationSpec {
   if (a === undefined) return { kind: 'none' };
   return typeof a === 'string' ? { kind: a } : a;
-}
-
-export function sameShape(op: string, what: string, got: readonly number[], expected: readonly number[], fix: string): void {
-  if (got.length !== expected.length || got.some((d, i) => d !== expected[i])) {
-    throw new ShapeError(`${op}: ${what} is ${fmt(got)} but ${fmt(expected)} was expected; ${fix}`);
-  }
 }
 
 /** The graph op's attributes (explicit pairs) from the eager options' shorthand. */
@@ -44,13 +36,11 @@ export function convAttrs(p: { stride: readonly [number, number]; padding: reado
 export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
   const activation = activationSpec(options.activation);
   const p = conv2dParams(x.shape, w.shape, { ...options, bias: options.bias !== undefined, activation });
-  if (!options.config) {
-    if (!options.bias && activation.kind === 'none') return runOp('conv2d', [x, w], convAttrs(p))[0];
-    const inputs = options.bias ? [x, w, options.bias] : [x, w];
-    return runOp('conv2d_fused', inputs, { ...convAttrs(p), bias: !!options.bias, activation }, 'conv2d')[0];
-  }
-  if (options.bias) sameShape('conv2d', 'bias', options.bias.shape, [w.shape[0]], 'give one bias per output channel');
+  if (!options.config && !options.bias && activation.kind === 'none') return runOp('conv2d', [x, w], convAttrs(p))[0];
   const inputs = options.bias ? [x, w, options.bias] : [x, w];
+  const attrs = { ...convAttrs(p), bias: !!options.bias, activation };
+  if (!options.config) return runOp('conv2d_fused', inputs, attrs, 'conv2d')[0];
+  inferOne('conv2d_fused', inputs, attrs, 'conv2d');
   return launch(conv2dProgram(p, options.config), inputs, [{ shape: conv2dOutputShape(p) }])[0];
 }
 
@@ -65,8 +55,9 @@ export function conv2dBackwardData(
   attrs: Conv2dAttrs & { config?: ConvGemmConfig } = {},
 ): Tensor {
   const p = conv2dParams(inputShape, w.shape, attrs);
-  if (!attrs.config) return runOp('conv2d_backward_data', [dy, w], { ...convAttrs(p), inputShape: [...inputShape] })[0];
-  sameShape('conv2d backward-data', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output for this input shape');
+  const opAttrs = { ...convAttrs(p), inputShape: [...inputShape] };
+  if (!attrs.config) return runOp('conv2d_backward_data', [dy, w], opAttrs)[0];
+  inferOne('conv2d_backward_data', [dy, w], opAttrs);
   return launch(conv2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
 }
 
@@ -78,8 +69,10 @@ export function conv2dBackwardFilter(
   attrs: Conv2dAttrs & { bias?: boolean; config?: ConvFilterConfig } = {},
 ): { dw: Tensor; dbias?: Tensor } {
   const p = conv2dParams(x.shape, weightShape, attrs);
-  if (!attrs.config && !p.bias) return { dw: runOp('conv2d_backward_filter', [x, dy], { ...convAttrs(p), weightShape: [...weightShape] })[0] };
-  sameShape('conv2d backward-filter', 'dy', dy.shape, conv2dOutputShape(p), 'dy must have the shape of the conv2d output of x');
+  const opAttrs = { ...convAttrs(p), weightShape: [...weightShape] };
+  if (!attrs.config && !p.bias) return { dw: runOp('conv2d_backward_filter', [x, dy], opAttrs)[0] };
+  // The graph computes dBias apart; the kernel that also writes it runs directly.
+  inferOne('conv2d_backward_filter', [x, dy], opAttrs);
   const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[0]] }] : [{ shape: weightShape }];
   const [dw, dbias] = launch(conv2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
   return dbias ? { dw, dbias } : { dw };

@@ -10,7 +10,9 @@ import {
   type ConvTranspose2dParams,
 } from '../kernels/conv_transpose2d.js';
 import type { ConvTransposeAttrs } from '../graph/ops/kinds.js';
-import { activationSpec, convAttrs, sameShape } from './conv2d.js';
+import { ShapeError } from '../gpu/errors.js';
+import { inferOne } from '../graph/eager_plan.js';
+import { activationSpec, convAttrs } from './conv2d.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 const transposeAttrs = (p: ConvTranspose2dParams): ConvTransposeAttrs => ({ ...convAttrs(p), outputPadding: [...p.outputPadding] as [number, number] });
@@ -31,7 +33,10 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
     activation: activationSpec(options.activation),
   });
   if (!options.config && !options.bias && !options.activation) return runOp('conv_transpose2d', [x, w], transposeAttrs(p))[0];
-  if (options.bias) sameShape('conv_transpose2d', 'bias', options.bias.shape, [w.shape[1]], 'give one bias per output channel');
+  inferOne('conv_transpose2d', [x, w], transposeAttrs(p));
+  if (options.bias && options.bias.shape.join() !== String(w.shape[1])) {
+    throw new ShapeError(`conv_transpose2d: bias [${options.bias.shape.join(', ')}] must be [${w.shape[1]}], one per output channel`);
+  }
   const inputs = options.bias ? [x, w, options.bias] : [x, w];
   return launch(convTranspose2dProgram(p, options.config), inputs, [{ shape: convTranspose2dOutputShape(p) }])[0];
 }
@@ -44,8 +49,9 @@ export function convTranspose2dBackwardData(
   attrs: ConvTranspose2dAttrs & { config?: ConvGemmConfig } = {},
 ): Tensor {
   const p = convTranspose2dParams(inputShape, w.shape, attrs);
-  if (!attrs.config) return runOp('conv_transpose2d_backward_data', [dy, w], { ...transposeAttrs(p), inputShape: [...inputShape] })[0];
-  sameShape('conv_transpose2d backward-data', 'dy', dy.shape, convTranspose2dOutputShape(p), 'dy must have the shape of the conv_transpose2d output for this input shape');
+  const opAttrs = { ...transposeAttrs(p), inputShape: [...inputShape] };
+  if (!attrs.config) return runOp('conv_transpose2d_backward_data', [dy, w], opAttrs)[0];
+  inferOne('conv_transpose2d_backward_data', [dy, w], opAttrs);
   return launch(convTranspose2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
 }
 
@@ -57,8 +63,9 @@ export function convTranspose2dBackwardFilter(
   attrs: ConvTranspose2dAttrs & { bias?: boolean; config?: ConvFilterConfig } = {},
 ): { dw: Tensor; dbias?: Tensor } {
   const p = convTranspose2dParams(x.shape, weightShape, attrs);
-  if (!attrs.config && !p.bias) return { dw: runOp('conv_transpose2d_backward_filter', [x, dy], { ...transposeAttrs(p), weightShape: [...weightShape] })[0] };
-  sameShape('conv_transpose2d backward-filter', 'dy', dy.shape, convTranspose2dOutputShape(p), 'dy must have the shape of the conv_transpose2d output of x');
+  const opAttrs = { ...transposeAttrs(p), weightShape: [...weightShape] };
+  if (!attrs.config && !p.bias) return { dw: runOp('conv_transpose2d_backward_filter', [x, dy], opAttrs)[0] };
+  inferOne('conv_transpose2d_backward_filter', [x, dy], opAttrs);
   const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[1]] }] : [{ shape: weightShape }];
   const [dw, dbias] = launch(convTranspose2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
   return dbias ? { dw, dbias } : { dw };

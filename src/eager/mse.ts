@@ -1,5 +1,6 @@
 import { ShapeError } from '../gpu/errors.js';
-import { mseBackward as backwardSpec, checkMseShapes } from '../kernels/mse.js';
+import { inferOne } from '../graph/eager_plan.js';
+import { mseBackward as backwardSpec } from '../kernels/mse.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Mean loss [1]: mean over n elements of (x - t)^2. */
@@ -10,7 +11,7 @@ export function mse(x: Tensor, targets: Tensor): Tensor {
 /** d loss / dx = 2 (x - t) / n, times the scalar dy [1] when given. */
 export function mseBackward(x: Tensor, targets: Tensor, dy?: Tensor): Tensor {
   if (!dy) return runOp('mse_backward', [x, targets], {})[0];
-  const n = checkMseShapes('mse backward', x.shape, targets.shape);
+  inferOne('mse_backward', [x, targets], {});
   if (dy.size !== 1) throw new ShapeError(`mse backward: dy [${dy.shape.join(', ')}] must hold the one gradient of the scalar loss`);
-  return launch(backwardSpec(n, true), [x, targets, dy], [{ shape: x.shape }])[0];
+  return launch(backwardSpec(x.size, true), [x, targets, dy], [{ shape: x.shape }])[0];
 }

@@ -1,5 +1,5 @@
-import { ShapeError } from '../gpu/errors.js';
-import { checkCrossEntropyShapes, softmaxCrossEntropyProgram } from '../kernels/softmax_cross_entropy.js';
+import { inferOne } from '../graph/eager_plan.js';
+import { softmaxCrossEntropyProgram } from '../kernels/softmax_cross_entropy.js';
 import type { SoftmaxVariant } from '../kernels/softmax.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
@@ -36,15 +36,14 @@ export interface SoftmaxCrossEntropyOptions {
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: SoftmaxCrossEntropyOptions = {}): SoftmaxCrossEntropyResult {
   const countCorrect = options.countCorrect ?? false;
   const countInvalid = options.countInvalid ?? false;
+  const attrs = options.ignoreIndex === undefined ? {} : { ignoreIndex: options.ignoreIndex };
   let outputs: Tensor[];
   if (!options.variant) {
     // The graph op always writes both counts; the ones not asked for go straight back to the pool.
-    outputs = runOp('softmax_cross_entropy', [logits, labels], options.ignoreIndex === undefined ? {} : { ignoreIndex: options.ignoreIndex });
+    outputs = runOp('softmax_cross_entropy', [logits, labels], attrs);
   } else {
-    const [batch, classes] = checkCrossEntropyShapes(logits.shape, labels.shape);
-    if (labels.dtype !== 'u32') {
-      throw new ShapeError(`softmaxCrossEntropy: labels must be u32 class indices, got ${labels.dtype}; upload them with dtype 'u32'`);
-    }
+    inferOne('softmax_cross_entropy', [logits, labels], attrs);
+    const [batch, classes] = logits.shape;
     const program = softmaxCrossEntropyProgram(batch, classes, { countCorrect: true, countInvalid: true, ignoreIndex: options.ignoreIndex, variant: options.variant });
     outputs = launch(program, [logits, labels], [{ shape: [1] }, { shape: logits.shape }, { shape: [1] }, { shape: [1] }]);
   }
