@@ -15,8 +15,9 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
  * Two variants. Staged: a workgroup of ROWS rows stages TILE rows of the other operand at a time
  * in workgroup memory and all its rows reuse them (what GPUs reward). Direct: each invocation reads
  * the other rows from storage, with no barrier (on CPU adapters workgroup memory is ordinary
- * memory and barriers cost more than they save). ROWS and TILE are overrides; DH is a const, since
- * it decides the code.
+ * memory and barriers cost more than they save). In both an invocation may own RQ consecutive
+ * rows, reading each row of the other operand once for all of them. ROWS and TILE are overrides;
+ * DH and RQ are consts, since they decide the unrolled code.
  */
 export class HeadRows {
   readonly dv: number;
