@@ -2,7 +2,7 @@ import { fixedLatents, loadIdxUrl } from '../src/index.js';
 import { startTraining, type GanJobConfig, type GanJobProgress, type TrainingRun } from '../src/worker/index.js';
 import { LineChart } from './lib/chart.js';
 import { grayImage, pixelCanvas } from './lib/images.js';
-import { $, boot, el, field, fmt, inOrder, showFailure } from './lib/shell.js';
+import { $, boot, el, field, fmt, inOrder, showFailure, yieldToPage } from './lib/shell.js';
 import { download } from './lib/storage.js';
 import type { GanModelConfig } from './lib/train_worker.js';
 
@@ -139,6 +139,8 @@ async function ganDemo(worker: Worker): Promise<void> {
   let run: TrainingRun<GanJobProgress> | undefined;
   let initial: Float32Array | undefined;
   let resumeAfterHidden = false;
+  // The worker's reports, drawn in the order they came (drawing one yields to the page).
+  const draw = inOrder(showFailure);
 
   const setTrainState = (s: GanHooks['state']) => {
     hooks.state = s;
@@ -182,7 +184,7 @@ async function ganDemo(worker: Worker): Promise<void> {
     strip.dataset.version = String(hooks.strip);
   }
 
-  function showProgress(p: GanJobProgress): void {
+  async function showProgress(p: GanJobProgress): Promise<void> {
     hooks.iterations = p.iteration;
     hooks.history.push({ iteration: p.iteration, dLoss: p.dLoss, gLoss: p.gLoss });
     chart.add(0, p.iteration, p.dLoss);
@@ -191,6 +193,8 @@ async function ganDemo(worker: Worker): Promise<void> {
     stat('D loss', fmt(p.dLoss));
     stat('G loss', fmt(p.gLoss));
     stat('iterations/s', fmt(p.iterationsPerSec, 1));
+    // The 36 samples in a task of their own: drawn with the rest, one report would be one long task.
+    await yieldToPage();
     if (p.samples) showSamples(p.samples);
     void showStrip().catch(showFailure);
   }
@@ -207,13 +211,14 @@ async function ganDemo(worker: Worker): Promise<void> {
     const config: GanJobConfig = { images, batchSize: Number(batch.value), chunk: Number(chunk.value), iterations: Number(maxIter.value), atLimit: 'pause', samples: latents, model: networks };
     const r = startTraining<GanJobProgress>(worker, { job: 'gan', config, paused: true, transfer: [images.images.buffer, images.labels.buffer] });
     run = r;
-    r.onProgress = (p) => r === run && showProgress(p);
+    r.onProgress = (p) => void draw(() => r === run && showProgress(p));
     // A pause the job chose itself: the iteration limit.
-    r.onPaused = (reason) => {
-      if (r !== run || !reason) return;
-      setTrainState('done');
-      status.textContent = `Stopped after ${hooks.iterations} iterations; press Resume to go on.`;
-    };
+    r.onPaused = (reason) =>
+      void draw(() => {
+        if (r !== run || !reason) return;
+        setTrainState('done');
+        status.textContent = `Stopped after ${hooks.iterations} iterations; press Resume to go on.`;
+      });
     void r.done.catch((e) => {
       if (r === run) showFailure(e);
     });
@@ -240,6 +245,8 @@ async function ganDemo(worker: Worker): Promise<void> {
   async function pause(): Promise<void> {
     if (!run) return;
     await run.pause();
+    // Reports posted before the pause are drawn before the page says it paused.
+    await draw(() => undefined);
     if (hooks.state === 'running') setTrainState('paused');
     status.textContent = `Paused at iteration ${hooks.iterations}.`;
   }
