@@ -14,6 +14,15 @@ to lr / 10; the loss measured on the same fixed, evenly spaced windows of each s
 {"event":"eval",...} every --eval-every steps and at the end, then {"event":"done",...}. The
 initial weights are torch's own default draw (seeded), or the engine's checkpoint given by --init.
 
+    /usr/bin/python3 scripts/train_pytorch.py resnet --data DIR [--depth 20] [--width 16] [--epochs 30]
+        [--batch 128] [--lr 0.1] [--weight-decay 5e-4] [--limit N] [--no-augment] [--seed 1]
+
+resnet: the same as `webgpu-dl train --model resnet` on a folder of CIFAR-10 binary batches (e.g. one
+written by `webgpu-dl make-color-mnist`): SGD with Nesterov momentum 0.9, weight decay on every
+parameter, lr annealed to 0 by cosine per step, random crops after 4-pixel zero padding and
+horizontal flips, per-channel normalisation with the training images' statistics. The same data,
+not the same order (torch's shuffles and draws). Prints the CLI's epoch and done events.
+
 Model-specific code stays in its own functions (one `train_<model>` per model family).
 """
 import argparse
@@ -27,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import CharTransformer  # noqa: E402
+from torch_models import CharTransformer, ResNet, cifar_splits  # noqa: E402
 
 VALIDATION_WINDOWS = 200
 WARMUP_STEPS = 100
@@ -176,10 +185,104 @@ def transformer_flags(p):
     p.set_defaults(run=train_transformer)
 
 
+def channel_statistics(images):
+    """Per-channel mean and deviation of uint8 images [n, C, H, W] as fractions of 255 (the engine's channelStatistics)."""
+    x = images.astype(np.float64) / 255
+    mean = x.mean(axis=(0, 2, 3))
+    std = np.maximum(np.sqrt(np.maximum((x * x).mean(axis=(0, 2, 3)) - mean**2, 0)), 1 / 255)
+    return mean, std
+
+
+def crop_flip(batch, generator, pad=4):
+    """Random crop after zero-padding by `pad` and a horizontal flip with probability 1/2, per image (uint8 in, float out)."""
+    n, _, h, w = batch.shape
+    padded = torch.nn.functional.pad(batch.float(), (pad, pad, pad, pad))
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5
+    out = torch.empty(batch.shape, dtype=torch.float32)
+    for i in range(n):
+        dy, dx = offsets[i].tolist()
+        crop = padded[i, :, dy : dy + h, dx : dx + w]
+        out[i] = crop.flip(-1) if flips[i] else crop
+    return out
+
+
+def train_resnet(a):
+    """The CLI's ResNet recipe: SGD Nesterov 0.9, weight decay on every parameter, cosine lr per step to 0,
+    crop+flip, per-channel normalisation from the training images; final partial batches topped up from
+    the epoch's start, as the engine does (its shuffles differ: same data, not the same order)."""
+    torch.manual_seed(a.seed)
+    generator = torch.Generator().manual_seed(a.seed)
+    train_x, train_y, test_x, test_y = cifar_splits(a.data)
+    if a.limit:
+        train_x, train_y = train_x[: a.limit], train_y[: a.limit]
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    mean, std = channel_statistics(train_x)
+    mean_t, std_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    normalise = lambda x: (x / 255 - mean_t) / std_t  # noqa: E731
+    model = ResNet(a.depth, a.width, classes, train_x.shape[1])
+    optimizer = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=a.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / a.batch)
+    total = a.epochs * steps_per_epoch
+    params = sum(p.numel() for p in model.parameters())
+    print(f"train_pytorch: torch {torch.__version__} ({torch.get_num_threads()} threads); {len(train_x)} training / {len(test_x)} test images; ResNet-{a.depth} width {a.width}, {params} parameters", file=sys.stderr)
+    train_images, train_labels = torch.from_numpy(train_x), torch.from_numpy(train_y).long()
+    test_images, test_labels = torch.from_numpy(test_x), torch.from_numpy(test_y).long()
+    started, step, accuracy = time.perf_counter(), 0, None
+    for epoch in range(1, a.epochs + 1):
+        model.train()
+        since = time.perf_counter()
+        order = torch.randperm(len(train_x), generator=generator)
+        loss_sum = correct = seen = 0
+        for b in range(steps_per_epoch):
+            idx = order[(torch.arange(b * a.batch, (b + 1) * a.batch)) % len(order)]
+            x = normalise(crop_flip(train_images[idx], generator) if a.augment else train_images[idx].float())
+            y = train_labels[idx]
+            for group in optimizer.param_groups:
+                group["lr"] = 0.5 * a.lr * (1 + math.cos(math.pi * step / total))
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        samples_per_sec = seen / (time.perf_counter() - since)
+        model.eval()
+        test_correct = test_loss = 0.0
+        with torch.no_grad():
+            for first in range(0, len(test_images), 500):
+                logits = model(normalise(test_images[first : first + 500].float()))
+                y = test_labels[first : first + 500]
+                test_loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                test_correct += (logits.argmax(1) == y).sum().item()
+        accuracy = test_correct / len(test_images)
+        event = {"event": "epoch", "epoch": epoch, "loss": loss_sum / seen, "trainAccuracy": correct / seen, "testAccuracy": accuracy, "testLoss": test_loss / len(test_images), "samplesPerSec": samples_per_sec}
+        print(json.dumps(event, separators=(",", ":")), flush=True)
+    print(json.dumps({"event": "done", "testAccuracy": accuracy, "seconds": time.perf_counter() - started}, separators=(",", ":")), flush=True)
+
+
+def resnet_flags(p):
+    p.add_argument("--data", required=True, help="a folder of CIFAR-10 binary batches")
+    p.add_argument("--depth", type=int, default=20)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--limit", type=int, default=0, help="train on the first N training images only")
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(run=train_resnet)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Train webgpu-dl's models in PyTorch with the CLI's recipes.")
     models = parser.add_subparsers(dest="model", required=True)
     transformer_flags(models.add_parser("transformer", help="the character transformer on a UTF-8 text"))
+    resnet_flags(models.add_parser("resnet", help="the CIFAR ResNet on CIFAR-10 binary batches"))
     a = parser.parse_args()
     a.run(a)
 
