@@ -56,7 +56,7 @@ export async function sampleCommand(argv: readonly string[]): Promise<void> {
       throw new UsageError((e as Error).message);
     }
     const generated = await generate(predictor, Array.from(ids), { context: loaded.config.context, vocab: loaded.config.vocab, tokens, temperature, seed });
-    process.stdout.write(`${prompt}${decodeTokens(generated, loaded.vocab)}\n`);
+    console.log(`${prompt}${decodeTokens(generated, loaded.vocab)}`);
   } finally {
     predictor?.dispose();
     await engine?.close();

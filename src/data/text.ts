@@ -62,7 +62,7 @@ function decodeUtf8(bytes: Uint8Array, source: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new DatasetError(`${source}: the file is not UTF-8 text (at or after byte ${firstInvalidUtf8(bytes)}); convert it to UTF-8 (e.g. iconv -t UTF-8) first`);
+    throw new DatasetError(`${source}: the file is not UTF-8 text (invalid by byte offset ${firstInvalidUtf8(bytes)}); convert it to UTF-8 (e.g. iconv -t UTF-8) first`);
   }
 }
 

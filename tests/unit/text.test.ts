@@ -27,7 +27,7 @@ describe('textCorpus', () => {
     expect(() => textCorpus(new Uint8Array(0), { context: 8, source: 'e.txt' })).toThrow(/e.txt: the text is empty; give a UTF-8 text file of at least 81 characters/);
     const latin1 = utf8('hello world, this is fine until here: ');
     const bad = new Uint8Array([...latin1, 0xe9, 0x74, 0xe9]); // "été" in Latin-1
-    expect(() => textCorpus(bad, { context: 2, source: 'l.txt' })).toThrow(new RegExp(`l.txt: the file is not UTF-8 text \\(at or after byte ${latin1.length + 1}\\)`));
+    expect(() => textCorpus(bad, { context: 2, source: 'l.txt' })).toThrow(new RegExp(`l.txt: the file is not UTF-8 text \\(invalid by byte offset ${latin1.length + 1}\\)`));
     let thrown: unknown;
     try {
       textCorpus(bad, { context: 2 });
