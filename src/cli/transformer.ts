@@ -147,7 +147,11 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
       trainer.trainStep(nanoGptLearningRate(step, schedule));
       stepsSince++;
       const done = step + 1;
-      if (done % 10 === 0) bar.update(`step ${done}/${args.steps}`, done / args.steps);
+      if (done % 10 === 0) {
+        // Waits for the GPU (no readback), so at most ten steps are queued and progress is real.
+        await engine.device.queue.onSubmittedWorkDone();
+        bar.update(`step ${done}/${args.steps}`, done / args.steps);
+      }
       if (done % args.evalEvery !== 0 && done !== args.steps) continue;
       await trainer.lastLoss(); // waits for the steps, and throws if they diverged
       const tokensPerSec = (stepsSince * args.batch * args.context) / ((performance.now() - since) / 1000);
