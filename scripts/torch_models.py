@@ -44,20 +44,22 @@ def mnist_train(data_dir, count):
     return images[:count], labels[:count]
 
 
-def mlp(hidden=(256, 256)):
-    """784 → hidden… → 10 with ReLU (webgpu-dl's mnistMlp)."""
-    layers, width = [nn.Flatten()], 784
+def mlp(hidden=(256, 256), inputs=784, classes=10):
+    """inputs → hidden… → classes with ReLU (webgpu-dl's mnistMlp)."""
+    layers, width = [nn.Flatten()], inputs
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
-    return nn.Sequential(*layers, nn.Linear(width, 10))
+    return nn.Sequential(*layers, nn.Linear(width, classes))
 
 
-def cnn():
-    """conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, maxpool 2, 9216→128, ReLU, 128→10 (webgpu-dl's mnistCnn)."""
+def cnn(size=(28, 28), classes=10):
+    """conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, maxpool 2, flatten (9216 at 28×28) → 128, ReLU,
+    128 → classes (webgpu-dl's mnistCnn for images of `size` = (height, width))."""
+    flat = 64 * ((size[0] - 4) // 2) * ((size[1] - 4) // 2)
     return nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, classes),
     )
 
 
