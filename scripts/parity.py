@@ -4,7 +4,7 @@
     /usr/bin/python3 scripts/parity.py DIR
 
 DIR/spec.json lists cases written by the engine: each names a model family (mlp, cnn, gan_d,
-gan_g), its weights and a fixed batch (safetensors), and optimizers with their settings. For
+gan_g, transformer with its `config`), its weights and a fixed batch (safetensors), and optimizers with their settings. For
 each case this loads the same weights into the torch.nn equivalents of scripts/torch_models.py,
 computes the loss and its gradients on the batch, then runs each optimizer from the same weights
 for the given number of steps on that batch, and writes DIR/<case>.result.safetensors:
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from check_pytorch import load_safetensors
-from torch_models import cnn, gan_discriminator, gan_generator, mlp
+from torch_models import CharTransformer, cnn, gan_discriminator, gan_generator, mlp
 
 
 def save_safetensors(path, tensors):
@@ -67,6 +67,10 @@ def build(case, folder):
         discriminator.requires_grad_(False)
         z = batch["z"]
         loss = lambda: bce(discriminator(model(z)), torch.ones(len(z), 1))
+    elif family == "transformer":
+        model = CharTransformer.from_config(case["config"])
+        x, labels = batch["x"].long(), batch["labels"].long()
+        loss = lambda: nn.functional.cross_entropy(model(x).reshape(-1, case["config"]["vocab"]), labels.reshape(-1))
     else:
         raise SystemExit(f"parity: unknown model family {family!r}")
     model.load_state_dict(weights, strict=True)
@@ -76,6 +80,8 @@ def build(case, folder):
 def optimizer_for(spec, params):
     if spec["kind"] == "adam":
         return torch.optim.Adam(params, lr=spec["lr"], betas=(spec["beta1"], spec["beta2"]), eps=spec["eps"], weight_decay=spec["weightDecay"])
+    if spec["kind"] == "adamw":
+        return torch.optim.AdamW(params, lr=spec["lr"], betas=(spec["beta1"], spec["beta2"]), eps=spec["eps"], weight_decay=spec["weightDecay"])
     if spec["kind"] == "sgd":
         return torch.optim.SGD(params, lr=spec["lr"], momentum=spec["momentum"], dampening=spec["dampening"], nesterov=spec["nesterov"], weight_decay=spec["weightDecay"])
     raise SystemExit(f"parity: unknown optimizer {spec['kind']!r}")
