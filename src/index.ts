@@ -57,6 +57,7 @@ export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.j
 export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
+export { charTransformer, checkTransformerConfig, type CharTransformer, type TransformerBlock, type TransformerConfig } from './models/transformer.js';
 
 // Data
 export { parseIdx, encodeIdx, DatasetError, type IdxArray, type ParseIdxOptions } from './data/idx.js';
@@ -66,12 +67,16 @@ export { GpuImageDataset, Batcher, shuffledOrder, UNIT_RANGE, SYMMETRIC_RANGE, t
 export { checkAugmentation, isIdentityAugmentation, parseAugmentation, type Augmentation } from './data/augment.js';
 export { tensorDataset, isTensorDataset, type TensorDataset, type TensorDatasetOptions, type Task, type FeatureArray, type TargetArrays } from './data/tensor_dataset.js';
 export { GpuTensorDataset, uploadDataset, type ResidentDataset, type BatchGather } from './data/gpu_tensor_dataset.js';
+export { textCorpus, encodeText, decodeTokens, evenlySpacedStarts, unigramEntropy, WindowSampler, VALIDATION_WINDOWS, type TextCorpus, type TextCorpusOptions } from './data/text.js';
+export { GpuText, WindowGather } from './data/text_windows.js';
 
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type ProfileOptions } from './train/trainer.js';
 export { classificationEvaluation, regressionEvaluation, multiLabelEvaluation, type Evaluation, type RegressionEvaluation, type MultiLabelEvaluation, type AnyEvaluation, type Evaluations } from './train/task_metrics.js';
 export { TASK_LOSS, type TrainingData } from './train/task_step.js';
 export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
+export { TextTrainer, type TextTrainerOptions, type TextLosses } from './train/text_trainer.js';
+export { loadCharTransformer, transformerMetadata, transformerFromMetadata, type TransformerFile } from './train/text_checkpoint.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { MAX_SEED } from './train/seed.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
