@@ -58,6 +58,7 @@ export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
 export { charTransformer, checkTransformerConfig, type CharTransformer, type TransformerBlock, type TransformerConfig } from './models/transformer.js';
+export { resnet, resnetConfig, type ResNet, type ResNetConfig } from './models/resnet.js';
 
 // Data
 export { parseIdx, encodeIdx, DatasetError, type IdxArray, type ParseIdxOptions } from './data/idx.js';
@@ -69,6 +70,13 @@ export { tensorDataset, isTensorDataset, type TensorDataset, type TensorDatasetO
 export { GpuTensorDataset, uploadDataset, type ResidentDataset, type BatchGather } from './data/gpu_tensor_dataset.js';
 export { textCorpus, encodeText, decodeTokens, evenlySpacedStarts, unigramEntropy, WindowSampler, VALIDATION_WINDOWS, type TextCorpus, type TextCorpusOptions } from './data/text.js';
 export { GpuText, WindowGather } from './data/text_windows.js';
+export { imageBytes } from './data/dataset.js';
+export { cifarSplits, parseCifarBatches, parseCifarMeta, encodeCifarBatch, channelStatistics, type NamedBytes } from './data/cifar.js';
+export { cifarFromTarGz } from './data/cifar_archive.js';
+export { loadCifar, writeCifarFolder } from './data/cifar_files.js';
+export { colorMnist, type ColorMnistOptions } from './data/color_mnist.js';
+export { imageFolderSplits, rgbaToPlanes, type DecodedImage, type LabelledImage } from './data/image_folder.js';
+export { loadImageFolder } from './data/image_folder_files.js';
 
 // Training
 export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type Progress, type ProfileOptions } from './train/trainer.js';

@@ -51,7 +51,7 @@ describe('CIFAR-10 binary reader', () => {
   });
 
   it('reads the distributed tar.gz directly (made here by the system tar), batches under cifar-10-batches-bin/', async () => {
-    const dir = cifarFolder('archive/cifar-10-batches-bin', { 'data_batch_1.bin': records(6, 2), 'test_batch.bin': records(3, 1), 'batches.meta.txt': NAMES, 'readme.html': '<p>x</p>' });
+    cifarFolder('archive/cifar-10-batches-bin', { 'data_batch_1.bin': records(6, 2), 'test_batch.bin': records(3, 1), 'batches.meta.txt': NAMES, 'readme.html': '<p>x</p>' });
     const archive = join(root, 'cifar-10-binary.tar.gz');
     execFileSync('tar', ['czf', archive, '-C', join(root, 'archive'), 'cifar-10-batches-bin']);
     const fromFile = await loadCifar(archive);
