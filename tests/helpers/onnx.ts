@@ -49,7 +49,8 @@ export async function engineForward(engine: Engine, model: Module, store: Parame
 
 /** Runs the ONNX model in ONNX Runtime (CPU) on `x` of shape [batch, ...inputShape]; output 'output' and its dims. */
 export async function onnxForward(bytes: Uint8Array, inputShape: readonly number[], batch: number, x: Float32Array | Uint32Array): Promise<{ data: Float32Array; dims: readonly number[] }> {
-  const session = await ort.InferenceSession.create(bytes);
+  // One thread, no pools: ONNX Runtime's thread pools and Dawn's in one process have crashed the worker.
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
   try {
     expect(session.inputNames).toEqual(['input']);
     expect(session.outputNames).toEqual(['output']);

@@ -9,15 +9,28 @@ import { ParameterStore } from '../../src/graph/params.js';
 import { mlpGenerator } from '../../src/models/gan.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
 import { charTransformer, checkTransformerConfig } from '../../src/models/transformer.js';
+import { resnet } from '../../src/models/resnet.js';
 import { transformerMetadata } from '../../src/train/text_checkpoint.js';
 import type { Module } from '../../src/nn/module.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
-import { useEngine } from '../helpers/engine.js';
+import { createEngine, type Engine } from '../../src/gpu/engine.js';
+import { MemoryTuneStore } from '../../src/gpu/autotune.js';
 import { engineForward, maxAbsDiff, onnxForward, randomWeights } from '../helpers/onnx.js';
 import { rng, uniform } from '../helpers/random.js';
 
-const engine = useEngine();
+/**
+ * An engine for the comparisons, made after the CLI's run has closed its own and closed before the
+ * next: one Dawn device at a time in this process, as when the CLI runs alone.
+ */
+async function withEngine<T>(use: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), log: () => {} });
+  try {
+    return await use(engine);
+  } finally {
+    await engine.close();
+  }
+}
 const dir = mkdtempSync(join(tmpdir(), 'onnx-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // The CLI's runs keep their kernel choices here rather than in the user's cache.
@@ -51,17 +64,19 @@ async function train(name: string, args: string[]): Promise<string> {
 
 /** The weights file loaded into `model`, run by the engine and by ONNX Runtime on the same random batch of 3. */
 async function compare(model: Module, weights: Uint8Array, onnxFile: string, inputShape: readonly number[]): Promise<number> {
-  const store = new ParameterStore(engine());
-  try {
-    model.register(store);
-    for (const t of decodeSafetensors(weights).tensors.values()) store.write(t.name, t.data);
-    const x = uniform(3 * inputShape.reduce((a, b) => a * b, 1), 5, 0, 1);
-    const expected = await engineForward(engine(), model, store, inputShape, 3, x);
-    const got = await onnxForward(new Uint8Array(readFileSync(onnxFile)), inputShape, 3, x);
-    return maxAbsDiff(got.data, expected);
-  } finally {
-    store.dispose();
-  }
+  return withEngine(async (engine) => {
+    const store = new ParameterStore(engine);
+    try {
+      model.register(store);
+      for (const t of decodeSafetensors(weights).tensors.values()) store.write(t.name, t.data);
+      const x = uniform(3 * inputShape.reduce((a, b) => a * b, 1), 5, 0, 1);
+      const expected = await engineForward(engine, model, store, inputShape, 3, x);
+      const got = await onnxForward(new Uint8Array(readFileSync(onnxFile)), inputShape, 3, x);
+      return maxAbsDiff(got.data, expected);
+    } finally {
+      store.dispose();
+    }
+  });
 }
 
 describe('webgpu-dl export --format onnx', () => {
@@ -88,7 +103,7 @@ describe('webgpu-dl export --format onnx', () => {
     writeFileSync(bare, encodeSafetensors([...decodeSafetensors(new Uint8Array(readFileSync(gan))).tensors.values()]));
     const ganOut = join(dir, 'generator.onnx');
     const refused = await runCli(['export', '--weights', bare, '--format', 'onnx', '--out', ganOut]);
-    expect(refused.err).toEqual([`webgpu-dl: --weights ${bare} does not record its model; give --model mlp, cnn or gan`]);
+    expect(refused.err).toEqual([`webgpu-dl: --weights ${bare} does not record its model; give --model mlp, cnn, gan or resnet`]);
     expect(refused.status).toBe(2);
     const r = await runCli(['export', '--weights', bare, '--format', 'onnx', '--out', ganOut, '--model', 'gan']);
     expect(r.status, r.err.join('\n')).toBe(0);
@@ -99,22 +114,46 @@ describe('webgpu-dl export --format onnx', () => {
   it('exports a character transformer, rebuilt from the configuration its checkpoint records, taking int64 token ids', async () => {
     const config = checkTransformerConfig({ vocab: 5, context: 4, layers: 1, heads: 2, dim: 8 });
     const model = charTransformer(config);
-    const { store, tensors } = randomWeights(engine(), model, 12);
-    try {
-      const weights = join(dir, 'transformer.safetensors');
-      writeFileSync(weights, encodeSafetensors(tensors, transformerMetadata(config, ['a', 'b', 'c', 'd', ' '])));
-      const out = join(dir, 'transformer.onnx');
-      const r = await runCli(['export', '--weights', weights, '--format', 'onnx', '--out', out]);
-      expect(r.status, r.err.join('\n')).toBe(0);
-      expect(r.out[0]).toMatch(/transformer exported to .* input 'input' \[N, 4\] of int64 token ids/);
-      const ids = Uint32Array.of(0, 1, 2, 3, 4, 4, 2, 0);
-      const expected = await engineForward(engine(), model, store, [4], 2, ids);
-      const got = await onnxForward(new Uint8Array(readFileSync(out)), [4], 2, ids);
-      expect(got.dims).toEqual([2, 4, 5]);
-      expect(maxAbsDiff(got.data, expected)).toBeLessThanOrEqual(1e-4);
-    } finally {
-      store.dispose();
-    }
+    await withEngine(async (engine) => {
+      const { store, tensors } = randomWeights(engine, model, 12);
+      try {
+        const weights = join(dir, 'transformer.safetensors');
+        writeFileSync(weights, encodeSafetensors(tensors, transformerMetadata(config, ['a', 'b', 'c', 'd', ' '])));
+        const out = join(dir, 'transformer.onnx');
+        const r = await runCli(['export', '--weights', weights, '--format', 'onnx', '--out', out]);
+        expect(r.status, r.err.join('\n')).toBe(0);
+        expect(r.out[0]).toMatch(/transformer exported to .* input 'input' \[N, 4\] of int64 token ids/);
+        const ids = Uint32Array.of(0, 1, 2, 3, 4, 4, 2, 0);
+        const expected = await engineForward(engine, model, store, [4], 2, ids);
+        const got = await onnxForward(new Uint8Array(readFileSync(out)), [4], 2, ids);
+        expect(got.dims).toEqual([2, 4, 5]);
+        expect(maxAbsDiff(got.data, expected)).toBeLessThanOrEqual(1e-4);
+      } finally {
+        store.dispose();
+      }
+    });
+  });
+
+  it('exports a ResNet state_dict given --model resnet, its depth, width, classes and channels from the shapes', async () => {
+    const model = resnet({ depth: 8, width: 4, classes: 3, channels: 2 });
+    await withEngine(async (engine) => {
+      const { store, tensors } = randomWeights(engine, model, 13);
+      try {
+        const weights = join(dir, 'resnet.safetensors');
+        writeFileSync(weights, encodeSafetensors(tensors));
+        const out = join(dir, 'resnet.onnx');
+        const r = await runCli(['export', '--weights', weights, '--format', 'onnx', '--out', out, '--model', 'resnet']);
+        expect(r.status, r.err.join('\n')).toBe(0);
+        expect(r.out[0]).toMatch(/resnet exported to .* input 'input' \[N, 2, 32, 32\]/);
+        const x = uniform(2 * 2 * 32 * 32, 14, 0, 1);
+        const expected = await engineForward(engine, model, store, [2, 32, 32], 2, x);
+        const got = await onnxForward(new Uint8Array(readFileSync(out)), [2, 32, 32], 2, x);
+        expect(got.dims).toEqual([2, 3]);
+        expect(maxAbsDiff(got.data, expected)).toBeLessThanOrEqual(1e-4);
+      } finally {
+        store.dispose();
+      }
+    });
   });
 
   it('exports an int8 checkpoint as int8 with DequantizeLinear, or as f32 with --dequantize, with the same outputs', async () => {
