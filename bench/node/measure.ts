@@ -1,4 +1,5 @@
 import type { Engine } from '../../src/gpu/engine.js';
+import { tunedRunner } from '../lib/tuned.js';
 import { median, SCALE, timed } from '../lib/workloads.js';
 import type { Workload } from '../workload.js';
 
@@ -43,7 +44,7 @@ export async function measureOurs(
   warn: (message: string) => void,
 ): Promise<NodeWorkloadResult> {
   const buffersBefore = engine.stats.liveBuffers;
-  const runner = await w.ours(engine);
+  const runner = await tunedRunner(engine, w);
   try {
     for (let i = 0; i < options.warmup; i++) await runner.run();
     const ms: number[] = [];

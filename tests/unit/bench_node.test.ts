@@ -103,11 +103,11 @@ describe('Node benchmark, run', () => {
   });
 
   it('`npm run bench -- --node` times one workload on our engine alone and prints the page’s JSON schema', () => {
-    const r = node(['bench/run.mjs', '--node', '--only', 'W0', '--runs', '1', '--warmup', '0', '--json']);
+    const r = node(['bench/run.mjs', '--node', '--only', 'W0-relu', '--runs', '1', '--warmup', '0', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.adapter).toMatchObject({ vendor: expect.any(String), architecture: expect.any(String), software: expect.any(Boolean), node: process.version });
-    expect(report.command).toBe('node bench/dist-node/run-node.js --only W0 --runs 1 --warmup 0 --json');
+    expect(report.command).toBe('node bench/dist-node/run-node.js --only W0-relu --runs 1 --warmup 0 --json');
     expect(report.workloads).toHaveLength(1);
     const w = report.workloads[0];
     expect(w).toMatchObject({ id: 'W0-relu-1m', unit: 'GFLOP/s', tfjs: null, ratio: null, workPerRun: 2 ** 20, runs: 1, warmup: 0 });
