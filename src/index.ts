@@ -57,7 +57,7 @@ export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.j
 export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';
-export { charTransformer, checkTransformerConfig, type CharTransformer, type TransformerBlock, type TransformerConfig } from './models/transformer.js';
+export { charTransformer, checkTransformerConfig, type CharTransformer, type TransformerBlock, type TransformerMlp, type TransformerConfig } from './models/transformer.js';
 export { resnet, resnetConfig, type ResNet, type ResNetConfig } from './models/resnet.js';
 
 // Data

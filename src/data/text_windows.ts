@@ -70,6 +70,7 @@ export class GpuText implements Disposable {
     this.tokens = undefined;
   }
 
+  /** Disposes the text at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -103,6 +104,7 @@ export class WindowGather {
     this.launch.encode(encoder, gatherWindowsUniforms({ batch, context, first }));
   }
 
+  /** Frees the gather's starts, uniforms and bind group. Idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

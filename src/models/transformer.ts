@@ -28,7 +28,7 @@ function registerAt(child: Module, store: ParameterStore, path: string, name: st
 }
 
 /** The GPT MLP: fc (dim → 4·dim), GELU, proj (4·dim → dim), on [.., dim]. */
-class Mlp extends Module {
+export class TransformerMlp extends Module {
   readonly fc: Linear;
   readonly act = GELU();
   readonly proj: Linear;
@@ -63,7 +63,7 @@ export class TransformerBlock extends Module {
   readonly ln_1: LayerNorm;
   readonly attn: CausalSelfAttention;
   readonly ln_2: LayerNorm;
-  readonly mlp: Mlp;
+  readonly mlp: TransformerMlp;
   private readonly drop: Dropout | undefined;
 
   constructor(
@@ -75,7 +75,7 @@ export class TransformerBlock extends Module {
     this.ln_1 = new LayerNorm(dim);
     this.attn = new CausalSelfAttention(dim, heads);
     this.ln_2 = new LayerNorm(dim);
-    this.mlp = new Mlp(dim);
+    this.mlp = new TransformerMlp(dim);
     this.drop = dropout > 0 ? new Dropout(dropout) : undefined;
   }
 

@@ -60,6 +60,7 @@ export class TextTrainer implements Disposable {
     this.store = store;
   }
 
+  /** Registers the model's parameters (initialised from `seed`), uploads the text and compiles the training and evaluation steps. */
   static async create(engine: Engine, o: TextTrainerOptions): Promise<TextTrainer> {
     const { model, corpus, batch } = o;
     const { context, vocab } = model.config;
@@ -171,6 +172,7 @@ export class TextTrainer implements Disposable {
     return encodeOptimizerState(this.store, this.o.optimizer, { model: 'transformer' });
   }
 
+  /** Frees the text, the steps and the parameters. Idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -180,6 +182,7 @@ export class TextTrainer implements Disposable {
     this.store.dispose();
   }
 
+  /** Disposes the trainer at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
