@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { checkAugmentation } from '../data/augment.js';
+import { classifierRecipeMetadata } from '../export/pytorch_recipe.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { outputPathProblem, writeFilesAtomically } from '../io/atomic_write.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
@@ -110,8 +112,10 @@ async function train(args: TrainArgs): Promise<void> {
     const last = history[history.length - 1];
     if (args.out) {
       const optimizerFile = optimizerPath(args.out);
+      // The recipe lets `export --format pytorch` resume the run with the same settings.
+      const recipe = classifierRecipeMetadata({ ...args, image: [train.height, train.width], data: args.data === undefined ? undefined : resolve(args.data) });
       await writeFilesAtomically([
-        { path: args.out, data: await trainer.checkpoint({ model: args.model }) },
+        { path: args.out, data: await trainer.checkpoint({ model: args.model, ...recipe }) },
         { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: args.model }) },
       ]);
       say(`webgpu-dl: weights saved to ${args.out} (safetensors; load into the equivalent torch.nn.Sequential), Adam's state to ${optimizerFile}`);

@@ -1,0 +1,107 @@
+import { PyTorchExportError, readRecipe, type TrainingRecipe } from './pytorch_recipe.js';
+
+/** The Python files every kit ships, as they are in the package's scripts/ folder. */
+export const KIT_SOURCES = ['kit/train.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py'] as const;
+const README_TEMPLATE = 'kit/README.md';
+
+/** A model's sizes as model.py builds it. */
+export interface KitConfig {
+  hidden?: number[];
+  height: number;
+  width: number;
+  classes: number;
+}
+
+export interface TorchKitInput {
+  /** The checkpoint's weights and its optimizer state, as `train --out` wrote them. */
+  weights: Uint8Array;
+  optimizerState: Uint8Array;
+  weightsMetadata: Record<string, string>;
+  optimizerMetadata: Record<string, string>;
+  shapes: ReadonlyMap<string, readonly number[]>;
+  source: string;
+  /** The IDX folder for the README's commands when the recipe names none (the built-in MNIST's). */
+  defaultData?: string;
+}
+
+/**
+ * The files of a folder that continues a CLI classifier run in PyTorch: the weights and optimizer
+ * state, kit.json (model configuration, recipe), train.py, model.py and their helpers copied from
+ * the package's scripts/, and a README with the commands. Names are relative to the folder.
+ */
+export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; data: Uint8Array }[]> {
+  const kind = k.weightsMetadata.model;
+  if (kind !== 'mlp' && kind !== 'cnn') {
+    throw new PyTorchExportError(`${k.source} records model '${kind ?? '(none)'}'; --format pytorch continues mlp and cnn runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
+  }
+  const recipe = readRecipe(k.weightsMetadata, k.source);
+  checkOptimizer(k);
+  const config = kitConfig(kind, recipe, k.shapes, k.source);
+  const step = Number(k.optimizerMetadata.step);
+  const kit = { model: kind, config, recipe, weights: 'weights.safetensors', optimizerState: 'optimizer.safetensors', step };
+  const text = new TextEncoder();
+  const scripts = await scriptsFolder();
+  const { readFile } = await import('node:fs/promises');
+  const { join, basename } = await import('node:path');
+  const sources = await Promise.all(KIT_SOURCES.map(async (s) => ({ name: basename(s), data: new Uint8Array(await readFile(join(scripts, s))) })));
+  const readme = renderReadme(await readFile(join(scripts, README_TEMPLATE), 'utf8'), kind, recipe, step, recipe.data ?? k.defaultData ?? 'DIR');
+  return [
+    { name: 'weights.safetensors', data: k.weights },
+    { name: 'optimizer.safetensors', data: k.optimizerState },
+    { name: 'kit.json', data: text.encode(`${JSON.stringify(kit, null, 2)}\n`) },
+    ...sources,
+    { name: 'README.md', data: text.encode(readme) },
+  ];
+}
+
+function checkOptimizer(k: TorchKitInput): void {
+  const m = k.optimizerMetadata;
+  if (m.content !== 'optimizer' || m.optimizer !== 'adam') {
+    throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes Adam, as \`webgpu-dl train\` saves it`);
+  }
+  for (const key of ['run_id', 'step']) {
+    if (m[key] !== k.weightsMetadata[key]) {
+      throw new PyTorchExportError(`${k.source} (${key} ${k.weightsMetadata[key]}) and its optimizer state (${key} ${m[key]}) were not saved together; give the pair one \`train --out\` wrote`);
+    }
+  }
+}
+
+/** The model's sizes from its weights' shapes and the recipe's image size. */
+function kitConfig(kind: 'mlp' | 'cnn', recipe: TrainingRecipe, shapes: ReadonlyMap<string, readonly number[]>, source: string): KitConfig {
+  const [height, width] = recipe.image;
+  const outputs = (name: string, inputs: number) => {
+    const shape = shapes.get(name);
+    if (!shape || shape.length !== 2 || shape[1] !== inputs) throw new PyTorchExportError(`${source}: '${name}' is ${shape ? `[${shape.join(', ')}]` : 'missing'}; a ${kind} on ${height}×${width} images has it [outputs, ${inputs}]`);
+    return shape[0];
+  };
+  if (kind === 'cnn') return { height, width, classes: outputs('8.weight', outputs('6.weight', 64 * Math.floor((height - 4) / 2) * Math.floor((width - 4) / 2))) };
+  const widths: number[] = [];
+  let inputs = height * width;
+  for (let i = 1; i === 1 || shapes.has(`${i}.weight`); i += 2) widths.push((inputs = outputs(`${i}.weight`, inputs)));
+  return { hidden: widths.slice(0, -1), height, width, classes: widths[widths.length - 1] };
+}
+
+function renderReadme(template: string, kind: string, recipe: TrainingRecipe, step: number, data: string): string {
+  const values: Record<string, string> = {
+    model: kind,
+    step: String(step),
+    data,
+    batch: String(recipe.batch),
+    lr: String(recipe.optimizer.lr),
+    schedule: recipe.schedule,
+    epochs: String(recipe.epochs),
+  };
+  return template.replace(/\{\{(\w+)\}\}/g, (all, key: string) => values[key] ?? all);
+}
+
+/** The package's scripts/ folder (beside src/ in a checkout, beside dist/ in the npm package). */
+async function scriptsFolder(): Promise<string> {
+  const { existsSync } = await import('node:fs');
+  const { dirname, join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 4; up++, dir = dirname(dir)) {
+    if (existsSync(join(dir, 'scripts', 'kit', 'train.py'))) return join(dir, 'scripts');
+  }
+  throw new PyTorchExportError(`the PyTorch kit's sources (scripts/kit/train.py) are missing from the webgpu-dl installation near ${fileURLToPath(import.meta.url)}; reinstall the package`);
+}

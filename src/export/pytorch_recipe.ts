@@ -1,0 +1,72 @@
+import { WebGPUDLError } from '../gpu/errors.js';
+
+/**
+ * A checkpoint that cannot become a PyTorch training folder (no recorded recipe, a model the kit
+ * does not train, no optimizer state beside it). Raised before anything is written.
+ */
+export class PyTorchExportError extends WebGPUDLError {
+  override name = 'PyTorchExportError';
+}
+
+/**
+ * How a classifier was trained, as `webgpu-dl train --out` records it in the checkpoint's metadata
+ * (key `recipe`, JSON), so that the exported train.py resumes with the same optimizer settings,
+ * batch and schedule.
+ */
+export interface TrainingRecipe {
+  optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  /** cosine anneals lr to 0 over `epochs` × ⌊samples / batch⌋ steps; constant keeps it. */
+  schedule: 'cosine' | 'constant';
+  epochs: number;
+  batch: number;
+  seed: number;
+  /** [height, width] of the training images. */
+  image: [number, number];
+  /** Training used the first `limit` samples only. */
+  limit?: number;
+  /** The folder of IDX files trained on; absent for the built-in MNIST. */
+  data?: string;
+}
+
+export const RECIPE_KEY = 'recipe';
+
+/** The metadata entry recording the recipe of `train`'s classifiers (Adam with its default betas and eps). */
+export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | 'constant'; epochs: number; batch: number; seed: number; image: [number, number]; limit?: number; data?: string }): Record<string, string> {
+  // The CLI builds Adam({ lr }), so the other settings are Adam's defaults, which are torch's.
+  const recipe: TrainingRecipe = {
+    optimizer: { kind: 'adam', lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
+    schedule: o.schedule,
+    epochs: o.epochs,
+    batch: o.batch,
+    seed: o.seed,
+    image: o.image,
+    ...(o.limit === undefined ? {} : { limit: o.limit }),
+    ...(o.data === undefined ? {} : { data: o.data }),
+  };
+  return { [RECIPE_KEY]: JSON.stringify(recipe) };
+}
+
+/** The recipe a checkpoint records, checked field by field. */
+export function readRecipe(metadata: Record<string, string>, source: string): TrainingRecipe {
+  const text = metadata[RECIPE_KEY];
+  if (text === undefined) {
+    throw new PyTorchExportError(`${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; checkpoints of \`webgpu-dl train --model mlp|cnn --out FILE\` record it`);
+  }
+  let r: TrainingRecipe;
+  try {
+    r = JSON.parse(text) as TrainingRecipe;
+  } catch {
+    throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
+  }
+  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  const o = r?.optimizer;
+  if (o?.kind !== 'adam') throw bad('optimizer.kind', o?.kind, "'adam'");
+  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  if (r.schedule !== 'cosine' && r.schedule !== 'constant') throw bad('schedule', r.schedule, "'cosine' or 'constant'");
+  for (const key of ['epochs', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
+  if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
+  if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
+  if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
+  if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder path');
+  return r;
+}
