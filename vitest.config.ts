@@ -8,5 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 180_000,
     hookTimeout: 180_000,
+    // No background tuning unless a test about the tuner turns it on (engine.tuner.background).
+    env: { WEBGPU_DL_BACKGROUND_TUNE: '0' },
   },
 });

@@ -1,7 +1,7 @@
 import type { GpuContext } from './context.js';
 import { KernelError } from './errors.js';
 import { storageBindingCount, type KernelSpec } from './kernel_spec.js';
-import { LaunchTimer, type TuneLaunch } from './tune_measure.js';
+import { LaunchTimer, StaleTimerError, type TuneLaunch } from './tune_measure.js';
 import { limitRefusal } from './tune_limits.js';
 import type { TuneStore } from './tune_store.js';
 import { adapterClass, tableChoice } from './tune_table.js';
@@ -40,6 +40,18 @@ export interface AutotunerOptions {
    * the page is idle. Tests inject their own.
    */
   waitForIdle?: (first: boolean) => Promise<void>;
+  /**
+   * Whether compiles start background tuning (`tuneInBackground`). Default: true, unless the
+   * environment variable WEBGPU_DL_BACKGROUND_TUNE is `0` (the project's test suite sets it, so
+   * that only the tests about the tuner pay for timing). Shape classes are queued either way.
+   */
+  background?: boolean;
+}
+
+/** Background tuning by default, unless WEBGPU_DL_BACKGROUND_TUNE=0 in the environment (Node). */
+export function backgroundTuningDefault(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.WEBGPU_DL_BACKGROUND_TUNE !== '0';
 }
 
 /** The first background job waits this long after the compile that queued it. */
@@ -62,10 +74,14 @@ export class Autotuner {
   private running: Promise<void> | undefined;
   private started = false;
   private stopped = false;
-  /** The last round ended on an unusable engine (destroyed, or lost until recover()). */
+  /** The last round ended on an unusable engine (destroyed, lost, or its device replaced). */
   private halted = false;
+  /** A compile asked for a round while one was running (perhaps on a device since replaced). */
+  private requested = false;
   /** Waits for the background tuner's next turn (AutotunerOptions.waitForIdle); replaceable, for tests. */
   waitForIdle: (first: boolean) => Promise<void>;
+  /** Whether `tuneInBackground` starts rounds (AutotunerOptions.background); settable, for tests and tools. */
+  background: boolean;
 
   /**
    * @param engine the device and adapter to tune for (`check` throws once it is destroyed or lost)
@@ -79,6 +95,7 @@ export class Autotuner {
     options: AutotunerOptions = {},
   ) {
     this.waitForIdle = options.waitForIdle ?? ((first) => defaultIdle(engine, first));
+    this.background = options.background ?? backgroundTuningDefault();
   }
 
   /** The candidate chosen for each shape class so far on this engine, as `adopt` takes them back. */
@@ -173,25 +190,44 @@ export class Autotuner {
 
   /**
    * Starts timing the queued shape classes in the background, one at a time at idle moments
-   * (AutotunerOptions.waitForIdle), storing each winner. Does nothing with tuning off, while
-   * already running, or once stopped.
+   * (AutotunerOptions.waitForIdle), storing each winner. Does nothing with tuning or `background`
+   * off, or once stopped. A round belongs to the device the engine had when it started: once that
+   * device is lost, destroyed or replaced by `recover()`, the round stops, frees what it made and
+   * keeps its job; the next call (a later compile) starts a round on the engine's device then.
    */
   tuneInBackground(): void {
-    if (!this.enabled || this.running || this.stopped || this.queue.length === 0) return;
+    if (!this.enabled || !this.background || this.stopped || this.queue.length === 0) return;
+    if (this.running) {
+      this.requested = true;
+      return;
+    }
     this.halted = false;
+    this.requested = false;
     const first = !this.started;
     this.started = true;
+    const device = this.engine.device;
     // A failing wait (an injected one, say) ends this round like an unusable engine does: tuning is
     // never worth a rejection, nor a retry loop.
-    this.running = this.drain(first)
+    this.running = this.drain(first, device)
       .catch(() => {
         this.halted = true;
       })
       .finally(() => {
         this.running = undefined;
-        // Shape classes queued while the last job ran (not after a halt: the next compile restarts).
-        if (this.queue.length && !this.halted) this.tuneInBackground();
+        // Shape classes queued while the last job ran; after a halt only if a compile asked since.
+        if (this.queue.length && (!this.halted || this.requested)) this.tuneInBackground();
       });
+  }
+
+  /** Whether the engine works (not destroyed, not lost) on `device`, the one a round started on. */
+  private usableOn(device: GPUDevice): boolean {
+    if (this.stopped || this.engine.device !== device) return false;
+    try {
+      this.engine.check?.();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Resolves once the background tuner has nothing left to do (for tests and benchmarks). */
@@ -205,41 +241,52 @@ export class Autotuner {
     this.queue.length = 0;
   }
 
-  private async drain(first: boolean): Promise<void> {
+  private async drain(first: boolean, device: GPUDevice): Promise<void> {
     while (this.queue.length && !this.stopped) {
       await this.waitForIdle(first);
       first = false;
       const job = this.queue.shift();
       if (!job || this.stopped) return;
-      try {
-        this.engine.check?.();
-      } catch {
-        // Destroyed, or lost until recover(): the job waits for the next compile to start a round.
+      if (!this.usableOn(device)) {
+        // Destroyed, lost, or replaced by recover(): the job waits for the next compile's round.
         this.queue.unshift(job);
         this.halted = true;
         return;
       }
       // Another engine on this store (a second tab, a resumed process) may have tuned it since.
       if (this.store.get(job.key)) continue;
-      const timer = new LaunchTimer(this.engine);
+      // Everything the job makes is the timer's, on `device`, and goes with it whatever happens.
+      const timer = new LaunchTimer(this.engine, () => this.usableOn(device));
+      let id: string | undefined;
       try {
-        const id = await this.fastestOf(job.candidates, timer.storage(job.bufferBytes));
-        if (id !== undefined) this.store.set(job.key, id);
+        id = await this.fastestOf(job.candidates, timer.storage(job.bufferBytes), timer);
       } catch {
-        // A device lost mid-job: the shape class is tuned next time instead.
+        // Nothing to store: the job is kept below if the device went away, else dropped.
       } finally {
         timer.dispose();
       }
+      if (!this.usableOn(device)) {
+        // Times taken on a device that went away mid-job rank nothing: the job is tuned next round.
+        if (!this.stopped) this.queue.unshift(job);
+        this.halted = true;
+        return;
+      }
+      if (id !== undefined) this.store.set(job.key, id);
     }
   }
 
-  /** The id of the fastest candidate on `buffers`, or undefined when none could be timed. */
-  private async fastestOf(candidates: TuneCandidate[], buffers: readonly GPUBuffer[]): Promise<string | undefined> {
+  /**
+   * The id of the fastest candidate on `buffers` (made by `timer`, on its device), or undefined when
+   * none could be timed. Stops at the first candidate after the timer's device went away.
+   */
+  private async fastestOf(candidates: TuneCandidate[], buffers: readonly GPUBuffer[], timer: LaunchTimer): Promise<string | undefined> {
     const times: number[] = [];
     for (const candidate of candidates) {
+      if (!timer.usable) throw new StaleTimerError();
       const launches = [{ spec: candidate.spec, buffers: Array.from({ length: storageBindingCount(candidate.spec) }, (_, i) => i) }, ...(candidate.after ?? [])];
-      times.push(await this.time(launches, buffers).catch(() => Infinity));
+      times.push(await this.time(launches, buffers, 3, timer).catch(() => Infinity));
     }
+    if (!timer.usable) throw new StaleTimerError();
     const best = fastest(times);
     return best < 0 ? undefined : candidates[best].id;
   }
@@ -253,7 +300,11 @@ export class Autotuner {
     const fitting = this.fitting(shapeClass, candidates);
     let id = this.enabled && fitting.length > 1 ? this.known(shapeClass, fitting.map((c) => c.id)) : this.decide(shapeClass, fitting, undefined);
     if (id === undefined) {
-      const fastest = await this.fastestOf(fitting, buffers);
+      const device = this.engine.device;
+      const timer = new LaunchTimer(this.engine, () => this.engine.device === device);
+      const fastest = await this.fastestOf(fitting, buffers, timer)
+        .catch(() => undefined)
+        .finally(() => timer.dispose());
       // None could be timed (a lost device, say): the default, not remembered as a winner.
       if (fastest !== undefined) this.store.set(this.storeKey(shapeClass), fastest);
       id = fastest ?? fitting[0].id;
@@ -262,13 +313,18 @@ export class Autotuner {
     return id;
   }
 
-  /** Median time in milliseconds of `launches` (one pass) on `buffers`; see LaunchTimer.time. */
-  async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
-    const timer = new LaunchTimer(this.engine);
+  /**
+   * Median time in milliseconds of `launches` (one pass) on `buffers`; see LaunchTimer.time.
+   * `timer`: the one on whose device `buffers` are (the background tuner's own), which this call
+   * does not dispose; default: a timer on the engine's device now, disposed after.
+   */
+  async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3, timer?: LaunchTimer): Promise<number> {
+    if (timer) return timer.time(launches, buffers, runs);
+    const own = new LaunchTimer(this.engine);
     try {
-      return await timer.time(launches, buffers, runs);
+      return await own.time(launches, buffers, runs);
     } finally {
-      timer.dispose();
+      own.dispose();
     }
   }
 }

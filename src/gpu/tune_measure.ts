@@ -11,17 +11,36 @@ export interface TuneLaunch {
   buffers: readonly number[];
 }
 
+/** Thrown by a LaunchTimer whose device is no longer the engine's working one (lost, destroyed, replaced). */
+export class StaleTimerError extends Error {
+  constructor() {
+    super('the device this timer was made on is no longer usable');
+    this.name = 'StaleTimerError';
+  }
+}
+
 /**
  * Times kernel launches on the device. What it makes (throwaway operands, uniforms, timestamp and
  * readback buffers) lives in a registry of its own, destroyed by `dispose`: tuning in the
  * background never shows in the engine's buffer counts, and never frees what it did not make.
+ *
+ * A timer is bound to the device and pipeline cache the engine had when it was made. `Engine.recover()`
+ * replaces both; a timer made before must never bind its buffers on the new device, so it keeps
+ * the old one and, once `current()` says false, stops at its next step with a StaleTimerError.
  */
 export class LaunchTimer {
   private readonly registry: BufferRegistry;
   /** The engine's device, pipelines and adapter, with this timer's registry and readback. */
   private readonly context: GpuContext;
 
-  constructor(engine: GpuContext) {
+  /**
+   * @param engine whose device, pipelines and adapter are used (read once, here)
+   * @param current whether that device may still be used; checked before each step that touches it
+   */
+  constructor(
+    engine: GpuContext,
+    private readonly current: () => boolean = () => true,
+  ) {
     const device = engine.device;
     this.registry = new BufferRegistry(device);
     const registry = this.registry;
@@ -46,8 +65,23 @@ export class LaunchTimer {
     };
   }
 
+  /** The device this timer times on, fixed when it was made. */
+  get device(): GPUDevice {
+    return this.context.device;
+  }
+
+  /** Whether the device this timer was made on is still the engine's working one. */
+  get usable(): boolean {
+    return this.current();
+  }
+
+  private ensureUsable(): void {
+    if (!this.current()) throw new StaleTimerError();
+  }
+
   /** Zeroed storage buffers of these sizes, owned by this timer. */
   storage(bytes: readonly number[]): GPUBuffer[] {
+    this.ensureUsable();
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     return bytes.map((b, i) => this.registry.create(b, usage, `tune operand ${i}`));
   }
@@ -63,14 +97,18 @@ export class LaunchTimer {
     try {
       const bound: Launch[] = [];
       for (const { spec, buffers: indices } of launches) {
+        this.ensureUsable();
         bound.push(await makeLaunch(this.context, spec, indices.map((i) => buffers[i]), owned));
       }
+      this.ensureUsable();
       const record = (pass: GPUComputePassEncoder, repeats = 1) => {
         for (let r = 0; r < repeats; r++) for (const launch of bound) encodeLaunch(pass, launch);
         pass.end();
       };
       if (TimestampProfiler.supported(this.context)) {
-        const method = timingMethod(await this.timestampSamples(record, runs));
+        const samples = await this.timestampSamples(record, runs);
+        this.ensureUsable();
+        const method = timingMethod(samples);
         if (method.kind === 'timestamps') return method.ms;
       }
       return await this.wallClock(record, runs);
@@ -81,6 +119,7 @@ export class LaunchTimer {
 
   /** GPU times of `runs` passes after one untimed warm-up, all in one submit. */
   private async timestampSamples(record: (pass: GPUComputePassEncoder) => void, runs: number): Promise<number[]> {
+    this.ensureUsable();
     const profiler = new TimestampProfiler(this.context, runs);
     try {
       const encoder = this.context.device.createCommandEncoder();
@@ -98,11 +137,14 @@ export class LaunchTimer {
   private async wallClock(record: (pass: GPUComputePassEncoder, repeats: number) => void, runs: number): Promise<number> {
     const { device } = this.context;
     const submit = async (repeats: number) => {
+      this.ensureUsable();
       const encoder = device.createCommandEncoder();
       record(encoder.beginComputePass(), repeats);
       const start = performance.now();
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
+      // A lost device finishes every submit at once: such a time ranks nothing.
+      this.ensureUsable();
       return performance.now() - start;
     };
     await submit(1); // compilation and first-touch costs

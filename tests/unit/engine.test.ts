@@ -119,6 +119,7 @@ describe('engine lifecycle', () => {
     const store = new MemoryTuneStore();
     const e = await createEngine({ autotune: true, tuneStore: store, log: () => {} });
     e.tuner.waitForIdle = async () => {};
+    e.tuner.background = true;
     const x = tensor(e, new Float32Array(1024), [1024]);
     const y = zeros(e, [1024]);
     const candidates = [
