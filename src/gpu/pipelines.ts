@@ -66,36 +66,39 @@ export class PipelineCache {
     return layout;
   }
 
+  /**
+   * The error scopes cover only the synchronous calls that make the module and layout, pushed and
+   * popped with no await between. Scopes are one stack for everything on the device: held across an
+   * await, they would catch what other code does meanwhile (another compile, a background tuning
+   * job, a foreground dispatch) and pin its error on this kernel, while this kernel's own error
+   * landed in theirs. The asynchronous pipeline creation reports its errors by rejecting instead.
+   */
   private async compile(spec: KernelSpec): Promise<CompiledKernel> {
     const device = this.device;
+    const layout = this.bindGroupLayout(spec.bindings);
     device.pushErrorScope('validation');
     device.pushErrorScope('internal');
     const module = device.createShaderModule({ code: spec.code, label: spec.name });
-    const info = await module.getCompilationInfo();
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const internal = device.popErrorScope();
+    const validation = device.popErrorScope();
+    const [info, internalError, validationError] = await Promise.all([module.getCompilationInfo(), internal, validation]);
     for (const m of info.messages) this.messages.push({ kernel: spec.name, type: m.type, text: `${m.lineNum}:${m.linePos} ${m.message}` });
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length) {
-      await device.popErrorScope();
-      await device.popErrorScope();
       throw new KernelError(spec.name, `WGSL does not compile:\n${errors.map((m) => `  line ${m.lineNum}:${m.linePos} ${m.message}`).join('\n')}`);
     }
-    const layout = this.bindGroupLayout(spec.bindings);
-    let pipeline: GPUComputePipeline;
+    const failure = validationError ?? internalError;
+    if (failure) throw new KernelError(spec.name, failure.message);
     try {
-      pipeline = await device.createComputePipelineAsync({
+      const pipeline = await device.createComputePipelineAsync({
         label: spec.name,
-        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        layout: pipelineLayout,
         compute: { module, entryPoint: spec.entryPoint, constants: spec.constants },
       });
+      return { pipeline, layout };
     } catch (cause) {
-      await device.popErrorScope();
-      await device.popErrorScope();
       throw new KernelError(spec.name, `pipeline creation failed: ${(cause as Error).message}`);
     }
-    const internal = await device.popErrorScope();
-    const validation = await device.popErrorScope();
-    const failure = validation ?? internal;
-    if (failure) throw new KernelError(spec.name, failure.message);
-    return { pipeline, layout };
   }
 }
