@@ -43,6 +43,24 @@ function mnist(): Plugin {
   };
 }
 
+const BENCH_MNIST = resolve(here, '../bench/data/mnist.ts');
+
+/**
+ * The benchmark page reuses bench/workloads, whose MNIST module fetches through the bench
+ * harness's server; here every import of it resolves to demos/bench_mnist.ts, which reads ./mnist/.
+ */
+function benchMnist(): Plugin {
+  return {
+    name: 'webgpu-dl-bench-mnist',
+    enforce: 'pre',
+    async resolveId(source, importer, options) {
+      if (!source.includes('mnist')) return null;
+      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
+      return resolved?.id === BENCH_MNIST ? resolve(here, 'bench_mnist.ts') : null;
+    },
+  };
+}
+
 /**
  * The demo app: demos/ is the Vite root and imports the library from ../src. Kept apart from the
  * library build (../vite.config.ts) so neither sees the other's entry points.
@@ -51,7 +69,7 @@ export default defineConfig({
   root: here,
   // Relative URLs: the built site works from any folder of any static host.
   base: './',
-  plugins: [mnist()],
+  plugins: [mnist(), benchMnist()],
   // The Node-only path of src/gpu/acquire.ts imports `webgpu` (native Dawn); it never runs in a
   // browser, so it must not be pre-bundled for one.
   optimizeDeps: { exclude: ['webgpu'] },
