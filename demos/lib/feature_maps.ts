@@ -1,4 +1,4 @@
-import { compileStep, type CompiledStep, type ImageDataset, type Value } from '../../src/index.js';
+import { compileStep, Sequential, type CompiledStep, type ImageDataset, type Value } from '../../src/index.js';
 import type { LiveTrainer } from './live_trainer.js';
 import { channelsAt } from './models.js';
 
@@ -23,6 +23,7 @@ export class FeatureMapProbe {
 
   async read(live: LiveTrainer, test: ImageDataset, wanted: number): Promise<FeatureMaps> {
     const model = live.options.model;
+    if (!(model instanceof Sequential)) throw new Error('feature maps: the model is not a Sequential, whose layers they show');
     if (this.stepFor?.live !== live || this.stepFor.device !== live.engine.device) {
       this.step?.dispose();
       this.shown.clear();

@@ -14,12 +14,14 @@ import {
   type ImageDataset,
   type Augmentation,
   type Optimizer,
-  type Sequential,
+  type Module,
   type TrainingSnapshot,
 } from '../../src/index.js';
 
 export interface LiveTrainerOptions {
-  model: Sequential;
+  model: Module;
+  /** Output classes (default 10, MNIST's). */
+  classes?: number;
   inputShape: number[];
   optimizer: Optimizer;
   batch: number;
@@ -74,7 +76,7 @@ export class LiveTrainer {
     readonly options: LiveTrainerOptions,
     private readonly train: ImageDataset,
   ) {
-    this.trainer = new Trainer(engine, { model: options.model, inputShape: options.inputShape, classes: 10, optimizer: options.optimizer, seed: options.seed });
+    this.trainer = new Trainer(engine, { model: options.model, inputShape: options.inputShape, classes: options.classes ?? 10, optimizer: options.optimizer, seed: options.seed });
     this.stepsPerEpoch = Math.floor(train.count / options.batch);
   }
 

@@ -2,7 +2,9 @@ import { Adam, mlpDiscriminator, mlpGenerator } from '../../src/index.js';
 import { ganJob, serveTraining, type MessageEndpoint } from '../../src/worker/index.js';
 import { classifierJob } from './classifier_job.js';
 import { dcganDiscriminator, dcganGenerator } from './dcgan.js';
+import { imagesJob } from './images_job.js';
 import { classifierCnn, classifierMlp } from './models.js';
+import { textJob } from './text_job.js';
 
 /** What the GAN page sends as `GanJobConfig.model`. */
 export interface GanModelConfig {
@@ -22,6 +24,8 @@ serveTraining(self as unknown as MessageEndpoint, {
   jobs: {
     mlp: classifierJob(classifierMlp),
     cnn: classifierJob(classifierCnn, { featureMaps: true }),
+    text: textJob,
+    images: imagesJob,
     gan: ganJob((config) => {
       const m = config.model as GanModelConfig;
       const conv = m.kind === 'dcgan';
