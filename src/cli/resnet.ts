@@ -107,7 +107,7 @@ export function parseResnetArgs(argv: readonly string[]): ResnetArgs | 'help' {
     lr: real('lr', v.lr, RESNET_RECIPE.lr, (n) => n > 0, 'a positive number'),
     weightDecay: real('weight-decay', v['weight-decay'], RESNET_RECIPE.weightDecay, (n) => n >= 0, 'a number ≥ 0'),
     augment,
-    limit: v.limit === undefined ? undefined : count('limit', v.limit, 0),
+    limit: v.limit === undefined ? undefined : count('limit', v.limit, 1),
     seed: seedOf(v.seed),
     out: v.out,
     json: !!v.json,

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/options.js';
 import { parseResnetArgs } from '../../src/cli/resnet.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
@@ -33,6 +35,29 @@ describe('webgpu-dl train --model resnet', () => {
   it('the default recipe is the paper’s: depth 20, width 16, lr 0.1, weight decay 5e-4, batch 128, crop 4 + flip', () => {
     expect(parseResnetArgs(['--model', 'resnet', '--data', 'd'])).toMatchObject({ depth: 20, width: 16, lr: 0.1, weightDecay: 5e-4, batch: 128, augment: { crop: 4, flip: true }, seed: 1 });
     expect(parseResnetArgs(['--model', 'resnet', '--data', 'd', '--augment', 'none']).valueOf()).toMatchObject({ augment: undefined });
+  });
+
+  it('any argv gives checked arguments or a one-line UsageError (property)', () => {
+    const flags = ['data', 'depth', 'width', 'epochs', 'batch', 'lr', 'weight-decay', 'augment', 'limit', 'seed', 'json'];
+    const value = fc.constantFrom('', '0', '1', '8', '20', '21', '-1', '1e400', 'NaN', '0.1', 'none', 'crop=4,flip=1', 'flip=2', 'crop=1.5', 'x');
+    const token = fc.oneof(fc.tuple(fc.constantFrom(...flags), value).map(([f, v]) => [`--${f}`, v]), fc.constantFrom('--nope', '-h', 'stray').map((t) => [t]));
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 6 }).map((p) => ['--model', 'resnet', ...p.flat()]), (argv) => {
+        let parsed;
+        try {
+          parsed = parseResnetArgs(argv);
+        } catch (e) {
+          expect(e, argv.join(' ')).toBeInstanceOf(UsageError);
+          expect((e as Error).message).not.toMatch(/\n/);
+          return;
+        }
+        if (parsed === 'help') return;
+        expect((parsed.depth - 2) % 6, argv.join(' ')).toBe(0);
+        expect(parsed.limit === undefined || parsed.limit >= 1).toBe(true);
+        expect(parsed.lr > 0 && parsed.weightDecay >= 0 && parsed.batch >= 1 && parsed.width >= 1).toBe(true);
+      }),
+      { numRuns: 300, seed: 7 },
+    );
   });
 
   it('trains on an image folder, prints the classifier events, and saves weights with the full configuration', async () => {
