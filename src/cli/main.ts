@@ -11,6 +11,7 @@ import type { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { classifierTrainer, describeRun, limit, loadSplits, trainingSchedule } from './classifier.js';
 import { compressCommand } from './compress.js';
+import { ganCheckpointPaths, ganRunFiles } from './gan_checkpoint.js';
 import { exportCommand } from './export.js';
 import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
@@ -132,7 +133,7 @@ async function train(args: TrainArgs): Promise<void> {
 async function trainGan(args: TrainArgs): Promise<void> {
   const started = performance.now();
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
-  if (args.out) await checkOutputPaths([args.out, samplesPath(args.out)]);
+  if (args.out) await checkOutputPaths([args.out, samplesPath(args.out), ...Object.values(ganCheckpointPaths(args.out))]);
   const data = limit((await loadSplits(args.data, { classes: args.classes })).train, args.limit);
   let engine: Engine | undefined;
   let gan: GanTrainer | undefined;
@@ -171,9 +172,12 @@ async function trainGan(args: TrainArgs): Promise<void> {
       samples = samplesPath(args.out);
       await writeFilesAtomically([
         { path: args.out, data: await gan.generatorCheckpoint() },
+        // The discriminator and both optimizers' state, so that PyTorch can resume the GAN.
+        ...(await ganRunFiles(gan, args.out)),
         { path: samples, data: await encodeGrayPng(grid.pixels, grid.width, grid.height) },
       ]);
-      say(`webgpu-dl: generator weights saved to ${args.out}, samples to ${samples}`);
+      const rest = ganCheckpointPaths(args.out);
+      say(`webgpu-dl: generator weights saved to ${args.out}, the discriminator's to ${rest.discriminator}, Adam's state to ${rest.generatorOptimizer} and ${rest.discriminatorOptimizer}, samples to ${samples}`);
     }
     const last = history[history.length - 1];
     const seconds = (performance.now() - started) / 1000;
