@@ -92,6 +92,9 @@ export class WindowGather {
   setStarts(starts: Uint32Array): void {
     this.check();
     if (starts.length !== this.shape.starts) throw new ShapeError(`text windows: ${starts.length} starts given for room of ${this.shape.starts}`);
+    const { context, end } = this.shape;
+    const bad = starts.findIndex((s) => !(s + context < end));
+    if (bad >= 0) throw new ShapeError(`text windows: start ${starts[bad]} leaves no ${context + 1} tokens before the end (${end})`);
     // Queue order puts this write before the submit that carries the gather.
     this.engine.device.queue.writeBuffer(this.startsBuffer, 0, starts.buffer, starts.byteOffset, starts.byteLength);
   }

@@ -64,7 +64,9 @@ export class TransformerBlock extends Module {
   readonly attn: CausalSelfAttention;
   readonly ln_2: LayerNorm;
   readonly mlp: TransformerMlp;
-  private readonly drop: Dropout | undefined;
+  // Each its own layer (own path, so its own mask stream), as nanoGPT's resid_dropout and mlp dropout.
+  private readonly dropAttn: Dropout | undefined;
+  private readonly dropMlp: Dropout | undefined;
 
   constructor(
     readonly dim: number,
@@ -76,7 +78,8 @@ export class TransformerBlock extends Module {
     this.attn = new CausalSelfAttention(dim, heads);
     this.ln_2 = new LayerNorm(dim);
     this.mlp = new TransformerMlp(dim);
-    this.drop = dropout > 0 ? new Dropout(dropout) : undefined;
+    this.dropAttn = dropout > 0 ? new Dropout(dropout) : undefined;
+    this.dropMlp = dropout > 0 ? new Dropout(dropout) : undefined;
   }
 
   describe(): string {
@@ -90,12 +93,14 @@ export class TransformerBlock extends Module {
   override register(store: ParameterStore, path = this.path): void {
     this.path = path;
     for (const [name, child] of [['ln_1', this.ln_1], ['attn', this.attn], ['ln_2', this.ln_2], ['mlp', this.mlp]] as const) registerAt(child, store, path, name);
+    if (this.dropAttn) registerAt(this.dropAttn, store, path, 'attn_drop');
+    if (this.dropMlp) registerAt(this.dropMlp, store, path, 'mlp_drop');
   }
 
   forward(g: Graph, x: Value, ctx: ForwardContext): Value {
-    const branch = (y: Value) => (this.drop ? this.drop.apply(g, y, ctx) : y);
-    const h = g.apply('add', [x, branch(this.attn.apply(g, this.ln_1.apply(g, x, ctx), ctx))], {})[0];
-    return g.apply('add', [h, branch(this.mlp.apply(g, this.ln_2.apply(g, h, ctx), ctx))], {})[0];
+    const branch = (drop: Dropout | undefined, y: Value) => (drop ? drop.apply(g, y, ctx) : y);
+    const h = g.apply('add', [x, branch(this.dropAttn, this.attn.apply(g, this.ln_1.apply(g, x, ctx), ctx))], {})[0];
+    return g.apply('add', [h, branch(this.dropMlp, this.mlp.apply(g, this.ln_2.apply(g, h, ctx), ctx))], {})[0];
   }
 }
 
@@ -141,6 +146,7 @@ export class CharTransformer extends Module {
     store.add(`${t}.wpe.weight`, [this.config.context, this.config.dim], { kind: 'normal', mean: 0, std: 1 });
     this.blocks.forEach((b, i) => registerAt(b, store, `${t}.h`, String(i)));
     registerAt(this.ln_f, store, t, 'ln_f');
+    if (this.drop) registerAt(this.drop, store, t, 'drop');
     registerAt(this.lm_head, store, path, 'lm_head');
   }
 

@@ -97,6 +97,7 @@ describe('GpuText', () => {
       expect(Array.from(await read(x))).toEqual(expected(starts, 0));
       expect(Array.from(await read(y))).toEqual(expected(starts, 1));
     }
+    expect(() => random.setStarts(Uint32Array.of(0, 1, 2, 3, 687))).toThrow(/start 687 leaves no 14 tokens before the end \(700\)/);
     await expect(gpu.gather(x, y, batch, Uint32Array.of(0, 1, 2, 3, 687))).rejects.toThrow(/start 687 leaves no 14 tokens before the end \(700\)/);
     await expect(gpu.gather(x, y, 6, 6)).rejects.toThrow(/the inputs hold 65 values; 6 windows of 13 need 78/);
     random.dispose();

@@ -96,6 +96,20 @@ describe('charTransformer', () => {
     store.dispose();
   });
 
+  it('gives each dropout its own mask stream (embeddings, and after attention and the MLP in every block), none in evaluation', () => {
+    const model = charTransformer({ vocab: 7, context: 4, layers: 2, heads: 1, dim: 4, dropout: 0.2 });
+    const store = new ParameterStore(engine(), { seed: 3 });
+    model.register(store);
+    const seeds = (training: boolean) => {
+      const g = createGraph();
+      model.apply(g, g.input('x', [2, 4], 'u32'), { store, training });
+      return g.nodes.filter((n) => n.op === 'dropout').map((n) => (n.attrs as { seed: number }).seed);
+    };
+    expect(new Set(seeds(true)).size).toBe(5);
+    expect(seeds(false)).toEqual([]);
+    store.dispose();
+  });
+
   it('checkpoint metadata rebuilds the model and its vocabulary, and refuses what does not describe one', () => {
     const vocab = ['\n', ' ', 'a', 'é', '😀'];
     const config = { vocab: 5, context: 4, layers: 1, heads: 2, dim: 6, dropout: 0 };
