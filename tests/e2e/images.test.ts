@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodeCifarBatch } from '../../src/data/cifar.js';
+import { gzip, tarOf } from '../../src/data/cifar_archive.js';
 import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
 
 interface ImagesHooks {
@@ -36,6 +42,49 @@ function countMainThreadGpu(): void {
 }
 
 const server = useDemoServer();
+const { PNG } = createRequire(import.meta.url)('pngjs');
+const root = mkdtempSync(join(tmpdir(), 'images-demo-test-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Pure-colour RGB images (class c is colour c) with per-image brightness noise, as planar bytes. */
+const COLOURS = [[220, 40, 40], [40, 200, 60], [50, 70, 230]];
+function colourImages(count: number, seed: number): { images: Uint8Array; labels: Uint8Array } {
+  const images = new Uint8Array(count * 3 * 1024);
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 3);
+  for (let i = 0; i < count; i++) {
+    const jitter = ((i * 37 + seed) % 41) - 20;
+    for (let c = 0; c < 3; c++) images.fill(Math.max(0, Math.min(255, COLOURS[labels[i]][c] + jitter)), (i * 3 + c) * 1024, (i * 3 + c + 1) * 1024);
+  }
+  return { images, labels };
+}
+
+/** CIFAR-10's distribution layout: cifar-10-batches-bin/{data_batch_1.bin, test_batch.bin, batches.meta.txt}, tarred and gzipped. */
+async function writeCifarTarGz(): Promise<string> {
+  const batch = (count: number, seed: number) => encodeCifarBatch({ ...colourImages(count, seed), count, height: 32, width: 32, channels: 3, classes: 3 });
+  const files = new Map([
+    ['cifar-10-batches-bin/data_batch_1.bin', batch(192, 1)],
+    ['cifar-10-batches-bin/test_batch.bin', batch(30, 2)],
+    ['cifar-10-batches-bin/batches.meta.txt', new TextEncoder().encode('red\ngreen\nblue\n')],
+  ]);
+  const path = join(root, 'cifar-10-binary.tar.gz');
+  writeFileSync(path, await gzip(tarOf(files)));
+  return path;
+}
+
+/** A folder of class folders of 48×40 PNGs (scaled to 32×32 by the page): mydata/<colour>/<n>.png. */
+function writeFolder(): string {
+  const dir = join(root, 'mydata');
+  COLOURS.forEach(([r, g, b], c) => {
+    const name = ['crimson', 'lime', 'navy'][c];
+    mkdirSync(join(dir, name), { recursive: true });
+    for (let n = 0; n < 20; n++) {
+      const png = new PNG({ width: 48, height: 40 });
+      for (let p = 0; p < 48 * 40; p++) png.data.set([r, g, b, 255], p * 4);
+      writeFileSync(join(dir, name, `${String(n).padStart(2, '0')}.png`), PNG.sync.write(png));
+    }
+  });
+  return dir;
+}
 
 // ResNet-8 of width 4 on the built-in colour MNIST, with Adam: 96 steps of 32 images (evaluations come between chunks of 4 steps).
 const STEPS = 96;
@@ -77,6 +126,41 @@ describe('Images demo', () => {
       expect(errors).toEqual([]);
     } finally {
       await context.close();
+    }
+  }, 300_000);
+
+  it('reads a CIFAR-10 tar.gz and a folder of class folders, with their class names, and trains on them', async () => {
+    const { page, errors, state } = await openDemo(browser(), `${server().url}images.html?depth=8&width=4&batch=32&train=3000&test=500&evalEvery=8&maxSteps=16&augment=`);
+    try {
+      expect(state).toBe('ready');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle');
+      const note = page.locator('#data-note');
+      await page.setInputFiles('#archive-file', await writeCifarTarGz());
+      await page.waitForFunction(() => /cifar-10-binary\.tar\.gz: 192 training and 30 test images/.test(document.querySelector('#data-note')?.textContent ?? ''));
+      await page.click('#reset');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle' && (window as unknown as { __demo: ImagesHooks }).__demo.evals.length === 1);
+      let hooks = await demoHooks<ImagesHooks>(page);
+      expect(hooks.classNames).toEqual(['red', 'green', 'blue']);
+      expect(hooks.evals[0].confusion).toHaveLength(3);
+      expect(await page.locator('#confusion tr').first().innerText()).toMatch(/red\s+green\s+blue/);
+      await page.click('#start');
+      await page.waitForFunction(() => document.body.dataset.train === 'done');
+      hooks = await demoHooks<ImagesHooks>(page);
+      expect(hooks.evals.map((e) => e.step)).toEqual([0, 8, 16]);
+      expect(hooks.evals[2].confusion.flat().reduce((a, b) => a + b, 0)).toBe(30);
+      expect(hooks.evals[2].loss).toBeLessThan(hooks.evals[0].loss);
+      // A folder of class folders: names sorted, every tenth image of each class held out for testing.
+      await page.setInputFiles('#folder-input', writeFolder());
+      await page.waitForFunction(() => /3 classes \(crimson, lime, navy\): 54 training and 6 test images, scaled to 32×32/.test(document.querySelector('#data-note')?.textContent ?? ''));
+      await page.click('#reset');
+      await page.waitForFunction(() => document.body.dataset.train === 'idle' && (window as unknown as { __demo: ImagesHooks }).__demo.evals.length === 1);
+      hooks = await demoHooks<ImagesHooks>(page);
+      expect(hooks.classNames).toEqual(['crimson', 'lime', 'navy']);
+      expect(hooks.grid.map((g) => g.label)).toEqual([0, 0, 1, 1, 2, 2]);
+      expect(await note.innerText()).toMatch(/crimson/);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
     }
   }, 300_000);
 });
