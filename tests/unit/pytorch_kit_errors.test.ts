@@ -48,6 +48,14 @@ describe('export --format pytorch', () => {
     expect(readFileSync(join(r.out, 'README.md'), 'utf8')).toContain('Adam lr 0.003, batch 32, cosine schedule over 2 epochs');
   });
 
+  it('sizes a cnn from its classifier layers and the recorded image size (20×20 images: 64 × 8 × 8 features)', async () => {
+    const cnn = [tensor('0.weight', [32, 1, 3, 3]), tensor('0.bias', [32]), tensor('2.weight', [64, 32, 3, 3]), tensor('2.bias', [64]), tensor('6.weight', [128, 4096]), tensor('6.bias', [128]), tensor('8.weight', [4, 128]), tensor('8.bias', [4])];
+    const recipe = classifierRecipeMetadata({ ...RECIPE, image: [20, 20] });
+    const r = await exportKit(checkpoint({ tensors: cnn, weights: { model: 'cnn', ...recipe } }));
+    expect(r.status, r.message).toBe(0);
+    expect(JSON.parse(readFileSync(join(r.out, 'kit.json'), 'utf8'))).toMatchObject({ model: 'cnn', config: { height: 20, width: 20, classes: 4 } });
+  });
+
   it.each([
     ['no optimizer state beside the weights', () => checkpoint({ optimizer: null }), 'optimizer state', 'is missing'],
     ['weights without a recipe', () => checkpoint({ weights: { recipe: undefined as unknown as string } }), "records no training recipe (metadata 'recipe')", 'train --model mlp|cnn --out'],
