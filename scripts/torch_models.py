@@ -67,16 +67,16 @@ def model_for(kind, hidden):
     return mlp(hidden) if kind == "mlp" else cnn()
 
 
-def gan_generator(latent=100):
-    """G of the benchmark's GAN: z → 256 → 512 → 784, LeakyReLU 0.2, tanh."""
+def gan_generator(latent=100, pixels=784):
+    """G of the benchmark's GAN: z → 256 → 512 → pixels, LeakyReLU 0.2, tanh."""
     return nn.Sequential(
-        nn.Linear(latent, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2), nn.Linear(512, 784), nn.Tanh(),
+        nn.Linear(latent, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2), nn.Linear(512, pixels), nn.Tanh(),
     )
 
 
-def gan_discriminator():
-    """D of the benchmark's GAN: 784 → 512 → 256 → 1 logit, LeakyReLU 0.2."""
-    return nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
+def gan_discriminator(pixels=784):
+    """D of the benchmark's GAN: pixels → 512 → 256 → 1 logit, LeakyReLU 0.2."""
+    return nn.Sequential(nn.Linear(pixels, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
 
 
 class CausalSelfAttention(nn.Module):
