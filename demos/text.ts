@@ -252,8 +252,20 @@ void boot(async (worker) => {
         setTrainState('done');
         status.textContent = reason;
       });
-    void r.done.catch((e) => r === run && showFailure(e));
-    const info = await Promise.race([built, r.done.then(() => Promise.reject(new Error('training ended before the model was built')))]);
+    // A text the model cannot train on (too short, not UTF-8) is told in the status line; later failures get the error card.
+    void r.done.catch((e) => r === run && hooks.state !== 'building' && showFailure(e));
+    let info: TextBuilt;
+    try {
+      info = await Promise.race([built, r.done.then(() => Promise.reject(new Error('training ended before the model was built')))]);
+    } catch (e) {
+      if (r !== run) return;
+      setTrainState('idle');
+      startBtn.disabled = true;
+      status.textContent = `Cannot train on ${job.source}: ${messageOf(e)}. Give another text or model and press Reset.`;
+      status.dataset.error = 'true';
+      return;
+    }
+    delete status.dataset.error;
     hooks.built = info;
     stat('parameters', info.parameters.toLocaleString('en'));
     stat('vocab', String(info.vocab.length));

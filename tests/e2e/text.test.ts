@@ -95,6 +95,12 @@ describe('Text demo', () => {
       expect(reloaded.valLoss).toBeCloseTo(last.valLoss, 5);
       expect(await page.evaluate(() => (window as unknown as { __gpuCalls: GpuCalls }).__gpuCalls)).toEqual({ requestAdapter: 0, requestDevice: 0, submit: 0 });
       await screenshot(page, 'demo-text');
+      // A pasted text too short for a window in each split is refused in the status line, naming the fix.
+      await page.fill('#text-input', 'abc');
+      await page.click('#reset');
+      await page.waitForFunction(() => document.querySelector('#train-status')?.getAttribute('data-error') === 'true');
+      expect(await page.locator('#train-status').innerText()).toMatch(/Cannot train on pasted text: .*the text has 3 characters.*give a text of at least \d+ characters, or a smaller context/);
+      expect(await page.locator('#start').isDisabled()).toBe(true);
       expect(errors).toEqual([]);
     } finally {
       await context.close();
