@@ -35,9 +35,10 @@ options:
                       DequantizeLinear per weight; the outputs are the same either way
   -h, --help          show this help
 
-The layer sizes come from the weights' shapes. Inputs: mlp the flattened image [N, pixels], cnn
-[N, 1, H, W] (square images), resnet [N, channels, 32, 32], each pixel scaled to [0, 1] (byte / 255,
-as train feeds them), with logits out; gan latent vectors [N, latent], with images [N, pixels] in
+The layer sizes come from the weights' shapes. Inputs: mlp the flattened image [N, pixels] and cnn
+[N, 1, H, W] (square images), each pixel scaled to [0, 1] (byte / 255, as train feeds them);
+resnet [N, channels, 32, 32], normalised per channel as the checkpoint's config records; all
+with logits out; gan latent vectors [N, latent], with images [N, pixels] in
 [-1, 1] out; transformer windows of int64 token ids [N, context], with logits [N, context, vocab] out.`;
 
 type CliModel = 'mlp' | 'cnn' | 'gan' | 'resnet' | 'transformer';
