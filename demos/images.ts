@@ -30,14 +30,16 @@ void boot(async (worker) => {
 
   const input = (id: string, value: number) => el('input', { id, type: 'number', step: 'any', min: '0', value: String(value) });
   const depth = el('select', { id: 'depth' }, ...[8, 14, 20, 32, 56].map((d) => el('option', { value: String(d) }, `ResNet-${d}`)));
-  depth.value = String(num('depth', 8));
-  const width = input('width', num('width', 8));
+  // ResNet-8 of width 8 trains at a few steps a second on a software adapter (CPU); a GPU takes the paper's ResNet-20.
+  const software = document.getElementById('adapter-summary')?.dataset.software !== 'false';
+  depth.value = String(num('depth', software ? 8 : 20));
+  const width = input('width', num('width', software ? 8 : 16));
   const optimizer = el('select', { id: 'optimizer' }, el('option', { value: 'sgd' }, 'SGD, Nesterov 0.9, wd 5e-4'), el('option', { value: 'adam' }, 'Adam'));
   optimizer.value = params.get('opt') ?? 'adam';
   // Adam shows progress within a minute on a software adapter; the CLI's recipe is SGD at lr 0.1 over many epochs.
   const lr = input('lr', num('lr', 0.005));
   const batch = input('batch', num('batch', 32));
-  const trainCount = input('train-count', num('train', 3000));
+  const trainCount = input('train-count', num('train', software ? 3000 : 20000));
   const testCount = input('test-count', num('test', 500));
   const evalEvery = input('eval-every', num('evalEvery', 100));
   const maxSteps = input('max-steps', num('maxSteps', 0));

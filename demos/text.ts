@@ -22,8 +22,9 @@ const PRESETS: Record<string, TextModelSizes & { batch: number; lr: number }> = 
   nanogpt: { layers: 4, heads: 4, dim: 128, context: 64, batch: 12, lr: 1e-3 },
 };
 
-// The library's own sources, as text, inlined by Vite when the page is built.
-const SOURCES = import.meta.glob('../src/**/*.ts', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
+// The library's own model, layer and training code as text, inlined by Vite when the page is built:
+// three folders of about 200 kB together (the whole of src/ would make the page ~1 MB), cut at SOURCE_LIMIT.
+const SOURCES = import.meta.glob('../src/{models,nn,train}/*.ts', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
 
 void boot(async (worker) => {
   const params = new URLSearchParams(location.search);
@@ -34,7 +35,9 @@ void boot(async (worker) => {
   const bundled = bundledSource(SOURCES, SOURCE_LIMIT);
   let custom: { text: string; name: string } | undefined;
   const preset = el('select', { id: 'preset' }, el('option', { value: 'small' }, 'small: 2 layers, 64 dims, context 32'), el('option', { value: 'nanogpt' }, "nanoGPT's: 4 layers, 4 heads, 128 dims, context 64"));
-  preset.value = params.get('preset') ?? 'small';
+  // A software adapter (CPU) shows progress within seconds only with the small model; a GPU takes nanoGPT's.
+  const software = document.getElementById('adapter-summary')?.dataset.software !== 'false';
+  preset.value = params.get('preset') ?? (software ? 'small' : 'nanogpt');
   const p0 = PRESETS[preset.value] ?? PRESETS.small;
   const input = (id: string, value: number, attrs: Record<string, string> = {}) => el('input', { id, type: 'number', step: 'any', min: '0', value: String(value), ...attrs });
   const layers = input('layers', num('layers', p0.layers));
@@ -59,7 +62,7 @@ void boot(async (worker) => {
   const fileInput = el('input', { id: 'text-file', type: 'file', accept: '.txt,text/*' });
   const sourceNote = el('p', { id: 'source-note', class: 'note' });
   const showSource = () =>
-    (sourceNote.textContent = custom ? `Training text: ${custom.name}, ${custom.text.length.toLocaleString('en')} characters.` : `Training text: webgpu-dl's own source code (src/**/*.ts), ${bundled.length.toLocaleString('en')} characters bundled with this page.`);
+    (sourceNote.textContent = custom ? `Training text: ${custom.name}, ${custom.text.length.toLocaleString('en')} characters.` : `Training text: webgpu-dl's own source code (src/models, src/nn, src/train), ${bundled.length.toLocaleString('en')} characters bundled with this page.`);
   const takeFile = async (file: File) => {
     custom = { text: await file.text(), name: file.name };
     paste.value = custom.text.slice(0, 2000);
