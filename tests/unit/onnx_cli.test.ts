@@ -79,6 +79,15 @@ async function compare(model: Module, weights: Uint8Array, onnxFile: string, inp
   });
 }
 
+/** An MLP checkpoint for 10×10 images and 2 classes, as train writes it (model recorded), with random weights; no GPU. */
+function mlpCheckpoint(name: string): string {
+  const store = new ParameterStore(undefined as never);
+  mnistMlp([256, 256], 100, 2).register(store);
+  const file = join(dir, name);
+  writeFileSync(file, encodeSafetensors(store.stateDict.map((p, i) => ({ name: p.name, shape: p.shape, data: uniform(p.size, 50 + i, -0.1, 0.1) })), { model: 'mlp' }));
+  return file;
+}
+
 describe('webgpu-dl export --format onnx', () => {
   it('exports an MLP checkpoint from a tiny run; the model comes from its metadata, the sizes from its shapes', async () => {
     const weights = await train('mlp', ['--data', mlpData]);
@@ -157,7 +166,7 @@ describe('webgpu-dl export --format onnx', () => {
   });
 
   it('exports an int8 checkpoint as int8 with DequantizeLinear, or as f32 with --dequantize, with the same outputs', async () => {
-    const weights = decodeSafetensors(new Uint8Array(readFileSync(join(dir, 'mlp.safetensors'))));
+    const weights = decodeSafetensors(new Uint8Array(readFileSync(mlpCheckpoint('mlp-for-int8.safetensors'))));
     const q = quantizeStateDict(weights.tensors.values());
     const file = join(dir, 'int8.safetensors');
     writeFileSync(file, encodeQuantizedSafetensors(q, { model: 'mlp' }));
@@ -171,7 +180,7 @@ describe('webgpu-dl export --format onnx', () => {
   });
 
   it('refuses bad command lines with exit status 2 and writes nothing; a failed export leaves an existing file as it was', async () => {
-    const weights = join(dir, 'mlp.safetensors');
+    const weights = mlpCheckpoint('mlp-for-refusals.safetensors');
     const out = join(dir, 'refused.onnx');
     const cases: [string[], string][] = [
       [['--format', 'onnx', '--out', out], '--weights FILE is required'],
