@@ -8,6 +8,7 @@ import {
   maxPool2dBackward,
 } from '../../src/eager/pool2d.js';
 import { tensor } from '../../src/eager/tensor.js';
+import { createGraph } from '../../src/graph/graph.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { useEngine } from '../helpers/engine.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
@@ -147,6 +148,38 @@ describe('pool2d', () => {
     const dy = tensor(engine(), uniform(6, 2), [2, 3]);
     expect(() => avgPool2dBackward(dy, [2, 3, 4, 5], { kernel: 2 })).toThrow(/avgPool2d backward: dy \[2, 3\] does not match the pooled output \[2, 3, 2, 2\]/);
     for (const t of [xt, dot1, flat, dy]) t.dispose();
+  });
+
+  it('graph rules of the backward ops refuse a dy or argmax that is not the pooled output of inputShape', () => {
+    // Input [2, 3, 4, 5], window 2 (stride 2): pooled output [2, 3, 2, 2].
+    const inputShape = [2, 3, 4, 5];
+    const window = { kernel: [2, 2], stride: [2, 2], padding: [0, 0] } as const;
+    const maxAttrs = { ...window, dilation: [1, 1] as const, inputShape };
+    const avgAttrs = { ...window, countIncludePad: true, inputShape };
+    const fix = /pass the gradient of the forward pooling of that input with the same window, stride, padding and dilation/;
+    const g = createGraph();
+    const good = g.input('dy', [2, 3, 2, 2]);
+    const argmax = g.input('argmax', [2, 3, 2, 2], 'u32');
+    expect(g.apply('max_pool2d_backward', [good, argmax], maxAttrs)[0].shape).toEqual(inputShape);
+    expect(g.apply('avg_pool2d_backward', [good], avgAttrs)[0].shape).toEqual(inputShape);
+
+    for (const shape of [[2, 3, 2, 3], [2, 3, 4], [1, 3, 2, 2]]) {
+      const dy = g.input(`dy${shape.join('x')}`, shape);
+      const named = `dy [${shape.join(', ')}] does not match the pooled output [2, 3, 2, 2] of input [2, 3, 4, 5]`;
+      expect(() => g.apply('max_pool2d_backward', [dy, argmax], maxAttrs)).toThrow(ShapeError);
+      expect(() => g.apply('max_pool2d_backward', [dy, argmax], maxAttrs)).toThrow(`max_pool2d_backward: ${named}`);
+      expect(() => g.apply('max_pool2d_backward', [dy, argmax], maxAttrs)).toThrow(fix);
+      expect(() => g.apply('avg_pool2d_backward', [dy], avgAttrs)).toThrow(ShapeError);
+      expect(() => g.apply('avg_pool2d_backward', [dy], avgAttrs)).toThrow(`avg_pool2d_backward: ${named}`);
+      expect(() => g.apply('avg_pool2d_backward', [dy], avgAttrs)).toThrow(fix);
+    }
+    const wrongArgmax = g.input('argmax3', [2, 3, 3, 2], 'u32');
+    expect(() => g.apply('max_pool2d_backward', [good, wrongArgmax], maxAttrs)).toThrow(
+      /max_pool2d_backward: argmax \[2, 3, 3, 2\] does not match the pooled output \[2, 3, 2, 2\] of input \[2, 3, 4, 5\]; pass the argmax saved by the forward pooling/,
+    );
+    expect(() => g.apply('max_pool2d_backward', [good, good], maxAttrs)).toThrow(/max_pool2d_backward: argmax must be u32 \(the max_pool2d output 1\), got f32/);
+    expect(() => g.apply('max_pool2d_backward', [argmax, argmax], maxAttrs)).toThrow(/max_pool2d_backward: dy must be f32, got u32/);
+    expect(() => g.apply('avg_pool2d_backward', [good, good], avgAttrs)).toThrow(/avg_pool2d_backward: expects 1 inputs \(dy\), got 2/);
   });
 
   it('leaves no buffers alive', async () => {

@@ -1,9 +1,11 @@
 import { singleLaunch } from '../../kernels/kernel.js';
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward, pool2dGeometry } from '../../kernels/pool2d.js';
+import { ShapeError } from '../../gpu/errors.js';
+import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
 import { inLayer } from './conv2d.js';
 import type { OpAttrs } from './kinds.js';
-import { expectArity, materialise, type OpRule } from './rule.js';
+import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
 
 type MaxAttrs = OpAttrs['max_pool2d'];
 type AvgAttrs = OpAttrs['avg_pool2d'];
@@ -18,6 +20,19 @@ const geometry = (op: string, shape: readonly number[], a: MaxAttrs | AvgAttrs) 
   });
 
 const outShape = (g: ReturnType<typeof geometry>) => [g.n, g.c, g.oh, g.ow];
+
+/**
+ * A backward input (dy, or max pooling's argmax) must have the pooled output's shape for
+ * `inputShape`: the kernels index it by that geometry and would read past it or leave part unread.
+ */
+function expectPooledShape(where: string, what: string, t: TensorType, pooled: readonly number[], inputShape: readonly number[]): void {
+  if (t.shape.join() !== pooled.join()) {
+    throw new ShapeError(
+      `${where}: ${what} ${describeShape(t.shape)} does not match the pooled output ${describeShape(pooled)} of input ${describeShape(inputShape)}; ` +
+        `pass the ${what === 'dy' ? 'gradient of' : 'argmax saved by'} the forward pooling of that input with the same window, stride, padding and dilation`,
+    );
+  }
+}
 
 export const maxPool2dRule: OpRule<'max_pool2d'> = {
   infer([x], attrs, where) {
@@ -39,7 +54,11 @@ export const maxPool2dRule: OpRule<'max_pool2d'> = {
 export const maxPool2dBackwardRule: OpRule<'max_pool2d_backward'> = {
   infer([dy, argmax], attrs, where) {
     expectArity(where, [dy, argmax], 2, 'dy, argmax');
-    inLayer(where, () => geometry('max_pool2d', attrs.inputShape, attrs));
+    const pooled = outShape(inLayer(where, () => geometry('max_pool2d', attrs.inputShape, attrs)));
+    expectF32(where, 'dy', dy);
+    expectPooledShape(where, 'dy', dy, pooled, attrs.inputShape);
+    if (argmax.dtype !== 'u32') throw new ShapeError(`${where}: argmax must be u32 (the max_pool2d output 1), got ${argmax.dtype}`);
+    expectPooledShape(where, 'argmax', argmax, pooled, attrs.inputShape);
     return [{ shape: attrs.inputShape, dtype: 'f32' }];
   },
   grad: 'nondiff',
@@ -59,8 +78,11 @@ export const avgPool2dRule: OpRule<'avg_pool2d'> = {
 };
 
 export const avgPool2dBackwardRule: OpRule<'avg_pool2d_backward'> = {
-  infer(_inputs, attrs, where) {
-    inLayer(where, () => geometry('avg_pool2d', attrs.inputShape, attrs));
+  infer(inputs, attrs, where) {
+    expectArity(where, inputs, 1, 'dy');
+    const pooled = outShape(inLayer(where, () => geometry('avg_pool2d', attrs.inputShape, attrs)));
+    expectF32(where, 'dy', inputs[0]);
+    expectPooledShape(where, 'dy', inputs[0], pooled, attrs.inputShape);
     return [{ shape: attrs.inputShape, dtype: 'f32' }];
   },
   grad: 'nondiff',
