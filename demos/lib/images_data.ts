@@ -2,6 +2,7 @@ import { loadIdxUrl, type ImageDataset, type ImageSplits } from '../../src/index
 import { cifarFromTarGz } from '../../src/data/cifar_archive.js';
 import { channelStatistics } from '../../src/data/cifar.js';
 import { colorMnist } from '../../src/data/color_mnist.js';
+import { DatasetError } from '../../src/data/idx.js';
 
 /*
  * The Images page's datasets, made on the page (CPU only): the built-in colour-MNIST set, CIFAR-10's
@@ -43,13 +44,13 @@ export async function cifarArchive(file: File): Promise<LoadedImages> {
  */
 export async function imageFolders(files: readonly PathedFile[]): Promise<LoadedImages> {
   const images = files.filter((f) => IMAGE_FILE.test(f.path)).map((f) => ({ ...f, parts: f.path.split('/').filter(Boolean) }));
-  if (images.length === 0) throw new Error('the dropped folder holds no images (.png, .jpg, .gif, .webp, .bmp); drop a folder of class folders, or CIFAR-10’s tar.gz');
+  if (images.length === 0) throw new DatasetError('the dropped folder holds no images (.png, .jpg, .gif, .webp, .bmp); drop a folder of class folders, or CIFAR-10’s tar.gz');
   // Drop the common leading folders, so "mydata/train/cat/x.png" and "train/cat/x.png" read alike.
   while (images.every((f) => f.parts.length > 2 && f.parts[0] === images[0].parts[0])) for (const f of images) f.parts.shift();
   const split = images.every((f) => f.parts.length >= 3 && (f.parts[0] === 'train' || f.parts[0] === 'test'));
   const classOf = (parts: string[]) => (split ? parts[1] : parts.length >= 2 ? parts[0] : undefined);
   const classNames = [...new Set(images.map((f) => classOf(f.parts)).filter((c): c is string => c !== undefined))].sort();
-  if (classNames.length < 2) throw new Error(`found ${classNames.length} class folder${classNames.length === 1 ? '' : 's'}; give a folder with one folder per class (at least two), e.g. cats/ and dogs/`);
+  if (classNames.length < 2) throw new DatasetError(`found ${classNames.length} class folder${classNames.length === 1 ? '' : 's'}; give a folder with one folder per class (at least two), e.g. cats/ and dogs/`);
   const train: { file: File; label: number }[] = [];
   const test: { file: File; label: number }[] = [];
   const seen = new Map<string, number>();
@@ -61,7 +62,7 @@ export async function imageFolders(files: readonly PathedFile[]): Promise<Loaded
     seen.set(name, n + 1);
     (split ? (f.parts[0] === 'test' ? test : train) : n % 10 === 9 ? test : train).push({ file: f.file, label });
   }
-  if (train.length === 0 || test.length === 0) throw new Error(`the folder gives ${train.length} training and ${test.length} test images; each split needs at least one`);
+  if (train.length === 0 || test.length === 0) throw new DatasetError(`the folder gives ${train.length} training and ${test.length} test images; each split needs at least one`);
   const decode = async (list: { file: File; label: number }[]): Promise<ImageDataset> => {
     const canvas = new OffscreenCanvas(SIDE, SIDE);
     const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
@@ -71,7 +72,7 @@ export async function imageFolders(files: readonly PathedFile[]): Promise<Loaded
       try {
         bitmap = await createImageBitmap(list[i].file);
       } catch {
-        throw new Error(`${list[i].file.name}: the browser cannot decode this image`);
+        throw new DatasetError(`${list[i].file.name}: the browser cannot decode this image`);
       }
       ctx.clearRect(0, 0, SIDE, SIDE);
       ctx.drawImage(bitmap, 0, 0, SIDE, SIDE);

@@ -1,4 +1,4 @@
-import { Adam, SGD, type Augmentation, type ImageDataset, type Optimizer } from '../../src/index.js';
+import { Adam, SGD, ShapeError, type Augmentation, type ImageDataset, type Optimizer } from '../../src/index.js';
 import { resnet } from '../../src/models/resnet.js';
 import type { JobContext, JobFactory, TrainingJob } from '../../src/worker/index.js';
 import { LiveTrainer, type StepMetrics } from './live_trainer.js';
@@ -71,7 +71,7 @@ export const imagesJob: JobFactory = async (engine, raw) => {
   const { train, test } = config;
   const classes = Math.max(train.classes, test.classes);
   const norm = train.channelNormalisation;
-  if (!norm || (train.channels ?? 1) !== 3) throw new Error('images job: the training set must be RGB with its channel statistics (channelNormalisation)');
+  if (!norm || (train.channels ?? 1) !== 3) throw new ShapeError('images job: the training set must be RGB with its channel statistics (channelNormalisation)');
   const optimizer: Optimizer = config.optimizer === 'adam' ? new Adam({ lr: config.lr }) : new SGD({ lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
   const model = resnet({ depth: config.depth, width: config.width, classes, channels: 3 });
   const inputShape = [3, train.height, train.width];

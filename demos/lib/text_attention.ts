@@ -1,3 +1,4 @@
+import { ShapeError } from '../../src/gpu/errors.js';
 /*
  * A float64 forward pass of the character transformer on the CPU, for display. The GPU's fused
  * causal-attention kernel never holds the T×T matrix of attention weights (it keeps a running
@@ -28,7 +29,7 @@ type Weights = ReadonlyMap<string, ArrayLike<number>>;
 
 function need(w: Weights, name: string): ArrayLike<number> {
   const v = w.get(name);
-  if (!v) throw new Error(`attention view: the weights have no '${name}'`);
+  if (!v) throw new ShapeError(`attention view: the weights have no '${name}'`);
   return v;
 }
 
@@ -77,12 +78,12 @@ const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 export function cpuForward(weights: Weights, config: AttentionModelConfig, tokens: readonly number[]): CpuForward {
   const { dim, heads, layers, vocab, context } = config;
   const T = tokens.length;
-  if (T < 1 || T > context) throw new Error(`attention view: the prompt has ${T} characters; give 1 to ${context}`);
+  if (T < 1 || T > context) throw new ShapeError(`attention view: the prompt has ${T} characters; give 1 to ${context}`);
   const wte = need(weights, 'transformer.wte.weight');
   const wpe = need(weights, 'transformer.wpe.weight');
   let h: Float64Array = new Float64Array(T * dim);
   for (let t = 0; t < T; t++) {
-    if (tokens[t] >= vocab) throw new Error(`attention view: token ${tokens[t]} is outside the vocabulary of ${vocab}`);
+    if (tokens[t] >= vocab) throw new ShapeError(`attention view: token ${tokens[t]} is outside the vocabulary of ${vocab}`);
     for (let i = 0; i < dim; i++) h[t * dim + i] = wte[tokens[t] * dim + i] + wpe[t * dim + i];
   }
   const hd = dim / heads;

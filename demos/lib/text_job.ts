@@ -1,8 +1,9 @@
+import { DatasetError } from '../../src/data/idx.js';
 import { decodeTokens, encodeText, textCorpus } from '../../src/data/text.js';
 import { charTransformer } from '../../src/models/transformer.js';
 import { AdamW } from '../../src/optim/optimizers.js';
 import { Predictor } from '../../src/train/predictor.js';
-import { checkCheckpoint, decodeSafetensors } from '../../src/train/safetensors.js';
+import { CheckpointError, checkCheckpoint, decodeSafetensors } from '../../src/train/safetensors.js';
 import { TextTrainer } from '../../src/train/text_trainer.js';
 import type { JobContext, JobFactory, TrainingJob } from '../../src/worker/index.js';
 import { cpuForward } from './text_attention.js';
@@ -113,7 +114,7 @@ export const textJob: JobFactory = async (engine, raw) => {
   let sampleCount = 0;
 
   function encodePrompt(prompt: string): number[] {
-    if (prompt === '') throw new Error('the prompt is empty: give at least one character');
+    if (prompt === '') throw new DatasetError('the prompt is empty: give at least one character');
     return Array.from(encodeText(prompt, corpus.vocab, 'the prompt'));
   }
 
@@ -202,7 +203,7 @@ export const textJob: JobFactory = async (engine, raw) => {
     load(bytes) {
       const { tensors, metadata } = decodeSafetensors(bytes, { source: 'the checkpoint', requireFinite: true });
       if (metadata.vocab !== undefined && metadata.vocab !== JSON.stringify(corpus.vocab)) {
-        throw new Error('the checkpoint was trained on a text with another character set; train on the same text (or Reset with it) before loading');
+        throw new CheckpointError('the checkpoint was trained on a text with another character set; train on the same text (or Reset with it) before loading');
       }
       checkCheckpoint(new Map(trainer.store.stateDict.map((p) => [p.name, p.shape])), tensors);
       for (const t of tensors.values()) trainer.store.write(t.name, t.data);

@@ -1,3 +1,4 @@
+import { ShapeError } from '../../src/gpu/errors.js';
 import type { TextAttention } from './text_job.js';
 import { el } from './shell.js';
 
@@ -15,7 +16,7 @@ function visible(c: string): string {
 export function drawAttention(canvas: HTMLCanvasElement, a: TextAttention, layer: number, head: number): void {
   const T = a.characters.length;
   const pattern = a.patterns[layer]?.[head];
-  if (!pattern) throw new Error(`attention view: no layer ${layer} head ${head}`);
+  if (!pattern) throw new ShapeError(`attention view: no layer ${layer} head ${head}`);
   const margin = CELL + 4;
   canvas.width = margin + T * CELL;
   canvas.height = margin + T * CELL;
