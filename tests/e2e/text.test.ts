@@ -95,6 +95,10 @@ describe('Text demo', () => {
       expect(reloaded.valLoss).toBeCloseTo(last.valLoss, 5);
       expect(await page.evaluate(() => (window as unknown as { __gpuCalls: GpuCalls }).__gpuCalls)).toEqual({ requestAdapter: 0, requestDevice: 0, submit: 0 });
       await screenshot(page, 'demo-text');
+      // A chosen text file becomes the training text (applied on Reset).
+      const poem = 'the quick brown fox jumps over the lazy dog\n'.repeat(50);
+      await page.setInputFiles('#text-file', { name: 'poem.txt', mimeType: 'text/plain', buffer: Buffer.from(poem) });
+      await page.waitForFunction(() => /Training text: poem\.txt, 2,200 characters\./.test(document.querySelector('#source-note')?.textContent ?? ''));
       // A pasted text too short for a window in each split is refused in the status line, naming the fix.
       await page.fill('#text-input', 'abc');
       await page.click('#reset');
