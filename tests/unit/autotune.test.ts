@@ -25,7 +25,8 @@ class CopyableStore implements TuneStore {
 
 async function tunedEngine(store: TuneStore): Promise<Engine> {
   const engine = await createEngine({ autotune: true, tuneStore: store, log: () => {} });
-  // Background jobs start at once, so that they land while the run trains.
+  // Background jobs start at once (the suite turns them off by default), so that they land while the run trains.
+  engine.tuner.background = true;
   engine.tuner.waitForIdle = () => new Promise((resolve) => setTimeout(resolve, 0));
   return engine;
 }
@@ -227,7 +228,7 @@ describe('background rounds', () => {
     const time = vi.spyOn(Autotuner.prototype, 'time');
     let waits = 0;
     const lost = { info, check: () => { throw new Error('device lost'); } };
-    const tuner = new Autotuner(lost as never, true, new CopyableStore(), { waitForIdle: async () => void waits++ });
+    const tuner = new Autotuner(lost as never, true, new CopyableStore(), { background: true, waitForIdle: async () => void waits++ });
     await tuner.choose('c', candidates, [1024, 1024]);
     tuner.tuneInBackground();
     await tuner.settled();
@@ -237,7 +238,7 @@ describe('background rounds', () => {
   });
 
   it('end quietly when the wait for idle time fails', async () => {
-    const tuner = new Autotuner({ info } as never, true, new CopyableStore(), { waitForIdle: () => Promise.reject(new Error('no idle time')) });
+    const tuner = new Autotuner({ info } as never, true, new CopyableStore(), { background: true, waitForIdle: () => Promise.reject(new Error('no idle time')) });
     await tuner.choose('c', candidates, [1024, 1024]);
     tuner.tuneInBackground();
     await expect(tuner.settled()).resolves.toBeUndefined();
