@@ -9,7 +9,7 @@ here unchanged; kit.json holds the configuration the checkpoint recorded.
 import json
 import os
 
-from torch_models import cnn, mlp
+from torch_models import cnn, gan_discriminator, gan_generator, mlp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -20,16 +20,25 @@ def load_kit(folder=HERE):
 
 
 def build_model(kit):
-    """The torch equivalent of the webgpu-dl model kit.json describes."""
+    """The torch equivalent of the webgpu-dl model kit.json describes (a GAN's generator)."""
     config = kit["config"]
+    if kit["model"] == "gan":
+        return gan_generator(config["latent"], config["height"] * config["width"])
     if kit["model"] == "mlp":
         return mlp(config["hidden"], inputs=config["height"] * config["width"], classes=config["classes"])
     if kit["model"] == "cnn":
         return cnn((config["height"], config["width"]), classes=config["classes"])
-    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn)")
+    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn, gan)")
+
+
+def build_discriminator(kit):
+    """A GAN's discriminator."""
+    config = kit["config"]
+    return gan_discriminator(config["height"] * config["width"])
 
 
 if __name__ == "__main__":
-    model = build_model(load_kit())
-    print(model)
-    print(f"{sum(p.numel() for p in model.parameters())} parameters")
+    kit = load_kit()
+    for model in [build_model(kit)] + ([build_discriminator(kit)] if kit["model"] == "gan" else []):
+        print(model)
+        print(f"{sum(p.numel() for p in model.parameters())} parameters")

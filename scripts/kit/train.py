@@ -65,7 +65,7 @@ def training_set(kit, folder):
     limit = kit["recipe"].get("limit")
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    if labels.max() >= config["classes"]:
+    if "classes" in config and labels.max() >= config["classes"]:
         raise SystemExit(f"{folder}: label {labels.max()} is beyond the model's {config['classes']} classes")
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
@@ -119,6 +119,10 @@ def main():
     recipe = kit["recipe"]
     rank, world, device = distributed()
     torch.manual_seed(recipe["seed"])
+    if kit["model"] == "gan":
+        from gan import train_gan
+
+        return train_gan(args, kit, rank, world, device)
 
     model = build_model(kit)
     weights, weights_metadata = load_safetensors(os.path.join(HERE, kit["weights"]))

@@ -17,9 +17,10 @@ export const EXPORT_USAGE = `usage: webgpu-dl export --weights FILE --format onn
 Writes a model trained by \`webgpu-dl train --out FILE\` (or compressed by \`webgpu-dl compress\`)
 as an ONNX model for ONNX Runtime (onnxruntime-node, onnxruntime-web) and other ONNX runtimes:
 input 'input' [N, ...] float32 with a dynamic batch N, output 'output'. No GPU is used.
-With --format pytorch, an mlp or cnn run becomes a folder DIR that continues training it in
+With --format pytorch, an mlp, cnn or gan run becomes a folder DIR that continues training it in
 PyTorch (model.py, train.py for one process or torchrun with DistributedDataParallel, the weights
-and Adam's state from FILE.optimizer.safetensors beside FILE, and a README with the commands).
+and Adam's state from FILE.optimizer.safetensors beside FILE, for a GAN also the discriminator's
+files, and a README with the commands).
 
 options:
   --weights FILE      the weights (safetensors from webgpu-dl train --out or compress --out); required

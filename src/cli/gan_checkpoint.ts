@@ -17,15 +17,16 @@ export function ganCheckpointPaths(out: string): { discriminator: string; genera
 /**
  * The discriminator's weights and both networks' Adam state, named as the torch.nn.Sequential
  * equivalents name their parameters (without the stores' 'G.' and 'D.' prefixes), so that PyTorch
- * can resume the GAN where the CLI stopped. Each file carries its network's run id and step.
+ * can resume the GAN where the CLI stopped. Each file carries its network's run id and step; the
+ * discriminator's also the run's recipe (`ganRecipeMetadata`).
  */
-export async function ganRunFiles(gan: GanTrainer, out: string): Promise<FileToWrite[]> {
+export async function ganRunFiles(gan: GanTrainer, out: string, recipe: Record<string, string>): Promise<FileToWrite[]> {
   const paths = ganCheckpointPaths(out);
   const { generatorStore: g, discriminatorStore: d, options } = gan;
   const weights: NamedTensor[] = [];
   for (const p of d.stateDict) weights.push({ name: p.name.replace(/^D\./, ''), shape: p.shape, data: await d.read(p.name) });
   return [
-    { path: paths.discriminator, data: encodeSafetensors(weights, { format: 'pt', model: 'discriminator', ...runMetadata(d) }) },
+    { path: paths.discriminator, data: encodeSafetensors(weights, { format: 'pt', model: 'discriminator', ...recipe, ...runMetadata(d) }) },
     { path: paths.generatorOptimizer, data: await unprefixedState(g, options.optimizerG, 'G.', 'generator') },
     { path: paths.discriminatorOptimizer, data: await unprefixedState(d, options.optimizerD, 'D.', 'discriminator') },
   ];

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { checkAugmentation } from '../data/augment.js';
-import { classifierRecipeMetadata } from '../export/pytorch_recipe.js';
+import { classifierRecipeMetadata, ganRecipeMetadata } from '../export/pytorch_recipe.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
 import { outputPathProblem, writeFilesAtomically } from '../io/atomic_write.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
@@ -173,7 +173,7 @@ async function trainGan(args: TrainArgs): Promise<void> {
       await writeFilesAtomically([
         { path: args.out, data: await gan.generatorCheckpoint() },
         // The discriminator and both optimizers' state, so that PyTorch can resume the GAN.
-        ...(await ganRunFiles(gan, args.out)),
+        ...(await ganRunFiles(gan, args.out, ganRecipeMetadata({ ...args, latent, image: [data.height, data.width], data: args.data === undefined ? undefined : resolve(args.data) }))),
         { path: samples, data: await encodeGrayPng(grid.pixels, grid.width, grid.height) },
       ]);
       const rest = ganCheckpointPaths(args.out);

@@ -1,15 +1,17 @@
 import { PyTorchExportError, readRecipe, type TrainingRecipe } from './pytorch_recipe.js';
 
 /** The Python files every kit ships, as they are in the package's scripts/ folder. */
-export const KIT_SOURCES = ['kit/train.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py'] as const;
+export const KIT_SOURCES = ['kit/train.py', 'kit/gan.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py'] as const;
 const README_TEMPLATE = 'kit/README.md';
 
 /** A model's sizes as model.py builds it. */
 export interface KitConfig {
   hidden?: number[];
+  /** A GAN's latent vector length. */
+  latent?: number;
   height: number;
   width: number;
-  classes: number;
+  classes?: number;
 }
 
 export interface TorchKitInput {
@@ -22,6 +24,8 @@ export interface TorchKitInput {
   source: string;
   /** The IDX folder for the README's commands when the recipe names none (the built-in MNIST's). */
   defaultData?: string;
+  /** A GAN run (the weights above are the generator's): the discriminator's weights and Adam state. */
+  gan?: { weights: Uint8Array; optimizerState: Uint8Array; weightsMetadata: Record<string, string>; optimizerMetadata: Record<string, string>; source: string };
 }
 
 /**
@@ -30,15 +34,18 @@ export interface TorchKitInput {
  * the package's scripts/, and a README with the commands. Names are relative to the folder.
  */
 export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; data: Uint8Array }[]> {
-  const kind = k.weightsMetadata.model;
-  if (kind !== 'mlp' && kind !== 'cnn') {
-    throw new PyTorchExportError(`${k.source} records model '${kind ?? '(none)'}'; --format pytorch continues mlp and cnn runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
+  const recorded = k.weightsMetadata.model;
+  if (recorded !== 'mlp' && recorded !== 'cnn' && !(recorded === 'generator' && k.gan)) {
+    throw new PyTorchExportError(`${k.source} records model '${recorded ?? '(none)'}'; --format pytorch continues mlp, cnn and gan runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
   }
-  const recipe = readRecipe(k.weightsMetadata, k.source);
+  const kind = recorded === 'generator' ? 'gan' : recorded;
   checkOptimizer(k);
-  const config = kitConfig(kind, recipe, k.shapes, k.source);
+  const recipe = k.gan ? readRecipe(k.gan.weightsMetadata, k.gan.source) : readRecipe(k.weightsMetadata, k.source);
+  if (k.gan) checkOptimizer(k.gan);
+  const config = kind === 'gan' ? ganConfig(recipe, k.shapes, k.source) : kitConfig(kind, recipe, k.shapes, k.source);
   const step = Number(k.optimizerMetadata.step);
-  const kit = { model: kind, config, recipe, weights: 'weights.safetensors', optimizerState: 'optimizer.safetensors', step };
+  const discriminator = { discriminator: 'discriminator.safetensors', discriminatorOptimizerState: 'discriminator.optimizer.safetensors' };
+  const kit = { model: kind, config, recipe, weights: 'weights.safetensors', optimizerState: 'optimizer.safetensors', ...(k.gan ? discriminator : {}), step };
   const text = new TextEncoder();
   const scripts = await scriptsFolder();
   const { readFile } = await import('node:fs/promises');
@@ -48,13 +55,14 @@ export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; d
   return [
     { name: 'weights.safetensors', data: k.weights },
     { name: 'optimizer.safetensors', data: k.optimizerState },
+    ...(k.gan ? [{ name: discriminator.discriminator, data: k.gan.weights }, { name: discriminator.discriminatorOptimizerState, data: k.gan.optimizerState }] : []),
     { name: 'kit.json', data: text.encode(`${JSON.stringify(kit, null, 2)}\n`) },
     ...sources,
     { name: 'README.md', data: text.encode(readme) },
   ];
 }
 
-function checkOptimizer(k: TorchKitInput): void {
+function checkOptimizer(k: Pick<TorchKitInput, 'optimizerMetadata' | 'weightsMetadata' | 'source'>): void {
   const m = k.optimizerMetadata;
   if (m.content !== 'optimizer' || m.optimizer !== 'adam') {
     throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes Adam, as \`webgpu-dl train\` saves it`);
@@ -64,6 +72,20 @@ function checkOptimizer(k: TorchKitInput): void {
       throw new PyTorchExportError(`${k.source} (${key} ${k.weightsMetadata[key]}) and its optimizer state (${key} ${m[key]}) were not saved together; give the pair one \`train --out\` wrote`);
     }
   }
+}
+
+/** A GAN's sizes: the latent length the recipe records, checked against the generator's first and last layers. */
+function ganConfig(recipe: TrainingRecipe, shapes: ReadonlyMap<string, readonly number[]>, source: string): KitConfig {
+  const [height, width] = recipe.image;
+  const latent = recipe.latent;
+  const want = (name: string, shape: readonly number[]) => {
+    const got = shapes.get(name);
+    if (!got || got.join() !== shape.join()) throw new PyTorchExportError(`${source}: generator '${name}' is ${got ? `[${got.join(', ')}]` : 'missing'}; the recorded GAN (latent ${latent}, ${height}×${width} images) has [${shape.join(', ')}]`);
+  };
+  if (latent === undefined) throw new PyTorchExportError(`${source}: the GAN's recipe records no latent length`);
+  want('0.weight', [256, latent]);
+  want('4.weight', [height * width, 512]);
+  return { latent, height, width };
 }
 
 /** The model's sizes from its weights' shapes and the recipe's image size. */

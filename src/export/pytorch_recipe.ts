@@ -26,6 +26,8 @@ export interface TrainingRecipe {
   limit?: number;
   /** The folder of IDX files trained on; absent for the built-in MNIST. */
   data?: string;
+  /** The GAN's latent vector length (GAN runs only; both networks train with this recipe's Adam). */
+  latent?: number;
 }
 
 export const RECIPE_KEY = 'recipe';
@@ -44,6 +46,12 @@ export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | '
     ...(o.data === undefined ? {} : { data: o.data }),
   };
   return { [RECIPE_KEY]: JSON.stringify(recipe) };
+}
+
+/** The metadata entry recording the recipe of `train --model gan` (Adam with beta1 0.5 for both networks, a constant rate). */
+export function ganRecipeMetadata(o: { lr: number; epochs: number; batch: number; seed: number; image: [number, number]; latent: number; limit?: number; data?: string }): Record<string, string> {
+  const recipe = JSON.parse(classifierRecipeMetadata({ ...o, schedule: 'constant' })[RECIPE_KEY]) as TrainingRecipe;
+  return { [RECIPE_KEY]: JSON.stringify({ ...recipe, optimizer: { ...recipe.optimizer, beta1: 0.5 }, latent: o.latent }) };
 }
 
 /** The recipe a checkpoint records, checked field by field. */
@@ -67,6 +75,7 @@ export function readRecipe(metadata: Record<string, string>, source: string): Tr
   if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
   if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
   if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
+  if (r.latent !== undefined && !(Number.isInteger(r.latent) && r.latent >= 1)) throw bad('latent', r.latent, 'a positive integer');
   if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder path');
   return r;
 }

@@ -79,4 +79,35 @@ print(json.dumps(result))`;
     const result = JSON.parse(execFileSync(PYTHON, ['-c', program], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }).trim().split('\n').pop()!);
     expect(result).toEqual({ G: { left: [], step: 2 }, D: { left: [], step: 2 } });
   });
+
+  it.skipIf(!torch.ok && !inCi)('export --format pytorch resumes both networks at step 3; torchrun with 2 processes (gloo) steps as one process', async () => {
+    const kit = join(dir, 'kit');
+    const r = await runCli(['export', '--weights', out, '--format', 'pytorch', '--out', kit]);
+    expect(r.status, r.err.join('\n')).toBe(0);
+    expect(JSON.parse(readFileSync(join(kit, 'kit.json'), 'utf8'))).toMatchObject({ model: 'gan', step: 2, config: { latent: 100, height: 28, width: 28 }, recipe: { optimizer: { beta1: 0.5 }, schedule: 'constant', batch: 16 } });
+    const run = (save: string, processes: number) => {
+      const args = [join(kit, 'train.py'), '--data', join(dir, 'idx'), '--epochs', '2', '--steps', '1', '--batch-indices', '3,30,8,21,14,0,27,11,5,19,24,9,16,31,2,12', '--save', save];
+      const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
+      const stdout = execFileSync(PYTHON, processes === 1 ? args : [...launcher, ...args], { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
+      return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; step: number; dLoss: number; gLoss: number });
+    };
+    const one = run(join(dir, 'one.safetensors'), 1).filter((l) => l.event === 'step');
+    const two = run(join(dir, 'two.safetensors'), 2).filter((l) => l.event === 'step');
+    expect([one.map((l) => l.step), two.map((l) => l.step)]).toEqual([[3], [3]]);
+    expect(Math.abs(two[0].dLoss - one[0].dLoss) / one[0].dLoss).toBeLessThanOrEqual(1e-5);
+    expect(Math.abs(two[0].gLoss - one[0].gLoss) / one[0].gLoss).toBeLessThanOrEqual(1e-5);
+    for (const [mine, before] of [['', out], ['.discriminator', paths.discriminator]] as const) {
+      const flat = (path: string) => {
+        const { tensors } = read(path);
+        return Float64Array.from([...tensors.keys()].sort().flatMap((n) => Array.from(tensors.get(n)!.data)));
+      };
+      const start = flat(before);
+      const [a, b] = [flat(join(dir, `two${mine}.safetensors`)), flat(join(dir, `one${mine}.safetensors`))].map((w) => w.map((v, i) => v - start[i]));
+      const norm = (v: Float64Array) => Math.sqrt(v.reduce((sum, x) => sum + x * x, 0));
+      const error = norm(a.map((v, i) => v - b[i])) / norm(b);
+      console.log(`pytorch kit gan${mine || '.generator'}: torchrun 2 processes vs 1, change ${norm(b).toExponential(3)}, rel error ${error.toExponential(2)}`);
+      expect(norm(b)).toBeGreaterThan(1e-4);
+      expect(error).toBeLessThanOrEqual(1e-5);
+    }
+  }, 240_000);
 });
