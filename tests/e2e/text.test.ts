@@ -85,6 +85,13 @@ describe('Text demo', () => {
       expect(await page.evaluate(() => (window as unknown as { __demo: TextHooks }).__demo.attention?.layer)).toBe(1);
       // The temperature field reaches the worker's sampling.
       for (const s of hooks.samples) expect(s.temperature).toBe(0.5);
+      // Generate now, at the temperature the slider gives.
+      await page.fill('#temperature', '0.1');
+      await page.click('#generate');
+      await page.waitForFunction(() => (window as unknown as { __demo: TextHooks }).__demo.samples.length === 4);
+      const extra = (await demoHooks<TextHooks>(page)).samples[3];
+      expect(extra).toMatchObject({ step: STEPS, temperature: 0.1, prompt: 'export function ' });
+      expect(Array.from(extra.text)).toHaveLength(40);
       // Save and load: the downloaded checkpoint loads back into the run and evaluates to the same losses.
       const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-file')]);
       expect(download.suggestedFilename()).toMatch(/^transformer-2x32-step120\.safetensors$/);
