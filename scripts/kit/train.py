@@ -132,6 +132,8 @@ def main():
     trained = DistributedDataParallel(model) if world > 1 else model
 
     images, labels = training_set(kit, args.data)
+    if recipe.get("augment") and rank == 0:
+        print(json.dumps({"event": "warning", "message": f"the run trained with random affine augmentation {recipe['augment']}; train.py trains on the images as they are"}), flush=True)
     fixed = None if args.batch_indices is None else torch.tensor([int(i) for i in args.batch_indices.split(",")])
     batch = recipe["batch"] if fixed is None else len(fixed)
     if batch % world:

@@ -26,6 +26,11 @@ export interface TrainingRecipe {
   limit?: number;
   /** The folder of IDX files trained on; absent for the built-in MNIST. */
   data?: string;
+  /**
+   * The random affine augmentation the engine applied (`train --augment`), recorded so that
+   * train.py can say it trains on the images as they are (it has no equivalent of the GPU's).
+   */
+  augment?: Record<string, number>;
   /** The GAN's latent vector length (GAN runs only; both networks train with this recipe's Adam). */
   latent?: number;
 }
@@ -33,7 +38,7 @@ export interface TrainingRecipe {
 export const RECIPE_KEY = 'recipe';
 
 /** The metadata entry recording the recipe of `train`'s classifiers (Adam with its default betas and eps). */
-export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | 'constant'; epochs: number; batch: number; seed: number; image: [number, number]; limit?: number; data?: string }): Record<string, string> {
+export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | 'constant'; epochs: number; batch: number; seed: number; image: [number, number]; limit?: number; data?: string; augment?: object }): Record<string, string> {
   // The CLI builds Adam({ lr }), so the other settings are Adam's defaults, which are torch's.
   const recipe: TrainingRecipe = {
     optimizer: { kind: 'adam', lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
@@ -44,6 +49,7 @@ export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | '
     image: o.image,
     ...(o.limit === undefined ? {} : { limit: o.limit }),
     ...(o.data === undefined ? {} : { data: o.data }),
+    ...(o.augment === undefined ? {} : { augment: { ...o.augment } as Record<string, number> }),
   };
   return { [RECIPE_KEY]: JSON.stringify(recipe) };
 }

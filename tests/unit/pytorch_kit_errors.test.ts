@@ -56,6 +56,11 @@ describe('export --format pytorch', () => {
     expect(JSON.parse(readFileSync(join(r.out, 'kit.json'), 'utf8'))).toMatchObject({ model: 'cnn', config: { height: 20, width: 20, classes: 4 } });
   });
 
+  it('records the augmentation a run trained with, for train.py to name (it has none)', () => {
+    const recipe = JSON.parse(classifierRecipeMetadata({ ...RECIPE, image: [28, 28], augment: { shift: 2, rotate: 10 } }).recipe);
+    expect(recipe.augment).toEqual({ shift: 2, rotate: 10 });
+  });
+
   it.each([
     ['no optimizer state beside the weights', () => checkpoint({ optimizer: null }), 'optimizer state', 'is missing'],
     ['weights without a recipe', () => checkpoint({ weights: { recipe: undefined as unknown as string } }), "records no training recipe (metadata 'recipe')", 'train --model mlp|cnn --out'],
