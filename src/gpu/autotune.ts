@@ -219,9 +219,14 @@ export class Autotuner {
       });
   }
 
-  /** Whether the engine works (not destroyed, not lost) on `device`, the one a round started on. */
+  /** Whether the engine still works (not destroyed, not lost) on `device`, the one a round started on. */
   private usableOn(device: GPUDevice): boolean {
-    if (this.stopped || this.engine.device !== device) return false;
+    return !this.stopped && this.worksOn(device);
+  }
+
+  /** Whether `device` is the engine's and it works (not destroyed, not lost). */
+  private worksOn(device: GPUDevice): boolean {
+    if (this.engine.device !== device) return false;
     try {
       this.engine.check?.();
       return true;
@@ -301,7 +306,7 @@ export class Autotuner {
     let id = this.enabled && fitting.length > 1 ? this.known(shapeClass, fitting.map((c) => c.id)) : this.decide(shapeClass, fitting, undefined);
     if (id === undefined) {
       const device = this.engine.device;
-      const timer = new LaunchTimer(this.engine, () => this.engine.device === device);
+      const timer = new LaunchTimer(this.engine, () => this.worksOn(device));
       const fastest = await this.fastestOf(fitting, buffers, timer)
         .catch(() => undefined)
         .finally(() => timer.dispose());

@@ -146,6 +146,24 @@ describe('a background round whose device goes away', () => {
   });
 });
 
+describe('tuneNow', () => {
+  it('answers the default, stores nothing and stops timing when the device is lost part way', async () => {
+    const store = new MemoryTuneStore();
+    const engine = await createEngine({ autotune: true, tuneStore: store, log: () => {} });
+    const buffers = [engine.createStorage(4 * N, 'x'), engine.createStorage(4 * N, 'y')];
+    const realTime = Autotuner.prototype.time;
+    const time = vi.spyOn(Autotuner.prototype, 'time').mockImplementation(async function (this: Autotuner, ...args) {
+      engine.device.destroy();
+      await engine.device.lost;
+      return realTime.apply(this, args);
+    });
+    expect(await engine.tuner.tuneNow('relu-or-tanh', candidates, buffers)).toBe('relu');
+    expect(time).toHaveBeenCalledTimes(1);
+    expect(store['map'].size).toBe(0);
+    await engine.close();
+  });
+});
+
 describe('background tuning switch', () => {
   it('is on by default and off when WEBGPU_DL_BACKGROUND_TUNE=0, as this suite sets it', async () => {
     const saved = process.env.WEBGPU_DL_BACKGROUND_TUNE;
