@@ -26,7 +26,7 @@ describe('landing page with WebGPU', () => {
       expect(values).toEqual([0, 0, 0, 0.25, 1.5, 3]);
       expect(await page.locator('#help').isVisible()).toBe(false);
       const links = await page.locator('#demos a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
-      expect(links).toEqual(['./mlp.html', './cnn.html', './gan.html']);
+      expect(links).toEqual(['./mlp.html', './cnn.html', './gan.html', './text.html', './images.html', './bench.html']);
       expect(existsSync(await screenshot(page, 'demo-index'))).toBe(true);
     } finally {
       await page.close();
