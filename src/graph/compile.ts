@@ -4,7 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import { DisposedError, DivergenceError, ShapeError } from '../gpu/errors.js';
 import { checkStepLimits } from './check_limits.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
-import { clipGradNormProgram, finiteCheckKernel, finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
+import { finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
 import { STEP_HEALTH_WORDS } from '../../shaders/lib/step_health.js';
 import { gradients } from './autodiff.js';
 import { createGraph } from './graph.js';
@@ -15,8 +15,9 @@ import { decodeStepHealth } from './step_health.js';
 import { fuseBiasGradients } from './passes/fuse_bias_grad.js';
 import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
-import { encodeLaunch, makeLaunch, type Launch } from '../gpu/launch.js';
+import { encodeLaunch } from '../gpu/launch.js';
 import { DispatchList, Plan } from './plan.js';
+import { buildUpdate, type UpdateLaunches } from './update_launches.js';
 import type { UpdateRule } from './update.js';
 
 /** The shape and dtype (default f32) of one input of a compiled step. */
@@ -145,49 +146,6 @@ export async function compileStep<I extends string>(engine: Engine, def: StepDef
     for (const b of owned) engine.buffers.destroy(b);
     throw e;
   }
-}
-
-interface UpdateLaunches {
-  launches: Launch[];
-  uniform: GPUBuffer;
-  /** The finite check's uniforms (its run number changes every run) and the record it marks. */
-  check: { uniform: GPUBuffer; words: Uint32Array<ArrayBuffer>; mode: NonFiniteMode };
-  health: GPUBuffer;
-  rule: UpdateRule;
-  n: number;
-  /** Keeps the update count t that the rule's uniforms need. */
-  store: ParameterStore;
-}
-
-async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['minimize']>, loss: BufferRange, owned: GPUBuffer[]): Promise<UpdateLaunches> {
-  const store = m.store;
-  const n = store.length;
-  const mode = m.onNonFinite ?? 'error';
-  const health = engine.createStorage(STEP_HEALTH_WORDS * 4, 'step health');
-  owned.push(health);
-  // Before clipping: a NaN norm would spread to every element and hide the first bad tensor.
-  const check = await makeLaunch(engine, finiteCheckKernel(n, mode), [store.gradBuffer, loss, health], owned);
-  const launches: Launch[] = [check];
-  if (m.clipNorm !== undefined) {
-    const clip = clipGradNormProgram(n, m.clipNorm);
-    const norm = engine.createStorage(4, 'grad norm');
-    owned.push(norm);
-    const scratch = clip.scratch.map((b, i) => {
-      const buffer = engine.createStorage(b, `clip scratch ${i}`);
-      owned.push(buffer);
-      return buffer;
-    });
-    for (const { spec, args } of clip.launches) {
-      const buffers = args.map((a) => ('io' in a ? [store.gradBuffer, norm][a.io] : scratch[a.scratch]));
-      launches.push(await makeLaunch(engine, spec, buffers, owned));
-    }
-  }
-  const spec = m.optimizer.kernel(n, 1, true);
-  const stateBuffers = m.optimizer.stateKeys.map((k) => store.state(k));
-  const launch = await makeLaunch(engine, spec, [store.paramBuffer, store.gradBuffer, ...stateBuffers, health], owned);
-  launches.push(launch);
-  // Both uniforms are rewritten every step.
-  return { launches, uniform: launch.uniform!, check: { uniform: check.uniform!, words: new Uint32Array(4), mode }, health, rule: m.optimizer, n, store };
 }
 
 /** Work recorded around a step in the same command buffer (data gathering, metric sums). */
