@@ -80,7 +80,7 @@ describe('webgpu-dl train', () => {
     for (const [args, pattern, status] of [
       [['train', '--epochs', '0'], /^webgpu-dl: --epochs 0: expected a positive integer$/, 2],
       [['train', '--lr', 'fast'], /^webgpu-dl: --lr fast: expected a positive number$/, 2],
-      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp, cnn or gan$/, 2],
+      [['train', '--model', 'rnn'], /^webgpu-dl: --model rnn: expected mlp, cnn, gan or transformer$/, 2],
       [['train', '--nope'], /^webgpu-dl: Unknown option '--nope'/, 2],
       [['fly'], /^webgpu-dl: unknown command 'fly'/, 2],
       [['train', '--schedule', 'step'], /^webgpu-dl: --schedule step: expected cosine or constant$/, 2],
