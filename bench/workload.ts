@@ -8,7 +8,7 @@ import type { Engine } from '../src/gpu/engine.js';
 export interface Workload {
   /** e.g. 'W1-matmul-1024'; `--only PREFIX` filters on it. */
   id: string;
-  unit: 'GFLOP/s' | 'samples/s' | 'iterations/s';
+  unit: 'GFLOP/s' | 'samples/s' | 'iterations/s' | 'tokens/s';
   /** Work per call of `run()`, in the unit's numerator (FLOPs, samples or iterations). */
   workPerRun: number;
   /** Training workloads: the batch size of one step. */

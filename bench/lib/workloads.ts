@@ -21,7 +21,7 @@ export function allWorkloads(): Workload[] {
 }
 
 /** Divides a rate in units of work per second into the unit's scale. */
-export const SCALE: Record<Workload['unit'], number> = { 'GFLOP/s': 1e9, 'samples/s': 1, 'iterations/s': 1 };
+export const SCALE: Record<Workload['unit'], number> = { 'GFLOP/s': 1e9, 'samples/s': 1, 'iterations/s': 1, 'tokens/s': 1 };
 
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
