@@ -118,7 +118,11 @@ async function start(): Promise<void> {
   } catch (e) {
     showFailure(e);
   }
-  if (shared) showResult(shared, 'shared');
+  if (shared) {
+    // A shared result needs no GPU to be shown: the page is ready before the engines start.
+    showResult(shared, 'shared');
+    setState('ready');
+  }
   try {
     // TF.js asks for a high-performance adapter; ask for the same so both run on one adapter.
     engine = await createEngine({ powerPreference: 'high-performance' });

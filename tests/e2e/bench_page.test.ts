@@ -47,7 +47,7 @@ describe('benchmark page', () => {
       expect(result.adapter.software).toBe(true);
       expect(result.adapter.sameAdapter).toBe(true);
       const ids = result.workloads.map((w) => w.id);
-      expect(ids).toEqual(['W1-matmul-256', 'W2-mlp-b32', 'W3-cnn-b4', 'W4-gan-b16', 'T-mlp-80', 'T-cnn-60']);
+      expect(ids).toEqual(['W1-matmul-256', 'W2-mlp-b32', 'W3-cnn-b4', 'W4-gan-b16', 'T-mlp-80', 'T-cnn-50']);
       for (const w of result.workloads) {
         expect(Object.keys(w)).toEqual(expect.arrayContaining(['id', 'unit', 'ours', 'tfjs', 'ratio']));
         if (w.unit === 's') {
