@@ -9,7 +9,7 @@ here unchanged; kit.json holds the configuration the checkpoint recorded.
 import json
 import os
 
-from torch_models import cnn, gan_discriminator, gan_generator, mlp
+from torch_models import CharTransformer, cnn, gan_discriminator, gan_generator, mlp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,11 +24,13 @@ def build_model(kit):
     config = kit["config"]
     if kit["model"] == "gan":
         return gan_generator(config["latent"], config["height"] * config["width"])
+    if kit["model"] == "transformer":
+        return CharTransformer(config["vocab"], config["context"], config["layers"], config["heads"], config["dim"], config["dropout"])
     if kit["model"] == "mlp":
         return mlp(config["hidden"], inputs=config["height"] * config["width"], classes=config["classes"])
     if kit["model"] == "cnn":
         return cnn((config["height"], config["width"]), classes=config["classes"])
-    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn, gan)")
+    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn, transformer, gan)")
 
 
 def build_discriminator(kit):

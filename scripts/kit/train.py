@@ -34,10 +34,11 @@ from torch_models import read_idx
 
 def arguments():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="folder of the run's IDX files")
+    p.add_argument("--data", required=True, help="folder of the run's IDX files (a transformer's: the UTF-8 text it trained on)")
     p.add_argument("--epochs", type=int, help="the run's length in epochs; the schedule ends there (default: the recorded run's)")
     p.add_argument("--steps", type=int, help="stop after this many steps (default: to the end of the schedule)")
-    p.add_argument("--batch-indices", help="comma-separated sample indices used as every step's batch, for checking against the engine")
+    p.add_argument("--batch-indices", help="comma-separated sample indices (a transformer's: window starts) used as every step's batch, for checking against the engine")
+    p.add_argument("--schedule-steps", type=int, help="a transformer run's length in steps; its schedule ends there (default: the recorded run's)")
     p.add_argument("--save", help="where to write the weights at the end (and FILE.optimizer.safetensors)")
     return p.parse_args()
 
@@ -71,14 +72,15 @@ def training_set(kit, folder):
 
 
 def load_optimizer(model, path, weights_metadata, o):
-    """torch.optim.Adam over `model` holding the saved moments and step count, with the run's settings."""
+    """torch.optim.Adam (AdamW where the recipe says so) over `model` holding the saved moments and step count, with the run's settings."""
     tensors, metadata = load_safetensors(path)
-    if metadata.get("optimizer") != "adam":
-        raise SystemExit(f"{path}: holds {metadata.get('optimizer')} state; this kit resumes adam")
+    kind = o.get("kind", "adam")
+    if metadata.get("optimizer") != kind:
+        raise SystemExit(f"{path}: holds {metadata.get('optimizer')} state; this kit resumes {kind}")
     for key in ("run_id", "step"):
         if key in metadata and key in weights_metadata and metadata[key] != weights_metadata[key]:
             raise SystemExit(f"{path} ({key} {metadata[key]}) was not saved with the weights ({key} {weights_metadata[key]})")
-    optimizer = torch.optim.Adam(model.parameters(), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"], weight_decay=o["weightDecay"])
+    optimizer = (torch.optim.AdamW if kind == "adamw" else torch.optim.Adam)(model.parameters(), lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"], weight_decay=o["weightDecay"])
     state = optimizer.state_dict()
     step = int(metadata["step"])
     for index, (name, param) in enumerate(model.named_parameters()):
@@ -123,6 +125,10 @@ def main():
         from gan import train_gan
 
         return train_gan(args, kit, rank, world, device)
+    if kit["model"] == "transformer":
+        from text import train_text
+
+        return train_text(args, kit, rank, world, device)
 
     model = build_model(kit)
     weights, weights_metadata = load_safetensors(os.path.join(HERE, kit["weights"]))
@@ -174,8 +180,8 @@ def main():
         dist.destroy_process_group()
 
 
-def save(model, optimizer, path, kind, step):
-    """Weights and Adam's state as webgpu-dl writes them (Trainer.load and loadOptimizer read them back)."""
+def save(model, optimizer, path, kind, step, optimizer_kind="adam"):
+    """Weights and Adam's (or AdamW's) state as webgpu-dl writes them (Trainer.load and loadOptimizer read them back)."""
     pair = {"run_id": secrets.token_hex(16), "step": str(step), "format": "pt", "model": kind}
     save_safetensors(path, model.state_dict(), pair)
     state = optimizer.state_dict()["state"]
@@ -184,7 +190,7 @@ def save(model, optimizer, path, kind, step):
         for key in ("exp_avg", "exp_avg_sq"):
             moments[f"{name}.{key}"] = state[index][key]
     base = path[: -len(".safetensors")] if path.endswith(".safetensors") else path
-    save_safetensors(base + ".optimizer.safetensors", moments, {**pair, "content": "optimizer", "optimizer": "adam"})
+    save_safetensors(base + ".optimizer.safetensors", moments, {**pair, "content": "optimizer", "optimizer": optimizer_kind})
 
 
 if __name__ == "__main__":

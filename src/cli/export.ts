@@ -17,9 +17,9 @@ export const EXPORT_USAGE = `usage: webgpu-dl export --weights FILE --format onn
 Writes a model trained by \`webgpu-dl train --out FILE\` (or compressed by \`webgpu-dl compress\`)
 as an ONNX model for ONNX Runtime (onnxruntime-node, onnxruntime-web) and other ONNX runtimes:
 input 'input' [N, ...] float32 with a dynamic batch N, output 'output'. No GPU is used.
-With --format pytorch, an mlp, cnn or gan run becomes a folder DIR that continues training it in
-PyTorch (model.py, train.py for one process or torchrun with DistributedDataParallel, the weights
-and Adam's state from FILE.optimizer.safetensors beside FILE, for a GAN also the discriminator's
+With --format pytorch, an mlp, cnn, transformer or gan run becomes a folder DIR that continues
+training it in PyTorch (model.py, train.py for one process or torchrun with DistributedDataParallel,
+the weights and Adam's (AdamW's) state from FILE.optimizer.safetensors beside FILE, for a GAN also the discriminator's
 files, and a README with the commands).
 
 options:

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { DatasetError } from '../data/idx.js';
 import { textCorpus } from '../data/text.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
@@ -6,6 +7,7 @@ import { MAX_DATASET_FILE_BYTES } from '../io/limits.js';
 import { readFileWithin } from '../io/read_bounded.js';
 import { charTransformer } from '../models/transformer.js';
 import { AdamW } from '../optim/optimizers.js';
+import { transformerRecipeMetadata } from '../export/pytorch_transformer_recipe.js';
 import { TextTrainer } from '../train/text_trainer.js';
 import { checkOutputPaths, optimizerPath } from './main.js';
 import { count, parseFlags, real, seedOf, UsageError } from './options.js';
@@ -113,6 +115,12 @@ export const WARMUP_STEPS = 100;
 export const ADAMW = { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 } as const;
 export const CLIP_NORM = 1;
 
+/** The recipe `export --format pytorch` resumes the run with (AdamW's eps is torch's default, which the engine's AdamW keeps). */
+function recipeOf(args: TransformerArgs): Record<string, string> {
+  const optimizer = { kind: 'adamw' as const, lr: args.lr, ...ADAMW, eps: 1e-8 };
+  return transformerRecipeMetadata({ optimizer, warmup: WARMUP_STEPS, minLr: args.lr / 10, steps: args.steps, batch: args.batch, seed: args.seed, clipNorm: CLIP_NORM, data: resolve(args.data) });
+}
+
 export async function trainTransformer(argv: readonly string[]): Promise<void> {
   const args = parseTransformerArgs(argv);
   if (args === 'help') {
@@ -165,7 +173,7 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
     if (args.out) {
       const optimizerFile = optimizerPath(args.out);
       await writeFilesAtomically([
-        { path: args.out, data: await trainer.checkpoint() },
+        { path: args.out, data: await trainer.checkpoint(recipeOf(args)) },
         { path: optimizerFile, data: await trainer.optimizerCheckpoint() },
       ]);
       say(`webgpu-dl: weights saved to ${args.out} (safetensors, with the configuration and vocabulary; \`webgpu-dl sample --weights ${args.out}\`), AdamW's state to ${optimizerFile}`);

@@ -1,8 +1,11 @@
+import { transformerFromMetadata, type TransformerFile } from '../train/text_checkpoint.js';
 import { PyTorchExportError, readRecipe, type TrainingRecipe } from './pytorch_recipe.js';
+import { readTransformerRecipe } from './pytorch_transformer_recipe.js';
 
 /** The Python files every kit ships, as they are in the package's scripts/ folder. */
-export const KIT_SOURCES = ['kit/train.py', 'kit/gan.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py'] as const;
+export const KIT_SOURCES = ['kit/train.py', 'kit/gan.py', 'kit/text.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py', 'train_pytorch.py'] as const;
 const README_TEMPLATE = 'kit/README.md';
+const TRANSFORMER_README_TEMPLATE = 'kit/README.transformer.md';
 
 /** A model's sizes as model.py builds it. */
 export interface KitConfig {
@@ -35,23 +38,37 @@ export interface TorchKitInput {
  */
 export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; data: Uint8Array }[]> {
   const recorded = k.weightsMetadata.model;
+  if (recorded === 'transformer') return kitFolder(k, transformerKit(k), TRANSFORMER_README_TEMPLATE);
   if (recorded !== 'mlp' && recorded !== 'cnn' && !(recorded === 'generator' && k.gan)) {
-    throw new PyTorchExportError(`${k.source} records model '${recorded ?? '(none)'}'; --format pytorch continues mlp, cnn and gan runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
+    throw new PyTorchExportError(`${k.source} records model '${recorded ?? '(none)'}'; --format pytorch continues mlp, cnn, transformer and gan runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
   }
   const kind = recorded === 'generator' ? 'gan' : recorded;
-  checkOptimizer(k);
+  checkOptimizer(k, 'adam');
   const recipe = k.gan ? readRecipe(k.gan.weightsMetadata, k.gan.source) : readRecipe(k.weightsMetadata, k.source);
-  if (k.gan) checkOptimizer(k.gan);
+  if (k.gan) checkOptimizer(k.gan, 'adam');
   const config = kind === 'gan' ? ganConfig(recipe, k.shapes, k.source) : kitConfig(kind, recipe, k.shapes, k.source);
   const step = Number(k.optimizerMetadata.step);
+  const values = { model: kind, step: String(step), data: recipe.data ?? k.defaultData ?? 'DIR', batch: String(recipe.batch), lr: String(recipe.optimizer.lr), schedule: recipe.schedule, epochs: String(recipe.epochs) };
+  return kitFolder(k, { kit: { model: kind, config, recipe }, values }, README_TEMPLATE);
+}
+
+/** What kit.json says of the model and its recipe, and the values the README template names. */
+interface KitDescription {
+  kit: { model: string; config: unknown; recipe: unknown; vocab?: string[] };
+  values: Record<string, string>;
+}
+
+/** The folder's files: the checkpoint, kit.json, the Python sources and the README rendered from `template`. */
+async function kitFolder(k: TorchKitInput, d: KitDescription, template: string): Promise<{ name: string; data: Uint8Array }[]> {
+  const step = Number(k.optimizerMetadata.step);
   const discriminator = { discriminator: 'discriminator.safetensors', discriminatorOptimizerState: 'discriminator.optimizer.safetensors' };
-  const kit = { model: kind, config, recipe, weights: 'weights.safetensors', optimizerState: 'optimizer.safetensors', ...(k.gan ? discriminator : {}), step };
+  const kit = { ...d.kit, weights: 'weights.safetensors', optimizerState: 'optimizer.safetensors', ...(k.gan ? discriminator : {}), step };
   const text = new TextEncoder();
   const scripts = await scriptsFolder();
   const { readFile } = await import('node:fs/promises');
   const { join, basename } = await import('node:path');
   const sources = await Promise.all(KIT_SOURCES.map(async (s) => ({ name: basename(s), data: new Uint8Array(await readFile(join(scripts, s))) })));
-  const readme = renderReadme(await readFile(join(scripts, README_TEMPLATE), 'utf8'), kind, recipe, step, recipe.data ?? k.defaultData ?? 'DIR');
+  const readme = renderReadme(await readFile(join(scripts, template), 'utf8'), d.values);
   return [
     { name: 'weights.safetensors', data: k.weights },
     { name: 'optimizer.safetensors', data: k.optimizerState },
@@ -62,10 +79,24 @@ export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; d
   ];
 }
 
-function checkOptimizer(k: Pick<TorchKitInput, 'optimizerMetadata' | 'weightsMetadata' | 'source'>): void {
+/** A character transformer's kit: its configuration and vocabulary from the metadata, AdamW's recipe. */
+function transformerKit(k: TorchKitInput): KitDescription {
+  checkOptimizer(k, 'adamw');
+  let file: TransformerFile;
+  try {
+    file = transformerFromMetadata(k.weightsMetadata, k.source);
+  } catch (e) {
+    throw new PyTorchExportError((e as Error).message);
+  }
+  const recipe = readTransformerRecipe(k.weightsMetadata, k.source);
+  const values = { model: 'transformer', step: k.optimizerMetadata.step, data: recipe.data ?? 'FILE.txt', batch: String(recipe.batch), lr: String(recipe.optimizer.lr), steps: String(recipe.steps) };
+  return { kit: { model: 'transformer', config: file.config, vocab: file.vocab, recipe }, values };
+}
+
+function checkOptimizer(k: Pick<TorchKitInput, 'optimizerMetadata' | 'weightsMetadata' | 'source'>, kind: 'adam' | 'adamw'): void {
   const m = k.optimizerMetadata;
-  if (m.content !== 'optimizer' || m.optimizer !== 'adam') {
-    throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes Adam, as \`webgpu-dl train\` saves it`);
+  if (m.content !== 'optimizer' || m.optimizer !== kind) {
+    throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes ${kind === 'adam' ? 'Adam' : 'AdamW'}, as \`webgpu-dl train\` saves it for this model`);
   }
   for (const key of ['run_id', 'step']) {
     if (m[key] !== k.weightsMetadata[key]) {
@@ -103,16 +134,7 @@ function kitConfig(kind: 'mlp' | 'cnn', recipe: TrainingRecipe, shapes: Readonly
   return { hidden: widths.slice(0, -1), height, width, classes: widths[widths.length - 1] };
 }
 
-function renderReadme(template: string, kind: string, recipe: TrainingRecipe, step: number, data: string): string {
-  const values: Record<string, string> = {
-    model: kind,
-    step: String(step),
-    data,
-    batch: String(recipe.batch),
-    lr: String(recipe.optimizer.lr),
-    schedule: recipe.schedule,
-    epochs: String(recipe.epochs),
-  };
+function renderReadme(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (all, key: string) => values[key] ?? all);
 }
 

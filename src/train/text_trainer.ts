@@ -8,7 +8,7 @@ import { ParameterStore } from '../graph/params.js';
 import type { CharTransformer } from '../models/transformer.js';
 import { crossEntropy } from '../nn/cross_entropy.js';
 import type { Optimizer } from '../optim/optimizers.js';
-import { encodeOptimizerState, runMetadata } from './optimizer_checkpoint.js';
+import { checkReserved, encodeOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import { encodeSafetensors, type NamedTensor } from './safetensors.js';
 import { transformerMetadata } from './text_checkpoint.js';
 
@@ -157,13 +157,14 @@ export class TextTrainer implements Disposable {
   /**
    * The weights as safetensors in the PyTorch module's state_dict layout, with the model's
    * configuration and vocabulary in the metadata (see `loadCharTransformer`), and the run id and
-   * step pairing it with `optimizerCheckpoint`.
+   * step pairing it with `optimizerCheckpoint`. `metadata` adds entries (e.g. the training recipe).
    */
-  async checkpoint(): Promise<Uint8Array> {
+  async checkpoint(metadata: Record<string, string> = {}): Promise<Uint8Array> {
     this.check();
+    checkReserved(metadata, ['run_id', 'step', 'model', 'transformer', 'vocab']);
     const tensors: NamedTensor[] = [];
     for (const p of this.store.stateDict) tensors.push({ name: p.name, shape: p.shape, data: await this.store.read(p.name) });
-    return encodeSafetensors(tensors, { format: 'pt', ...transformerMetadata(this.o.model.config, this.o.corpus.vocab), ...runMetadata(this.store) });
+    return encodeSafetensors(tensors, { format: 'pt', ...metadata, ...transformerMetadata(this.o.model.config, this.o.corpus.vocab), ...runMetadata(this.store) });
   }
 
   /** The optimizer's state (moments and step), as torch.optim names it. */

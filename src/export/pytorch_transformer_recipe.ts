@@ -1,0 +1,52 @@
+import { PyTorchExportError, RECIPE_KEY } from './pytorch_recipe.js';
+
+/**
+ * How `webgpu-dl train --model transformer --out` trained, recorded in the checkpoint's metadata
+ * (key `recipe`, JSON) so that the exported train.py resumes with the same AdamW, clipping, batch
+ * and nanoGPT schedule (linear warm-up, then cosine to `minLr` at `steps`).
+ */
+export interface TransformerRecipe {
+  optimizer: { kind: 'adamw'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  schedule: 'nanogpt';
+  warmup: number;
+  minLr: number;
+  /** The run's length in steps; the cosine ends there. */
+  steps: number;
+  batch: number;
+  /** Seeds the stream of training windows (and the initialisation). */
+  seed: number;
+  /** Gradients are clipped to this global norm before every update. */
+  clipNorm: number;
+  /** The UTF-8 text trained on (resolved path). */
+  data?: string;
+}
+
+/** The metadata entry recording the character transformer's recipe. */
+export function transformerRecipeMetadata(o: Omit<TransformerRecipe, 'schedule'>): Record<string, string> {
+  const recipe: TransformerRecipe = { ...o, optimizer: { ...o.optimizer }, schedule: 'nanogpt' };
+  return { [RECIPE_KEY]: JSON.stringify(recipe) };
+}
+
+/** The transformer recipe a checkpoint records, checked field by field. */
+export function readTransformerRecipe(metadata: Record<string, string>, source: string): TransformerRecipe {
+  const text = metadata[RECIPE_KEY];
+  if (text === undefined) {
+    throw new PyTorchExportError(`${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; checkpoints of \`webgpu-dl train --model transformer --out FILE\` record it`);
+  }
+  let r: TransformerRecipe;
+  try {
+    r = JSON.parse(text) as TransformerRecipe;
+  } catch {
+    throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
+  }
+  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  const o = r?.optimizer;
+  if (o?.kind !== 'adamw') throw bad('optimizer.kind', o?.kind, "'adamw'");
+  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  if (r.schedule !== 'nanogpt') throw bad('schedule', r.schedule, "'nanogpt'");
+  for (const key of ['steps', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
+  for (const key of ['warmup', 'seed'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 0)) throw bad(key, r[key], 'a non-negative integer');
+  for (const key of ['minLr', 'clipNorm'] as const) if (!(typeof r[key] === 'number' && r[key] >= 0)) throw bad(key, r[key], 'a non-negative number');
+  if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a file path');
+  return r;
+}
