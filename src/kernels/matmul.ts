@@ -1,4 +1,5 @@
 import type { MatmulShaderOptions } from '../../shaders/matmul.js';
+import { matmulDoubleBufferedShader } from '../../shaders/matmul_double_buffered.js';
 import { matmulRegistersShader } from '../../shaders/matmul_registers.js';
 import { matmulSplitKReduceShader } from '../../shaders/matmul_splitk.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
@@ -43,11 +44,12 @@ export interface MatmulParams {
 /**
  * One autotuning candidate. `registers`: no workgroup memory, each invocation a tm×tn block.
  * `tiled`: (wgY·tm)×(wgX·tn) tiles staged in workgroup memory, K step bk. `splits` > 1 splits K
- * into that many chunks summed by a second launch.
+ * into that many chunks summed by a second launch. `double`: like `tiled` with two tiles per operand,
+ * the next K step staged while the current one is multiplied (shaders/matmul_double_buffered.ts).
  */
 export interface MatmulConfig {
   id: string;
-  kind: 'registers' | 'tiled';
+  kind: 'registers' | 'tiled' | 'double';
   tm: number;
   tn: number;
   wgX: number;
@@ -65,6 +67,10 @@ function tiled(tm: number, tn: number, wgX: number, wgY: number, bk: number): Ma
   return { id: `tile${wgY * tm}x${wgX * tn}-k${bk}`, kind: 'tiled', tm, tn, wgX, wgY, bk, splits: 1 };
 }
 
+function doubleBuffered(tm: number, tn: number, wgX: number, wgY: number, bk: number): MatmulConfig {
+  return { id: `dbuf${wgY * tm}x${wgX * tn}-r${tm}x${tn}-k${bk}`, kind: 'double', tm, tn, wgX, wgY, bk, splits: 1 };
+}
+
 /** Every configuration this family knows, by id (tests force each one). */
 export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
   // 8×8 blocks (sixteen vec4 accumulators) measured fastest on SwiftShader: ~1.5× the 4×4 block
@@ -79,6 +85,11 @@ export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
   // Split-K works on small outputs, where small blocks keep more invocations busy.
   registers(4, 4, 16, 4, 4),
   registers(4, 4, 16, 4, 16),
+  // Double-buffered 8×8 register blocks, for GPUs (design, unmeasured on a GPU): a 128×128 tile of
+  // 256 invocations in 16 KiB of workgroup memory, and a 64×64 tile of 64 invocations in 8 KiB for
+  // devices with smaller workgroup limits (WebGPU compatibility mode's 128 invocations).
+  doubleBuffered(8, 8, 16, 16, 8),
+  doubleBuffered(8, 8, 8, 8, 8),
 ];
 
 function config(id: string): MatmulConfig {
@@ -134,9 +145,10 @@ export function matmulCandidates(p: MatmulParams): MatmulConfig[] {
     const tinyOutput = p.batch * p.M * p.N <= 4096;
     ids.push(...(tinyOutput ? [...split, ...direct] : [...direct, ...split]));
   } else if (kind === 'small') {
-    ids.push(...(few ? ['reg4x4-wg16x4', 'reg8x8-wg8x8'] : ['reg8x8-wg8x8', 'reg4x4-wg16x4']), 'reg4x8-wg8x8', 'tile32x64-k8');
+    ids.push(...(few ? ['reg4x4-wg16x4', 'reg8x8-wg8x8'] : ['reg8x8-wg8x8', 'reg4x4-wg16x4']), 'reg4x8-wg8x8', 'tile32x64-k8', 'dbuf64x64-r8x8-k8');
   } else {
     ids.push('reg8x8-wg8x8', 'reg4x8-wg8x8', 'reg8x4-wg8x8', 'reg4x4-wg16x4', 'tile64x64-k16', 'tile32x64-k8');
+    ids.push('dbuf128x128-r8x8-k8', 'dbuf64x64-r8x8-k8');
   }
   return ids.map(config);
 }
@@ -191,7 +203,12 @@ function shaderOptions(p: MatmulParams, partial: boolean): MatmulShaderOptions {
 
 function productSpec(p: MatmulParams, c: MatmulConfig, partial: boolean, splits: number, kChunk: number): KernelSpec {
   const o = shaderOptions(p, partial);
-  const code = c.kind === 'tiled' ? matmulTiledShader(o, c.tm, c.tn, c.bk) : matmulRegistersShader(o, c.tm, c.tn);
+  const code =
+    c.kind === 'tiled'
+      ? matmulTiledShader(o, c.tm, c.tn, c.bk)
+      : c.kind === 'double'
+        ? matmulDoubleBufferedShader(o, c.tm, c.tn, c.bk)
+        : matmulRegistersShader(o, c.tm, c.tn);
   const bindings: BindingKind[] = ['read', 'read'];
   if (o.bias && !partial) bindings.push('read');
   if (o.prologue && !partial) bindings.push('read');

@@ -29,8 +29,10 @@ describe('workgroup needs read from the WGSL', () => {
       expect(needs, c.id).toBeDefined();
       expect(needs!.size, c.id).toEqual([c.wgX, c.wgY, 1]);
       expect(needs!.invocations, c.id).toBe(c.wgX * c.wgY);
-      // Tiled: two vec4 tiles of BK × (rows / 4) and BK × (cols / 4); register blocks use none.
-      const tiles = c.kind === 'tiled' ? 16 * c.bk * ((c.wgY * c.tm) / 4 + (c.wgX * c.tn) / 4) : 0;
+      // Tiled: two vec4 tiles of BK × (rows / 4) and BK × (cols / 4), twice when double-buffered;
+      // register blocks use none.
+      const copies = { registers: 0, tiled: 1, double: 2 }[c.kind];
+      const tiles = copies * 16 * c.bk * ((c.wgY * c.tm) / 4 + (c.wgX * c.tn) / 4);
       expect(needs!.workgroupBytes, c.id).toBe(tiles);
     }
   });
