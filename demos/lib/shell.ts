@@ -30,6 +30,15 @@ function showAdapter(info: EngineInfo): void {
   line.textContent = `${parts.join(' · ')} — ${info.software ? 'software (CPU) adapter: expect CPU speed' : 'hardware GPU'}`;
   line.dataset.vendor = info.vendor;
   line.dataset.software = String(info.software);
+  if (!document.getElementById('tuner-note')) {
+    line.after(
+      el(
+        'p',
+        { id: 'tuner-note', class: 'note' },
+        'Kernels start from a table of known-good settings for this kind of GPU, so training starts at once; the autotuner then times alternatives in the background and keeps the fastest in this browser (IndexedDB database "webgpu-dl") for the next visit.',
+      ),
+    );
+  }
 }
 
 function showHelp(reason: string): void {

@@ -50,6 +50,7 @@ describe('MLP demo', () => {
     try {
       expect(state).toBe('ready');
       expect(await page.locator('#adapter-summary').innerText()).toMatch(/swiftshader/i);
+      expect(await page.locator('#tuner-note').innerText()).toMatch(/autotuner .* background/);
       await page.waitForFunction(() => document.body.dataset.train === 'idle');
 
       // The learning rate is taken live, without rebuilding the model (once the worker has it).
