@@ -74,7 +74,7 @@ describe('device limits checked at build time', () => {
     const count = Math.ceil(limit / 784) + 1;
     // Only the sizes are read before the check, so no gigabytes are allocated here.
     const huge = { ...smallData([28, 28]), count, images: { byteLength: count * 784 } as Uint8Array };
-    expect(() => new GpuImageDataset(e, huge)).toThrow(new RegExp(`^dataset: ${count} images of 28×28 take .* train on at most ${Math.floor(limit / 784)} of them \\(e\\.g\\. --limit`));
+    expect(() => new GpuImageDataset(e, huge)).toThrow(new RegExp(`^dataset: ${count} images of 28×28×1 take .* train on at most ${Math.floor(limit / 784)} of them \\(e\\.g\\. --limit`));
   });
 
   it('createStorage refuses a buffer past the limit by name instead of making an invalid one', () => {
