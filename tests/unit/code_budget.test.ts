@@ -1,38 +1,62 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RULES } from '../../src/graph/ops/index.js';
 
-// The core stays small enough to read: no file of the library, its shaders or the demos over
-// MAX_LINES, and CI prints the core's size and op count so growth is seen as it happens.
-const MAX_LINES = 400;
+// scripts/budget.mjs is the one definition of the budget (CI runs it before the tests, and
+// `npm run budget`); these tests run it on this repository and on small trees written here.
 const root = join(import.meta.dirname, '..', '..');
-const SOURCE = /\.(ts|mts|js|mjs|css|html)$/;
+const script = join(root, 'scripts', 'budget.mjs');
+const temps: string[] = [];
 
-function sourceFiles(folder: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(folder)) {
-    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
-    const path = join(folder, name);
-    if (statSync(path).isDirectory()) out.push(...sourceFiles(path));
-    else if (SOURCE.test(name)) out.push(path);
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'budget-'));
+  temps.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
   }
-  return out;
+  return dir;
 }
 
-function lines(path: string): number {
-  const text = readFileSync(path, 'utf8');
-  return text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-}
+const rules = 'export const RULES: RuleTable = {\n  matmul: matmulRule,\n  sum: sumRule,\n  layer_norm,\n};\n';
+const linesOf = (n: number) => 'x;\n'.repeat(n);
 
-describe('code budget', () => {
-  it(`keeps every file of src/, shaders/ and demos/ at ${MAX_LINES} lines or fewer, and reports the core's size`, () => {
-    const counted = ['src', 'shaders', 'demos'].flatMap((f) => sourceFiles(join(root, f)).map((p) => ({ path: relative(root, p), lines: lines(p) })));
-    expect(counted.length).toBeGreaterThan(100);
-    const over = counted.filter((f) => f.lines > MAX_LINES).map((f) => `${f.path}: ${f.lines} lines`);
-    expect(over, `files over ${MAX_LINES} lines (split them by concern)`).toEqual([]);
-    const core = counted.filter((f) => !f.path.startsWith('demos'));
-    const total = core.reduce((a, f) => a + f.lines, 0);
-    console.log(`code budget: core (src/ + shaders/) ${total} lines in ${core.length} files; ${Object.keys(RULES).length} op kinds; largest file ${Math.max(...counted.map((f) => f.lines))} lines (limit ${MAX_LINES})`);
+afterEach(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('code budget (scripts/budget.mjs)', () => {
+  it('passes on this repository and prints the core size and the op count of the rule table', () => {
+    const out = execFileSync(process.execPath, [script], { encoding: 'utf8' });
+    console.log(out.trim());
+    expect(out).toMatch(/core \(src \+ shaders\) \d+ lines in \d+ files/);
+    expect(out).toContain(`${Object.keys(RULES).length} op kinds in the rule table`);
+  });
+
+  it('fails naming each file of src/, shaders/ or demos/ over 400 lines, and only those', () => {
+    const dir = tree({
+      'src/graph/ops/index.ts': rules,
+      'src/big.ts': linesOf(401),
+      'shaders/at_limit.ts': linesOf(400),
+      'demos/page.html': linesOf(402),
+      'tests/long.test.ts': linesOf(900),
+    });
+    const r = spawnSync(process.execPath, [script, dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('src/big.ts has 401 lines, over 400');
+    expect(r.stderr).toContain('demos/page.html has 402 lines');
+    expect(r.stderr).not.toContain('at_limit');
+    expect(r.stderr).not.toContain('long.test');
+    expect(r.stdout).toContain('core (src + shaders) 806 lines in 3 files; 3 op kinds in the rule table');
+  });
+
+  it('passes a tree whose files are all within the limit', () => {
+    const dir = tree({ 'src/graph/ops/index.ts': rules, 'src/a.ts': linesOf(400), 'shaders/b.ts': linesOf(3), 'demos/c.css': linesOf(399) });
+    const r = spawnSync(process.execPath, [script, dir], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });
