@@ -5,7 +5,7 @@ import { MAX_CHECKPOINT_FILE_BYTES } from '../io/limits.js';
 import { readFileWithin } from '../io/read_bounded.js';
 import { CheckpointError, decodeSafetensors } from '../train/safetensors.js';
 import { ganCheckpointPaths } from './gan_checkpoint.js';
-import { optimizerPath } from './main.js';
+import { optimizerPath } from './output_paths.js';
 import { UsageError } from './options.js';
 
 /**

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { checkAugmentation } from '../data/augment.js';
 import { classifierRecipeMetadata, ganRecipeMetadata } from '../export/pytorch_recipe.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
-import { outputPathProblem, writeFilesAtomically } from '../io/atomic_write.js';
+import { writeFilesAtomically } from '../io/atomic_write.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
 import { Adam } from '../optim/optimizers.js';
 import { fixedLatents, GanTrainer } from '../train/gan.js';
@@ -13,6 +13,7 @@ import { classifierTrainer, describeRun, limit, loadSplits, trainingSchedule } f
 import { compressCommand } from './compress.js';
 import { ganCheckpointPaths, ganRunFiles } from './gan_checkpoint.js';
 import { exportCommand } from './export.js';
+import { checkOutputPaths, optimizerPath, samplesPath } from './output_paths.js';
 import { profileCommand } from './profile.js';
 import { progressReporter } from './progress.js';
 import { sampleCommand } from './sample.js';
@@ -189,23 +190,5 @@ async function trainGan(args: TrainArgs): Promise<void> {
   }
 }
 
-/**
- * Refuses, before any data is loaded or any step trained, output paths that could not be written
- * at the end (a missing or read-only folder, a folder or device in the file's place).
- */
-export async function checkOutputPaths(paths: readonly string[], flag = '--out'): Promise<void> {
-  for (const path of paths) {
-    const problem = await outputPathProblem(path);
-    if (problem) throw new UsageError(`${flag} ${path}: ${problem}`);
-  }
-}
-
-/** Where `train --model gan --out FILE.safetensors` puts its grid of samples: FILE.png. */
-export function samplesPath(out: string): string {
-  return `${out.replace(/\.safetensors$/, '')}.png`;
-}
-
-/** Where `train --out FILE.safetensors` puts the optimizer state: FILE.optimizer.safetensors. */
-export function optimizerPath(out: string): string {
-  return `${out.replace(/\.safetensors$/, '')}.optimizer.safetensors`;
-}
+// Kept importable from here for the commands that still take them from main.ts.
+export { checkOutputPaths, optimizerPath, samplesPath };

@@ -11,7 +11,7 @@ import { SGD } from '../optim/optimizers.js';
 import { cosine } from '../train/schedules.js';
 import { Trainer } from '../train/trainer.js';
 import { describeRun, limit } from './classifier.js';
-import { checkOutputPaths, optimizerPath } from './main.js';
+import { checkOutputPaths, optimizerPath } from './output_paths.js';
 import { count, parseFlags, real, seedOf, UsageError } from './options.js';
 import { progressReporter } from './progress.js';
 
