@@ -15,13 +15,16 @@ to lr / 10; the loss measured on the same fixed, evenly spaced windows of each s
 initial weights are torch's own default draw (seeded), or the engine's checkpoint given by --init.
 
     /usr/bin/python3 scripts/train_pytorch.py resnet --data DIR [--depth 20] [--width 16] [--epochs 30]
-        [--batch 128] [--lr 0.1] [--weight-decay 5e-4] [--limit N] [--no-augment] [--seed 1]
+        [--batch 128] [--lr 0.1] [--weight-decay 5e-4] [--limit N] [--no-augment] [--seed 1] [--threads N]
 
 resnet: the same as `webgpu-dl train --model resnet` on a folder of CIFAR-10 binary batches (e.g. one
 written by `webgpu-dl make-color-mnist`): SGD with Nesterov momentum 0.9, weight decay on every
-parameter, lr annealed to 0 by cosine per step, random crops after 4-pixel zero padding and
-horizontal flips, per-channel normalisation with the training images' statistics. The same data,
-not the same order (torch's shuffles and draws). Prints the CLI's epoch and done events.
+parameter (BatchNorm's weight and bias included), lr annealed to 0 by cosine per step over
+floor(N / batch) steps an epoch (the last partial batch dropped, as the engine's Trainer does),
+random crops after 4-pixel zero padding (black, before normalisation) and horizontal flips,
+per-channel normalisation with the training images' statistics, BatchNorm momentum 0.1 and eps
+1e-5, He-initialised convolutions and fc weight. The same data, not the same order (torch's
+shuffles and draws). Prints the CLI's epoch and done events.
 
 Model-specific code stays in its own functions (one `train_<model>` per model family).
 """
@@ -207,10 +210,33 @@ def crop_flip(batch, generator, pad=4):
     return out
 
 
+RESNET_SGD = dict(momentum=0.9, nesterov=True)
+
+
+def resnet_optimizer(model, lr, weight_decay):
+    """SGD with Nesterov momentum 0.9 and L2 weight decay on every parameter (BatchNorm's included), as the CLI's."""
+    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay, **RESNET_SGD)
+
+
+def resnet_steps_per_epoch(count, batch):
+    """The engine Trainer's steps an epoch: whole batches only (drop_last)."""
+    if batch > count:
+        raise SystemExit(f"--batch {batch}: the training set has only {count} images")
+    return count // batch
+
+
+def cosine_lr(step, total, lr):
+    """The engine's cosine() schedule to 0 for 0-based global step `step` of `total` (CosineAnnealingLR, T_max = total)."""
+    return 0.5 * lr * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
+
+
 def train_resnet(a):
     """The CLI's ResNet recipe: SGD Nesterov 0.9, weight decay on every parameter, cosine lr per step to 0,
-    crop+flip, per-channel normalisation from the training images; final partial batches topped up from
-    the epoch's start, as the engine does (its shuffles differ: same data, not the same order)."""
+    crop+flip, per-channel normalisation from the training images; each epoch runs floor(N / batch)
+    steps of a fresh shuffle and drops the rest, as the engine's Trainer does (drop_last), so the
+    schedule has the engine's step count (its shuffles differ: same data, not the same order)."""
+    if a.threads:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     generator = torch.Generator().manual_seed(a.seed)
     train_x, train_y, test_x, test_y = cifar_splits(a.data)
@@ -221,11 +247,11 @@ def train_resnet(a):
     mean_t, std_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     normalise = lambda x: (x / 255 - mean_t) / std_t  # noqa: E731
     model = ResNet(a.depth, a.width, classes, train_x.shape[1])
-    optimizer = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=a.weight_decay)
-    steps_per_epoch = math.ceil(len(train_x) / a.batch)
+    optimizer = resnet_optimizer(model, a.lr, a.weight_decay)
+    steps_per_epoch = resnet_steps_per_epoch(len(train_x), a.batch)
     total = a.epochs * steps_per_epoch
     params = sum(p.numel() for p in model.parameters())
-    print(f"train_pytorch: torch {torch.__version__} ({torch.get_num_threads()} threads); {len(train_x)} training / {len(test_x)} test images; ResNet-{a.depth} width {a.width}, {params} parameters", file=sys.stderr)
+    print(f"train_pytorch: torch {torch.__version__} ({torch.get_num_threads()} threads); {len(train_x)} training / {len(test_x)} test images; ResNet-{a.depth} width {a.width}, {params} parameters; {steps_per_epoch} steps an epoch", file=sys.stderr)
     train_images, train_labels = torch.from_numpy(train_x), torch.from_numpy(train_y).long()
     test_images, test_labels = torch.from_numpy(test_x), torch.from_numpy(test_y).long()
     started, step, accuracy = time.perf_counter(), 0, None
@@ -235,11 +261,11 @@ def train_resnet(a):
         order = torch.randperm(len(train_x), generator=generator)
         loss_sum = correct = seen = 0
         for b in range(steps_per_epoch):
-            idx = order[(torch.arange(b * a.batch, (b + 1) * a.batch)) % len(order)]
+            idx = order[b * a.batch : (b + 1) * a.batch]
             x = normalise(crop_flip(train_images[idx], generator) if a.augment else train_images[idx].float())
             y = train_labels[idx]
             for group in optimizer.param_groups:
-                group["lr"] = 0.5 * a.lr * (1 + math.cos(math.pi * step / total))
+                group["lr"] = cosine_lr(step, total, a.lr)
             logits = model(x)
             loss = torch.nn.functional.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -275,6 +301,7 @@ def resnet_flags(p):
     p.add_argument("--limit", type=int, default=0, help="train on the first N training images only")
     p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch's CPU threads (default: torch's own choice)")
     p.set_defaults(run=train_resnet)
 
 
