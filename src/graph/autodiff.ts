@@ -1,8 +1,7 @@
 import { ShapeError } from '../gpu/errors.js';
 import { describeShape, type Graph, type Node, type Value } from './ir.js';
-import { RULES } from './ops/index.js';
-import type { OpKind } from './ops/kinds.js';
-import { ONE, type Grad, type OpRule } from './ops/rule.js';
+import { ruleOf } from './ops/index.js';
+import { ONE, type Grad } from './ops/rule.js';
 
 /**
  * Reverse-mode differentiation: appends to `g` the nodes computing d loss / d v for each v in `wrt`
@@ -32,11 +31,11 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[]): Map<Val
     if (outGrads.every((d) => d === null)) continue;
     const needs = node.inputs.map((v) => dependsOnWrt.has(v) && v.dtype === 'f32');
     if (!needs.some(Boolean)) continue;
-    const rule = RULES[node.op] as OpRule<OpKind>;
+    const rule = ruleOf(node.op);
     if (rule.grad === 'nondiff') {
       throw new ShapeError(`gradients: ${where(node)} is not differentiable, but the loss depends on its inputs through it; detach them`);
     }
-    const inGrads = rule.grad(g, node as Node<OpKind>, outGrads, needs);
+    const inGrads = rule.grad(g, node, outGrads, needs);
     node.inputs.forEach((v, k) => {
       const d = inGrads[k];
       if (needs[k] && d) accumulate(v, d);

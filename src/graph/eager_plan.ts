@@ -2,15 +2,12 @@ import type { Engine } from '../gpu/engine.js';
 import type { KernelProgram } from '../gpu/kernel_spec.js';
 import { Value, type TensorType } from './ir.js';
 import type { LowerContext, Lowering } from './lower.js';
-import { RULES } from './ops/index.js';
+import { ruleOf, RULES } from './ops/index.js';
 import type { OpAttrs, OpKind } from './ops/kinds.js';
-import type { OpRule } from './ops/rule.js';
-
-const rule = <K extends OpKind>(op: K) => RULES[op] as OpRule<K>;
 
 /** The output types of one op on `inputs`, or the op's own ShapeError (the same check a graph makes). */
 export function inferOne<K extends OpKind>(op: K, inputs: readonly TensorType[], attrs: OpAttrs[K], where: string = op): TensorType[] {
-  return rule(op).infer(inputs, attrs, where);
+  return ruleOf(op).infer(inputs, attrs, where);
 }
 
 /** Identifies a one-node plan: equal keys lower to equal programs. */
@@ -44,6 +41,6 @@ export function lowerOne<K extends OpKind>(
     const copy = RULES.scale.lower({ op: 'scale', attrs: { scale: 1, shift: 0 }, inputs: step.inputs, outputs: step.outputs }, ctx);
     return copy instanceof Promise ? copy.then(programOf) : programOf(copy);
   };
-  const lowering = rule(op).lower(step, ctx);
+  const lowering = ruleOf(op).lower(step, ctx);
   return lowering instanceof Promise ? lowering.then(programOf) : programOf(lowering);
 }

@@ -44,6 +44,9 @@ export class Node<K extends OpKind = OpKind> {
   ) {}
 }
 
+/** A node of any kind, discriminated by `op`: testing `node.op` narrows `node.attrs`. */
+export type AnyNode<K extends OpKind = OpKind> = { [P in K]: Node<P> }[K];
+
 export function describeShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
@@ -54,7 +57,7 @@ export function describeShape(shape: readonly number[]): string {
  */
 export class Graph {
   readonly values: Value[] = [];
-  readonly nodes: Node[] = [];
+  readonly nodes: AnyNode[] = [];
   readonly inputs: Value[] = [];
   readonly params: Value[] = [];
   /** Layer name stamped on nodes made inside `withLayer`. */
@@ -87,7 +90,8 @@ export class Graph {
     const where = layer ? `${layer}: ${op}` : op;
     const types = this.infer(op, inputs, attrs, where);
     const node = new Node(this.nodes.length, op, inputs, attrs, layer);
-    this.nodes.push(node);
+    // Node<K> for the K of this call is one member of the union.
+    this.nodes.push(node as AnyNode);
     types.forEach((t, i) => {
       const v = new Value(this.values.length, t.shape, t.dtype, 'op', node, `${op}${node.id}${types.length > 1 ? `.${i}` : ''}`);
       this.values.push(v);

@@ -5,11 +5,9 @@ import { makeLaunch, type Launch } from '../gpu/launch.js';
 import type { Value } from './ir.js';
 import type { LowerContext, Lowering } from './lower.js';
 import { inPlaceInputs } from './ops/batch_norm.js';
-import { RULES } from './ops/index.js';
-import type { OpKind } from './ops/kinds.js';
-import type { OpRule } from './ops/rule.js';
+import { lowerStep, RULES } from './ops/index.js';
 import { planMemory, type PlanStep } from './passes/plan_memory.js';
-import type { Schedule, ScheduledOp } from './passes/schedule.js';
+import type { Schedule } from './passes/schedule.js';
 
 export type { BufferRange };
 
@@ -93,8 +91,7 @@ export class Plan {
     }
     const lowerings: Lowering[] = [];
     for (const step of schedule) {
-      const rule = RULES[step.op] as OpRule<OpKind>;
-      let lowering = await rule.lower(step as ScheduledOp<OpKind>, ctx);
+      let lowering = await lowerStep(step, ctx);
       // A view whose result must live elsewhere (a gradient slot, an output) becomes a copy.
       if (lowering.kind === 'view' && (placed.has(step.outputs[0]) || outputs.includes(step.outputs[0]))) {
         lowering = await RULES.scale.lower({ op: 'scale', attrs: { scale: 1, shift: 0 }, inputs: step.inputs, outputs: step.outputs }, ctx);

@@ -30,7 +30,7 @@ function checkEps(where: string, eps: number): void {
  */
 export function inPlaceInputs(step: ScheduledOp): number[] {
   if (step.op !== 'batch_norm') return [];
-  const { affine, countBatches } = (step as ScheduledOp<'batch_norm'>).attrs;
+  const { affine, countBatches } = step.attrs;
   const first = affine ? 3 : 1;
   return countBatches ? [first, first + 1, first + 2] : [first, first + 1];
 }

@@ -123,5 +123,5 @@ export const biasAddRule: OpRule<'bias_add'> = {
     r = before > 1 ? g.apply('sum', [r], { axis: 0 })[0] : g.apply('reshape', [r], { shape: [channels] })[0];
     return [d, r];
   },
-  lower: (step) => lowerBinary('add', (step as ScheduledOp<'bias_add'>).attrs.axis)(step),
+  lower: (step) => lowerBinary('add', step.attrs.axis)(step),
 };

@@ -15,7 +15,10 @@ import { matmulFusedRule } from './matmul_fused.js';
 import { padChannelsRule } from './pad_channels.js';
 import { softmaxBackwardRule, softmaxRule } from './softmax.js';
 import { expandRule, reshapeRule, stopGradientRule, sumRule } from './shape.js';
-import type { RuleTable } from './rule.js';
+import type { LowerContext, Lowering } from '../lower.js';
+import type { ScheduledOp } from '../passes/schedule.js';
+import type { OpKind } from './kinds.js';
+import type { OpRule, RuleTable } from './rule.js';
 
 /** Every op's shape inference and gradient rule; an op kind missing here fails `tsc`. */
 export const RULES: RuleTable = {
@@ -65,3 +68,13 @@ export const RULES: RuleTable = {
   embedding_backward: embeddingBackwardRule,
   pad_channels: padChannelsRule,
 };
+
+/** The rule of op kind K: the table pairs each kind with its own rule, so no cast is needed. */
+export function ruleOf<K extends OpKind>(op: K): OpRule<K> {
+  return RULES[op];
+}
+
+/** Lowers one scheduled op of any kind by its own rule. */
+export function lowerStep<K extends OpKind>(step: ScheduledOp<K>, ctx: LowerContext): Lowering | Promise<Lowering> {
+  return ruleOf<K>(step.op).lower(step, ctx);
+}

@@ -18,7 +18,7 @@ export function fuseBiasGradients(schedule: Schedule, keep: ReadonlySet<Value>):
   const removed = new Set<number>();
   const replaced = new Map<number, ScheduledOp>();
   schedule.forEach((step, i) => {
-    if (step.op !== 'sum' || (step.attrs as OpAttrs['sum']).axis !== 0 || step.inputs[0].shape.length !== 2) return;
+    if (step.op !== 'sum' || step.attrs.axis !== 0 || step.inputs[0].shape.length !== 2) return;
     // Walk back through views that exist only to feed this sum.
     const chain: number[] = [];
     let root = step.inputs[0];
@@ -31,16 +31,16 @@ export function fuseBiasGradients(schedule: Schedule, keep: ReadonlySet<Value>):
     const m = (consumers.get(root) ?? []).find((k) => {
       const s = replaced.get(k) ?? schedule[k];
       if ((s.op !== 'matmul' && s.op !== 'matmul_fused') || s.inputs[0] !== root || removed.has(k)) return false;
-      const a = s.attrs as OpAttrs['matmul_fused'];
-      return a.transA && !a.rowSum && s.inputs[1].shape.length === 2;
+      return s.attrs.transA && !(s.op === 'matmul_fused' && s.attrs.rowSum) && s.inputs[1].shape.length === 2;
     });
     // The fused launch takes the matmul's place, so every reader of db must come after it.
     if (m === undefined || (consumers.get(db) ?? []).some((k) => k <= m)) return;
     const mm = replaced.get(m) ?? schedule[m];
+    if (mm.op !== 'matmul' && mm.op !== 'matmul_fused') return;
     const attrs: OpAttrs['matmul_fused'] =
       mm.op === 'matmul_fused'
-        ? { ...(mm.attrs as OpAttrs['matmul_fused']), rowSum: true }
-        : { ...(mm.attrs as OpAttrs['matmul']), bias: false, activation: { kind: 'none' }, prologue: null, rowSum: true };
+        ? { ...mm.attrs, rowSum: true }
+        : { ...mm.attrs, bias: false, activation: { kind: 'none' }, prologue: null, rowSum: true };
     replaced.set(m, { op: 'matmul_fused', attrs, inputs: mm.inputs, outputs: [mm.outputs[0], db], layer: mm.layer });
     removed.add(i);
     for (const k of chain) removed.add(k);

@@ -1,6 +1,5 @@
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 import type { Value } from '../ir.js';
-import type { OpAttrs } from '../ops/kinds.js';
 import { useCounts, type Schedule, type ScheduledOp } from './schedule.js';
 
 /**
@@ -36,31 +35,31 @@ export function fuseEpilogues(schedule: Schedule, keep: ReadonlySet<Value>): Sch
 
     const first = next(out);
     if (step.op === 'matmul' && first?.[1].op === 'activation_backward' && first[1].inputs[0] === out) {
-      prologue = (first[1].attrs as OpAttrs['activation_backward']).activation;
+      prologue = first[1].attrs.activation;
       inputs.push(first[1].inputs[1]);
       out = first[1].outputs[0];
       chain.push(first[0]);
     } else {
       const b = first?.[1];
-      if (b?.op === 'bias_add' && b.inputs[0] === out && normalise((b.attrs as OpAttrs['bias_add']).axis, out) === channelAxis) {
+      if (b?.op === 'bias_add' && b.inputs[0] === out && normalise(b.attrs.axis, out) === channelAxis) {
         bias = true;
         inputs.push(b.inputs[1]);
         out = b.outputs[0];
         chain.push(first![0]);
       }
-      const a = next(out);
-      if (a?.[1].op === 'activation' && (a[1].attrs as OpAttrs['activation']).activation.kind !== 'gelu') {
-        activation = (a[1].attrs as OpAttrs['activation']).activation;
-        out = a[1].outputs[0];
-        chain.push(a[0]);
+      const [k, a] = next(out) ?? [];
+      if (k !== undefined && a?.op === 'activation' && a.attrs.activation.kind !== 'gelu') {
+        activation = a.attrs.activation;
+        out = a.outputs[0];
+        chain.push(k);
       }
     }
     if (chain.length === 1) return;
     for (const k of chain) absorbed.add(k);
     const fused: ScheduledOp =
       step.op === 'matmul'
-        ? { op: 'matmul_fused', attrs: { ...(step.attrs as OpAttrs['matmul']), bias, activation, prologue }, inputs, outputs: [out], layer: step.layer }
-        : { op: 'conv2d_fused', attrs: { ...(step.attrs as OpAttrs['conv2d']), bias, activation }, inputs, outputs: [out], layer: step.layer };
+        ? { op: 'matmul_fused', attrs: { ...step.attrs, bias, activation, prologue }, inputs, outputs: [out], layer: step.layer }
+        : { op: 'conv2d_fused', attrs: { ...step.attrs, bias, activation }, inputs, outputs: [out], layer: step.layer };
     replaced.set(chain[chain.length - 1], fused);
   });
 

@@ -1,8 +1,8 @@
 import type { Graph, Value } from '../ir.js';
 import type { OpAttrs, OpKind } from '../ops/kinds.js';
 
-/** One op in execution order. Passes rewrite lists of these; Values keep their identity. */
-export interface ScheduledOp<K extends OpKind = OpKind> {
+/** One op of kind K in execution order. Passes rewrite lists of these; Values keep their identity. */
+export interface ScheduledOpOf<K extends OpKind> {
   op: K;
   attrs: OpAttrs[K];
   inputs: readonly Value[];
@@ -10,11 +10,18 @@ export interface ScheduledOp<K extends OpKind = OpKind> {
   layer?: string;
 }
 
+/**
+ * A scheduled op of one of the kinds K: a union discriminated by `op`, so a pass that tests
+ * `step.op === 'sum'` reads `step.attrs.axis` with no cast.
+ */
+export type ScheduledOp<K extends OpKind = OpKind> = { [P in K]: ScheduledOpOf<P> }[K];
+
 export type Schedule = readonly ScheduledOp[];
 
 /** The graph's nodes in creation order, which is a topological order. */
 export function scheduleOf(g: Graph): ScheduledOp[] {
-  return g.nodes.map((n) => ({ op: n.op, attrs: n.attrs, inputs: n.inputs, outputs: n.outputs, layer: n.layer }));
+  // A node is a scheduled op of its kind; the copy keeps passes from aliasing the graph's nodes.
+  return g.nodes.map((node): ScheduledOp => ({ ...node }));
 }
 
 /** How many times each value is read by the schedule. */

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { createGraph } from '../../src/graph/graph.js';
+import type { AnyNode } from '../../src/graph/ir.js';
+import { RULES, ruleOf } from '../../src/graph/ops/index.js';
+import type { RuleTable } from '../../src/graph/ops/rule.js';
+import { scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
+
+// The central tables are typed so that a gap is a compile error: CI's `tsc --noEmit -p .` checks
+// the `@ts-expect-error` lines below (each must be an error, or tsc fails), the runtime checks
+// that the tables and the unions agree with what a graph actually holds.
+
+describe('typed op tables', () => {
+  it('RULES has a rule for every kind, and a table missing one is not a RuleTable', () => {
+    const { layer_norm: _dropped, ...rest } = RULES;
+    // @ts-expect-error: layer_norm is missing, so this is not a RuleTable
+    const partial: RuleTable = rest;
+    expect(Object.keys(partial)).not.toContain('layer_norm');
+    expect(ruleOf('layer_norm')).toBe(RULES.layer_norm);
+  });
+
+  it('ScheduledOp is discriminated by op: narrowing on op types the attributes', () => {
+    const g = createGraph();
+    const x = g.input('x', [2, 3]);
+    g.apply('sum', [g.apply('activation', [x], { activation: { kind: 'relu' } })[0]], { axis: 0 });
+    const axes: number[] = [];
+    const kinds: string[] = [];
+    for (const step of scheduleOf(g)) {
+      // @ts-expect-error: without narrowing, attrs is a union and `axis` is not on every member
+      void step.attrs.axis;
+      if (step.op === 'sum') axes.push(step.attrs.axis);
+      else if (step.op === 'activation') kinds.push(step.attrs.activation.kind);
+    }
+    expect(axes).toEqual([0]);
+    expect(kinds).toEqual(['relu']);
+  });
+
+  it('a step built for one kind cannot carry the attributes of another', () => {
+    const [v] = createGraph().apply('reshape', [createGraph().input('x', [4])], { shape: [2, 2] });
+    // @ts-expect-error: sum's attributes are { axis }, not reshape's { shape }
+    const wrong: ScheduledOp = { op: 'sum', attrs: { shape: [2, 2] }, inputs: [v], outputs: [v] };
+    expect(wrong.op).toBe('sum');
+  });
+
+  it("graph nodes are the same union: a node's op narrows its attrs", () => {
+    const g = createGraph();
+    g.apply('scale', [g.input('x', [3])], { scale: 2, shift: 1 });
+    const node: AnyNode = g.nodes[0];
+    expect(node.op === 'scale' ? [node.attrs.scale, node.attrs.shift] : []).toEqual([2, 1]);
+  });
+
+  it('an op kind the table lacks (from JavaScript) is refused by name', () => {
+    const g = createGraph();
+    const x = g.input('x', [1]);
+    expect(() => g.apply('toString' as never, [x], {} as never)).toThrow(/unknown op 'toString'/);
+  });
+});
