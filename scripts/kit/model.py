@@ -9,7 +9,7 @@ here unchanged; kit.json holds the configuration the checkpoint recorded.
 import json
 import os
 
-from torch_models import CharTransformer, cnn, gan_discriminator, gan_generator, mlp
+from torch_models import CharTransformer, ResNet, cnn, gan_discriminator, gan_generator, mlp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -26,11 +26,13 @@ def build_model(kit):
         return gan_generator(config["latent"], config["height"] * config["width"])
     if kit["model"] == "transformer":
         return CharTransformer(config["vocab"], config["context"], config["layers"], config["heads"], config["dim"], config["dropout"])
+    if kit["model"] == "resnet":
+        return ResNet(config["depth"], config["width"], config["classes"], config["channels"])
     if kit["model"] == "mlp":
         return mlp(config["hidden"], inputs=config["height"] * config["width"], classes=config["classes"])
     if kit["model"] == "cnn":
         return cnn((config["height"], config["width"]), classes=config["classes"])
-    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn, transformer, gan)")
+    raise SystemExit(f"kit.json: model {kit['model']!r} is not one this kit trains (mlp, cnn, resnet, transformer, gan)")
 
 
 def build_discriminator(kit):

@@ -5,7 +5,8 @@
     torchrun --nproc_per_node N train.py --data DIR           # N processes, DistributedDataParallel
 
 Loads weights.safetensors and optimizer.safetensors (the weights and Adam's state that
-`webgpu-dl train --out` wrote) into the model of model.py and torch.optim.Adam, and trains on with
+`webgpu-dl train --out` wrote; a ResNet's: SGD's momentum buffers, see resnet.py; a GAN's: both
+networks, see gan.py) into the model of model.py and torch.optim.Adam, and trains on with
 the run's hyper-parameters (kit.json): the same learning rate, betas and eps, the same batch (split
 evenly over the processes: DDP averages their gradients, so N processes step as one would on the
 whole batch), and the same schedule from the step the engine stopped at. DIR holds the IDX files
@@ -34,10 +35,10 @@ from torch_models import read_idx
 
 def arguments():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="folder of the run's IDX files (a transformer's: the UTF-8 text it trained on)")
+    p.add_argument("--data", required=True, help="folder of the run's IDX files (a transformer's: the UTF-8 text it trained on; a ResNet's: the CIFAR-10 folder or .tar.gz)")
     p.add_argument("--epochs", type=int, help="the run's length in epochs; the schedule ends there (default: the recorded run's)")
     p.add_argument("--steps", type=int, help="stop after this many steps (default: to the end of the schedule)")
-    p.add_argument("--batch-indices", help="comma-separated sample indices (a transformer's: window starts) used as every step's batch, for checking against the engine")
+    p.add_argument("--batch-indices", help="comma-separated sample indices (a transformer's: window starts) used as every step's batch, without augmentation, for checking against the engine")
     p.add_argument("--schedule-steps", type=int, help="a transformer run's length in steps; its schedule ends there (default: the recorded run's)")
     p.add_argument("--save", help="where to write the weights at the end (and FILE.optimizer.safetensors)")
     return p.parse_args()
@@ -129,6 +130,10 @@ def main():
         from text import train_text
 
         return train_text(args, kit, rank, world, device)
+    if kit["model"] == "resnet":
+        from resnet import train_resnet
+
+        return train_resnet(args, kit, rank, world, device)
 
     model = build_model(kit)
     weights, weights_metadata = load_safetensors(os.path.join(HERE, kit["weights"]))

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Augmentation } from '../data/augment.js';
 import { parseAugmentation } from '../data/augment.js';
 import { channelStatistics } from '../data/cifar.js';
@@ -5,6 +6,7 @@ import { isCifarFolder, loadCifar } from '../data/cifar_files.js';
 import type { ImageSplits } from '../data/dataset.js';
 import { loadImageFolder } from '../data/image_folder_files.js';
 import { createEngine, type Engine } from '../gpu/engine.js';
+import { resnetRecipeMetadata } from '../export/pytorch_resnet_recipe.js';
 import { writeFilesAtomically } from '../io/atomic_write.js';
 import { resnet, resnetConfig, type ResNetConfig } from '../models/resnet.js';
 import { SGD } from '../optim/optimizers.js';
@@ -37,8 +39,9 @@ options:
   --limit N            train on the first N training images only
   --seed N             seed for initialisation, shuffling and augmentation (default 1)
   --out FILE           save the weights as safetensors (PyTorch state_dict names; the model's
-                       configuration, class names and normalisation in the metadata) and the
-                       optimizer's state in FILE.optimizer.safetensors
+                       configuration, class names, normalisation and training recipe in the
+                       metadata) and SGD's momentum buffers in FILE.optimizer.safetensors
+                       (\`webgpu-dl export --format pytorch\` continues the run in PyTorch)
   --json               one JSON object per epoch and a final one on stdout
   -h, --help           show this help`;
 
@@ -177,7 +180,19 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
     const last = history[history.length - 1];
     if (args.out) {
       const optimizerFile = optimizerPath(args.out);
-      const metadata = resnetMetadata(config, splits);
+      // The recipe lets `export --format pytorch` resume the run with the same SGD, schedule and data.
+      const recipe = resnetRecipeMetadata({
+        optimizer: { lr: args.lr, momentum: RESNET_RECIPE.momentum, dampening: 0, nesterov: RESNET_RECIPE.nesterov, weightDecay: args.weightDecay },
+        epochs: args.epochs,
+        batch: args.batch,
+        seed: args.seed,
+        image: [train.height, train.width],
+        limit: args.limit,
+        data: resolve(args.data),
+        augment: args.augment as Record<string, number | boolean> | undefined,
+        normalisation: stats,
+      });
+      const metadata = { ...resnetMetadata(config, splits), ...recipe };
       await writeFilesAtomically([
         { path: args.out, data: await trainer.checkpoint(metadata) },
         { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: 'resnet' }) },

@@ -1,11 +1,13 @@
 import { transformerFromMetadata, type TransformerFile } from '../train/text_checkpoint.js';
 import { PyTorchExportError, readRecipe, type TrainingRecipe } from './pytorch_recipe.js';
+import { readResnetRecipe } from './pytorch_resnet_recipe.js';
 import { readTransformerRecipe } from './pytorch_transformer_recipe.js';
 
 /** The Python files every kit ships, as they are in the package's scripts/ folder. */
-export const KIT_SOURCES = ['kit/train.py', 'kit/gan.py', 'kit/text.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py', 'train_pytorch.py'] as const;
+export const KIT_SOURCES = ['kit/train.py', 'kit/gan.py', 'kit/text.py', 'kit/resnet.py', 'kit/cifar.py', 'kit/philox.py', 'kit/model.py', 'kit/checkpoint_io.py', 'torch_models.py', 'train_pytorch.py'] as const;
 const README_TEMPLATE = 'kit/README.md';
 const TRANSFORMER_README_TEMPLATE = 'kit/README.transformer.md';
+const RESNET_README_TEMPLATE = 'kit/README.resnet.md';
 
 /** A model's sizes as model.py builds it. */
 export interface KitConfig {
@@ -39,8 +41,9 @@ export interface TorchKitInput {
 export async function torchKitFiles(k: TorchKitInput): Promise<{ name: string; data: Uint8Array }[]> {
   const recorded = k.weightsMetadata.model;
   if (recorded === 'transformer') return kitFolder(k, transformerKit(k), TRANSFORMER_README_TEMPLATE);
+  if (recorded === 'resnet') return kitFolder(k, resnetKit(k), RESNET_README_TEMPLATE);
   if (recorded !== 'mlp' && recorded !== 'cnn' && !(recorded === 'generator' && k.gan)) {
-    throw new PyTorchExportError(`${k.source} records model '${recorded ?? '(none)'}'; --format pytorch continues mlp, cnn, transformer and gan runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
+    throw new PyTorchExportError(`${k.source} records model '${recorded ?? '(none)'}'; --format pytorch continues mlp, cnn, resnet, transformer and gan runs of \`webgpu-dl train\` (use --format onnx to serve other models)`);
   }
   const kind = recorded === 'generator' ? 'gan' : recorded;
   checkOptimizer(k, 'adam');
@@ -93,10 +96,37 @@ function transformerKit(k: TorchKitInput): KitDescription {
   return { kit: { model: 'transformer', config: file.config, vocab: file.vocab, recipe }, values };
 }
 
-function checkOptimizer(k: Pick<TorchKitInput, 'optimizerMetadata' | 'weightsMetadata' | 'source'>, kind: 'adam' | 'adamw'): void {
+const OPTIMIZER_NAMES = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD with momentum' } as const;
+
+/**
+ * A CIFAR ResNet's kit: its configuration from the metadata (checked against the weights' shapes),
+ * SGD's recipe with the per-channel normalisation and augmentation the run used.
+ */
+function resnetKit(k: TorchKitInput): KitDescription {
+  checkOptimizer(k, 'sgd');
+  const recipe = readResnetRecipe(k.weightsMetadata, k.source);
+  let c: { depth: number; width: number; classes: number; channels: number; classNames?: string[] };
+  try {
+    c = JSON.parse(k.weightsMetadata.config ?? '');
+  } catch {
+    throw new PyTorchExportError(`${k.source}: metadata 'config' (the ResNet's depth, width, classes and channels) is missing or not JSON`);
+  }
+  const want = (name: string, shape: readonly number[]) => {
+    const got = k.shapes.get(name);
+    if (!got || got.join() !== shape.join()) throw new PyTorchExportError(`${k.source}: '${name}' is ${got ? `[${got.join(', ')}]` : 'missing'}; the recorded ResNet-${c.depth} (width ${c.width}, ${c.channels} channels, ${c.classes} classes) has [${shape.join(', ')}]`);
+  };
+  want('conv1.weight', [c.width, c.channels, 3, 3]);
+  want('fc.weight', [c.classes, 4 * c.width]);
+  if (recipe.normalisation.mean.length !== c.channels) throw new PyTorchExportError(`${k.source}: the recipe normalises ${recipe.normalisation.mean.length} channels; the model takes ${c.channels}`);
+  const config = { depth: c.depth, width: c.width, classes: c.classes, channels: c.channels, image: recipe.image, ...(c.classNames ? { classNames: c.classNames } : {}) };
+  const values = { model: 'resnet', step: k.optimizerMetadata.step, data: recipe.data ?? 'DIR_OR_TARGZ', batch: String(recipe.batch), lr: String(recipe.optimizer.lr), epochs: String(recipe.epochs), weightDecay: String(recipe.optimizer.weightDecay) };
+  return { kit: { model: 'resnet', config, recipe }, values };
+}
+
+function checkOptimizer(k: Pick<TorchKitInput, 'optimizerMetadata' | 'weightsMetadata' | 'source'>, kind: keyof typeof OPTIMIZER_NAMES): void {
   const m = k.optimizerMetadata;
   if (m.content !== 'optimizer' || m.optimizer !== kind) {
-    throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes ${kind === 'adam' ? 'Adam' : 'AdamW'}, as \`webgpu-dl train\` saves it for this model`);
+    throw new PyTorchExportError(`the optimizer state beside ${k.source} holds ${m.content === 'optimizer' ? `${m.optimizer} state` : 'no optimizer state'}; train.py resumes ${OPTIMIZER_NAMES[kind]}, as \`webgpu-dl train\` saves it for this model`);
   }
   for (const key of ['run_id', 'step']) {
     if (m[key] !== k.weightsMetadata[key]) {

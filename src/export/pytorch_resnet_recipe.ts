@@ -1,0 +1,80 @@
+import { PyTorchExportError, RECIPE_KEY } from './pytorch_recipe.js';
+
+/**
+ * How `webgpu-dl train --model resnet --out` trained, recorded in the checkpoint's metadata (key
+ * `recipe`, JSON) so that the exported train.py resumes with the same SGD (Nesterov momentum, L2
+ * weight decay on every parameter), batch, cosine schedule and augmentation.
+ */
+export interface ResnetRecipe {
+  optimizer: { kind: 'sgd'; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number };
+  /** The rate anneals from `lr` to 0 by cosine over `epochs` × ⌊samples / batch⌋ steps. */
+  schedule: 'cosine';
+  epochs: number;
+  batch: number;
+  /** Seeds the initialisation, the shuffles and the augmentation. */
+  seed: number;
+  /** [height, width] of the training images. */
+  image: [number, number];
+  /** Training used the first `limit` images only. */
+  limit?: number;
+  /** The CIFAR-10 folder or tar.gz (or image folder) trained on, resolved. */
+  data?: string;
+  /** The augmentation the engine applied to training images (absent: none). */
+  augment?: Record<string, number | boolean>;
+  /**
+   * The per-channel pixel normalisation, (byte/255 − mean[c]) / std[c], computed by the CLI from
+   * the training images; train.py uses these numbers rather than recomputing them.
+   */
+  normalisation: { mean: number[]; std: number[] };
+}
+
+/** The metadata entry recording a ResNet run's recipe. */
+export function resnetRecipeMetadata(o: Omit<ResnetRecipe, 'schedule' | 'optimizer'> & { optimizer: Omit<ResnetRecipe['optimizer'], 'kind'> }): Record<string, string> {
+  const recipe: ResnetRecipe = {
+    optimizer: { kind: 'sgd', ...o.optimizer },
+    schedule: 'cosine',
+    epochs: o.epochs,
+    batch: o.batch,
+    seed: o.seed,
+    image: o.image,
+    ...(o.limit === undefined ? {} : { limit: o.limit }),
+    ...(o.data === undefined ? {} : { data: o.data }),
+    ...(o.augment === undefined ? {} : { augment: { ...o.augment } }),
+    normalisation: { mean: [...o.normalisation.mean], std: [...o.normalisation.std] },
+  };
+  return { [RECIPE_KEY]: JSON.stringify(recipe) };
+}
+
+/** The ResNet recipe a checkpoint records, checked field by field. */
+export function readResnetRecipe(metadata: Record<string, string>, source: string): ResnetRecipe {
+  const text = metadata[RECIPE_KEY];
+  if (text === undefined) {
+    throw new PyTorchExportError(
+      `${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; ` +
+        'checkpoints of `webgpu-dl train --model resnet --out FILE` record it (retrain, or serve this one with --format onnx)',
+    );
+  }
+  let r: ResnetRecipe;
+  try {
+    r = JSON.parse(text) as ResnetRecipe;
+  } catch {
+    throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
+  }
+  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  const o = r?.optimizer;
+  if (o?.kind !== 'sgd') throw bad('optimizer.kind', o?.kind, "'sgd'");
+  for (const key of ['lr', 'momentum', 'dampening', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  if (typeof o.nesterov !== 'boolean') throw bad('optimizer.nesterov', o.nesterov, 'true or false');
+  if (r.schedule !== 'cosine') throw bad('schedule', r.schedule, "'cosine'");
+  for (const key of ['epochs', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
+  if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
+  if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
+  if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
+  if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder or file path');
+  const n = r.normalisation;
+  const positive = (v: unknown) => Array.isArray(v) && v.length >= 1 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!(n && positive(n.mean) && positive(n.std) && n.mean.length === n.std.length && n.std.every((s) => s > 0))) {
+    throw bad('normalisation', n, '{ mean: [per channel], std: [per channel, > 0] } of equal lengths');
+  }
+  return r;
+}
