@@ -8,10 +8,13 @@ import { readFileWithin } from '../io/read_bounded.js';
 import { charTransformer } from '../models/transformer.js';
 import { AdamW } from '../optim/optimizers.js';
 import { transformerRecipeMetadata } from '../export/pytorch_transformer_recipe.js';
+import { decodeSafetensors } from '../train/safetensors.js';
 import { TextTrainer } from '../train/text_trainer.js';
+import { readKernelConfigs } from '../gpu/tune_record.js';
 import { checkOutputPaths, optimizerPath } from './main.js';
 import { count, parseFlags, real, seedOf, UsageError } from './options.js';
 import { progressReporter } from './progress.js';
+import { checkpointDue, checkSameRun, dataFingerprint, readCheckpointPair, readResumePoint, ResumeError, resumeMetadata, type RunSettings } from './resume.js';
 
 export const TRANSFORMER_USAGE = `usage: webgpu-dl train --model transformer --data FILE.txt [options]
 
@@ -36,6 +39,11 @@ options:
   --out FILE           save the weights as safetensors (PyTorch state_dict names; the model's
                        configuration and vocabulary in the metadata, for \`webgpu-dl sample\`)
                        and AdamW's state in FILE.optimizer.safetensors
+  --checkpoint-every N also save both files every N steps (each time written to temporary files,
+                       then renamed over the old ones), with what --resume needs
+  --resume FILE        continue the run that saved FILE (and FILE.optimizer.safetensors) from its
+                       step: the same windows, dropout masks and schedule as if it had never
+                       stopped; the other flags and the data must be the same as that run's
   --json               one JSON object per evaluation and a final one on stdout
   -h, --help           show this help`;
 
@@ -53,6 +61,8 @@ const FLAGS = {
   'eval-every': { type: 'string' },
   seed: { type: 'string' },
   out: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -76,6 +86,8 @@ export interface TransformerArgs {
   evalEvery: number;
   seed: number;
   out?: string;
+  checkpointEvery?: number;
+  resume?: string;
   json: boolean;
 }
 
@@ -83,7 +95,10 @@ export function parseTransformerArgs(argv: readonly string[]): TransformerArgs |
   const v = parseFlags(argv, FLAGS);
   if (v.help) return 'help';
   if (v.data === undefined || v.data.trim() === '') throw new UsageError('--model transformer needs --data FILE.txt, a UTF-8 text to train on');
-  if (v.out !== undefined && v.out.trim() === '') throw new UsageError(`--out '${v.out}': expected a path`);
+  for (const flag of ['out', 'resume'] as const) {
+    if (v[flag] !== undefined && v[flag].trim() === '') throw new UsageError(`--${flag} '${v[flag]}': expected a path`);
+  }
+  if (v['checkpoint-every'] !== undefined && v.out === undefined) throw new UsageError('--checkpoint-every needs --out FILE: the checkpoints are written there');
   const args = {
     data: v.data,
     context: count('context', v.context, 64),
@@ -97,6 +112,8 @@ export function parseTransformerArgs(argv: readonly string[]): TransformerArgs |
     evalEvery: count('eval-every', v['eval-every'], 250),
     seed: seedOf(v.seed),
     out: v.out,
+    checkpointEvery: v['checkpoint-every'] === undefined ? undefined : count('checkpoint-every', v['checkpoint-every'], 1),
+    resume: v.resume,
     json: !!v.json,
   };
   if (args.dim % args.heads !== 0) throw new UsageError(`--dim ${args.dim} must be a multiple of --heads ${args.heads} (each head takes dim / heads features)`);
@@ -135,23 +152,37 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
   if (args.batch > corpus.trainTokens - args.context) {
     throw new UsageError(`--batch ${args.batch}: the training split holds only ${corpus.trainTokens - args.context} distinct windows of ${args.context + 1} characters`);
   }
+  const settings = runSettings(args, dataFingerprint(bytes));
+  const resumed = args.resume === undefined ? undefined : await readResume(args.resume, settings, args.steps);
   let engine: Engine | undefined;
   let trainer: TextTrainer | undefined;
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
+    // The saved run's kernel choices: another tile shape would round differently.
+    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels);
     const model = charTransformer({ vocab: corpus.vocab.length, context: args.context, layers: args.layers, heads: args.heads, dim: args.dim, dropout: args.dropout });
     const optimizer = new AdamW({ lr: args.lr, beta1: ADAMW.beta1, beta2: ADAMW.beta2, weightDecay: ADAMW.weightDecay });
     trainer = await TextTrainer.create(engine, { model, corpus, optimizer, batch: args.batch, seed: args.seed, clipNorm: CLIP_NORM });
+    if (resumed) trainer.resume(resumed.weights, resumed.optimizer, resumed.point, args.resume);
     const gpu = `${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}`;
     const params = trainer.store.list.reduce((a, p) => a + p.size, 0);
     say(`webgpu-dl: ${gpu}; ${corpus.tokens.length} characters (${corpus.trainTokens} train / ${corpus.tokens.length - corpus.trainTokens} validation), vocabulary of ${corpus.vocab.length}`);
     say(`webgpu-dl: ${model.describe()}, ${params} parameters; AdamW lr ${args.lr} (${WARMUP_STEPS} warm-up steps, cosine to ${args.lr / 10}), batch ${args.batch}, ${args.steps} steps`);
+    if (resumed) say(`webgpu-dl: resumed from ${args.resume} at step ${resumed.point.steps}`);
+    const save = async (trained: TextTrainer) => {
+      const out = args.out!;
+      const resume = resumeMetadata({ ...trained.progress, settings });
+      await writeFilesAtomically([
+        { path: out, data: await trained.checkpoint({ ...recipeOf(args), ...resume }) },
+        { path: optimizerPath(out), data: await trained.optimizerCheckpoint() },
+      ]);
+    };
     const schedule = { lr: args.lr, min: args.lr / 10, warmup: WARMUP_STEPS, steps: args.steps };
     const bar = progressReporter(args.json);
     let last = { valLoss: NaN };
     let since = performance.now();
     let stepsSince = 0;
-    for (let step = 0; step < args.steps; step++) {
+    for (let step = resumed?.point.steps ?? 0; step < args.steps; step++) {
       trainer.trainStep(nanoGptLearningRate(step, schedule));
       stepsSince++;
       const done = step + 1;
@@ -159,6 +190,10 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
         // Waits for the GPU (no readback), so at most ten steps are queued and progress is real.
         await engine.device.queue.onSubmittedWorkDone();
         bar.update(`step ${done}/${args.steps}`, done / args.steps);
+      }
+      if (done !== args.steps && checkpointDue(done, args.checkpointEvery)) {
+        await save(trainer);
+        say(`webgpu-dl: checkpoint at step ${done} saved to ${args.out}`);
       }
       if (done % args.evalEvery !== 0 && done !== args.steps) continue;
       await trainer.lastLoss(); // waits for the steps, and throws if they diverged
@@ -172,10 +207,7 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
     }
     if (args.out) {
       const optimizerFile = optimizerPath(args.out);
-      await writeFilesAtomically([
-        { path: args.out, data: await trainer.checkpoint(recipeOf(args)) },
-        { path: optimizerFile, data: await trainer.optimizerCheckpoint() },
-      ]);
+      await save(trainer);
       say(`webgpu-dl: weights saved to ${args.out} (safetensors, with the configuration and vocabulary; \`webgpu-dl sample --weights ${args.out}\`), AdamW's state to ${optimizerFile}`);
     }
     const seconds = (performance.now() - started) / 1000;
@@ -185,4 +217,21 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
     trainer?.dispose();
     await engine?.close();
   }
+}
+
+/** What a resumed run must share with the run that saved its checkpoint: everything that decides the result. */
+function runSettings(args: TransformerArgs, data: string): RunSettings {
+  const { context, layers, heads, dim, dropout, batch, steps, lr, seed } = args;
+  const flags = { context, layers, heads, dim, dropout, batch, steps, lr, seed };
+  return { model: 'transformer', data, ...Object.fromEntries(Object.entries(flags).map(([k, v]) => [`--${k}`, String(v)])) };
+}
+
+/** Reads and checks a checkpoint to resume from, before any GPU work. */
+async function readResume(path: string, settings: RunSettings, steps: number) {
+  const { weights, optimizer } = await readCheckpointPair(path, optimizerPath(path));
+  const { metadata } = decodeSafetensors(weights, { source: path });
+  const point = readResumePoint(metadata, path);
+  checkSameRun(path, point.settings, settings);
+  if (point.steps >= steps) throw new ResumeError(`--resume ${path}: the checkpoint is at step ${point.steps} of ${steps}; that run is complete`);
+  return { point, weights, optimizer, kernels: readKernelConfigs(metadata, path) };
 }

@@ -3,13 +3,14 @@ import { evenlySpacedStarts, VALIDATION_WINDOWS, WindowSampler, type TextCorpus 
 import { GpuText, type WindowGather } from '../data/text_windows.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
+import type { PassTiming } from '../gpu/profiler.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import { ParameterStore } from '../graph/params.js';
 import type { CharTransformer } from '../models/transformer.js';
 import { crossEntropy } from '../nn/cross_entropy.js';
 import type { Optimizer } from '../optim/optimizers.js';
-import { checkReserved, encodeOptimizerState, runMetadata } from './optimizer_checkpoint.js';
-import { encodeSafetensors, type NamedTensor } from './safetensors.js';
+import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
+import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 import { transformerMetadata } from './text_checkpoint.js';
 
 /** Options of `TextTrainer.create`. */
@@ -25,6 +26,15 @@ export interface TextTrainerOptions {
   clipNorm?: number;
   /** Fixed windows each loss estimate averages, in each split; default VALIDATION_WINDOWS (200). */
   evalWindows?: number;
+}
+
+/** How far a trainer has trained: what a resumed trainer must start from to go on as this one would. */
+export interface TextProgress {
+  /** Training steps taken (each drew `batch` windows from the seed's stream). */
+  steps: number;
+  /** The compiled training step's runs (its per-run random streams: dropout masks) and updates. */
+  runs: number;
+  updates: number;
 }
 
 /** Mean cross-entropy (nats per character) over fixed windows of each split. */
@@ -44,6 +54,8 @@ type Tokens = 'x' | 'labels';
 export class TextTrainer implements Disposable {
   readonly store: ParameterStore;
   private disposed = false;
+  /** Training steps taken, so windows drawn from the sampler = taken · batch. */
+  private taken = 0;
 
   private constructor(
     private readonly o: TextTrainerOptions,
@@ -124,8 +136,45 @@ export class TextTrainer implements Disposable {
   trainStep(lr: number): void {
     this.check();
     this.o.optimizer.lr = lr;
-    this.gather.setStarts(this.sampler.next(this.starts));
+    this.drawWindows();
     this.step.run({}, { before: (encoder) => this.gather.encode(encoder) });
+  }
+
+  /** Where training stands; `resume` on a new trainer of the same model, text and seed continues from it. */
+  get progress(): TextProgress {
+    return { steps: this.taken, runs: this.step.runCount, updates: this.step.step };
+  }
+
+  /**
+   * Continues the training of a checkpoint: loads its weights and optimizer state (which must be a
+   * pair written together, for this model), then moves the window stream and the step's random
+   * streams and update count to `progress`, so the next `trainStep` is the one the saving trainer
+   * would have taken next. Call on a fresh trainer, before any step.
+   */
+  resume(weights: Uint8Array, optimizerState: Uint8Array, progress: TextProgress, source = 'checkpoint'): void {
+    this.check();
+    if (this.taken !== 0 || this.step.runCount !== 0) throw new ShapeError(`TextTrainer.resume: this trainer has already taken ${this.taken} steps; resume on a fresh one`);
+    const { tensors, metadata } = decodeSafetensors(weights, { source, requireFinite: true });
+    checkCheckpoint(new Map(this.store.stateDict.map((p) => [p.name, p.shape])), tensors);
+    const loaded = checkPairing(this.store, 'weights', metadata);
+    for (const t of tensors.values()) this.store.write(t.name, t.data);
+    loaded();
+    loadOptimizerState(this.store, this.o.optimizer, optimizerState, `${source} optimizer state`);
+    // The sampler is a seeded stream: replaying its draws puts it where the saving run left it.
+    for (let i = 0; i < progress.steps; i++) this.sampler.next(this.starts);
+    this.taken = progress.steps;
+    this.step.continueFrom(progress.runs, progress.updates);
+  }
+
+  /**
+   * Runs one training step at learning rate `lr` with every kernel in a compute pass of its own and
+   * returns their GPU times, in launch order: where a step's time goes. The step is a real one.
+   */
+  profile(lr: number): Promise<PassTiming[]> {
+    this.check();
+    this.o.optimizer.lr = lr;
+    this.drawWindows();
+    return this.step.profile({}, { before: (encoder) => this.gather.encode(encoder) });
   }
 
   /** The last training batch's loss; waits for the GPU, and throws a DivergenceError if training halted on a non-finite value. */
@@ -186,6 +235,11 @@ export class TextTrainer implements Disposable {
   /** Disposes the trainer at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  private drawWindows(): void {
+    this.gather.setStarts(this.sampler.next(this.starts));
+    this.taken++;
   }
 
   private check(): void {
