@@ -176,11 +176,11 @@ export class Autotuner {
     return `${this.adapterKey()}|${shapeClass}`;
   }
 
-  /** The candidates whose every launch this device's limits accept. */
+  /** The candidates whose every launch this device's limits and features accept. */
   private fitting(shapeClass: string, candidates: readonly TuneCandidate[]): TuneCandidate[] {
     if (candidates.length === 0) throw new KernelError(shapeClass, 'the autotuner was given no candidates');
     const limits = this.engine.info.limits;
-    const refusals = candidates.map((c) => [c.spec, ...(c.after ?? []).map((a) => a.spec)].map((s) => limitRefusal(s, limits)).find(Boolean));
+    const refusals = candidates.map((c) => [c.spec, ...(c.after ?? []).map((a) => a.spec)].map((s) => limitRefusal(s, limits, this.engine.info.features)).find(Boolean));
     const fitting = candidates.filter((_, i) => !refusals[i]);
     if (fitting.length === 0) {
       throw new KernelError(shapeClass, `no kernel configuration fits this device: ${refusals.join('; ')}; use smaller shapes or a device with larger limits`);

@@ -8,7 +8,14 @@ export interface EngineInfo {
   description: string;
   /** True when running on a software rasteriser (SwiftShader) rather than a GPU. */
   software: boolean;
+  /** The device's features; `subgroups` among them lets the autotuner offer subgroup kernels. */
   features: string[];
+  /**
+   * Subgroup sizes the adapter reports (GPUAdapterInfo.subgroupMinSize / subgroupMaxSize), where it
+   * has subgroups and reports them: 4 on SwiftShader, 32 on NVIDIA, 32 or 64 on AMD. Kernels are
+   * written for any size WGSL allows (4 to 128); these say which sizes were exercised.
+   */
+  subgroupSizes?: { min: number; max: number };
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -59,7 +66,15 @@ export async function openDevice(powerPreference: GPUPowerPreference | undefined
     description,
     software: software || /swiftshader/i.test(`${a?.vendor} ${a?.architecture} ${description}`),
     features: [...device.features].sort(),
+    ...subgroupSizes(device, a),
     limits: Object.fromEntries(WANTED_LIMITS.map((n) => [n, device.limits[n]])) as EngineInfo['limits'],
   };
   return { gpu, device, info };
+}
+
+function subgroupSizes(device: GPUDevice, info: GPUAdapterInfo | undefined): Pick<EngineInfo, 'subgroupSizes'> {
+  const sizes = info as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+  const [min, max] = [sizes?.subgroupMinSize, sizes?.subgroupMaxSize];
+  if (!device.features.has('subgroups') || typeof min !== 'number' || typeof max !== 'number') return {};
+  return { subgroupSizes: { min, max } };
 }

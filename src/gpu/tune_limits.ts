@@ -34,11 +34,25 @@ export function workgroupNeeds(spec: Pick<KernelSpec, 'code' | 'constants'>): Wo
   return { size, invocations: size[0] * size[1] * size[2], workgroupBytes };
 }
 
+/** WGSL `enable` extensions and the device features they need. */
+const FEATURE_OF_EXTENSION: Record<string, string> = { f16: 'shader-f16', subgroups: 'subgroups' };
+
+/** The device features `code` needs: those of its `enable` directives (unknown names as written). */
+export function requiredFeatures(code: string): string[] {
+  const names = [...code.matchAll(/^\s*enable\s+([\w\s,]+);/gm)].flatMap((m) => m[1].split(',').map((n) => n.trim()).filter(Boolean));
+  return [...new Set(names.map((n) => FEATURE_OF_EXTENSION[n] ?? n))];
+}
+
 /**
- * Why the device refuses `spec` (the limit, its value and the kernel's need), or undefined when it
- * accepts it or the need cannot be read (the pipeline's own validation then decides).
+ * Why the device refuses `spec` (a feature it lacks, or the limit, its value and the kernel's
+ * need), or undefined when it accepts it or the need cannot be read (the pipeline's own
+ * validation then decides). `features`: the device's (EngineInfo.features); omitted, not checked.
  */
-export function limitRefusal(spec: KernelSpec, limits: Limits): string | undefined {
+export function limitRefusal(spec: KernelSpec, limits: Limits, features?: readonly string[]): string | undefined {
+  if (features) {
+    const missing = requiredFeatures(spec.code).find((f) => !features.includes(f));
+    if (missing) return `${spec.name} needs the device feature '${missing}', which this device does not have`;
+  }
   const needs = workgroupNeeds(spec);
   const checks: [string, number, number][] = [];
   if (needs) {

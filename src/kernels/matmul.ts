@@ -2,6 +2,7 @@ import type { MatmulShaderOptions } from '../../shaders/matmul.js';
 import { matmulDoubleBufferedShader } from '../../shaders/matmul_double_buffered.js';
 import { matmulRegistersShader } from '../../shaders/matmul_registers.js';
 import { matmulSplitKReduceShader } from '../../shaders/matmul_splitk.js';
+import { matmulSubgroupShader } from '../../shaders/matmul_subgroup.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
 import { matmulTiledShader } from '../../shaders/matmul_tiled.js';
 import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
@@ -46,10 +47,13 @@ export interface MatmulParams {
  * `tiled`: (wgY·tm)×(wgX·tn) tiles staged in workgroup memory, K step bk. `splits` > 1 splits K
  * into that many chunks summed by a second launch. `double`: like `tiled` with two tiles per operand,
  * the next K step staged while the current one is multiplied (shaders/matmul_double_buffered.ts).
+ * `subgroup`: like `registers`, quads of invocations sharing operand fragments through subgroup
+ * operations (shaders/matmul_subgroup.ts); its WGSL enables `subgroups`, so the autotuner offers it
+ * only on devices with that feature (tune_limits.ts).
  */
 export interface MatmulConfig {
   id: string;
-  kind: 'registers' | 'tiled' | 'double';
+  kind: 'registers' | 'tiled' | 'double' | 'subgroup';
   tm: number;
   tn: number;
   wgX: number;
@@ -67,8 +71,16 @@ function tiled(tm: number, tn: number, wgX: number, wgY: number, bk: number): Ma
   return { id: `tile${wgY * tm}x${wgX * tn}-k${bk}`, kind: 'tiled', tm, tn, wgX, wgY, bk, splits: 1 };
 }
 
-function doubleBuffered(tm: number, tn: number, wgX: number, wgY: number, bk: number): MatmulConfig {
-  return { id: `dbuf${wgY * tm}x${wgX * tn}-r${tm}x${tn}-k${bk}`, kind: 'double', tm, tn, wgX, wgY, bk, splits: 1 };
+function doubleBuffered(tm: number, tn: number, wgX: number, wgY: number, bk: number, splits = 1): MatmulConfig {
+  const split = splits > 1 ? `-split${splits}` : '';
+  return { id: `dbuf${wgY * tm}x${wgX * tn}-r${tm}x${tn}-k${bk}${split}`, kind: 'double', tm, tn, wgX, wgY, bk, splits };
+}
+
+function subgroup(tm: number, tn: number, wgX: number, wgY: number, splits = 1): MatmulConfig {
+  // Quads take 2×2 groups of blocks: both workgroup sides even.
+  if (wgX % 2 !== 0 || wgY % 2 !== 0) throw new Error(`matmul subgroup config: workgroup ${wgX}×${wgY} must have even sides`);
+  const split = splits > 1 ? `-split${splits}` : '';
+  return { id: `sg${tm}x${tn}-wg${wgX}x${wgY}${split}`, kind: 'subgroup', tm, tn, wgX, wgY, bk: 4, splits };
 }
 
 /** Every configuration this family knows, by id (tests force each one). */
@@ -90,6 +102,19 @@ export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
   // devices with smaller workgroup limits (WebGPU compatibility mode's 128 invocations).
   doubleBuffered(8, 8, 16, 16, 8),
   doubleBuffered(8, 8, 8, 8, 8),
+  // Sized for GPU limits (1024 invocations, 48 KiB of workgroup memory; refused on smaller devices,
+  // SwiftShader included, by tune_limits.ts): a 128×128 tile of 32×32 invocations with 4×4 blocks,
+  // and a 256×128 tile of 16×32 invocations with 8×8 blocks and a K step of 16 in exactly 48 KiB.
+  doubleBuffered(4, 4, 32, 32, 8),
+  doubleBuffered(8, 8, 16, 32, 16),
+  // Split-K on a 64×64 tile: a long reduction into a small output (the CNN's 9216→128 layer, 64
+  // rows per batch) becomes 2·splits workgroups instead of 2.
+  doubleBuffered(8, 8, 8, 8, 8, 8),
+  doubleBuffered(8, 8, 8, 8, 8, 32),
+  // Subgroup quads sharing operand fragments (devices with the `subgroups` feature).
+  subgroup(8, 8, 8, 8),
+  subgroup(4, 4, 16, 4),
+  subgroup(4, 4, 16, 4, 16),
 ];
 
 function config(id: string): MatmulConfig {
@@ -144,11 +169,15 @@ export function matmulCandidates(p: MatmulParams): MatmulConfig[] {
     const split = ['reg4x4-wg16x4-split4', 'reg4x4-wg16x4-split16'].filter((id) => p.K / config(id).splits >= 64);
     const tinyOutput = p.batch * p.M * p.N <= 4096;
     ids.push(...(tinyOutput ? [...split, ...direct] : [...direct, ...split]));
+    // For GPUs: the same splits on a 64×64 double-buffered tile, and on subgroup quads.
+    const gpuSplit = ['dbuf64x64-r8x8-k8-split8', 'dbuf64x64-r8x8-k8-split32', 'sg4x4-wg16x4-split16'];
+    ids.push(...gpuSplit.filter((id) => p.K / config(id).splits >= 64));
   } else if (kind === 'small') {
     ids.push(...(few ? ['reg4x4-wg16x4', 'reg8x8-wg8x8'] : ['reg8x8-wg8x8', 'reg4x4-wg16x4']), 'reg4x8-wg8x8', 'tile32x64-k8', 'dbuf64x64-r8x8-k8');
+    ids.push('sg8x8-wg8x8', 'sg4x4-wg16x4');
   } else {
     ids.push('reg8x8-wg8x8', 'reg4x8-wg8x8', 'reg8x4-wg8x8', 'reg4x4-wg16x4', 'tile64x64-k16', 'tile32x64-k8');
-    ids.push('dbuf128x128-r8x8-k8', 'dbuf64x64-r8x8-k8');
+    ids.push('dbuf128x128-r8x8-k8', 'dbuf64x64-r8x8-k8', 'dbuf128x128-r4x4-k8', 'dbuf256x128-r8x8-k16', 'sg8x8-wg8x8');
   }
   return ids.map(config);
 }
@@ -203,12 +232,13 @@ function shaderOptions(p: MatmulParams, partial: boolean): MatmulShaderOptions {
 
 function productSpec(p: MatmulParams, c: MatmulConfig, partial: boolean, splits: number, kChunk: number): KernelSpec {
   const o = shaderOptions(p, partial);
-  const code =
-    c.kind === 'tiled'
-      ? matmulTiledShader(o, c.tm, c.tn, c.bk)
-      : c.kind === 'double'
-        ? matmulDoubleBufferedShader(o, c.tm, c.tn, c.bk)
-        : matmulRegistersShader(o, c.tm, c.tn);
+  const shaders: Record<MatmulConfig['kind'], () => string> = {
+    tiled: () => matmulTiledShader(o, c.tm, c.tn, c.bk),
+    double: () => matmulDoubleBufferedShader(o, c.tm, c.tn, c.bk),
+    subgroup: () => matmulSubgroupShader(o, c.tm, c.tn),
+    registers: () => matmulRegistersShader(o, c.tm, c.tn),
+  };
+  const code = shaders[c.kind]();
   const bindings: BindingKind[] = ['read', 'read'];
   if (o.bias && !partial) bindings.push('read');
   if (o.prologue && !partial) bindings.push('read');

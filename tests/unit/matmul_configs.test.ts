@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matmul, matmulWithRowSum } from '../../src/eager/matmul.js';
 import { tensor } from '../../src/eager/tensor.js';
+import { workgroupNeeds } from '../../src/gpu/tune_limits.js';
 import { MATMUL_CONFIGS, matmulProgram } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
 import { expectClose } from '../helpers/compare.js';
@@ -14,6 +15,16 @@ const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
 const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
 
 /**
+ * The configurations within WebGPU's default workgroup limits (256 invocations, 16 KiB), which
+ * every device accepts at their own size. Those sized for GPU limits are tested at smaller
+ * workgroups of the same WGSL (matmul_gpu_limits.test.ts).
+ */
+const FITTING = MATMUL_CONFIGS.filter((c) => {
+  const needs = workgroupNeeds(matmulProgram({ batch: 1, M: 64, N: 64, K: 64, transA: false, transB: false }, c).launches[0].spec)!;
+  return needs.invocations <= 256 && needs.workgroupBytes <= 16384;
+});
+
+/**
  * Every configuration, forced, under every transposition. Half the cases use a shape with no side
  * a multiple of 4 (scalar loads, K tail, partial tiles) plus bias and leaky_relu; the other half an
  * aligned, batched shape (vec4 loads everywhere, still not a multiple of any tile, K not a multiple
@@ -22,7 +33,11 @@ const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, r
  * kernel rather than adding one, keeping the number of compiled variants unchanged.
  */
 describe('matmul configurations', () => {
-  MATMUL_CONFIGS.forEach((config, j) => {
+  it('leave out only the GPU-sized ones', () => {
+    expect(MATMUL_CONFIGS.filter((c) => !FITTING.includes(c)).map((c) => c.id)).toEqual(['dbuf128x128-r4x4-k8', 'dbuf256x128-r8x8-k16']);
+  });
+
+  FITTING.forEach((config, j) => {
     [
       [false, false],
       [true, false],

@@ -31,7 +31,7 @@ describe('workgroup needs read from the WGSL', () => {
       expect(needs!.invocations, c.id).toBe(c.wgX * c.wgY);
       // Tiled: two vec4 tiles of BK × (rows / 4) and BK × (cols / 4), twice when double-buffered;
       // register blocks use none.
-      const copies = { registers: 0, tiled: 1, double: 2 }[c.kind];
+      const copies = { registers: 0, subgroup: 0, tiled: 1, double: 2 }[c.kind];
       const tiles = copies * 16 * c.bk * ((c.wgY * c.tm) / 4 + (c.wgX * c.tn) / 4);
       expect(needs!.workgroupBytes, c.id).toBe(tiles);
     }
@@ -69,7 +69,13 @@ describe('candidates sized for the device', () => {
     // 2 × 64 × 16 vec4s = 32 KiB of workgroup memory.
     expect(limitRefusal(specOf(deep), SMALL)).toMatch(/maxComputeWorkgroupStorageSize 32768, over this device's 16384/);
     expect(limitRefusal(specOf(deep), GPU)).toBeUndefined();
-    for (const c of matmulCandidates(P)) expect(limitRefusal(specOf(c), SMALL), c.id).toBeUndefined();
+    // Every candidate fits a GPU's limits; on WebGPU's minimums only the GPU-sized tiles are refused.
+    for (const c of matmulCandidates(P)) {
+      expect(limitRefusal(specOf(c), GPU), c.id).toBeUndefined();
+      const refused = limitRefusal(specOf(c), SMALL) !== undefined;
+      expect(refused, c.id).toBe(c.wgX * c.wgY > 256 || workgroupNeeds(specOf(c))!.workgroupBytes > 16384);
+    }
+    expect(matmulCandidates(P).filter((c) => limitRefusal(specOf(c), SMALL)).map((c) => c.id)).toEqual(['dbuf128x128-r4x4-k8', 'dbuf256x128-r8x8-k16']);
   });
 
   describe('on this device', () => {
@@ -81,8 +87,9 @@ describe('candidates sized for the device', () => {
       expect(limitRefusal(specOf(oversized), limits)).toMatch(/maxComputeInvocationsPerWorkgroup|maxComputeWorkgroupSizeY/);
       await expect(engine().pipelines.get(specOf(oversized))).rejects.toThrow(KernelError);
       for (const c of matmulCandidates(P)) {
-        expect(limitRefusal(specOf(c), limits), c.id).toBeUndefined();
-        await expect(engine().pipelines.get(specOf(c))).resolves.toBeDefined();
+        const pipeline = engine().pipelines.get(specOf(c));
+        if (limitRefusal(specOf(c), limits, engine().info.features)) await expect(pipeline, c.id).rejects.toThrow(KernelError);
+        else await expect(pipeline, c.id).resolves.toBeDefined();
       }
     });
 
