@@ -53,7 +53,7 @@ export { crossEntropy, type CrossEntropyOutputs } from './nn/cross_entropy.js';
 export { Dropout } from './nn/dropout.js';
 export { CausalSelfAttention } from './nn/attention.js';
 export { Optimizer, SGD, Adam, AdamW } from './optim/optimizers.js';
-export type { SGDConfig, AdamConfig, NonFiniteMode } from './kernels/optimizer.js';
+export type { SGDConfig, AdamConfig, NonFiniteMode, UniformImage } from './kernels/optimizer.js';
 export { decodeStepHealth, type StepHealth } from './graph/step_health.js';
 export { mnistMlp, mnistCnn } from './models/mnist.js';
 export { mlpGenerator, mlpDiscriminator } from './models/gan.js';

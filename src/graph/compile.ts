@@ -4,7 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import { DisposedError, DivergenceError, ShapeError } from '../gpu/errors.js';
 import { checkStepLimits } from './check_limits.js';
 import { TimestampProfiler, type PassTiming } from '../gpu/profiler.js';
-import { finiteCheckUniforms, type NonFiniteMode } from '../kernels/optimizer.js';
+import type { NonFiniteMode } from '../kernels/optimizer.js';
 import { STEP_HEALTH_WORDS } from '../../shaders/lib/step_health.js';
 import { gradients } from './autodiff.js';
 import { createGraph } from './graph.js';
@@ -17,7 +17,7 @@ import { fuseEpilogues } from './passes/fuse_epilogues.js';
 import { eliminateDeadOps, scheduleOf } from './passes/schedule.js';
 import { encodeLaunch } from '../gpu/launch.js';
 import { DispatchList, Plan } from './plan.js';
-import { buildUpdate, type UpdateLaunches } from './update_launches.js';
+import { buildUpdate, writeUpdateUniforms, type UpdateLaunches } from './update_launches.js';
 import type { UpdateRule } from './update.js';
 
 /** The shape and dtype (default f32) of one input of a compiled step. */
@@ -292,10 +292,7 @@ export class CompiledStep<I extends string> implements Disposable {
     this.write(feeds);
     if (this.update) {
       this.steps++;
-      const t = this.update.store.nextOptimizerStep();
-      this.engine.device.queue.writeBuffer(this.update.uniform, 0, this.update.rule.uniforms(this.update.n, t));
-      const { check, n } = this.update;
-      this.engine.device.queue.writeBuffer(check.uniform, 0, finiteCheckUniforms(n, this.steps, check.mode, check.words));
+      writeUpdateUniforms(this.engine.device.queue, this.update, this.update.store.nextOptimizerStep(), this.steps);
     }
     this.plan.prepareRun(this.runs++ % 0x100000000);
     return this.engine.device.createCommandEncoder(STEP_ENCODER);

@@ -1,7 +1,8 @@
 import type { BufferRange } from '../gpu/buffers.js';
 import type { Engine } from '../gpu/engine.js';
+import { KernelError } from '../gpu/errors.js';
 import { makeLaunch, type Launch } from '../gpu/launch.js';
-import { clipGradNormProgram, finiteCheckKernel, type NonFiniteMode } from '../kernels/optimizer.js';
+import { clipGradNormProgram, finiteCheckKernel, finiteCheckUniforms, UniformImage, type NonFiniteMode } from '../kernels/optimizer.js';
 import { STEP_HEALTH_WORDS } from '../../shaders/lib/step_health.js';
 import type { StepGraph } from './compile.js';
 import type { ParameterStore } from './params.js';
@@ -13,6 +14,8 @@ import type { UpdateRule } from './update.js';
 export interface UpdateLaunches {
   launches: Launch[];
   uniform: GPUBuffer;
+  /** The update kernel's uniforms, made once: the rule rewrites what changes in place each step. */
+  image: UniformImage;
   /** The finite check's uniforms (its run number changes every run) and the record it marks. */
   check: { uniform: GPUBuffer; words: Uint32Array<ArrayBuffer>; mode: NonFiniteMode };
   health: GPUBuffer;
@@ -46,9 +49,21 @@ export async function buildUpdate(engine: Engine, m: NonNullable<StepGraph['mini
     }
   }
   const spec = m.optimizer.kernel(n, 1, true);
+  if (!spec.uniforms) throw new KernelError(spec.name, 'an optimizer kernel must take uniforms (the step count and learning rate change every step)');
   const stateBuffers = m.optimizer.stateKeys.map((k) => store.state(k));
   const launch = await makeLaunch(engine, spec, [store.paramBuffer, store.gradBuffer, ...stateBuffers, health], owned);
   launches.push(launch);
-  // Both uniforms are rewritten every step.
-  return { launches, uniform: launch.uniform!, check: { uniform: check.uniform!, words: new Uint32Array(4), mode }, health, rule: m.optimizer, n, store };
+  // Both uniforms are rewritten every step (writeUpdateUniforms).
+  return { launches, uniform: launch.uniform!, image: new UniformImage(spec.uniforms.slice(0)), check: { uniform: check.uniform!, words: new Uint32Array(4), mode }, health, rule: m.optimizer, n, store };
+}
+
+/**
+ * Writes the uniforms of update number `t` (the store's count) and run `step` of this compiled step
+ * into their preallocated images and queues them; allocates nothing.
+ */
+export function writeUpdateUniforms(queue: GPUQueue, update: UpdateLaunches, t: number, step: number): void {
+  update.rule.writeUniforms(update.image, t);
+  queue.writeBuffer(update.uniform, 0, update.image.bytes);
+  const { check, n } = update;
+  queue.writeBuffer(check.uniform, 0, finiteCheckUniforms(n, step, check.mode, check.words));
 }

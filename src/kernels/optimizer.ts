@@ -36,23 +36,64 @@ function nonNegative(op: string, what: string, v: number): void {
 }
 
 /**
+ * A kernel's uniform image with u32 and f32 views of the same bytes: made once per compiled step
+ * and rewritten in place, so a training step allocates no uniform data.
+ */
+export class UniformImage {
+  /** The image's words read as unsigned integers (counts, the step number). */
+  readonly u32: Uint32Array<ArrayBuffer>;
+  /** The same words read as floats (rates, coefficients). */
+  readonly f32: Float32Array<ArrayBuffer>;
+
+  /** @param bytes the image, a whole number of 16-byte rows, viewed in place (not copied) */
+  constructor(readonly bytes: ArrayBuffer) {
+    this.u32 = new Uint32Array(bytes);
+    this.f32 = new Float32Array(bytes);
+  }
+}
+
+/** Bytes of a uniform image of `words` 4-byte fields: whole 16-byte rows, as WGSL lays a struct out. */
+function imageOf(words: number): UniformImage {
+  return new UniformImage(new ArrayBuffer(Math.max(16, Math.ceil(words / 4) * 16)));
+}
+
+/** Checks SGD's settings, naming the bad one; `lr` alone may change later (see `checkLearningRate`). */
+export function checkSgdConfig(c: SGDConfig): void {
+  const momentum = c.momentum ?? 0;
+  nonNegative('sgd', 'lr', c.lr);
+  nonNegative('sgd', 'momentum', momentum);
+  nonNegative('sgd', 'weightDecay', c.weightDecay ?? 0);
+  if (c.nesterov && (momentum <= 0 || (c.dampening ?? 0) !== 0)) {
+    throw new ShapeError('sgd: Nesterov momentum requires momentum > 0 and dampening = 0, as in torch.optim.SGD');
+  }
+}
+
+/** A learning rate set between steps (by a schedule, say): checked when set, not at the next step. */
+export function checkLearningRate(op: string, lr: number): void {
+  nonNegative(op, 'lr', lr);
+}
+
+/**
  * The uniform image of an SGD step: what a compiled plan rewrites each step (t changes, and lr under
  * a schedule) without touching the pipeline. Layout: n, t, nesterov, lr, momentum, dampening, weight_decay.
  */
 export function sgdUniforms(n: number, c: SGDConfig, t: number): ArrayBuffer {
-  const momentum = c.momentum ?? 0;
-  const dampening = c.dampening ?? 0;
+  checkSgdConfig(c);
+  const image = imageOf(7);
+  image.u32[0] = n;
+  image.u32[2] = c.nesterov ? 1 : 0;
+  image.f32[4] = c.momentum ?? 0;
+  image.f32[5] = c.dampening ?? 0;
+  image.f32[6] = c.weightDecay ?? 0;
+  writeSgdStep(image, c, t);
+  return image.bytes;
+}
+
+/** Rewrites the words of an SGD image that change between steps: t and lr. Allocates nothing. */
+export function writeSgdStep(image: UniformImage, c: SGDConfig, t: number): void {
   checkStep('sgd', t);
-  nonNegative('sgd', 'lr', c.lr);
-  nonNegative('sgd', 'momentum', momentum);
-  nonNegative('sgd', 'weightDecay', c.weightDecay ?? 0);
-  if (c.nesterov && (momentum <= 0 || dampening !== 0)) {
-    throw new ShapeError('sgd: Nesterov momentum requires momentum > 0 and dampening = 0, as in torch.optim.SGD');
-  }
-  return new UniformWriter()
-    .u32(n, t, c.nesterov ? 1 : 0)
-    .f32(c.lr, momentum, dampening, c.weightDecay ?? 0)
-    .finish();
+  image.u32[1] = t;
+  image.f32[3] = c.lr;
 }
 
 /**
@@ -72,27 +113,47 @@ export function sgdKernel(n: number, c: SGDConfig, t: number, guarded = false): 
   };
 }
 
+/** Checks Adam's or AdamW's settings, naming the bad one; `lr` alone may change later. */
+export function checkAdamConfig(c: AdamConfig, decoupled: boolean): void {
+  const op = decoupled ? 'adamw' : 'adam';
+  const { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = c;
+  nonNegative(op, 'lr', lr);
+  nonNegative(op, 'eps', eps);
+  nonNegative(op, 'weightDecay', c.weightDecay ?? 0);
+  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
+    if (!(b >= 0 && b < 1)) throw new ShapeError(`${op}: ${name} ${b} must lie in [0, 1)`);
+  }
+}
+
 /**
  * The uniform image of an Adam (decoupled = false) or AdamW step t. Layout: n, t, lr, beta1, beta2,
  * eps, l2, decay, step_size, bc2_sqrt; the bias corrections come from t here, in float64.
  */
 export function adamUniforms(n: number, c: AdamConfig, t: number, decoupled: boolean): ArrayBuffer {
-  const op = decoupled ? 'adamw' : 'adam';
-  const { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = c;
+  checkAdamConfig(c, decoupled);
+  const image = imageOf(10);
+  image.u32[0] = n;
+  image.f32[3] = c.beta1 ?? 0.9;
+  image.f32[4] = c.beta2 ?? 0.999;
+  image.f32[5] = c.eps ?? 1e-8;
+  image.f32[6] = decoupled ? 0 : (c.weightDecay ?? 0);
+  writeAdamStep(image, c, t, decoupled);
+  return image.bytes;
+}
+
+/**
+ * Rewrites the words of an Adam or AdamW image that change between steps: t, lr, and what derives
+ * from them (the decoupled decay lr·λ, the step size lr/(1−β1ᵗ), √(1−β2ᵗ)). Allocates nothing.
+ */
+export function writeAdamStep(image: UniformImage, c: AdamConfig, t: number, decoupled: boolean): void {
+  checkStep(decoupled ? 'adamw' : 'adam', t);
+  const lr = c.lr ?? 1e-3;
   const weightDecay = c.weightDecay ?? (decoupled ? 1e-2 : 0);
-  checkStep(op, t);
-  nonNegative(op, 'lr', lr);
-  nonNegative(op, 'eps', eps);
-  nonNegative(op, 'weightDecay', weightDecay);
-  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
-    if (!(b >= 0 && b < 1)) throw new ShapeError(`${op}: ${name} ${b} must lie in [0, 1)`);
-  }
-  const bc1 = 1 - beta1 ** t;
-  const bc2 = 1 - beta2 ** t;
-  return new UniformWriter()
-    .u32(n, t)
-    .f32(lr, beta1, beta2, eps, decoupled ? 0 : weightDecay, decoupled ? lr * weightDecay : 0, lr / bc1, Math.sqrt(bc2))
-    .finish();
+  image.u32[1] = t;
+  image.f32[2] = lr;
+  image.f32[7] = decoupled ? lr * weightDecay : 0;
+  image.f32[8] = lr / (1 - (c.beta1 ?? 0.9) ** t);
+  image.f32[9] = Math.sqrt(1 - (c.beta2 ?? 0.999) ** t);
 }
 
 /** One Adam (decoupled = false) or AdamW step over n elements. Bindings: param, grad, m, v, [health] (when `guarded`). */

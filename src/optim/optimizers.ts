@@ -1,4 +1,15 @@
-import { adamKernel, adamUniforms, sgdKernel, sgdUniforms, type AdamConfig, type SGDConfig } from '../kernels/optimizer.js';
+import {
+  adamKernel,
+  checkAdamConfig,
+  checkLearningRate,
+  checkSgdConfig,
+  sgdKernel,
+  writeAdamStep,
+  writeSgdStep,
+  type AdamConfig,
+  type SGDConfig,
+  type UniformImage,
+} from '../kernels/optimizer.js';
 import type { UpdateRule } from '../graph/update.js';
 
 /**
@@ -9,23 +20,25 @@ export abstract class Optimizer implements UpdateRule {
   abstract readonly name: string;
   /** Per-parameter state buffers, named as torch.optim names them (checkpoints use these names). */
   abstract readonly stateKeys: readonly string[];
+  /** The learning rate of the next step; a negative or NaN rate is refused when set. */
   abstract lr: number;
   abstract kernel(n: number, step: number, guarded?: boolean): ReturnType<UpdateRule['kernel']>;
-  /** The update kernel's uniform values for `n` parameters at step `step` (1-based), learning rate included. */
-  abstract uniforms(n: number, step: number): ArrayBuffer;
+  /** Rewrites the uniform values that change between steps (step count, learning rate) in place. */
+  abstract writeUniforms(image: UniformImage, step: number): void;
 }
 
 /** torch.optim.SGD: momentum, dampening, Nesterov, L2 weight decay. */
 export class SGD extends Optimizer {
   readonly name = 'sgd';
   readonly stateKeys: readonly string[];
-  private config: SGDConfig;
+  /** A private copy: only `lr` changes, in place, so a schedule's steps allocate nothing. */
+  private readonly config: SGDConfig;
 
   constructor(config: SGDConfig) {
     super();
     this.config = { ...config };
     this.stateKeys = (config.momentum ?? 0) > 0 ? ['momentum_buffer'] : [];
-    sgdUniforms(1, this.config, 1); // validates now, not at the first step
+    checkSgdConfig(this.config); // now, not at the first step
   }
 
   get lr(): number {
@@ -33,15 +46,16 @@ export class SGD extends Optimizer {
   }
 
   set lr(value: number) {
-    this.config = { ...this.config, lr: value };
+    checkLearningRate('sgd', value);
+    this.config.lr = value;
   }
 
   kernel(n: number, step: number, guarded = false) {
     return sgdKernel(n, this.config, step, guarded);
   }
 
-  uniforms(n: number, step: number) {
-    return sgdUniforms(n, this.config, step);
+  writeUniforms(image: UniformImage, step: number): void {
+    writeSgdStep(image, this.config, step);
   }
 }
 
@@ -49,7 +63,8 @@ export class SGD extends Optimizer {
 export class Adam extends Optimizer {
   readonly name: string;
   readonly stateKeys = ['exp_avg', 'exp_avg_sq'];
-  private config: AdamConfig;
+  /** A private copy: only `lr` changes, in place, so a schedule's steps allocate nothing. */
+  private readonly config: AdamConfig;
 
   constructor(
     config: AdamConfig = {},
@@ -58,7 +73,7 @@ export class Adam extends Optimizer {
     super();
     this.name = decoupled ? 'adamw' : 'adam';
     this.config = { lr: 1e-3, ...config };
-    adamUniforms(1, this.config, 1, decoupled);
+    checkAdamConfig(this.config, decoupled);
   }
 
   get lr(): number {
@@ -66,15 +81,16 @@ export class Adam extends Optimizer {
   }
 
   set lr(value: number) {
-    this.config = { ...this.config, lr: value };
+    checkLearningRate(this.name, value);
+    this.config.lr = value;
   }
 
   kernel(n: number, step: number, guarded = false) {
     return adamKernel(n, this.config, step, this.decoupled, guarded);
   }
 
-  uniforms(n: number, step: number) {
-    return adamUniforms(n, this.config, step, this.decoupled);
+  writeUniforms(image: UniformImage, step: number): void {
+    writeAdamStep(image, this.config, step, this.decoupled);
   }
 }
 
