@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /** Float64 batch normalisation over NCHW, written from the definitions (per channel over N·H·W). */
 
 export interface BNShape {
@@ -109,3 +111,67 @@ export function batchNormBackwardRef(
   }
   return { dx, dgamma, dbeta };
 }
+
+/** [N, C] or [N, C, H, W] as (N, C, H·W). */
+function bnShape(shape: readonly number[]): BNShape {
+  return { n: shape[0], c: shape[1], hw: shape.length === 4 ? shape[2] * shape[3] : 1 };
+}
+
+const channelOf = (s: BNShape, i: number) => Math.floor(i / s.hw) % s.c;
+
+/**
+ * Batch statistics per channel over M = N·H·W; the running statistics fed in are updated in place,
+ * running_var with the unbiased variance; num_batches_tracked is incremented.
+ */
+export const batchNormOpRef: RefOp<'batch_norm'> = (x, { attrs: { eps, momentum, affine, countBatches }, inputs: [xV] }) => {
+  const s = bnShape(xV.shape);
+  const m = s.n * s.hw;
+  const { mean, variance } = channelStats(x[0], s);
+  const invstd = variance.map((v) => 1 / Math.sqrt(v + eps));
+  const [gamma, beta] = affine ? [x[1], x[2]] : [undefined, undefined];
+  const [rm, rv] = affine ? [x[3], x[4]] : [x[1], x[2]];
+  const y = x[0].map((v, i) => {
+    const c = channelOf(s, i);
+    return (v - mean[c]) * invstd[c] * (gamma ? gamma[c] : 1) + (beta ? beta[c] : 0);
+  });
+  for (let c = 0; c < s.c; c++) {
+    rm[c] = (1 - momentum) * rm[c] + momentum * mean[c];
+    if (m > 1) rv[c] = (1 - momentum) * rv[c] + (momentum * variance[c] * m) / (m - 1);
+  }
+  if (countBatches) x[affine ? 5 : 3][0] += 1;
+  return [y, mean, invstd];
+};
+
+export const batchNormEvalRef: RefOp<'batch_norm_eval'> = ([x, rm, rv, gamma, beta], { attrs: { eps, affine }, inputs: [xV] }) => {
+  const s = bnShape(xV.shape);
+  return [
+    x.map((v, i) => {
+      const c = channelOf(s, i);
+      return ((v - rm[c]) / Math.sqrt(rv[c] + eps)) * (affine ? gamma[c] : 1) + (affine ? beta[c] : 0);
+    }),
+  ];
+};
+
+/**
+ * x̂ = (x − μ)·invstd. Eval: μ, invstd are constants, dx = dy·γ·invstd. Training: μ and σ² depend
+ * on x, dx = γ·invstd/M·(M·dy − Σdy − x̂·Σdy·x̂). Both: dγ = Σ dy·x̂, dβ = Σ dy.
+ */
+export const batchNormBackwardOpRef: RefOp<'batch_norm_backward'> = (x, { attrs: { eps, affine, training }, inputs }) => {
+  const [dy, xs, mu, q] = x;
+  const s = bnShape(inputs[1].shape);
+  const m = s.n * s.hw;
+  const invstd = training ? q : q.map((v) => 1 / Math.sqrt(v + eps));
+  const gamma = (c: number) => (affine ? x[4][c] : 1);
+  const xhat = (i: number) => (xs[i] - mu[channelOf(s, i)]) * invstd[channelOf(s, i)];
+  const dgamma = new Float64Array(s.c);
+  const dbeta = new Float64Array(s.c);
+  dy.forEach((d, i) => {
+    dgamma[channelOf(s, i)] += d * xhat(i);
+    dbeta[channelOf(s, i)] += d;
+  });
+  const dx = dy.map((d, i) => {
+    const c = channelOf(s, i);
+    return training ? ((gamma(c) * invstd[c]) / m) * (m * d - dbeta[c] - xhat(i) * dgamma[c]) : d * gamma(c) * invstd[c];
+  });
+  return affine ? [dx, dgamma, dbeta] : [dx];
+};

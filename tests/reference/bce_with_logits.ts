@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /** Float64 mean binary cross-entropy of sigmoid(x) against targets t, from its definition. */
 export function bceWithLogits(x: ArrayLike<number>, t: ArrayLike<number>): number {
   let total = 0;
@@ -9,3 +11,7 @@ export function bceWithLogits(x: ArrayLike<number>, t: ArrayLike<number>): numbe
   }
   return total / x.length;
 }
+
+export const bceWithLogitsRef: RefOp<'bce_with_logits'> = ([x, t]) => [Float64Array.of(bceWithLogits(x, t))];
+/** d bce / dx = (sigmoid(x) − t) / n. */
+export const bceWithLogitsBackwardRef: RefOp<'bce_with_logits_backward'> = ([x, t]) => [x.map((v, i) => (1 / (1 + Math.exp(-v)) - t[i]) / x.length)];

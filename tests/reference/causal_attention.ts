@@ -1,3 +1,4 @@
+import type { RefOp } from './ref_op.js';
 /**
  * Float64 causal self-attention from its definition, materialising the whole T×T matrix per head:
  * P = softmax(Q·Kᵀ·scale + M) with M_ij = −∞ for j > i, Y = P·V. The input is the packed qkv
@@ -103,3 +104,16 @@ export function causalAttentionGradRef(qkv: ArrayLike<number>, dy: ArrayLike<num
     }
   return dqkv;
 }
+
+const shapeOf = ([batch, tokens, features]: readonly number[], heads: number): RefAttentionShape => ({ batch, tokens, heads, headDim: features / (3 * heads) });
+
+/** Through full T×T matrices, unlike the kernel; outputs y and lse. */
+export const causalAttentionOpRef: RefOp<'causal_attention'> = ([qkv], { attrs: { heads, scale }, inputs: [qkvV] }) => {
+  const { y, lse } = causalAttentionRef(qkv, shapeOf(qkvV.shape, heads), scale);
+  return [y, lse];
+};
+
+/** Inputs dy, qkv, y, lse; the float64 gradient recomputes everything from qkv. */
+export const causalAttentionBackwardOpRef: RefOp<'causal_attention_backward'> = ([dy, qkv], { attrs: { heads, scale }, inputs: [, qkvV] }) => [
+  causalAttentionGradRef(qkv, dy, shapeOf(qkvV.shape, heads), scale),
+];

@@ -1,3 +1,6 @@
+import { activateAll } from './activation.js';
+import type { RefOp } from './ref_op.js';
+
 /** Float64 conv2d written from its definition (PyTorch's Conv2d, NCHW, weight [Cout, Cin, KH, KW]). */
 
 export interface RefConvAttrs {
@@ -44,3 +47,65 @@ export function conv2dRef(
         }
   return { data: out, shape: [n, cout, oh, ow] };
 }
+
+interface ConvGeometry {
+  stride: readonly [number, number];
+  padding: readonly [number, number];
+  dilation: readonly [number, number];
+}
+
+/**
+ * Visits every (input element, weight element, output element) triple of conv2d with input
+ * `xs` [N, Cin, H, W] and weight `ws` [Cout, Cin/groups, KH, KW] producing `ys`: y += x·w for each.
+ * Forward, both gradients and the transposed conv are this one loop read in different directions.
+ */
+export function convVisit(xs: readonly number[], ws: readonly number[], ys: readonly number[], a: ConvGeometry, fn: (xi: number, wi: number, yi: number) => void): void {
+  const [n, cin, h, w] = xs;
+  // Grouped weights are [Cout, Cin/groups, KH, KW]: output channel co sees the inputs of its group.
+  const [[cout, perGroup, kh, kw], [, , oh, ow]] = [ws, ys];
+  const outPerGroup = cout / (cin / perGroup);
+  for (let b = 0; b < n; b++)
+    for (let co = 0; co < cout; co++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++)
+          for (let cl = 0; cl < perGroup; cl++)
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                const ci = Math.floor(co / outPerGroup) * perGroup + cl;
+                const iy = oy * a.stride[0] - a.padding[0] + i * a.dilation[0];
+                const ix = ox * a.stride[1] - a.padding[1] + j * a.dilation[1];
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                fn(((b * cin + ci) * h + iy) * w + ix, ((co * perGroup + cl) * kh + i) * kw + j, ((b * cout + co) * oh + oy) * ow + ox);
+              }
+}
+
+export const conv2dOpRef: RefOp<'conv2d'> = ([x, w], { attrs, inputs: [xV, wV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(xV.shape, wV.shape, out.shape, attrs, (xi, wi, yi) => (r[yi] += x[xi] * w[wi]));
+  return [r];
+};
+
+/** Defined as its composition: conv2d, + bias per channel, activation. */
+export const conv2dFusedRef: RefOp<'conv2d_fused'> = (x, step) => {
+  const { attrs, outputs: [out] } = step;
+  let [y] = conv2dOpRef(x, { ...step, op: 'conv2d' }, 0);
+  if (attrs.bias) {
+    const plane = out.shape[2] * out.shape[3];
+    y = y.map((v, i) => v + x[2][Math.floor(i / plane) % out.shape[1]]);
+  }
+  return [activateAll(attrs.activation.kind, y, attrs.activation.alpha)];
+};
+
+/** dx[xi] = Σ dy[yi]·w[wi] over the forward's triples. */
+export const conv2dBackwardDataRef: RefOp<'conv2d_backward_data'> = ([dy, w], { attrs, inputs: [dyV, wV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(attrs.inputShape, wV.shape, dyV.shape, attrs, (xi, wi, yi) => (r[xi] += dy[yi] * w[wi]));
+  return [r];
+};
+
+/** dw[wi] = Σ x[xi]·dy[yi]. */
+export const conv2dBackwardFilterRef: RefOp<'conv2d_backward_filter'> = ([x, dy], { attrs, inputs: [xV, dyV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(xV.shape, attrs.weightShape, dyV.shape, attrs, (xi, wi, yi) => (r[wi] += x[xi] * dy[yi]));
+  return [r];
+};

@@ -2,7 +2,8 @@
  * Float64 conv_transpose2d written as PyTorch documents it: every input value scatters
  * x[n, ci, y, x] * W[ci, co, kh, kw] to output (y*stride - pad + kh*dil, x*stride - pad + kw*dil).
  */
-import type { RefConvAttrs, RefTensor } from './conv2d.js';
+import { convVisit, type RefConvAttrs, type RefTensor } from './conv2d.js';
+import type { RefOp } from './ref_op.js';
 
 export function convTranspose2dRef(
   x: ArrayLike<number>,
@@ -39,3 +40,23 @@ export function convTranspose2dRef(
         }
   return { data: out, shape: [n, cout, oh, ow] };
 }
+
+// conv_transpose2d(x, w) is the input gradient of the conv2d from its output (shaped like x) to y.
+export const convTranspose2dOpRef: RefOp<'conv_transpose2d'> = ([x, w], { attrs, inputs: [xV, wV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(out.shape, wV.shape, xV.shape, attrs, (xi, wi, yi) => (r[xi] += x[yi] * w[wi]));
+  return [r];
+};
+
+/** dx of the transposed conv: the conv2d of dy with w. */
+export const convTranspose2dBackwardDataRef: RefOp<'conv_transpose2d_backward_data'> = ([dy, w], { attrs, inputs: [dyV, wV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(dyV.shape, wV.shape, attrs.inputShape, attrs, (xi, wi, yi) => (r[yi] += dy[xi] * w[wi]));
+  return [r];
+};
+
+export const convTranspose2dBackwardFilterRef: RefOp<'conv_transpose2d_backward_filter'> = ([x, dy], { attrs, inputs: [xV, dyV], outputs: [out] }) => {
+  const r = new Float64Array(out.size);
+  convVisit(dyV.shape, attrs.weightShape, xV.shape, attrs, (xi, wi, yi) => (r[wi] += dy[xi] * x[yi]));
+  return [r];
+};

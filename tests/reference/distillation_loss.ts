@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /** log softmax(row / T) in float64, from its definition with the row maximum taken out first. */
 function logSoftmax(row: ArrayLike<number>, temperature: number): Float64Array {
   const z = Float64Array.from(row, (v) => v / temperature);
@@ -37,3 +39,9 @@ export function distillationLossGrad(student: ArrayLike<number>, teacher: ArrayL
   }
   return out;
 }
+
+/** Outputs: the loss and its gradient with respect to the student logits. */
+export const distillationLossRef: RefOp<'distillation_loss'> = ([s, t], { attrs: { temperature }, inputs: [sV] }) => [
+  Float64Array.of(distillationLoss(s, t, sV.shape[1], temperature)),
+  distillationLossGrad(s, t, sV.shape[1], temperature),
+];

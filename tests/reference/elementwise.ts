@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /** Float64 broadcasting binary ops, by explicit multi-index arithmetic (NumPy rules, or b aligned at `axis`). */
 export function broadcastBinary(
   op: 'add' | 'sub' | 'mul',
@@ -24,3 +26,17 @@ export function broadcastBinary(
   }
   return out;
 }
+
+/** b [C] added along `axis` of x. */
+export const biasAddRef: RefOp<'bias_add'> = ([x, b], { attrs, inputs: [xV] }) => {
+  const axis = (attrs.axis + xV.shape.length) % xV.shape.length;
+  const after = xV.shape.slice(axis + 1).reduce((p, q) => p * q, 1);
+  return [x.map((v, i) => v + b[Math.floor(i / after) % xV.shape[axis]])];
+};
+export const addRef: RefOp<'add'> = ([a, b]) => [a.map((v, i) => v + b[i])];
+export const subRef: RefOp<'sub'> = ([a, b]) => [a.map((v, i) => v - b[i])];
+export const mulRef: RefOp<'mul'> = ([a, b]) => [a.map((v, i) => v * b[i])];
+export const scaleRef: RefOp<'scale'> = ([x], { attrs: { scale, shift } }) => [x.map((v) => v * scale + shift)];
+export const mulScalarRef: RefOp<'mul_scalar'> = ([x, s]) => [x.map((v) => v * s[0])];
+/** reshape and stop_gradient: the same values. */
+export const copyRef = ([x]: readonly Float64Array[]) => [Float64Array.from(x)];

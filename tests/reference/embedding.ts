@@ -1,3 +1,4 @@
+import type { RefOp } from './ref_op.js';
 /**
  * Float64 embedding lookup, as torch.nn.functional.embedding: row `indices[i]` of a [V, dim] table
  * for each index. An index >= V has no row: it gives zeros here and is counted in `invalid`
@@ -33,3 +34,8 @@ export function embeddingBackwardRef(dy: ArrayLike<number>, indices: ArrayLike<n
   }
   return dw;
 }
+
+export const embeddingOpRef: RefOp<'embedding'> = ([indices, weight], { inputs: [, wV] }) => embeddingOutputsRef(indices, weight, wV.shape[1]);
+export const embeddingBackwardOpRef: RefOp<'embedding_backward'> = ([dy, indices], { attrs, inputs: [dyV] }) => [
+  embeddingBackwardRef(dy, indices, attrs.numEmbeddings, dyV.shape.at(-1)!),
+];

@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /**
  * Float64 layer normalisation over the last axis of x viewed as [rows, cols], from torch.nn.LayerNorm's
  * definition: the biased variance of each row, y = (x − mean)/√(var + eps)·γ + β.
@@ -74,3 +76,9 @@ export function layerNormBackwardSavedRef(dy: ArrayLike<number>, x: ArrayLike<nu
   }
   return [dx, dgamma, dbeta];
 }
+
+export const layerNormOpRef: RefOp<'layer_norm'> = ([x, gamma, beta], { attrs: { eps }, inputs: [xV] }) => {
+  const { y, mean, rstd } = layerNormRef(x, xV.shape.at(-1)!, eps, gamma, beta);
+  return [y, mean, rstd];
+};
+export const layerNormBackwardOpRef: RefOp<'layer_norm_backward'> = ([dy, x, mean, rstd, gamma]) => layerNormBackwardSavedRef(dy, x, mean, rstd, gamma);

@@ -1,3 +1,6 @@
+import { activateAll, activateGradSaved } from './activation.js';
+import type { RefOp } from './ref_op.js';
+
 /** Float64 reference matmul, written from the definition C[b,m,n] = Σ_k op(A)[b,m,k] · op(B)[b,k,n]. */
 
 export interface RefMatmul {
@@ -59,3 +62,31 @@ export function rowSumRef(s: RefMatmul, a: ArrayLike<number>): Float64Array {
   }
   return r;
 }
+
+/** The graph's matmul: A [M, K] or [B, M, K] (transposed as asked) times B, a 2-D B serving every batch. */
+export const matmulOpRef: RefOp<'matmul'> = ([a, b], { attrs, inputs: [aV, bV], outputs: [out] }) => {
+  const [M, N] = out.shape.slice(-2);
+  const K = attrs.transA ? aV.shape.at(-2)! : aV.shape.at(-1)!;
+  const batch = aV.shape.length === 3 ? aV.shape[0] : 1;
+  return [matmulRef({ batch, M, N, K, transA: attrs.transA, transB: attrs.transB, strideB: bV.shape.length === 3 ? K * N : 0 }, a, b)];
+};
+
+/**
+ * Defined as the composition it replaces: the product, then × prologue'(saved) (a backward), or
+ * + bias[N] and the activation; with rowSum also the row sums of op(A).
+ */
+export const matmulFusedRef: RefOp<'matmul_fused'> = (x, step) => {
+  const { attrs, inputs, outputs } = step;
+  const [c] = matmulOpRef(x, { ...step, op: 'matmul', attrs: { transA: attrs.transA, transB: attrs.transB } }, 0);
+  let y: Float64Array;
+  if (attrs.prologue) {
+    const saved = x[inputs.length - 1];
+    y = c.map((v, i) => v * activateGradSaved(attrs.prologue!.kind, saved[i], attrs.prologue!.alpha));
+  } else {
+    y = activateAll(attrs.activation.kind, attrs.bias ? addBiasRef(c, x[2]) : c, attrs.activation.alpha);
+  }
+  if (!attrs.rowSum) return [y];
+  const [aV] = inputs;
+  const [K, M] = attrs.transA ? aV.shape : [aV.shape[1], aV.shape[0]];
+  return [y, rowSumRef({ batch: 1, M, N: outputs[0].shape.at(-1)!, K, transA: attrs.transA }, x[0])];
+};

@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /**
  * Float64 channel padding, as torch.nn.functional.pad(x, (0, 0, …, before, after)) on axis 1 of
  * x [outer, C, inner]; negative counts crop, as torch's negative pads do.
@@ -16,3 +18,5 @@ export function padChannelsRef(x: ArrayLike<number>, shape: readonly number[], b
   }
   return y;
 }
+
+export const padChannelsOpRef: RefOp<'pad_channels'> = ([x], { attrs, inputs: [xV] }) => [padChannelsRef(x, xV.shape, attrs.before, attrs.after)];

@@ -1,3 +1,6 @@
+import type { PoolAttrs } from '../../src/graph/ops/kinds.js';
+import type { RefOp } from './ref_op.js';
+
 /** Float64 2-D pooling over NCHW, written from PyTorch's documented definitions. */
 export interface RefPool {
   kernel: [number, number];
@@ -81,3 +84,26 @@ export function globalAvgPool(x: ArrayLike<number>, shape: readonly number[]): F
   for (let i = 0; i < x.length; i++) out[Math.floor(i / hw)] += x[i] / hw;
   return out;
 }
+
+/** A pooling op's attributes as the reference takes them (dilation 1 and count_include_pad by default). */
+function refPool(a: PoolAttrs & { dilation?: readonly [number, number]; countIncludePad?: boolean }): RefPool {
+  const pair = (p: readonly [number, number]): [number, number] => [p[0], p[1]];
+  return { kernel: pair(a.kernel), stride: pair(a.stride), padding: pair(a.padding), dilation: a.dilation ? pair(a.dilation) : [1, 1], countIncludePad: a.countIncludePad ?? true };
+}
+
+export const maxPool2dRef: RefOp<'max_pool2d'> = ([x], { attrs, inputs: [xV] }) => {
+  const r = maxPool(x, xV.shape, refPool(attrs));
+  return [r.y, Float64Array.from(r.argmax)];
+};
+
+/** dy flows to the input element each window picked (argmax: the index within its plane). */
+export const maxPool2dBackwardRef: RefOp<'max_pool2d_backward'> = ([dy, argmax], { attrs: { inputShape }, outputs: [out] }) => {
+  const [n, c, h, w] = inputShape;
+  const dx = new Float64Array(out.size);
+  const outputsPerPlane = dy.length / (n * c);
+  dy.forEach((g, o) => (dx[Math.floor(o / outputsPerPlane) * h * w + argmax[o]] += g));
+  return [dx];
+};
+
+export const avgPool2dRef: RefOp<'avg_pool2d'> = ([x], { attrs, inputs: [xV] }) => [avgPool(x, xV.shape, refPool(attrs))];
+export const avgPool2dBackwardRef: RefOp<'avg_pool2d_backward'> = ([dy], { attrs }) => [avgPoolBackward(dy, attrs.inputShape, refPool(attrs))];

@@ -1,3 +1,5 @@
+import type { RefOp } from './ref_op.js';
+
 /** Float64 reference reductions, written from the definitions. */
 
 /** Sum of x (shape `shape`, row-major) along `axis`, returned flat with the axis removed. */
@@ -28,3 +30,11 @@ export function sumAll(x: ArrayLike<number>): number {
   }
   return s;
 }
+
+export const sumRef: RefOp<'sum'> = ([x], { attrs, inputs: [xV] }) => [sumAxis(x, xV.shape, (attrs.axis + xV.shape.length) % xV.shape.length)];
+
+/** A new axis of length `size` at `axis`, the data repeated along it. */
+export const expandRef: RefOp<'expand'> = ([x], { attrs: { axis, size }, outputs: [out] }) => {
+  const after = out.shape.slice(axis + 1).reduce((p, q) => p * q, 1);
+  return [Float64Array.from({ length: out.size }, (_, i) => x[Math.floor(i / (after * size)) * after + (i % after)])];
+};

@@ -1,3 +1,4 @@
+import type { RefOp } from './ref_op.js';
 /**
  * How a label counts in PyTorch's cross_entropy with reduction 'mean': rows labelled `ignoreIndex`
  * are left out; labels >= classes (which PyTorch rejects) are left out too and counted as invalid.
@@ -72,3 +73,14 @@ export function countInvalid(labels: ArrayLike<number>, classes: number, ignoreI
   for (let b = 0; b < labels.length; b++) if (labels[b] >= classes && labels[b] !== ignoreIndex) bad++;
   return bad;
 }
+
+/** Outputs: the mean loss, dLogits, the correct count and the invalid-label count. */
+export const softmaxCrossEntropyRef: RefOp<'softmax_cross_entropy'> = ([logits, labels], { attrs: { ignoreIndex }, inputs: [lV] }) => {
+  const C = lV.shape[1];
+  return [
+    Float64Array.of(crossEntropy(logits, labels, C, ignoreIndex)),
+    crossEntropyGrad(logits, labels, C, ignoreIndex),
+    Float64Array.of(countCorrect(logits, labels, C, ignoreIndex)),
+    Float64Array.of(countInvalid(labels, C, ignoreIndex)),
+  ];
+};

@@ -4,6 +4,9 @@ import type { AnyNode } from '../../src/graph/ir.js';
 import { RULES, ruleOf } from '../../src/graph/ops/index.js';
 import type { RuleTable } from '../../src/graph/ops/rule.js';
 import { scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
+import { distillationLoss } from '../reference/distillation_loss.js';
+import { evaluate, REFERENCE } from '../reference/graph.js';
+import type { ReferenceTable } from '../reference/ref_op.js';
 
 // The central tables are typed so that a gap is a compile error: CI's `tsc --noEmit -p .` checks
 // the `@ts-expect-error` lines below (each must be an error, or tsc fails), the runtime checks
@@ -16,6 +19,26 @@ describe('typed op tables', () => {
     const partial: RuleTable = rest;
     expect(Object.keys(partial)).not.toContain('layer_norm');
     expect(ruleOf('layer_norm')).toBe(RULES.layer_norm);
+  });
+
+  it('the float64 interpreter has an entry for every kind the rules have, and a table missing one is not a ReferenceTable', () => {
+    expect(Object.keys(REFERENCE).sort()).toEqual(Object.keys(RULES).sort());
+    const { distillation_loss: _dropped, ...rest } = REFERENCE;
+    // @ts-expect-error: distillation_loss is missing, so this is not a ReferenceTable
+    const partial: ReferenceTable = rest;
+    expect(Object.keys(partial)).not.toContain('distillation_loss');
+  });
+
+  it('the interpreter evaluates distillation_loss (loss and dStudent) from its reference', () => {
+    const g = createGraph();
+    const s = g.input('student', [2, 3]);
+    const t = g.input('teacher', [2, 3]);
+    const [loss, ds] = g.apply('distillation_loss', [s, t], { temperature: 2 });
+    const sv = Float64Array.of(0.5, -1, 2, 0, 0.25, -0.75);
+    const tv = Float64Array.of(1, 0, -1, 0.3, 0.2, 0.1);
+    const env = evaluate(g, new Map([[s, sv], [t, tv]]));
+    expect(env.get(loss)![0]).toBeCloseTo(distillationLoss(sv, tv, 3, 2), 12);
+    expect(env.get(ds)!.length).toBe(6);
   });
 
   it('ScheduledOp is discriminated by op: narrowing on op types the attributes', () => {
