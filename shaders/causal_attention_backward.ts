@@ -1,5 +1,5 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { attentionPreludeWGSL, HeadRows, perRow } from './causal_attention.js';
+import { attentionPreludeWGSL, HeadRows, perRow } from './lib/attention_rows.js';
 
 /**
  * Causal self-attention backward, as FlashAttention-2: the probabilities are recomputed from q, k
@@ -9,7 +9,7 @@ import { attentionPreludeWGSL, HeadRows, perRow } from './causal_attention.js';
  *   dq_i = scale·Σ_j dS_ij k_j,  dk_j = scale·Σ_i dS_ij q_i,  dv_j = Σ_i P_ij dO_i.
  * Each gradient row is summed by the one invocation that owns it, in a fixed order: no atomics,
  * the same bits on every run. Two kernels: one per query row (dq, and D for the second), one per
- * key row (dk, dv); an invocation owns RQ rows, staged or direct as the forward (see causal_attention.ts).
+ * key row (dk, dv); an invocation owns RQ rows, staged or direct as the forward (see lib/attention_rows.ts).
  */
 
 /**
