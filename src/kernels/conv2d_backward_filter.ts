@@ -1,5 +1,6 @@
 import { biasGradShader, convFilterPartialShader, splitSumShader } from '../../shaders/conv2d_backward_filter.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
+import { filterDoubleBufferedLaunch, type FilterDoubleBufferedBlock } from './conv2d_backward_filter_double_buffered.js';
 import type { Pair } from './conv2d_gemm.js';
 import { ceilDiv, dispatch1D } from './geometry.js';
 import { UniformWriter, type ArgRef, type KernelProgram, type KernelSpec } from './kernel.js';
@@ -34,11 +35,29 @@ export interface ConvFilterIo {
 /**
  * `split_CxP_T`: each invocation C rows × 4 columns; the (n, oy) reduction is split until about T
  * invocations run (T ≈ what keeps the adapter busy; long splits amortise the partial sums better).
+ * `dbuf_split_MxC_8x8`: an M rows × C columns tile, double-buffered in workgroup memory, 8×8
+ * register blocks, the (n, oy, ox) reduction split until about 128 (or 512) workgroups run
+ * (shaders/conv2d_backward_filter_double_buffered.ts).
  */
-export const CONV_FILTER_CONFIGS = ['split_4x4_4k', 'split_8x4_4k', 'split_4x4_32k'] as const;
+export const CONV_FILTER_CONFIGS = ['split_4x4_4k', 'split_8x4_4k', 'split_4x4_32k', 'dbuf_split_128x128_8x8', 'dbuf_split_64x64_8x8'] as const;
 export type ConvFilterConfig = (typeof CONV_FILTER_CONFIGS)[number];
 
-const FILTER_BLOCKS: Record<ConvFilterConfig, { groups: number; target: number }> = {
+type DoubleBufferedFilterConfig = 'dbuf_split_128x128_8x8' | 'dbuf_split_64x64_8x8';
+
+/**
+ * For GPUs (designed, not measured on one): 128×128 takes 256 invocations and 16 KiB of workgroup
+ * memory, 64×64 takes 64 invocations and 8 KiB, for small filters (Cout or Cin·KH·KW under 128).
+ */
+export const CONV_FILTER_DOUBLE_BUFFERED_BLOCKS: Record<DoubleBufferedFilterConfig, FilterDoubleBufferedBlock> = {
+  dbuf_split_128x128_8x8: { wgX: 16, wgY: 16, tm: 8, tn: 8, bk: 8, targetWorkgroups: 128 },
+  dbuf_split_64x64_8x8: { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 8, targetWorkgroups: 512 },
+};
+
+function isDoubleBuffered(config: ConvFilterConfig): config is DoubleBufferedFilterConfig {
+  return config in CONV_FILTER_DOUBLE_BUFFERED_BLOCKS;
+}
+
+const FILTER_BLOCKS: Record<Exclude<ConvFilterConfig, DoubleBufferedFilterConfig>, { groups: number; target: number }> = {
   split_4x4_4k: { groups: 1, target: 4096 },
   split_8x4_4k: { groups: 2, target: 4096 },
   split_4x4_32k: { groups: 1, target: 32768 },
@@ -62,6 +81,7 @@ interface FilterPlan {
 }
 
 function partialLaunch(f: ConvFilter, config: ConvFilterConfig): FilterPlan {
+  if (isDoubleBuffered(config)) return filterDoubleBufferedLaunch(f, `${f.name}_${config}`, CONV_FILTER_DOUBLE_BUFFERED_BLOCKS[config], checked(f));
   const { groups, target } = FILTER_BLOCKS[config];
   const cols = f.c * f.kernel[0] * f.kernel[1];
   const rows = f.batch * f.grad[0];

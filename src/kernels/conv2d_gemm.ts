@@ -1,4 +1,5 @@
 import { convGemmDirectShader, type ConvGather, type ConvGemmShaderOptions } from '../../shaders/conv2d.js';
+import { convGemmDoubleBufferedShader } from '../../shaders/conv2d_double_buffered.js';
 import { convGemmTiledShader, TILED_WORKGROUP } from '../../shaders/conv2d_tiled.js';
 import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
@@ -35,15 +36,33 @@ export interface ConvGemm {
 /**
  * Candidate kernels, the default first. `direct_CxP`: no workgroup memory, each invocation C
  * channels × P positions in registers (fast on CPU adapters). `tiled_32x32`: tiles staged in
- * workgroup memory (what GPUs reward).
+ * workgroup memory (what GPUs reward). `dbuf_MxP_8x8`: an M channels × P positions tile,
+ * double-buffered in workgroup memory, 8×8 register blocks (shaders/conv2d_double_buffered.ts).
  */
-export const CONV_GEMM_CONFIGS = ['direct_4x4', 'direct_8x4', 'tiled_32x32'] as const;
+export const CONV_GEMM_CONFIGS = ['direct_4x4', 'direct_8x4', 'tiled_32x32', 'dbuf_128x128_8x8', 'dbuf_64x64_8x8'] as const;
 export type ConvGemmConfig = (typeof CONV_GEMM_CONFIGS)[number];
 
-const DIRECT_BLOCKS: Record<Exclude<ConvGemmConfig, 'tiled_32x32'>, { groups: number; positions: number }> = {
+type DirectConfig = 'direct_4x4' | 'direct_8x4';
+type DoubleBufferedConfig = 'dbuf_128x128_8x8' | 'dbuf_64x64_8x8';
+
+const DIRECT_BLOCKS: Record<DirectConfig, { groups: number; positions: number }> = {
   direct_4x4: { groups: 1, positions: 4 },
   direct_8x4: { groups: 2, positions: 4 },
 };
+
+/**
+ * For GPUs (designed, not measured on one): 128×128 takes 256 invocations and 16 KiB of
+ * workgroup memory (two 8-row steps of both operands), within WebGPU's default limits; 64×64
+ * takes 64 invocations and 8 KiB, for small outputs and compatibility-mode devices.
+ */
+export const CONV_DOUBLE_BUFFERED_BLOCKS: Record<DoubleBufferedConfig, { wgX: number; wgY: number; tm: number; tn: number; bk: number }> = {
+  dbuf_128x128_8x8: { wgX: 16, wgY: 16, tm: 8, tn: 8, bk: 8 },
+  dbuf_64x64_8x8: { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 8 },
+};
+
+function isDoubleBuffered(config: ConvGemmConfig): config is DoubleBufferedConfig {
+  return config in CONV_DOUBLE_BUFFERED_BLOCKS;
+}
 
 /** Whether a forward gather can leave src: only through padding or a too-large output. */
 function needsBoundsChecks(g: ConvGemm): boolean {
@@ -105,6 +124,17 @@ export function convGemmSpec(g: ConvGemm, config: ConvGemmConfig): KernelSpec {
       ...base,
       code: convGemmTiledShader(options),
       constants: { WG: TILED_WORKGROUP, ...activationConstants(g.activation) },
+      workgroups,
+    };
+  }
+  if (isDoubleBuffered(config)) {
+    const b = CONV_DOUBLE_BUFFERED_BLOCKS[config];
+    const workgroups: [number, number, number] = [ceilDiv(positions, b.wgX * b.tn), ceilDiv(g.m, b.wgY * b.tm), 1];
+    checkDispatch(g, workgroups);
+    return {
+      ...base,
+      code: convGemmDoubleBufferedShader(options, b),
+      constants: { WG_X: b.wgX, WG_Y: b.wgY, ...activationConstants(g.activation) },
       workgroups,
     };
   }

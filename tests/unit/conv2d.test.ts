@@ -63,7 +63,7 @@ describe('conv2d forward', () => {
   it('offers a workgroup-memory and a register-only candidate per shape class', () => {
     const { shapeClass, candidates } = conv2dTuning(conv2dParams([64, 32, 26, 26], [64, 32, 3, 3]));
     expect(shapeClass).toMatch(/^conv2d\|/);
-    expect(candidates.map((c) => c.id)).toEqual(['direct_4x4', 'direct_8x4', 'tiled_32x32']);
+    expect(candidates.map((c) => c.id)).toEqual(['direct_4x4', 'direct_8x4', 'tiled_32x32', 'dbuf_128x128_8x8', 'dbuf_64x64_8x8']);
     expect(candidates.some((c) => c.spec.code.includes('var<workgroup>'))).toBe(true);
     expect(candidates.some((c) => !c.spec.code.includes('var<workgroup>'))).toBe(true);
   });
