@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ACTIVATION_WGSL, ACTIVATIONS } from '../../shaders/lib/activations.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { AnyNode } from '../../src/graph/ir.js';
 import { RULES, ruleOf } from '../../src/graph/ops/index.js';
@@ -39,6 +40,14 @@ describe('typed op tables', () => {
     const env = evaluate(g, new Map([[s, sv], [t, tv]]));
     expect(env.get(loss)![0]).toBeCloseTo(distillationLoss(sv, tv, 3, 2), 12);
     expect(env.get(ds)!.length).toBe(6);
+  });
+
+  it('every activation kind has its WGSL in one table, and a table missing one fails tsc', () => {
+    expect(Object.keys(ACTIVATION_WGSL).sort()).toEqual([...ACTIVATIONS].sort());
+    const { gelu: _dropped, ...rest } = ACTIVATION_WGSL;
+    // @ts-expect-error: gelu is missing
+    const partial: typeof ACTIVATION_WGSL = rest;
+    expect(Object.keys(partial)).not.toContain('gelu');
   });
 
   it('ScheduledOp is discriminated by op: narrowing on op types the attributes', () => {
