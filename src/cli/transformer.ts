@@ -191,19 +191,23 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
         await engine.device.queue.onSubmittedWorkDone();
         bar.update(`step ${done}/${args.steps}`, done / args.steps);
       }
+      if (done % args.evalEvery === 0 || done === args.steps) {
+        await trainer.lastLoss(); // waits for the steps, and throws if they diverged
+        const tokensPerSec = (stepsSince * args.batch * args.context) / ((performance.now() - since) / 1000);
+        const losses = await trainer.evaluate();
+        last = losses;
+        if (args.json) console.log(JSON.stringify({ event: 'eval', step: done, ...losses, tokensPerSec }));
+        else bar.done(`step ${done}/${args.steps}  train loss ${losses.trainLoss.toFixed(4)}  val loss ${losses.valLoss.toFixed(4)}  ${Math.round(tokensPerSec)} tokens/s`);
+        since = performance.now();
+        stepsSince = 0;
+      }
+      // After the step's evaluation: a crash between the two repeats that event on resume instead of losing it.
       if (done !== args.steps && checkpointDue(done, args.checkpointEvery)) {
+        const saving = performance.now();
         await save(trainer);
+        since += performance.now() - saving; // tokens/s counts training, not writing
         say(`webgpu-dl: checkpoint at step ${done} saved to ${args.out}`);
       }
-      if (done % args.evalEvery !== 0 && done !== args.steps) continue;
-      await trainer.lastLoss(); // waits for the steps, and throws if they diverged
-      const tokensPerSec = (stepsSince * args.batch * args.context) / ((performance.now() - since) / 1000);
-      const losses = await trainer.evaluate();
-      last = losses;
-      if (args.json) console.log(JSON.stringify({ event: 'eval', step: done, ...losses, tokensPerSec }));
-      else bar.done(`step ${done}/${args.steps}  train loss ${losses.trainLoss.toFixed(4)}  val loss ${losses.valLoss.toFixed(4)}  ${Math.round(tokensPerSec)} tokens/s`);
-      since = performance.now();
-      stepsSince = 0;
     }
     if (args.out) {
       const optimizerFile = optimizerPath(args.out);

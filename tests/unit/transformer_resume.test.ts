@@ -51,21 +51,23 @@ describe('webgpu-dl train --model transformer --checkpoint-every / --resume', ()
     const straight = await runCli(flags(text, '--out', path('a.safetensors')));
     expect(straight.status, straight.err.join('\n')).toBe(0);
 
-    // Checkpoints every 3 steps; the write at the end (step 6) is where the process "dies".
+    // Checkpoints every 2 steps; the process "dies" writing the second (step 4), after that step's evaluation.
     crash.writes = 0;
     crash.allowed = 1;
-    const stopped = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '3'));
+    const stopped = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '2'));
     crash.allowed = Infinity;
     expect(stopped.status).toBe(1);
     expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
-    expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe('3');
-    copyFileSync(path('b.optimizer.safetensors'), path('step3.optimizer.safetensors'));
+    expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe('2');
+    copyFileSync(path('b.optimizer.safetensors'), path('step2.optimizer.safetensors'));
 
-    const resumed = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '3', '--resume', path('b.safetensors')));
+    const resumed = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '2', '--resume', path('b.safetensors')));
     expect(resumed.status, resumed.err.join('\n')).toBe(0);
-    expect(resumed.err.join('\n')).toMatch(/resumed from .*b.safetensors at step 3/);
+    expect(resumed.err.join('\n')).toMatch(/resumed from .*b.safetensors at step 2/);
     const all = events(straight.out);
     expect(all.map((e) => `${e.event}${e.step ?? ''}`)).toEqual(['eval2', 'eval4', 'eval6', 'done']);
+    // Together the two runs print every event, the one at step 4 twice (evaluated, then lost with its checkpoint).
+    expect(events(stopped.out)).toEqual(all.slice(0, 2));
     expect(events(resumed.out)).toEqual(all.slice(1));
     expect(tensorsOf(path('b.safetensors'))).toEqual(tensorsOf(path('a.safetensors')));
     expect(tensorsOf(path('b.optimizer.safetensors'))).toEqual(tensorsOf(path('a.optimizer.safetensors')));
@@ -94,13 +96,13 @@ describe('webgpu-dl train --model transformer --checkpoint-every / --resume', ()
       expect(run.err.at(-1), run.err.join('|')).toMatch(message);
       expect(run.out).toEqual([]);
     }
-    // Weights from step 6 with the optimizer state of step 3: not a pair written together.
+    // Weights from step 6 with the optimizer state of step 2: not a pair written together.
     const mixed = path('mixed.safetensors');
     copyFileSync(path('b.safetensors'), mixed);
-    copyFileSync(path('step3.optimizer.safetensors'), path('mixed.optimizer.safetensors'));
+    copyFileSync(path('step2.optimizer.safetensors'), path('mixed.optimizer.safetensors'));
     const half = decodeSafetensors(bytesOf(mixed));
     const resume = JSON.parse(half.metadata.resume) as Record<string, unknown>;
-    writeFileSync(mixed, encodeSafetensors([...half.tensors.values()], { ...half.metadata, resume: JSON.stringify({ ...resume, steps: 3 }) }));
+    writeFileSync(mixed, encodeSafetensors([...half.tensors.values()], { ...half.metadata, resume: JSON.stringify({ ...resume, steps: 2 }) }));
     const run = await runCli(flags(text, '--resume', mixed));
     expect(run.status).toBe(1);
     expect(run.err.at(-1)).toMatch(/was not saved with the weights file loaded before it .*load the weights and the optimizer state that one checkpoint wrote together/);
