@@ -3,8 +3,11 @@ Adam state, alternating as the engine does: a discriminator step on real images 
 and generated ones, BCE(D(real), 1) + BCE(D(G(z)), 0), then a generator step on fresh noise,
 BCE(D(G(z')), 1), which reads the discriminator without training it.
 
-The noise of each step is drawn for the whole batch from a generator seeded by the run's seed and
-the step, then split over the processes like the images, so N processes step as one would.
+The noise of each step is the engine's own (philox.py draws it as the engine's GPU kernel does,
+from the run's seed and the update count, to the rounding of the GPU's cos and sin), drawn for the
+whole batch, then split over the processes like the images: the resumed run sees the noise the
+engine would have drawn next, and N processes step as one would. --noise FILE gives the noise
+instead (the engine's own draws, read back, when comparing a step with the engine's).
 """
 import json
 import os
@@ -16,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from checkpoint_io import load_safetensors
 from model import HERE, build_discriminator, build_model
+from philox import latent_noise
 from train import batches, load_optimizer, save, training_set
 
 
@@ -56,11 +60,20 @@ def train_gan(args, kit, rank, world, device):
     ones, zeros = torch.ones(share, 1, device=device), torch.zeros(share, 1, device=device)
     mine = slice(rank * share, (rank + 1) * share)
 
+    given = load_safetensors(args.noise)[0] if args.noise else None
+
+    def noise_of(network, update):
+        if given is None:
+            return torch.from_numpy(latent_noise(recipe["seed"], network, update, batch, latent))
+        z = given.get(f"{network}.{update}")
+        if z is None or list(z.shape) != [batch, latent]:
+            raise SystemExit(f"--noise {args.noise}: {network}.{update} is {None if z is None else list(z.shape)}; expected [{batch}, {latent}]")
+        return z
+
     step = start
     for step, indices in batches(len(images), recipe["batch"], start, end, recipe["seed"], fixed):
         real = (images[indices[mine]].to(device, torch.float32).reshape(share, -1) / 255.0 - 0.5) / 0.5
-        noise = torch.Generator().manual_seed(recipe["seed"] * 1000003 + step)
-        z_d, z_g = (torch.randn(batch, latent, generator=noise)[mine].to(device) for _ in range(2))
+        z_d, z_g = (noise_of(network, step + 1)[mine].to(device) for network in ("discriminator", "generator"))
         for optimizer in (optimizer_d, optimizer_g):
             for group in optimizer.param_groups:
                 group["lr"] = recipe["optimizer"]["lr"]

@@ -39,6 +39,7 @@ def arguments():
     p.add_argument("--epochs", type=int, help="the run's length in epochs; the schedule ends there (default: the recorded run's)")
     p.add_argument("--steps", type=int, help="stop after this many steps (default: to the end of the schedule)")
     p.add_argument("--batch-indices", help="comma-separated sample indices (a transformer's: window starts) used as every step's batch, without augmentation, for checking against the engine")
+    p.add_argument("--noise", help="a GAN's latent noise for the steps run (safetensors: discriminator.N and generator.N, [batch, latent], N the 1-based update) instead of the engine's Philox draws, for checking against the engine")
     p.add_argument("--schedule-steps", type=int, help="a transformer run's length in steps; its schedule ends there (default: the recorded run's)")
     p.add_argument("--save", help="where to write the weights at the end (and FILE.optimizer.safetensors)")
     return p.parse_args()

@@ -161,11 +161,13 @@ export class GanTrainer {
           const pause = o.beforeStep?.();
           if (pause) await pause;
           if (this.lifecycle.stopping) return history;
-          dStep.run({}, { before: (e) => (batcher.encode(e, i * batch), noiseD.encode(e)) });
+          // Noise stream = the update about to run (0-based): a run resumed from a checkpoint goes on
+          // with the noise the uninterrupted run would have drawn.
+          dStep.run({}, { before: (e) => (batcher.encode(e, i * batch), noiseD.encode(e, this.discriminatorStore.optimizerSteps - 1)) });
           let collect: ReturnType<MetricSums['snapshot']>;
           const report = o.onProgress && (i + 1) % (o.progressEvery ?? 20) === 0;
           gStep.run({}, {
-            before: (e) => noiseG.encode(e),
+            before: (e) => noiseG.encode(e, this.generatorStore.optimizerSteps - 1),
             inPass: (pass) => sums.encode(pass),
             after: report ? (e) => (collect = sums.snapshot(e)) : undefined,
           });

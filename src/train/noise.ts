@@ -4,12 +4,11 @@ import { StandaloneLaunch } from '../graph/standalone_launch.js';
 import { randomNormalKernel, randomNormalUniforms } from '../kernels/random.js';
 
 /**
- * Fills a buffer range with standard normal noise on the GPU, fresh for every call (Philox stream =
- * call count), for latent vectors of a generator.
+ * Fills a buffer range with standard normal noise on the GPU for latent vectors of a generator: the
+ * Philox stream is given per call (GanTrainer passes the network's update count, so a resumed run
+ * draws the noise the uninterrupted run would have, and scripts/kit/philox.py can draw it too).
  */
 export class NoiseSource {
-  private calls = 0;
-
   private constructor(
     private readonly launch: StandaloneLaunch,
     private readonly count: number,
@@ -21,8 +20,8 @@ export class NoiseSource {
     return new NoiseSource(launch, count, seed);
   }
 
-  encode(encoder: GPUCommandEncoder): void {
-    this.launch.encode(encoder, randomNormalUniforms(this.count, 0, 1, this.seed, this.calls++ % 0x100000000));
+  encode(encoder: GPUCommandEncoder, stream: number): void {
+    this.launch.encode(encoder, randomNormalUniforms(this.count, 0, 1, this.seed, stream % 0x100000000));
   }
 
   dispose(): void {
