@@ -11,6 +11,15 @@ export interface TuneLaunch {
   buffers: readonly number[];
 }
 
+/**
+ * How one candidate was timed: by GPU timestamps, or by wall clock over `repeats` launches per
+ * submit because the device has no timestamp queries or its timestamps step by `quantumMs`
+ * (Infinity: they never saw the work), too coarse to rank the candidate.
+ */
+export type CandidateTiming =
+  | { ms: number; timer: 'timestamps' }
+  | { ms: number; timer: 'wall-clock'; reason: 'no-timestamps' | 'coarse-timestamps'; quantumMs?: number; repeats: number };
+
 /** Thrown by a LaunchTimer whose device is no longer the engine's working one (lost, destroyed, replaced). */
 export class StaleTimerError extends Error {
   constructor() {
@@ -32,6 +41,8 @@ export class LaunchTimer {
   private readonly registry: BufferRegistry;
   /** The engine's device, pipelines and adapter, with this timer's registry and readback. */
   private readonly context: GpuContext;
+  /** How the last `time` call timed its launches (what the autotuner records with a winner). */
+  last: CandidateTiming | undefined;
 
   /**
    * @param engine whose device, pipelines and adapter are used (read once, here)
@@ -93,6 +104,13 @@ export class LaunchTimer {
    * last WALL_TARGET_MS, divided by the repeats.
    */
   async time(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<number> {
+    this.last = undefined;
+    this.last = await this.measure(launches, buffers, runs);
+    return this.last.ms;
+  }
+
+  /** As `time`, saying which clock was used and why. */
+  async measure(launches: readonly TuneLaunch[], buffers: readonly GPUBuffer[], runs = 3): Promise<CandidateTiming> {
     const owned: GPUBuffer[] = [];
     try {
       const bound: Launch[] = [];
@@ -105,13 +123,17 @@ export class LaunchTimer {
         for (let r = 0; r < repeats; r++) for (const launch of bound) encodeLaunch(pass, launch);
         pass.end();
       };
+      let quantumMs: number | undefined;
       if (TimestampProfiler.supported(this.context)) {
         const samples = await this.timestampSamples(record, runs);
         this.ensureUsable();
         const method = timingMethod(samples);
-        if (method.kind === 'timestamps') return method.ms;
+        if (method.kind === 'timestamps') return { ms: method.ms, timer: 'timestamps' };
+        quantumMs = method.quantumMs;
       }
-      return await this.wallClock(record, runs);
+      const { ms, repeats } = await this.wallClock(record, runs);
+      const reason = quantumMs === undefined ? 'no-timestamps' : 'coarse-timestamps';
+      return { ms, timer: 'wall-clock', reason, ...(quantumMs === undefined ? {} : { quantumMs }), repeats };
     } finally {
       for (const u of owned) this.registry.destroy(u);
     }
@@ -134,7 +156,7 @@ export class LaunchTimer {
   }
 
   /** Wall-clock time per repeat of the launches, the repeat count grown until a submit is long enough. */
-  private async wallClock(record: (pass: GPUComputePassEncoder, repeats: number) => void, runs: number): Promise<number> {
+  private async wallClock(record: (pass: GPUComputePassEncoder, repeats: number) => void, runs: number): Promise<{ ms: number; repeats: number }> {
     const { device } = this.context;
     const submit = async (repeats: number) => {
       this.ensureUsable();
@@ -156,7 +178,7 @@ export class LaunchTimer {
     }
     const times: number[] = [];
     for (let i = 0; i < runs; i++) times.push((await submit(repeats)) / repeats);
-    return median(times);
+    return { ms: median(times), repeats };
   }
 
   dispose(): void {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TimestampProfiler } from '../../src/gpu/profiler.js';
 import { LaunchTimer } from '../../src/gpu/tune_measure.js';
+import { fastest } from '../../src/gpu/tune_timing.js';
 import { activationForward } from '../../src/kernels/activation.js';
 import { useEngine } from '../helpers/engine.js';
 
@@ -91,5 +92,74 @@ describe('timing a candidate on this device', () => {
     expect(ms).toBe(0.412);
     expect(samples).toHaveBeenCalledTimes(1);
     expect(submits).toBe(0);
+  });
+});
+
+describe('which clock timed a candidate', () => {
+  /**
+   * A fake clock: each submit costs 0.05 ms plus 0.001 ms per workgroup it dispatches, so a kernel
+   * of more workgroups costs proportionally more, as on a GPU the timestamps cannot resolve.
+   */
+  function fakeWallClock() {
+    let clock = 0;
+    let workgroups = 0;
+    const e = engine();
+    const proto = passPrototype();
+    const dispatch = proto.dispatchWorkgroups;
+    vi.spyOn(proto, 'dispatchWorkgroups').mockImplementation(function (this: GPUComputePassEncoder, ...args: Parameters<GPUComputePassEncoder['dispatchWorkgroups']>) {
+      workgroups += args[0] * (args[1] ?? 1) * (args[2] ?? 1);
+      return dispatch.apply(this, args);
+    });
+    const submit = e.device.queue.submit.bind(e.device.queue);
+    vi.spyOn(e.device.queue, 'submit').mockImplementation((buffers) => {
+      clock += 0.05 + 0.001 * workgroups;
+      workgroups = 0;
+      submit(buffers);
+    });
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+  }
+
+  /** Measures a GELU over `n` floats with a timer of its own, which says how it timed it. */
+  async function measureGelu(n: number) {
+    const e = engine();
+    const timer = new LaunchTimer(e);
+    try {
+      const [x, y] = timer.storage([n * 4, n * 4]);
+      const ms = await timer.time([{ spec: activationForward({ kind: 'gelu' }, n), buffers: [0, 1] }], [x, y]);
+      expect(timer.last?.ms).toBe(ms);
+      return timer.last!;
+    } finally {
+      timer.dispose();
+      expect(e.stats.liveBuffers).toBe(0);
+    }
+  }
+
+  it('says the timestamps, when they resolve the kernel', async () => {
+    fakeTimestamps([0.412, 0.431, 0.407]);
+    expect(await measureGelu(N)).toEqual({ ms: 0.412, timer: 'timestamps' });
+  });
+
+  it('says wall clock and the quantum, when the timestamps are coarse; and ranks what they tie', async () => {
+    // Both kernels read 0 or one 65 µs step, as Dawn on NVIDIA reports kernels of a few µs.
+    fakeTimestamps([0, 0.065536, 0]);
+    fakeWallClock();
+    const small = await measureGelu(N);
+    const large = await measureGelu(8 * N);
+    for (const t of [small, large]) expect(t).toMatchObject({ timer: 'wall-clock', reason: 'coarse-timestamps', quantumMs: 0.065536 });
+    // Each repeat count makes a submit last at least WALL_TARGET_MS, so the fixed 0.05 ms of a
+    // submit is spread over the repeats: per launch, close to the workgroups' cost.
+    const workgroups = (n: number) => activationForward({ kind: 'gelu' }, n).workgroups.reduce((a, b) => a * b, 1);
+    expect(small.ms).toBeCloseTo(0.001 * workgroups(N), 2);
+    expect(large.ms).toBeCloseTo(0.001 * workgroups(8 * N), 2);
+    expect(fastest([large.ms, small.ms])).toBe(1);
+  });
+
+  it('says wall clock without a quantum, on a device without timestamp queries', async () => {
+    vi.spyOn(TimestampProfiler, 'supported').mockReturnValue(false);
+    fakeWallClock();
+    const timing = await measureGelu(N);
+    expect(timing).toMatchObject({ timer: 'wall-clock', reason: 'no-timestamps' });
+    expect(timing).not.toHaveProperty('quantumMs');
+    if (timing.timer === 'wall-clock') expect(timing.repeats).toBeGreaterThan(1);
   });
 });
