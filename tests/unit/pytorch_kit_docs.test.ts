@@ -3,12 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { USAGE } from '../../src/cli/args.js';
+import { EXPORT_USAGE } from '../../src/cli/export.js';
+import { RESNET_USAGE } from '../../src/cli/resnet.js';
 import { encodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
 
 /*
  * docs/leaving-the-browser.md: its onnxruntime-node program runs as printed on a model that
- * `webgpu-dl export --format onnx` wrote, and its PyTorch commands use the kit's own flags.
+ * `webgpu-dl export --format onnx` wrote, and its PyTorch commands use flags the CLI and the kit
+ * take (the kit tests run the same commands on tiny data: pytorch_kit*.test.ts).
  */
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -42,5 +46,26 @@ describe('docs/leaving-the-browser.md', () => {
         if (flag !== '--nproc_per_node') expect(kit, `${flag} in "${line.trim()}"`).toContain(`"${flag}"`);
       }
     }
+  });
+
+  it('gives the GAN and ResNet commands (train, export, torchrun) with flags the CLI, the launcher and the kit take', () => {
+    const lines = doc.split('\n').map((l) => l.split('#')[0].trim());
+    const flags = (line: string) => line.match(/--[a-z_-]+/g) ?? [];
+    for (const model of ['gan', 'resnet']) {
+      const train = lines.find((l) => l.startsWith(`webgpu-dl train --model ${model} `));
+      expect(train, `a train --model ${model} command`).toBeDefined();
+      for (const flag of flags(train!)) expect(model === 'resnet' ? RESNET_USAGE : USAGE, `${flag} in "${train}"`).toContain(flag);
+      const out = /--out (\S+)/.exec(train!)![1];
+      const exported = lines.find((l) => l.startsWith(`webgpu-dl export --weights ${out} --format pytorch --out `));
+      expect(exported, `an export of ${out}`).toBeDefined();
+      for (const flag of flags(exported!)) expect(EXPORT_USAGE, flag).toContain(flag);
+    }
+    const launcher = lines.find((l) => l.startsWith('python3 -m torch.distributed.run') && l.includes('cifar-10-binary.tar.gz'));
+    expect(launcher, 'the ResNet torchrun command').toBeDefined();
+    const [before, after] = launcher!.split(' train.py ');
+    // The launcher's flags as the kit tests give them (Debian's torch 1.13 needs --redirects/--tee).
+    for (const flag of flags(before)) expect(['--standalone', '--nproc_per_node', '--redirects', '--tee']).toContain(flag);
+    const kit = readFileSync(join(repo, 'scripts', 'kit', 'train.py'), 'utf8');
+    for (const flag of flags(after)) expect(kit, flag).toContain(`"${flag}"`);
   });
 });
