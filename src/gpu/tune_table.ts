@@ -51,11 +51,19 @@ export const TUNE_TABLE: Readonly<Record<AdapterClass, readonly TableRule[]>> = 
   other: [],
 };
 
+/**
+ * Unmeasured on any GPU: design choices until the tuner times them. Large products start on the
+ * double-buffered 128×128 tile of 8×8 blocks (the classic shape of a fast FP32 GEMM) where the
+ * limits allow, else the 64×64 workgroup tile; small outputs on the 32×64 tile, then subgroup quads
+ * where the device has subgroups; long reductions into small outputs on the 32-way split of the
+ * double-buffered 64×64 tile (64 workgroups for the CNN's 64×128 output, K = 9216), else on split
+ * register blocks.
+ */
 function gpuRules(): TableRule[] {
   return [
-    { shapeClass: /^matmul\.\w\w\.large\./, prefer: ['tile64x64-k16', 'tile32x64-k8'] },
-    { shapeClass: /^matmul\.\w\w\.small\./, prefer: ['tile32x64-k8', 'reg4x4-wg16x4'] },
-    { shapeClass: /^matmul\.\w\w\.splitk\./, prefer: ['reg4x4-wg16x4-split16', 'reg4x4-wg16x4-split4'] },
+    { shapeClass: /^matmul\.\w\w\.large\./, prefer: ['dbuf128x128-r8x8-k8', 'tile64x64-k16', 'tile32x64-k8'] },
+    { shapeClass: /^matmul\.\w\w\.small\./, prefer: ['tile32x64-k8', 'sg4x4-wg16x4', 'reg4x4-wg16x4'] },
+    { shapeClass: /^matmul\.\w\w\.splitk\./, prefer: ['dbuf64x64-r8x8-k8-split32', 'reg4x4-wg16x4-split16', 'reg4x4-wg16x4-split4'] },
     { shapeClass: /^(conv2d|conv_transpose2d)(_backward_data)?\|/, prefer: ['tiled_32x32'] },
   ];
 }

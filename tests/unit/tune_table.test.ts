@@ -56,11 +56,30 @@ describe('the shipped table', () => {
     const ids = matmulCandidates(LARGE).map((c) => c.id);
     const shapeClass = matmulShapeClass(LARGE);
     expect(ids[0]).toBe('reg8x8-wg8x8');
-    expect(tableChoice('nvidia', shapeClass, ids)).toBe('tile64x64-k16');
+    expect(tableChoice('nvidia', shapeClass, ids)).toBe('dbuf128x128-r8x8-k8');
     expect(tableChoice('swiftshader', shapeClass, ids)).toBeUndefined();
     expect(tableChoice('other', shapeClass, ids)).toBeUndefined();
     // A preferred id that is not among the candidates (refused by the limits, say) falls through.
-    expect(tableChoice('nvidia', shapeClass, ids.filter((id) => !id.startsWith('tile64')))).toBe('tile32x64-k8');
+    expect(tableChoice('nvidia', shapeClass, ids.filter((id) => !id.startsWith('dbuf128')))).toBe('tile64x64-k16');
+    expect(tableChoice('nvidia', shapeClass, ids.filter((id) => !id.startsWith('dbuf128') && !id.startsWith('tile64')))).toBe('tile32x64-k8');
+  });
+
+  it('starts the long reduction of the CNN layer on a split double-buffered tile, falling back to split register blocks', () => {
+    const forward: MatmulParams = { batch: 1, M: 64, N: 128, K: 9216, transA: false, transB: true };
+    const choice = (p: MatmulParams) => tableChoice('nvidia', matmulShapeClass(p), matmulCandidates(p).map((c) => c.id));
+    expect(choice(forward)).toBe('dbuf64x64-r8x8-k8-split32');
+    // K = 1024 leaves 32 chunks under 64 terms each: that split is not offered.
+    expect(choice({ ...forward, K: 1024 })).toBe('reg4x4-wg16x4-split16');
+  });
+
+  it('starts small outputs on subgroup quads only where the device has subgroups', async () => {
+    const small: MatmulParams = { batch: 1, M: 1000, N: 100, K: 100, transA: false, transB: false };
+    const ids = matmulCandidates(small).map((c) => c.id);
+    expect(tableChoice('nvidia', matmulShapeClass(small), ids.filter((id) => id !== 'tile32x64-k8'))).toBe('sg4x4-wg16x4');
+    // The fake GPU has no features: the tuner never sees the subgroup candidates, and falls through.
+    const tuner = new Autotuner(fakeEngine('h200'), false, new MemoryTuneStore());
+    const candidates = candidatesOf(small).filter((c) => c.id !== 'tile32x64-k8');
+    expect(await tuner.choose(matmulShapeClass(small), candidates, [4, 4, 4, 4])).toBe('reg4x4-wg16x4');
     expect(tableChoice('nvidia', 'softmax|rows', ['a', 'b'])).toBeUndefined();
   });
 });
@@ -69,9 +88,9 @@ describe('a compile on an untuned adapter starts from the table', () => {
   it('answers at once with the table for a known adapter class and queues the shape for timing', async () => {
     const tuner = new Autotuner(fakeEngine('h200'), true, new MemoryTuneStore());
     const id = await tuner.choose(matmulShapeClass(LARGE), candidatesOf(LARGE), [4, 4, 4, 4]);
-    expect(id).toBe('tile64x64-k16');
+    expect(id).toBe('dbuf128x128-r8x8-k8');
     expect(tuner.pending).toBe(1);
-    expect(tuner.choices).toEqual({ [matmulShapeClass(LARGE)]: 'tile64x64-k16' });
+    expect(tuner.choices).toEqual({ [matmulShapeClass(LARGE)]: 'dbuf128x128-r8x8-k8' });
   });
 
   it('takes a measured winner from the store over the table', async () => {
@@ -87,7 +106,7 @@ describe('a compile on an untuned adapter starts from the table', () => {
     const swiftshader = new Autotuner(fakeEngine('swiftshader'), true, new MemoryTuneStore());
     expect(await swiftshader.choose(matmulShapeClass(LARGE), candidatesOf(LARGE), [4, 4, 4, 4])).toBe('reg8x8-wg8x8');
     const off = new Autotuner(fakeEngine('h200'), false, new MemoryTuneStore());
-    expect(await off.choose(matmulShapeClass(LARGE), candidatesOf(LARGE), [4, 4, 4, 4])).toBe('tile64x64-k16');
+    expect(await off.choose(matmulShapeClass(LARGE), candidatesOf(LARGE), [4, 4, 4, 4])).toBe('dbuf128x128-r8x8-k8');
     expect(off.pending).toBe(0);
   });
 });
