@@ -1,6 +1,6 @@
 import { ShapeError } from '../gpu/errors.js';
 import { inferOne } from '../graph/eager_plan.js';
-import { bceWithLogitsBackward as backwardSpec } from '../kernels/bce_with_logits.js';
+import { pointwiseLossBackward } from '../kernels/pointwise_loss.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Mean loss [1]: mean over n elements of max(x, 0) - x t + log(1 + exp(-|x|)). */
@@ -13,5 +13,5 @@ export function bceWithLogitsBackward(x: Tensor, targets: Tensor, dy?: Tensor): 
   if (!dy) return runOp('bce_with_logits_backward', [x, targets], {})[0];
   inferOne('bce_with_logits_backward', [x, targets], {});
   if (dy.size !== 1) throw new ShapeError(`bceWithLogits backward: dy [${dy.shape.join(', ')}] must hold the one gradient of the scalar loss`);
-  return launch(backwardSpec(x.size, true), [x, targets, dy], [{ shape: x.shape }])[0];
+  return launch(pointwiseLossBackward('bce_with_logits', x.size, true), [x, targets, dy], [{ shape: x.shape }])[0];
 }

@@ -1,6 +1,7 @@
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 import type { CausalAttentionAttrs } from './causal_attention.js';
 import type { PadChannelsAttrs } from './pad_channels.js';
+import type { PointwiseLossAttrs } from './pointwise_loss.js';
 
 /** Per-axis sizes (h, w). */
 export type Pair2 = readonly [number, number];
@@ -32,7 +33,7 @@ export interface PoolAttrs {
  * Attributes of every op kind. Adding a key here makes the rule table in ./index.ts fail to compile
  * until the op has shape inference and a gradient rule (or is declared non-differentiable).
  */
-export interface OpAttrs {
+export interface OpAttrs extends PointwiseLossAttrs {
   /** C = op(A)·op(B); A [M,K] (or [K,M] when transA), B [K,N] (or [N,K] when transB); batched with a leading dim. */
   matmul: { transA: boolean; transB: boolean };
   /** x [..., C, *spatial] + b [C], the channel at `axis` (1 for NCHW, -1 for features). */
@@ -79,10 +80,6 @@ export interface OpAttrs {
   max_pool2d_backward: PoolAttrs & { dilation: Pair2; inputShape: readonly number[] };
   avg_pool2d: PoolAttrs & { countIncludePad: boolean };
   avg_pool2d_backward: PoolAttrs & { countIncludePad: boolean; inputShape: readonly number[] };
-  /** logits, targets of equal shape → mean binary cross-entropy [1] (numerically stable form). */
-  bce_with_logits: Record<string, never>;
-  /** logits, targets → d bce / d logits = (sigmoid(x) − t)/n. */
-  bce_with_logits_backward: Record<string, never>;
   /** Sum over one axis, which is removed. */
   sum: { axis: number };
   /** Inserts a new axis of length `size` at `axis`, repeating the data along it (the adjoint of sum). */
@@ -103,10 +100,6 @@ export interface OpAttrs {
   softmax_cross_entropy: { ignoreIndex?: number };
   /** student, teacher logits [B,C] → T²·mean KL(softmax(t/T) ‖ softmax(s/T)) [1] and dStudent [B,C] from one kernel. */
   distillation_loss: { temperature: number };
-  /** pred, target of equal shape → mean squared error [1]. */
-  mse: Record<string, never>;
-  /** pred, target → d mse / d pred = 2 (pred − target) / n. */
-  mse_backward: Record<string, never>;
   /**
    * Train mode over [N, C] or [N, C, H, W] with batch statistics. Inputs x, [gamma, beta when
    * affine], running_mean, running_var, [num_batches_tracked when countBatches]; outputs y, saved

@@ -1,12 +1,9 @@
 import { ShapeError } from '../../gpu/errors.js';
-import { bceWithLogitsBackward, bceWithLogitsProgram } from '../../kernels/bce_with_logits.js';
-import { mseBackward, mseProgram } from '../../kernels/mse.js';
 import { defaultRowVariant } from '../../kernels/softmax.js';
 import { checkIgnoreIndex, softmaxCrossEntropyProgram } from '../../kernels/softmax_cross_entropy.js';
 import { describeShape } from '../ir.js';
-import { singleLaunch } from '../../kernels/kernel.js';
 import { program } from '../lower.js';
-import { expectArity, expectF32, expectSameShape, scaleBy, type OpRule } from './rule.js';
+import { expectArity, expectF32, scaleBy, type OpRule } from './rule.js';
 
 export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
   infer([logits, labels], attrs, where) {
@@ -48,52 +45,4 @@ export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
         variant: defaultRowVariant(logits.shape[1], ctx.software),
       }),
     ),
-};
-
-export const mseRule: OpRule<'mse'> = {
-  infer([pred, target], _attrs, where) {
-    expectArity(where, [pred, target], 2, 'prediction, target');
-    expectSameShape(where, pred, target, 'the target must have the shape of the prediction');
-    return [{ shape: [1], dtype: 'f32' }];
-  },
-  // L = mean((p − t)²): dp = 2(p − t)/n, dt = −dp
-  grad(g, node, [up], needs) {
-    if (up === null) return [null, null];
-    const dp = scaleBy(g, g.apply('mse_backward', [...node.inputs], {})[0], up)!;
-    return [dp, needs[1] ? g.apply('scale', [dp], { scale: -1, shift: 0 })[0] : null];
-  },
-  lower: ({ inputs: [pred] }) => program(mseProgram(pred.size)),
-};
-
-export const mseBackwardRule: OpRule<'mse_backward'> = {
-  infer([pred, target], _attrs, where) {
-    expectSameShape(where, pred, target);
-    return [{ shape: pred.shape, dtype: 'f32' }];
-  },
-  grad: 'nondiff',
-  lower: ({ inputs: [pred] }) => program(singleLaunch(mseBackward(pred.size, false))),
-};
-
-export const bceWithLogitsRule: OpRule<'bce_with_logits'> = {
-  infer([x, t], _attrs, where) {
-    expectArity(where, [x, t], 2, 'logits, targets');
-    expectSameShape(where, x, t, 'the targets must have the shape of the logits');
-    return [{ shape: [1], dtype: 'f32' }];
-  },
-  // L = mean(max(x,0) − x·t + log(1 + e^−|x|)): dx = (σ(x) − t)/n
-  grad(g, node, [up], needs) {
-    if (up === null) return [null, null];
-    if (needs[1]) throw new ShapeError('bce_with_logits: targets are not differentiable; detach them');
-    return [scaleBy(g, g.apply('bce_with_logits_backward', [...node.inputs], {})[0], up), null];
-  },
-  lower: ({ inputs: [x] }) => program(bceWithLogitsProgram(x.size)),
-};
-
-export const bceWithLogitsBackwardRule: OpRule<'bce_with_logits_backward'> = {
-  infer([x, t], _attrs, where) {
-    expectSameShape(where, x, t);
-    return [{ shape: x.shape, dtype: 'f32' }];
-  },
-  grad: 'nondiff',
-  lower: ({ inputs: [x] }) => program(singleLaunch(bceWithLogitsBackward(x.size, false))),
 };

@@ -37,13 +37,16 @@ export const sumRule: OpRule<'sum'> = {
   grad(g, node, [up]) {
     if (up === null) return [null];
     const x = node.inputs[0];
+    const d = materialise(g, up, node.outputs[0]);
+    // A sum down to one value ([n], [1, n], …) leaves [1], which expand reads as a scalar: spread it
+    // over all x.size values (only the summed axis is longer than 1) and give them x's shape.
+    if (node.outputs[0].size === 1) {
+      const one = d.shape.length === 1 ? d : g.apply('reshape', [d], { shape: [1] })[0];
+      const spread = g.apply('expand', [one], { axis: 0, size: x.size })[0];
+      return [x.shape.length === 1 ? spread : g.apply('reshape', [spread], { shape: x.shape })[0]];
+    }
     const a = normaliseAxis('sum', node.attrs.axis, x.shape.length);
-    let d = materialise(g, up, node.outputs[0]);
-    if (x.shape.length === 1) d = g.apply('reshape', [d], { shape: [1] })[0];
-    const expanded = x.shape.length === 1
-      ? g.apply('expand', [d], { axis: 0, size: x.shape[0] })[0]
-      : g.apply('expand', [d], { axis: a, size: x.shape[a] })[0];
-    return [x.shape.length === 1 ? g.apply('reshape', [expanded], { shape: x.shape })[0] : expanded];
+    return [g.apply('expand', [d], { axis: a, size: x.shape[a] })[0]];
   },
   lower: ({ inputs: [x], attrs }) => program(reduceAxisProgram('sum', x.shape, attrs.axis).program),
 };
