@@ -119,10 +119,14 @@ export function parseResnetArgs(argv: readonly string[]): ResnetArgs | 'help' {
 
 /** CIFAR-10 (folder or tar.gz) or an image folder, whichever `source` holds. */
 export async function loadColourImages(source: string): Promise<ImageSplits> {
+  return (await colourSourceFormat(source)) === 'image-folder' ? loadImageFolder(source) : loadCifar(source);
+}
+
+/** Which reader `loadColourImages` uses for `source`. */
+export async function colourSourceFormat(source: string): Promise<'cifar-binary' | 'image-folder'> {
   const fs = await import('node:fs/promises');
   const stat = await fs.stat(source).catch(() => undefined);
-  if (stat?.isDirectory() && !(await isCifarFolder(source))) return loadImageFolder(source);
-  return loadCifar(source);
+  return stat?.isDirectory() && !(await isCifarFolder(source)) ? 'image-folder' : 'cifar-binary';
 }
 
 /** The metadata a ResNet checkpoint carries: enough to rebuild the model and read images as it was trained to. */
@@ -189,6 +193,7 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
         image: [train.height, train.width],
         limit: args.limit,
         data: resolve(args.data),
+        format: await colourSourceFormat(args.data),
         augment: args.augment as Record<string, number | boolean> | undefined,
         normalisation: stats,
       });

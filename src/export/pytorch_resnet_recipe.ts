@@ -19,6 +19,8 @@ export interface ResnetRecipe {
   limit?: number;
   /** The CIFAR-10 folder or tar.gz (or image folder) trained on, resolved. */
   data?: string;
+  /** How `data` was read: CIFAR-10's binary version (the kit's reader) or a folder of class folders. */
+  format?: 'cifar-binary' | 'image-folder';
   /** The augmentation the engine applied to training images (absent: none). */
   augment?: Record<string, number | boolean>;
   /**
@@ -39,6 +41,7 @@ export function resnetRecipeMetadata(o: Omit<ResnetRecipe, 'schedule' | 'optimiz
     image: o.image,
     ...(o.limit === undefined ? {} : { limit: o.limit }),
     ...(o.data === undefined ? {} : { data: o.data }),
+    ...(o.format === undefined ? {} : { format: o.format }),
     ...(o.augment === undefined ? {} : { augment: { ...o.augment } }),
     normalisation: { mean: [...o.normalisation.mean], std: [...o.normalisation.std] },
   };
@@ -71,6 +74,13 @@ export function readResnetRecipe(metadata: Record<string, string>, source: strin
   if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
   if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
   if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder or file path');
+  if (r.format === 'image-folder') {
+    throw new PyTorchExportError(
+      `${source}: the run read an image folder (${r.data ?? 'class folders'}); the PyTorch kit reads CIFAR-10's binary version only (it has no image decoder). ` +
+        'Train on CIFAR-10 binary files (make-color-mnist writes a dataset as such), or serve this checkpoint with --format onnx',
+    );
+  }
+  if (r.format !== undefined && r.format !== 'cifar-binary') throw bad('format', r.format, "'cifar-binary' or 'image-folder'");
   const n = r.normalisation;
   const positive = (v: unknown) => Array.isArray(v) && v.length >= 1 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!(n && positive(n.mean) && positive(n.std) && n.mean.length === n.std.length && n.std.every((s) => s > 0))) {

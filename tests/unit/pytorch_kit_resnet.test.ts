@@ -123,6 +123,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a
       seed: SEED,
       image: [32, 32],
       data,
+      format: 'cifar-binary',
       augment: { crop: 4, flip: true },
       normalisation: stats,
     });

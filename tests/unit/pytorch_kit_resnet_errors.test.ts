@@ -26,6 +26,7 @@ const RECIPE = {
   seed: 1,
   image: [32, 32] as [number, number],
   data: '/data/cifar-10-binary.tar.gz',
+  format: 'cifar-binary' as const,
   augment: { crop: 4, flip: true },
   normalisation: { mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] },
 };
@@ -69,6 +70,7 @@ describe('export --format pytorch (resnet)', () => {
     ['a recipe with Nesterov given as a string', () => checkpoint({ weights: recipeWith({ optimizer: { ...RECIPE.optimizer, kind: 'sgd', nesterov: 'yes' } }) }), 'recipe field optimizer.nesterov is "yes"', 'true or false'],
     ['a normalisation of another channel count', () => checkpoint({ weights: recipeWith({ normalisation: { mean: [0.5], std: [0.25] } }) }), 'the recipe normalises 1 channels', 'the model takes 3'],
     ['weights that do not fit the recorded configuration', () => checkpoint({ tensors: [tensor('conv1.weight', [8, 3, 3, 3]), tensor('fc.weight', [5, 16])] }), "'conv1.weight' is [8, 3, 3, 3]", 'has [4, 3, 3, 3]'],
+    ['a run that read an image folder (the kit reads CIFAR-10 binary files only)', () => checkpoint({ weights: recipeWith({ format: 'image-folder', data: '/data/pets' }) }), 'read an image folder (/data/pets)', 'CIFAR-10\'s binary version only'],
     ['a missing configuration', () => checkpoint({ weights: { config: 'not json' } }), "metadata 'config'", 'is missing or not JSON'],
   ])('refuses %s, writing nothing', async (_what, make, ...parts) => {
     const r = await exportKit(make());
