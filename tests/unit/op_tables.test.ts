@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ACTIVATION_WGSL, ACTIVATIONS } from '../../shaders/lib/activations.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { AnyNode } from '../../src/graph/ir.js';
 import { RULES, ruleOf } from '../../src/graph/ops/index.js';
+import type { OpAttrs } from '../../src/graph/ops/kinds.js';
+import type { LayerNormOps } from '../../src/graph/ops/layer_norm.js';
+import type { PointwiseLossOps } from '../../src/graph/ops/pointwise_loss.js';
 import type { RuleTable } from '../../src/graph/ops/rule.js';
 import { scheduleOf, type ScheduledOp } from '../../src/graph/passes/schedule.js';
 import { distillationLoss } from '../reference/distillation_loss.js';
@@ -20,6 +23,15 @@ describe('typed op tables', () => {
     const partial: RuleTable = rest;
     expect(Object.keys(partial)).not.toContain('layer_norm');
     expect(ruleOf('layer_norm')).toBe(RULES.layer_norm);
+  });
+
+  it("each op's attribute type is declared next to its rule and is the one OpAttrs holds", () => {
+    expectTypeOf<OpAttrs['layer_norm']>().toEqualTypeOf<LayerNormOps['layer_norm']>();
+    expectTypeOf<OpAttrs['mse']>().toEqualTypeOf<PointwiseLossOps['mse']>();
+    const attrs: OpAttrs['layer_norm'] = { eps: 1e-5 };
+    // @ts-expect-error: layer_norm's attributes have no `axis`
+    const wrong: OpAttrs['layer_norm'] = { eps: 1e-5, axis: -1 };
+    expect([attrs.eps, wrong.eps]).toEqual([1e-5, 1e-5]);
   });
 
   it('the float64 interpreter has an entry for every kind the rules have, and a table missing one is not a ReferenceTable', () => {

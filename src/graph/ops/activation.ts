@@ -3,6 +3,14 @@ import { activationBackward, activationForward, checkActivation } from '../../ke
 import { singleLaunch } from '../../kernels/kernel.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
+import type { ActivationSpec } from '../../../shaders/lib/activations.js';
+
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface ActivationOps {
+  activation: { activation: ActivationSpec };
+  /** dx = dy ⊙ f'(saved); saved is the output, or the input where activationSaves says so (GELU, leaky_relu with a negative slope). */
+  activation_backward: { activation: ActivationSpec };
+}
 
 export const activationRule: OpRule<'activation'> = {
   infer([x], attrs, where) {

@@ -9,6 +9,25 @@ import { inLayer } from './conv2d.js';
 import type { OpAttrs } from './kinds.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface BatchNormOps {
+  /**
+   * Train mode over [N, C] or [N, C, H, W] with batch statistics. Inputs x, [gamma, beta when
+   * affine], running_mean, running_var, [num_batches_tracked when countBatches]; outputs y, saved
+   * mean, saved invstd = 1/√(var + eps). The running statistics (persistent storage) are updated in
+   * place: r = (1 − momentum)·r + momentum·batch, with the unbiased batch variance for running_var,
+   * as PyTorch; num_batches_tracked (one f32, exact up to 2^24) is incremented.
+   */
+  batch_norm: { eps: number; momentum: number; affine: boolean; countBatches: boolean };
+  /** Eval mode: x, running_mean, running_var, [gamma, beta] → y, normalised with the running statistics. */
+  batch_norm_eval: { eps: number; affine: boolean };
+  /**
+   * dy, x, a, b, [gamma] → dx, [dgamma, dbeta]. `training`: a, b are the saved mean and invstd of
+   * batch_norm; otherwise the running mean and variance of batch_norm_eval (constants).
+   */
+  batch_norm_backward: { eps: number; affine: boolean; training: boolean };
+}
+
 const shapeOf = (where: string, x: TensorType) => inLayer(where, () => batchNormShape('batch_norm', x.shape));
 
 function channels(where: string, s: BatchNormShape, named: readonly [string, TensorType][]): void {

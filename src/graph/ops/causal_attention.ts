@@ -12,6 +12,14 @@ import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface CausalAttentionOps {
+  /** qkv [B, T, 3·E] → y [B, T, E], lse [B, heads, T]: fused causal self-attention (see its rule). */
+  causal_attention: CausalAttentionAttrs;
+  /** dy, qkv, y, lse → dqkv, recomputing the probabilities from lse. */
+  causal_attention_backward: CausalAttentionAttrs;
+}
+
 /**
  * Attributes of causal_attention and its backward. The input is the packed qkv [B, T, 3·E] of one
  * fused Linear (E = heads·headDim; q, k, v stacked in that order, each split into heads as

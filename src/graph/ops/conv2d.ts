@@ -17,8 +17,31 @@ import { singleLaunch } from '../../kernels/kernel.js';
 import type { ActivationSpec } from '../../../shaders/lib/activations.js';
 import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
-import type { ConvAttrs, Grouped } from './kinds.js';
-import { expectArity, materialise, type OpRule } from './rule.js';
+import { expectArity, materialise, type OpRule, type Pair2 } from './rule.js';
+
+/** Attributes of conv2d, as torch.nn.functional.conv2d (NCHW, weight [Cout, Cin, KH, KW]). */
+export interface ConvAttrs {
+  stride: Pair2;
+  padding: Pair2;
+  dilation: Pair2;
+}
+
+/** Channel groups of conv2d: each output channel sees the input channels of its group only (depthwise: groups = channels). */
+export interface Grouped {
+  groups?: number;
+}
+
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface Conv2dOps {
+  /** x [N, Cin, H, W], w [Cout, Cin/groups, KH, KW] → y [N, Cout, OH, OW]; `groups` (default 1) as torch's. */
+  conv2d: ConvAttrs & Grouped;
+  /** Made only by fusion after autodiff: conv2d (+ bias[Cout]) then `activation`. Inputs: x, w, [bias]. */
+  conv2d_fused: ConvAttrs & Grouped & { bias: boolean; activation: ActivationSpec };
+  /** dy, w → dx of the conv2d whose input had `inputShape`. */
+  conv2d_backward_data: ConvAttrs & Grouped & { inputShape: readonly number[] };
+  /** x, dy → dW of shape `weightShape`. */
+  conv2d_backward_filter: ConvAttrs & Grouped & { weightShape: readonly number[] };
+}
 
 const bytes = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1) * 4;
 

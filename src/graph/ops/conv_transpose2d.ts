@@ -12,9 +12,21 @@ import {
 } from '../../kernels/conv_transpose2d.js';
 import { describeShape } from '../ir.js';
 import { program } from '../lower.js';
-import { inLayer } from './conv2d.js';
-import type { ConvTransposeAttrs } from './kinds.js';
-import { expectArity, materialise, type OpRule } from './rule.js';
+import { inLayer, type ConvAttrs } from './conv2d.js';
+import { expectArity, materialise, type OpRule, type Pair2 } from './rule.js';
+
+/** Attributes of conv_transpose2d (weight [Cin, Cout, KH, KW], as torch). */
+export interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: Pair2;
+}
+
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface ConvTranspose2dOps {
+  /** x [N, Cin, H, W], w [Cin, Cout, KH, KW] → y [N, Cout, OH, OW] (the adjoint of conv2d). */
+  conv_transpose2d: ConvTransposeAttrs;
+  conv_transpose2d_backward_data: ConvTransposeAttrs & { inputShape: readonly number[] };
+  conv_transpose2d_backward_filter: ConvTransposeAttrs & { weightShape: readonly number[] };
+}
 
 const bytes = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1) * 4;
 const paramsOf = (input: readonly number[], weight: readonly number[], a: ConvTransposeAttrs) =>

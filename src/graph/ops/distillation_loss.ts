@@ -4,6 +4,12 @@ import { defaultRowVariant } from '../../kernels/softmax.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, scaleBy, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface DistillationLossOps {
+  /** student, teacher logits [B,C] → T²·mean KL(softmax(t/T) ‖ softmax(s/T)) [1] and dStudent [B,C] from one kernel. */
+  distillation_loss: { temperature: number };
+}
+
 export const distillationLossRule: OpRule<'distillation_loss'> = {
   infer([student, teacher], { temperature }, where) {
     expectArity(where, [student, teacher], 2, 'student logits, teacher logits');

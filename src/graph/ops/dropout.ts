@@ -8,6 +8,17 @@ import { inLayer } from './conv2d.js';
 import type { OpAttrs } from './kinds.js';
 import { expectF32, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface DropoutOps {
+  /**
+   * Train-mode dropout: y = x ⊙ mask / (1 − p). The mask is Philox(seed, stream = the step's run
+   * index), so it changes every run and the backward regenerates it instead of storing it.
+   */
+  dropout: { p: number; seed: number };
+  /** dy → dx = dy ⊙ mask / (1 − p) with the forward's mask. */
+  dropout_backward: { p: number; seed: number };
+}
+
 function check(where: string, x: TensorType, attrs: OpAttrs['dropout']): TensorType[] {
   expectF32(where, 'input', x);
   if (!(attrs.p >= 0 && attrs.p <= 1)) throw new ShapeError(`${where}: drop probability p = ${attrs.p} must lie in [0, 1]`);

@@ -6,6 +6,19 @@ import { program, type Lowering } from '../lower.js';
 import type { ScheduledOp } from '../passes/schedule.js';
 import { expectArity, expectF32, expectSameShape, materialise, normaliseAxis, type Grad, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface ElementwiseOps {
+  /** x [..., C, *spatial] + b [C], the channel at `axis` (1 for NCHW, -1 for features). */
+  bias_add: { axis: number };
+  add: Record<string, never>;
+  sub: Record<string, never>;
+  mul: Record<string, never>;
+  /** x·scale + shift, scalars. */
+  scale: { scale: number; shift: number };
+  /** x [..] times s [1]: scales a gradient by an upstream scalar. */
+  mul_scalar: Record<string, never>;
+}
+
 function binary(name: string): OpRule<'add'>['infer'] {
   return ([a, b], _attrs, where) => {
     expectArity(where, [a, b], 2, 'a, b');

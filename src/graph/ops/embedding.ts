@@ -4,6 +4,14 @@ import { describeShape } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface EmbeddingOps {
+  /** indices [..] u32, weight [V, D] → y [.., D], invalid [1] (indices >= V: zero rows, counted): torch.nn.Embedding. */
+  embedding: Record<string, never>;
+  /** dy [.., D], indices [..] → dweight [numEmbeddings, D], summed over repeated indices in index order. */
+  embedding_backward: { numEmbeddings: number };
+}
+
 export const embeddingRule: OpRule<'embedding'> = {
   infer(inputs, _attrs, where) {
     expectArity(where, inputs, 2, 'indices, weight');

@@ -7,6 +7,14 @@ import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface LayerNormOps {
+  /** x [.., D], weight γ [D], bias β [D] → y, mean [rows], rstd [rows]: torch.nn.LayerNorm over the last axis. */
+  layer_norm: { eps: number };
+  /** dy, x, mean, rstd, γ → dx, dγ, dβ. */
+  layer_norm_backward: Record<string, never>;
+}
+
 /** [rows, cols] of x normalised over its last axis. */
 function rowsOf(x: TensorType): [number, number] {
   return [product(x.shape.slice(0, -1)), x.shape[x.shape.length - 1]];

@@ -5,6 +5,16 @@ import { describeShape } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, scaleBy, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface SoftmaxCrossEntropyOps {
+  /**
+   * logits [B,C], labels [B] u32 → mean loss [1], dLogits [B,C], correct [1], invalid [1] (see the
+   * rule). Rows labelled `ignoreIndex` are left out of the loss, the gradient and the mean, as
+   * PyTorch's ignore_index with reduction 'mean' (no row kept: the loss is NaN). Default: none.
+   */
+  softmax_cross_entropy: { ignoreIndex?: number };
+}
+
 export const softmaxCrossEntropyRule: OpRule<'softmax_cross_entropy'> = {
   infer([logits, labels], attrs, where) {
     expectArity(where, [logits, labels], 2, 'logits, labels');

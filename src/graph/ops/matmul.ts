@@ -12,6 +12,12 @@ import { describeShape, type Graph, type TensorType, type Value } from '../ir.js
 import { program, type LowerContext, type Lowering } from '../lower.js';
 import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface MatmulOps {
+  /** C = op(A)·op(B); A [M,K] (or [K,M] when transA), B [K,N] (or [N,K] when transB); batched with a leading dim. */
+  matmul: { transA: boolean; transB: boolean };
+}
+
 /** [batch, rows, cols] of an operand as stored, and its logical [rows, cols] after the optional transpose. */
 function operand(shape: readonly number[], trans: boolean): { batch: number; rows: number; cols: number } {
   const [r, c] = shape.slice(-2);

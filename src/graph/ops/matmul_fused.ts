@@ -2,6 +2,25 @@ import { ShapeError } from '../../gpu/errors.js';
 import { describeShape } from '../ir.js';
 import { lowerMatmul, matmulParamsOf, matmulRule } from './matmul.js';
 import type { OpRule } from './rule.js';
+import type { ActivationSpec } from '../../../shaders/lib/activations.js';
+
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface MatmulFusedOps {
+  /**
+   * Made only by the fusion passes, after autodiff: op(A)·op(B) (+ bias[N]) then `activation`, or,
+   * with `prologue`, the product times prologue'(saved) — the backward dX = (dY·Wᵀ) ⊙ f'(Z).
+   * Inputs: A, B, then bias if `bias`, then saved if `prologue`.
+   */
+  matmul_fused: {
+    transA: boolean;
+    transB: boolean;
+    bias: boolean;
+    activation: ActivationSpec;
+    prologue: ActivationSpec | null;
+    /** Also output the row sums of op(A) (a bias gradient Σ_batch dY next to dW = dYᵀ·X). */
+    rowSum?: boolean;
+  };
+}
 
 /** Shape rule of the fused matmul; its meaning is the unfused composition it replaces. */
 export const matmulFusedRule: OpRule<'matmul_fused'> = {

@@ -4,6 +4,12 @@ import { describeShape } from '../ir.js';
 import { program } from '../lower.js';
 import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface PadChannelsOps {
+  /** x [N, C, ...] → [N, C + before + after, ...] with zero channels (negative counts crop). */
+  pad_channels: PadChannelsAttrs;
+}
+
 /** Zero channels added before and after axis 1 of x [N, C, ...]; negative counts crop instead. */
 export interface PadChannelsAttrs {
   before: number;

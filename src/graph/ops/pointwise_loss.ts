@@ -6,7 +6,7 @@ import { program } from '../lower.js';
 import { expectArity, expectSameShape, scaleBy, type OpRule } from './rule.js';
 
 /** Attributes of the pointwise losses (means of per-element terms) and their backward ops. */
-export interface PointwiseLossAttrs {
+export interface PointwiseLossOps {
   /** pred, target of equal shape → mean squared error [1]. */
   mse: Record<string, never>;
   /** pred, target → d mse / d pred = 2 (pred − target) / n. */

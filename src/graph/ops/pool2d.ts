@@ -5,7 +5,23 @@ import { describeShape, type TensorType } from '../ir.js';
 import { program } from '../lower.js';
 import { inLayer } from './conv2d.js';
 import type { OpAttrs } from './kinds.js';
-import { expectArity, expectF32, materialise, type OpRule } from './rule.js';
+import { expectArity, expectF32, materialise, type OpRule, type Pair2 } from './rule.js';
+
+export interface PoolAttrs {
+  kernel: Pair2;
+  stride: Pair2;
+  padding: Pair2;
+}
+
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface Pool2dOps {
+  /** x → y and the argmax (u32, index within each plane) that backward scatters to. */
+  max_pool2d: PoolAttrs & { dilation: Pair2 };
+  /** dy, argmax → dx of shape `inputShape`. */
+  max_pool2d_backward: PoolAttrs & { dilation: Pair2; inputShape: readonly number[] };
+  avg_pool2d: PoolAttrs & { countIncludePad: boolean };
+  avg_pool2d_backward: PoolAttrs & { countIncludePad: boolean; inputShape: readonly number[] };
+}
 
 type MaxAttrs = OpAttrs['max_pool2d'];
 type AvgAttrs = OpAttrs['avg_pool2d'];

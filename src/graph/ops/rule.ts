@@ -5,6 +5,9 @@ import type { ScheduledOp } from '../passes/schedule.js';
 import { describeShape } from '../ir.js';
 import type { OpAttrs, OpKind } from './kinds.js';
 
+/** Per-axis sizes (h, w). */
+export type Pair2 = readonly [number, number];
+
 /**
  * The upstream gradient of each output of a node: a Value, `null` when no gradient flows into that
  * output, or ONE for the loss itself (so rules can skip multiplying by 1).

@@ -5,6 +5,18 @@ import { broadcastAxisSpec, reduceAxisProgram } from '../../kernels/reduce.js';
 import { program, VIEW } from '../lower.js';
 import { materialise, normaliseAxis, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface ShapeOps {
+  /** Sum over one axis, which is removed. */
+  sum: { axis: number };
+  /** Inserts a new axis of length `size` at `axis`, repeating the data along it (the adjoint of sum). */
+  expand: { axis: number; size: number };
+  /** Same data, another shape of equal size; costs no kernel. */
+  reshape: { shape: readonly number[] };
+  /** Identity whose gradient is zero: `detach`. */
+  stop_gradient: Record<string, never>;
+}
+
 export const reshapeRule: OpRule<'reshape'> = {
   infer([x], { shape }, where) {
     const size = shape.reduce((a, b) => a * b, 1);

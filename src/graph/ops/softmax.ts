@@ -4,6 +4,14 @@ import { defaultRowVariant, softmaxBackward, softmaxForward, softmaxRows } from 
 import { program } from '../lower.js';
 import { expectArity, expectF32, expectSameShape, materialise, type OpRule } from './rule.js';
 
+/** The op kinds this file defines, with their attributes (see OpAttrs in ./kinds.ts). */
+export interface SoftmaxOps {
+  /** Softmax along the last axis (torch.softmax(x, dim=-1)). */
+  softmax: Record<string, never>;
+  /** dy, y (the softmax output) → dx = y ⊙ (dy − Σ_row dy ⊙ y). */
+  softmax_backward: Record<string, never>;
+}
+
 export const softmaxRule: OpRule<'softmax'> = {
   infer([x], _attrs, where) {
     expectF32(where, 'input', x);
