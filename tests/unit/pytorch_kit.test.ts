@@ -6,17 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES, loadIdxFolder } from '../../src/data/idx_files.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
-import { mnistMlp } from '../../src/models/mnist.js';
-import { Adam } from '../../src/optim/optimizers.js';
+import { classifierTrainer } from '../../src/cli/classifier.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
-import { Trainer } from '../../src/train/trainer.js';
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
 import { PYTHON, torchStatus } from '../helpers/parity.js';
 import { rng } from '../helpers/random.js';
 
 /*
- * `webgpu-dl export --format pytorch` from a short CLI run: one step of the folder's train.py
+ * `webgpu-dl export --format pytorch` from a short CLI run (MLP and CNN): one step of the folder's train.py
  * (fixed batch, resumed at the recorded step with the recorded Adam state and schedule) equals the
  * engine's next step from the same checkpoint, and two torchrun processes (gloo) on half-batches
  * step as one process on the whole batch.
@@ -67,8 +65,8 @@ function pick(d: ImageDataset, indices: readonly number[]): ImageDataset {
   return { ...d, count: indices.length, images, labels: Uint8Array.from(indices, (s) => d.labels[s]) };
 }
 
-describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes the run', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pytorch-kit-'));
+describe.skipIf(!torch.ok && !inCi).each(['mlp', 'cnn'] as const)('export --format pytorch: train.py resumes the %s run', (model) => {
+  const dir = mkdtempSync(join(tmpdir(), `pytorch-kit-${model}-`));
   const data = join(dir, 'idx');
   const weights = join(dir, 'run.safetensors');
   const kit = join(dir, 'kit');
@@ -81,7 +79,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes t
       writeFileSync(join(data, images), encodeIdx([count, 28, 28], Uint8Array.from({ length: count * 784 }, () => Math.floor(next() * 256))));
       writeFileSync(join(data, labels), encodeIdx([count], Uint8Array.from({ length: count }, (_, i) => (i * 7) % 10)));
     }
-    const run = await runCli(['train', '--model', 'mlp', '--data', data, '--epochs', '1', '--batch', String(BATCH), '--lr', String(LR), '--seed', '3', '--out', weights]);
+    const run = await runCli(['train', '--model', model, '--data', data, '--epochs', '1', '--batch', String(BATCH), '--lr', String(LR), '--seed', '3', '--out', weights]);
     expect(run.status, run.err.join('\n')).toBe(0);
     const exported = await runCli(['export', '--weights', weights, '--format', 'pytorch', '--out', kit]);
     expect(exported.status, exported.err.join('\n')).toBe(0);
@@ -96,7 +94,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes t
     expect(readFileSync(join(kit, 'weights.safetensors'))).toEqual(readFileSync(weights));
     expect(readFileSync(join(kit, 'torch_models.py'), 'utf8')).toBe(readFileSync(join(import.meta.dirname, '..', '..', 'scripts', 'torch_models.py'), 'utf8'));
     const k = JSON.parse(readFileSync(join(kit, 'kit.json'), 'utf8'));
-    expect(k).toMatchObject({ model: 'mlp', step: 4, config: { hidden: [256, 256], height: 28, width: 28, classes: 10 } });
+    expect(k).toMatchObject({ model, step: 4, config: { ...(model === 'mlp' ? { hidden: [256, 256] } : {}), height: 28, width: 28, classes: 10 } });
     expect(k.recipe).toMatchObject({ optimizer: { kind: 'adam', lr: LR }, schedule: 'cosine', epochs: 1, batch: BATCH, seed: 3, image: [28, 28], data });
     const readme = readFileSync(join(kit, 'README.md'), 'utf8');
     expect(readme).toContain(`python3 train.py --data ${data}`);
@@ -116,7 +114,8 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes t
     expect(Math.abs(steps[0].lr - lr)).toBeLessThan(1e-12);
 
     const splits = await loadIdxFolder(data);
-    const trainer = new Trainer(engine(), { model: mnistMlp([256, 256], 784, 10), inputShape: [784], classes: 10, optimizer: new Adam({ lr: LR }), seed: 3 });
+    // The CLI's own model and Adam for this data (classifierTrainer), from the checkpoint.
+    const trainer = classifierTrainer(engine(), model, splits, { lr: LR, seed: 3 });
     try {
       trainer.load(readFileSync(weights));
       trainer.loadOptimizer(readFileSync(join(dir, 'run.optimizer.safetensors')));
@@ -125,7 +124,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes t
       const theirs = change(flatWeights(readFileSync(out)), before);
       const error = relativeNormError(theirs, ours);
       const lossError = Math.abs(steps[0].loss - epoch.loss) / Math.abs(epoch.loss);
-      console.log(`pytorch kit: engine loss ${epoch.loss.toPrecision(8)}, train.py ${steps[0].loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); weight change rel error ${error.toExponential(2)}`);
+      console.log(`pytorch kit (${model}): engine loss ${epoch.loss.toPrecision(8)}, train.py ${steps[0].loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); weight change rel error ${error.toExponential(2)}`);
       expect(lossError).toBeLessThanOrEqual(TOLERANCE);
       expect(error).toBeLessThanOrEqual(TOLERANCE);
       // The step moved the weights: a change of zero on both sides would pass the comparison above.
@@ -145,7 +144,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes t
     expect(twoSteps.length).toBe(1);
     expect(Math.abs(twoSteps[0].loss - one[0].loss) / one[0].loss).toBeLessThanOrEqual(TOLERANCE);
     const error = relativeNormError(change(flatWeights(readFileSync(join(dir, 'two.safetensors'))), before), change(flatWeights(readFileSync(join(dir, 'one.safetensors'))), before));
-    console.log(`pytorch kit: torchrun 2 processes vs 1, loss ${twoSteps[0].loss} vs ${one[0].loss}, weight change rel error ${error.toExponential(2)}`);
+    console.log(`pytorch kit (${model}): torchrun 2 processes vs 1, loss ${twoSteps[0].loss} vs ${one[0].loss}, weight change rel error ${error.toExponential(2)}`);
     expect(error).toBeLessThanOrEqual(TOLERANCE);
   }, 180_000);
 });
