@@ -38,5 +38,7 @@ export const subRef: RefOp<'sub'> = ([a, b]) => [a.map((v, i) => v - b[i])];
 export const mulRef: RefOp<'mul'> = ([a, b]) => [a.map((v, i) => v * b[i])];
 export const scaleRef: RefOp<'scale'> = ([x], { attrs: { scale, shift } }) => [x.map((v) => v * scale + shift)];
 export const mulScalarRef: RefOp<'mul_scalar'> = ([x, s]) => [x.map((v) => v * s[0])];
-/** reshape and stop_gradient: the same values. */
-export const copyRef = ([x]: readonly Float64Array[]) => [Float64Array.from(x)];
+/** The same values (a view in the kernels). */
+export const reshapeRef: RefOp<'reshape'> = ([x]) => [Float64Array.from(x)];
+/** The same values; its gradient is zero, which autodiff (not the value) expresses. */
+export const stopGradientRef: RefOp<'stop_gradient'> = ([x]) => [Float64Array.from(x)];

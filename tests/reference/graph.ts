@@ -9,7 +9,7 @@ import { conv2dBackwardDataRef, conv2dBackwardFilterRef, conv2dFusedRef, conv2dO
 import { convTranspose2dBackwardDataRef, convTranspose2dBackwardFilterRef, convTranspose2dOpRef } from './conv_transpose2d.js';
 import { distillationLossRef } from './distillation_loss.js';
 import { dropoutBackwardRef, dropoutOpRef } from './dropout.js';
-import { addRef, biasAddRef, copyRef, mulRef, mulScalarRef, scaleRef, subRef } from './elementwise.js';
+import { addRef, biasAddRef, mulRef, mulScalarRef, reshapeRef, scaleRef, stopGradientRef, subRef } from './elementwise.js';
 import { embeddingBackwardOpRef, embeddingOpRef } from './embedding.js';
 import { layerNormBackwardOpRef, layerNormOpRef } from './layer_norm.js';
 import { matmulFusedRef, matmulOpRef } from './matmul.js';
@@ -35,8 +35,8 @@ export const REFERENCE: ReferenceTable = {
   mul_scalar: mulScalarRef,
   sum: sumRef,
   expand: expandRef,
-  reshape: copyRef,
-  stop_gradient: copyRef,
+  reshape: reshapeRef,
+  stop_gradient: stopGradientRef,
   softmax: softmaxRef,
   softmax_backward: softmaxBackwardRef,
   softmax_cross_entropy: softmaxCrossEntropyRef,
