@@ -6,9 +6,11 @@ import type { ConvFilterShaderOptions } from './conv2d_backward_filter.js';
  * The weight gradient of shaders/conv2d_backward_filter.ts as a GEMM on a double-buffered
  * workgroup tile: dW[m, col] = Σ over r = (n, oy, ox) of grad[n, m, oy, ox] · src gathered forward
  * at (col = (c, kh, kw), oy, ox). A workgroup of WG_X × WG_Y invocations owns BM = WG_Y·TM rows m ×
- * BN = WG_X·TN columns, each invocation a TM×TN register block; the reduction advances BK values of
- * r per step through two tiles per operand (one filled while the other is multiplied, one barrier
- * per step, as in shaders/conv2d_double_buffered.ts).
+ * BN = WG_X·TN columns, each invocation a TM×TN register block (TM consecutive rows, and TN columns
+ * WG_X apart, so that neighbouring invocations read neighbouring rows of the src tile, with fewer
+ * workgroup-memory bank conflicts, and store neighbouring columns); the reduction advances BK
+ * values of r per step through two tiles per operand (one filled while the other is multiplied, one
+ * barrier per step, as in shaders/conv2d_double_buffered.ts).
  *
  * Both tiles are vec4s along r, the axis along which grad and (at stride 1) src are contiguous:
  * row m of the grad tile holds grad[n, m, ·] at BK consecutive r, row col of the src tile the
@@ -69,7 +71,7 @@ export function convFilterDoubleBufferedShader(o: ConvFilterShaderOptions, block
   for (let kq = 0; kq < bk / 4; kq++) {
     step.push('    {');
     for (const r of rows) step.push(`      let a${r} = As[off_a + (lid.y * ${tm}u + ${r}u) * QK + ${kq}u];`);
-    for (const c of cols) step.push(`      let b${c} = Bs[off_b + (lid.x * ${tn}u + ${c}u) * QK + ${kq}u];`);
+    for (const c of cols) step.push(`      let b${c} = Bs[off_b + (${c}u * WG_X + lid.x) * QK + ${kq}u];`);
     for (const r of rows) {
       for (const q of quads) {
         const dots = E.map((l) => `dot(a${r}, b${4 * q + l})`).join(', ');
@@ -81,10 +83,13 @@ export function convFilterDoubleBufferedShader(o: ConvFilterShaderOptions, block
   const accumulators = rows.flatMap((r) => quads.map((q) => `var acc${r}_${q} = vec4f(0.0);`)).join('\n  ');
   const stores = rows.map((r) => {
     const lanes = quads.flatMap((q) =>
-      E.map((l) => `if (col0 + ${4 * q + l} < params.cols) { partial[base + ${4 * q + l}u] = acc${r}_${q}[${l}]; }`),
+      E.map((l) => {
+        const col = `tile_col + ${4 * q + l} * i32(WG_X) + i32(lid.x)`;
+        return `if (${col} < params.cols) { partial[base + u32(${col})] = acc${r}_${q}[${l}]; }`;
+      }),
     );
     return `if (m0 + ${r} < params.m) {
-    let base = u32((split * params.m + m0 + ${r}) * params.cols + col0);
+    let base = u32((split * params.m + m0 + ${r}) * params.cols);
     ${lanes.join('\n    ')}
   }`;
   });
@@ -145,7 +150,6 @@ ${step.join('\n')}
     cur = 1u - cur;
   }
   let m0 = tile_m + i32(lid.y) * ${tm};
-  let col0 = tile_col + i32(lid.x) * ${tn};
   ${stores.join('\n  ')}
 }
 `;

@@ -7,10 +7,12 @@ import { ConvGatherEmitter, convGemmParamsWGSL, type ConvGemmShaderOptions } fro
  * backward-data, conv_transpose2d both ways) on a double-buffered workgroup tile, the shape GPUs
  * reward: a workgroup of WG_X × WG_Y invocations owns BM = WG_Y·TM output channels × BP = WG_X·TN
  * flat output positions, each invocation a TM×TN register block (8×8: 64 products per TM + TN
- * vec4 reads of workgroup memory). The reduction (c, kh, kw) advances BK rows per step; each operand
- * has two tiles in workgroup memory, and while the workgroup multiplies from one it fills the other
- * with the next step, so one barrier per step separates writes from reads and the next step's
- * global loads are issued before this step's arithmetic.
+ * vec4 reads of workgroup memory): TM consecutive channels, and TN/4 quads of 4 positions WG_X
+ * quads apart, so that neighbouring invocations read neighbouring vec4s of the src tile (no bank
+ * conflicts) and store neighbouring positions. The reduction (c, kh, kw) advances BK rows per
+ * step; each operand has two tiles in workgroup memory, and while the workgroup multiplies from one
+ * it fills the other with the next step, so one barrier per step separates writes from reads and
+ * the next step's global loads are issued before this step's arithmetic.
  *
  * Tiles are vec4s along their contiguous axis: the weight tile is BM rows of BK/4 vec4s along the
  * reduction (the forward conv weight [Cout, Cin·KH·KW] is contiguous there), the src tile BK rows
@@ -69,7 +71,7 @@ export function convGemmDoubleBufferedShader(o: ConvGemmShaderOptions, block: Co
     step.push('    {');
     for (const r of rows) step.push(`      let a${r} = Ws[off_w + (lid.y * ${tm}u + ${r}u) * QK + ${kq}u];`);
     for (const e of J) {
-      for (const c of quads) step.push(`      let b${e}_${c} = Xs[off_x + ${4 * kq + e}u * QP + lid.x * ${tn / 4}u + ${c}u];`);
+      for (const c of quads) step.push(`      let b${e}_${c} = Xs[off_x + ${4 * kq + e}u * QP + ${c}u * WG_X + lid.x];`);
       for (const r of rows) for (const c of quads) step.push(`      acc${r}_${c} = fma(vec4f(a${r}[${e}]), b${e}_${c}, acc${r}_${c});`);
     }
     step.push('    }');
@@ -77,7 +79,7 @@ export function convGemmDoubleBufferedShader(o: ConvGemmShaderOptions, block: Co
   const accumulators = rows.flatMap((r) => quads.map((c) => `var acc${r}_${c} = vec4f(0.0);`)).join('\n  ');
   const stores = quads.flatMap((c) =>
     J.map((l) => {
-      const p = `p0 + ${4 * c + l}`;
+      const p = `p${c} + ${l}`;
       const lanes = rows.map((r) => {
         const value = o.bias ? `acc${r}_${c}[${l}] + bias[m0 + ${r}]` : `acc${r}_${c}[${l}]`;
         return `if (m0 + ${r} < params.m) { dst[u32(ob + (m0 + ${r}) * dhw)] = activate(${value}); }`;
@@ -154,7 +156,7 @@ ${step.join('\n')}
     cur = 1u - cur;
   }
   let m0 = tile_m + i32(lid.y) * ${tm};
-  let p0 = tile_p + i32(lid.x) * ${tn};
+  ${quads.map((c) => `let p${c} = tile_p + (${c} * i32(WG_X) + i32(lid.x)) * 4;`).join('\n  ')}
   ${stores.join('\n  ')}
 }
 `;
