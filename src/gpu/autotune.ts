@@ -1,14 +1,16 @@
 import type { GpuContext } from './context.js';
 import { KernelError } from './errors.js';
 import { storageBindingCount, type KernelSpec } from './kernel_spec.js';
-import { LaunchTimer, StaleTimerError, type TuneLaunch } from './tune_measure.js';
+import { LaunchTimer, StaleTimerError, type TuneLaunch, type TuneRecord } from './tune_measure.js';
 import { limitRefusal } from './tune_limits.js';
 import type { TuneStore } from './tune_store.js';
 import { adapterClass, tableChoice } from './tune_table.js';
 import { fastest } from './tune_timing.js';
+import { backgroundTuningDefault, defaultIdle, STOP_WAIT_MS } from './tune_background.js';
 
 export { MemoryTuneStore, defaultTuneStore, type TuneStore } from './tune_store.js';
-export type { TuneLaunch } from './tune_measure.js';
+export type { CandidateTiming, TuneLaunch, TuneRecord } from './tune_measure.js';
+export { BACKGROUND_DELAY_MS, STOP_WAIT_MS, backgroundTuningDefault } from './tune_background.js';
 
 /** One kernel configuration the autotuner may choose for a shape class. */
 export interface TuneCandidate {
@@ -48,15 +50,6 @@ export interface AutotunerOptions {
   background?: boolean;
 }
 
-/** Background tuning by default, unless WEBGPU_DL_BACKGROUND_TUNE=0 in the environment (Node). */
-export function backgroundTuningDefault(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.WEBGPU_DL_BACKGROUND_TUNE !== '0';
-}
-
-/** The first background job waits this long after the compile that queued it. */
-export const BACKGROUND_DELAY_MS = 2000;
-
 /**
  * Picks a kernel configuration for each shape class without ever making a compile wait: from what
  * this engine already answered, the store of measured winners, the table shipped for this adapter
@@ -78,6 +71,12 @@ export class Autotuner {
   private halted = false;
   /** A compile asked for a round while one was running (perhaps on a device since replaced). */
   private requested = false;
+  /** The round in progress was told to end at its next step (its device was replaced). */
+  private interrupted = false;
+  /** Ends the round's wait for idle time at once (set while it waits). */
+  private wake: (() => void) | undefined;
+  /** How long `stop` waits for the round in progress, in ms (default STOP_WAIT_MS); settable, for tests. */
+  stopWaitMs = STOP_WAIT_MS;
   /** Waits for the background tuner's next turn (AutotunerOptions.waitForIdle); replaceable, for tests. */
   waitForIdle: (first: boolean) => Promise<void>;
   /** Whether `tuneInBackground` starts rounds (AutotunerOptions.background); settable, for tests and tools. */
@@ -203,6 +202,7 @@ export class Autotuner {
     }
     this.halted = false;
     this.requested = false;
+    this.interrupted = false;
     const first = !this.started;
     this.started = true;
     const device = this.engine.device;
@@ -219,9 +219,9 @@ export class Autotuner {
       });
   }
 
-  /** Whether the engine still works (not destroyed, not lost) on `device`, the one a round started on. */
+  /** Whether the round on `device` may go on: not stopped or interrupted, and the engine works on that device. */
   private usableOn(device: GPUDevice): boolean {
-    return !this.stopped && this.worksOn(device);
+    return !this.stopped && !this.interrupted && this.worksOn(device);
   }
 
   /** Whether `device` is the engine's and it works (not destroyed, not lost). */
@@ -240,18 +240,63 @@ export class Autotuner {
     while (this.running) await this.running;
   }
 
-  /** Stops background tuning after the job in progress (the engine is going away). */
-  stop(): void {
+  /** Whether a background round is in progress (waiting for idle time, or timing). */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /**
+   * Stops background tuning for good (the engine is going away): drops the queue, ends a wait for
+   * idle time at once and a timing at its next step, and resolves once the round in progress has
+   * ended, true, or after `stopWaitMs`, false. Until then the round may still have GPU work in
+   * flight (a map, a wait for submitted work) on the device, which must outlive it.
+   */
+  stop(): Promise<boolean> {
     this.stopped = true;
     this.queue.length = 0;
+    this.wake?.();
+    return this.roundEnded();
+  }
+
+  /**
+   * Ends the round in progress at its next step, keeping its jobs, and waits for it as `stop` does:
+   * `Engine.recover()` does this before it opens a new device, since the round belongs to the lost
+   * one. The next compile starts a round on the new device.
+   */
+  interrupt(): Promise<boolean> {
+    if (this.running) this.interrupted = true;
+    this.wake?.();
+    return this.roundEnded();
+  }
+
+  /** Resolves true once no round is in progress, or false after `stopWaitMs`. */
+  private roundEnded(): Promise<boolean> {
+    const running = this.running;
+    if (!running) return Promise.resolve(true);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.stopWaitMs);
+    });
+    return Promise.race([running.then(() => true), late]).finally(() => clearTimeout(timer));
+  }
+
+  /** `waitForIdle`, ended early by `stop` or `interrupt`. */
+  private idle(first: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.wake = resolve;
+      this.waitForIdle(first).then(resolve, reject);
+    }).finally(() => {
+      this.wake = undefined;
+    });
   }
 
   private async drain(first: boolean, device: GPUDevice): Promise<void> {
     while (this.queue.length && !this.stopped) {
-      await this.waitForIdle(first);
+      await this.idle(first);
       first = false;
+      if (this.stopped) return;
       const job = this.queue.shift();
-      if (!job || this.stopped) return;
+      if (!job) return;
       if (!this.usableOn(device)) {
         // Destroyed, lost, or replaced by recover(): the job waits for the next compile's round.
         this.queue.unshift(job);
@@ -264,7 +309,7 @@ export class Autotuner {
       const timer = new LaunchTimer(this.engine, () => this.usableOn(device));
       let id: string | undefined;
       try {
-        id = await this.fastestOf(job.candidates, timer.storage(job.bufferBytes), timer);
+        id = await this.fastestOf(job.shapeClass, job.candidates, timer.storage(job.bufferBytes), timer);
       } catch {
         // Nothing to store: the job is kept below if the device went away, else dropped.
       } finally {
@@ -284,16 +329,28 @@ export class Autotuner {
    * The id of the fastest candidate on `buffers` (made by `timer`, on its device), or undefined when
    * none could be timed. Stops at the first candidate after the timer's device went away.
    */
-  private async fastestOf(candidates: TuneCandidate[], buffers: readonly GPUBuffer[], timer: LaunchTimer): Promise<string | undefined> {
+  private async fastestOf(shapeClass: string, candidates: TuneCandidate[], buffers: readonly GPUBuffer[], timer: LaunchTimer): Promise<string | undefined> {
     const times: number[] = [];
+    const timings: TuneRecord['timings'] = {};
     for (const candidate of candidates) {
       if (!timer.usable) throw new StaleTimerError();
       const launches = [{ spec: candidate.spec, buffers: Array.from({ length: storageBindingCount(candidate.spec) }, (_, i) => i) }, ...(candidate.after ?? [])];
-      times.push(await this.time(launches, buffers, 3, timer).catch(() => Infinity));
+      const ms = await this.time(launches, buffers, 3, timer).catch(() => Infinity);
+      times.push(ms);
+      timings[candidate.id] = timer.last ?? { ms };
     }
     if (!timer.usable) throw new StaleTimerError();
     const best = fastest(times);
+    if (best >= 0) this.measured.set(shapeClass, { winner: candidates[best].id, timings });
     return best < 0 ? undefined : candidates[best].id;
+  }
+
+  /** Backs `records`. */
+  private readonly measured = new Map<string, TuneRecord>();
+
+  /** What this engine timed, by shape class: the winner and each candidate's time and clock. */
+  get records(): Record<string, TuneRecord> {
+    return Object.fromEntries(this.measured);
   }
 
   /**
@@ -307,7 +364,7 @@ export class Autotuner {
     if (id === undefined) {
       const device = this.engine.device;
       const timer = new LaunchTimer(this.engine, () => this.worksOn(device));
-      const fastest = await this.fastestOf(fitting, buffers, timer)
+      const fastest = await this.fastestOf(shapeClass, fitting, buffers, timer)
         .catch(() => undefined)
         .finally(() => timer.dispose());
       // None could be timed (a lost device, say): the default, not remembered as a winner.
@@ -332,19 +389,4 @@ export class Autotuner {
       own.dispose();
     }
   }
-}
-
-/**
- * The default wait before a background job: BACKGROUND_DELAY_MS before the first (the first steps
- * run untouched), then until the GPU has finished what was submitted, then until a browser page is
- * idle. Node timers are unref'd so that a pending job never keeps a finished process alive.
- */
-async function defaultIdle(engine: GpuContext, first: boolean): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, first ? BACKGROUND_DELAY_MS : 0) as unknown as { unref?(): void };
-    timer.unref?.();
-  });
-  await engine.device.queue.onSubmittedWorkDone().catch(() => {});
-  const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o?: { timeout: number }) => void }).requestIdleCallback;
-  if (idle) await new Promise<void>((resolve) => idle(resolve, { timeout: 1000 }));
 }

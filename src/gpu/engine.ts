@@ -133,6 +133,9 @@ export class Engine implements Disposable, AsyncDisposable {
     if (this.destroyed) throw new DisposedError('this engine was destroyed; create a new one with createEngine()');
     if (!this.lostError) throw new WebGPUDLError("recover() replaces a lost device, and this engine's device still works");
     if (!this.reopen) throw new DeviceLostError(this.lostError.reason, 'this engine was not made by createEngine(), so it cannot open a new device');
+    // The background round belongs to the lost device: it ends (bounded wait) before a new device
+    // opens, keeping its jobs for a compile on the new device to take up.
+    await this.tuner.interrupt();
     const { gpu, device, info } = await this.reopen();
     // Lost-device buffers hold no GPU memory any more, but their objects do hold some on the CPU.
     this.buffers.destroyAll();
@@ -314,8 +317,11 @@ export class Engine implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Frees every buffer and the device. In Node this also drops the reference that keeps the
-   * process alive, so a script ends when its work does.
+   * Frees every buffer and the device, and stops the background tuner. In Node this also drops the
+   * reference that keeps the process alive, so a script ends when its work does. While a background
+   * timing is in progress the device itself goes when that ends (see Autotuner.stop, at most
+   * STOP_WAIT_MS later): Dawn may crash the process when a device is destroyed under a pending
+   * map or wait for submitted work.
    */
   destroy(): void {
     if (this.destroyed) return;
@@ -323,21 +329,29 @@ export class Engine implements Disposable, AsyncDisposable {
     this.recorder.abandon();
     this.buffers.destroyAll();
     this.recorder.cache.destroyAll();
-    this.device.destroy();
+    const device = this.device;
+    if (this.tuner.busy) {
+      // stop() never rejects.
+      void this.tuner.stop().then(() => device.destroy());
+    } else {
+      void this.tuner.stop();
+      device.destroy();
+    }
     this.gpu = undefined;
   }
 
   /**
-   * Waits for submitted GPU work to finish, then destroys everything and waits until the device
-   * reports itself gone. Prefer this over `destroy()` before a process exits: Dawn's worker
-   * threads may still be tearing the device down when `destroy()` returns, and exiting during
-   * that can crash the process.
+   * Waits for submitted GPU work to finish, then destroys everything (the device once the background
+   * tuner's round has ended) and waits until the device reports itself gone. Prefer this over
+   * `destroy()` before a process exits: Dawn's worker threads may still be tearing the device down
+   * when `destroy()` returns, and exiting during that can crash the process.
    */
   async close(): Promise<void> {
-    if (this.destroyed) return;
     const device = this.device;
-    if (!this.lostError) await device.queue.onSubmittedWorkDone();
-    this.destroy();
+    if (!this.destroyed) {
+      if (!this.lostError) await device.queue.onSubmittedWorkDone();
+      this.destroy();
+    }
     await device.lost;
   }
 

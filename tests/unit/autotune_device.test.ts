@@ -18,6 +18,9 @@ async function tuningEngine(store: MemoryTuneStore): Promise<Engine> {
   const engine = await createEngine({ autotune: true, tuneStore: store, log: () => {} });
   engine.tuner.background = true;
   engine.tuner.waitForIdle = async () => {};
+  // recover() waits for the round on the lost device to end; these tests call it from inside that
+  // round (in its timing), where only the bound on that wait ends it.
+  engine.tuner.stopWaitMs = 100;
   return engine;
 }
 
@@ -109,13 +112,18 @@ describe('a background round whose device goes away', () => {
     try {
       const storage = vi.spyOn(LaunchTimer.prototype, 'storage');
       let waits = 0;
+      let compiled: Promise<void> | undefined;
       engine.tuner.waitForIdle = async () => {
         if (waits++ > 0) return;
-        await replaceDevice(engine);
-        engine.tuner.tuneInBackground(); // as the step rebuilt on the new device does
+        compiled = replaceDevice(engine).then(() => engine.tuner.tuneInBackground()); // as the step rebuilt on the new device does
+        await compiled;
       };
       await engine.tuner.choose('relu-or-tanh', candidates, [4 * N, 4 * N]);
       engine.tuner.tuneInBackground();
+      // recover() ends the old round at once (it waits for it before opening the new device), so the
+      // compile's round may start after the old one has settled.
+      await engine.tuner.settled();
+      await compiled;
       await engine.tuner.settled();
       expect(engine.tuner.pending).toBe(0);
       expect(store['map'].size).toBe(1);
