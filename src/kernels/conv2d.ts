@@ -89,11 +89,14 @@ export function conv2dOutputShape(p: Pick<Conv2dParams, 'input' | 'weight' | 'st
   return [n, cout, out[0], out[1]];
 }
 
+// `out` overrides the output shape where a caller knows it (conv_transpose2d's adjoint conv, whose
+// output padding makes its input one the strided conv maps to another size).
+
 /** conv2d forward: y = activation(conv(x, w) + bias) as an implicit GEMM over (Cin, KH, KW). */
-function forwardGemm(p: Conv2dParams): ConvGemm {
+export function forwardGemm(p: Conv2dParams, out: readonly number[] = conv2dOutputShape(p)): ConvGemm {
   const [n, cin, h, w] = p.input;
   const [cout, , kh, kw] = p.weight;
-  const [, , oh, ow] = conv2dOutputShape(p);
+  const [, , oh, ow] = out;
   return {
     name: 'conv2d',
     gather: 'forward',
@@ -117,10 +120,10 @@ function forwardGemm(p: Conv2dParams): ConvGemm {
  * dX[n, ci, y, x] = sum over (co, kh, kw) of dY[n, co, oy, ox] * W[co, ci, kh, kw], where
  * y = oy*stride - pad + kh*dil: a transposed gather over dY, reading W with Cin as the output row.
  */
-function backwardDataGemm(p: Conv2dParams): ConvGemm {
+export function backwardDataGemm(p: Conv2dParams, out: readonly number[] = conv2dOutputShape(p)): ConvGemm {
   const [n, cin, h, w] = p.input;
   const [cout, , kh, kw] = p.weight;
-  const [, , oh, ow] = conv2dOutputShape(p);
+  const [, , oh, ow] = out;
   return {
     name: 'conv2d_backward_data',
     gather: 'transposed',
@@ -140,10 +143,10 @@ function backwardDataGemm(p: Conv2dParams): ConvGemm {
   };
 }
 
-function filterOf(p: Conv2dParams): ConvFilter {
+export function filterOf(p: Conv2dParams, out: readonly number[] = conv2dOutputShape(p)): ConvFilter {
   const [n, cin, h, w] = p.input;
   const [cout, , kh, kw] = p.weight;
-  const [, , oh, ow] = conv2dOutputShape(p);
+  const [, , oh, ow] = out;
   return {
     name: 'conv2d_backward_filter',
     batch: n,

@@ -1,7 +1,7 @@
 import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
 import { ShapeError } from '../gpu/errors.js';
-import { checkRank4, pair, type Conv2dAttrs, type Size2 } from './conv2d.js';
+import { backwardDataGemm, checkRank4, filterOf, forwardGemm, pair, type Conv2dAttrs, type Conv2dParams, type Size2 } from './conv2d.js';
 import { convFilterProgram, convFilterTuning, type ConvFilter, type ConvFilterConfig } from './conv2d_backward_filter.js';
 import { convGemmSpec, convGemmTuning, type ConvGemm, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
 import { singleLaunch, type KernelProgram } from './kernel.js';
@@ -81,101 +81,59 @@ export function convTranspose2dOutputShape(
   return [n, cout, out[0], out[1]];
 }
 
-/** y[n, co, oy, ox] = sum over (ci, kh, kw) of x[n, ci, y, x] * W[ci, co, kh, kw], oy = y*stride - pad + kh*dil. */
-function forwardGemm(p: ConvTranspose2dParams): ConvGemm {
-  const [n, cin, h, w] = p.input;
-  const [, cout, kh, kw] = p.weight;
-  const [, , oh, ow] = convTranspose2dOutputShape(p);
-  return {
-    name: 'conv_transpose2d',
-    gather: 'transposed',
-    batch: n,
-    m: cout,
-    c: cin,
-    src: [h, w],
-    dst: [oh, ow],
-    kernel: [kh, kw],
-    stride: p.stride,
-    padding: p.padding,
-    dilation: p.dilation,
-    wStrideOut: kh * kw,
-    wStrideRed: cout * kh * kw,
-    bias: p.bias,
-    activation: p.activation,
-  };
+/**
+ * The conv2d whose input gradient this transposed conv is: its input has y's shape, its weight is
+ * W read as conv2d's [Cout' = Cin, Cin' = Cout, KH, KW] (the same memory), its output has x's
+ * shape. Each kernel below is one of that conv's, with the roles swapped.
+ */
+function adjointConv(p: ConvTranspose2dParams): [Conv2dParams, readonly number[]] {
+  const conv = { input: convTranspose2dOutputShape(p), weight: p.weight, stride: p.stride, padding: p.padding, dilation: p.dilation, bias: false, activation: { kind: 'none' } as const };
+  return [conv, p.input];
 }
 
-/** dX[n, ci, y, x] = sum over (co, kh, kw) of dY[n, co, y*stride - pad + kh*dil, ...] * W[ci, co, kh, kw]. */
-function backwardDataGemm(p: ConvTranspose2dParams): ConvGemm {
-  const [n, cin, h, w] = p.input;
-  const [, cout, kh, kw] = p.weight;
-  const [, , oh, ow] = convTranspose2dOutputShape(p);
-  return {
-    name: 'conv_transpose2d_backward_data',
-    gather: 'forward',
-    batch: n,
-    m: cin,
-    c: cout,
-    src: [oh, ow],
-    dst: [h, w],
-    kernel: [kh, kw],
-    stride: p.stride,
-    padding: p.padding,
-    dilation: p.dilation,
-    wStrideOut: cout * kh * kw,
-    wStrideRed: kh * kw,
-    bias: false,
-    activation: { kind: 'none' },
-  };
+/** y[n, co, oy, ox] = sum over (ci, kh, kw) of x[n, ci, y, x] * W[ci, co, kh, kw]: the adjoint's backward-data gather, with bias and activation. */
+function transposedForwardGemm(p: ConvTranspose2dParams): ConvGemm {
+  return { ...backwardDataGemm(...adjointConv(p)), name: 'conv_transpose2d', bias: p.bias, activation: p.activation };
 }
 
-/** dW[ci, co, kh, kw] = sum over (n, y, x) of X[n, ci, y, x] * dY[n, co, y*stride - pad + kh*dil, ...]. */
-function filterOf(p: ConvTranspose2dParams): ConvFilter {
-  const [n, cin, h, w] = p.input;
-  const [, cout, kh, kw] = p.weight;
-  const [, , oh, ow] = convTranspose2dOutputShape(p);
-  return {
-    name: 'conv_transpose2d_backward_filter',
-    batch: n,
-    m: cin,
-    c: cout,
-    src: [oh, ow],
-    grad: [h, w],
-    kernel: [kh, kw],
-    stride: p.stride,
-    padding: p.padding,
-    dilation: p.dilation,
-  };
+/** dX = the adjoint conv's forward gather over dY. */
+function transposedBackwardDataGemm(p: ConvTranspose2dParams): ConvGemm {
+  return { ...forwardGemm(...adjointConv(p)), name: 'conv_transpose2d_backward_data' };
+}
+
+/** dW[ci, co, kh, kw] = the adjoint conv's weight gradient, with dY as its input and X as its output gradient. */
+function transposedFilter(p: ConvTranspose2dParams): ConvFilter {
+  return { ...filterOf(...adjointConv(p)), name: 'conv_transpose2d_backward_filter' };
 }
 
 /** io: x, w, [bias], y. */
 export function convTranspose2dProgram(p: ConvTranspose2dParams, config: ConvGemmConfig = 'direct_4x4'): KernelProgram {
-  return singleLaunch(convGemmSpec(forwardGemm(p), config));
+  return singleLaunch(convGemmSpec(transposedForwardGemm(p), config));
 }
 
 /** io: dy, w, dx (dy is the gradient before any fused activation). */
 export function convTranspose2dBackwardDataProgram(p: ConvTranspose2dParams, config: ConvGemmConfig = 'direct_4x4'): KernelProgram {
-  return singleLaunch(convGemmSpec(backwardDataGemm(p), config));
+  return singleLaunch(convGemmSpec(transposedBackwardDataGemm(p), config));
 }
 
 /** io: x, dy, dw, then db when `p.bias` (db[co] = sum of dy over N, H, W). */
 export function convTranspose2dBackwardFilterProgram(p: ConvTranspose2dParams, config: ConvFilterConfig = 'split_4x4_4k'): KernelProgram {
   const [, cout, oh, ow] = convTranspose2dOutputShape(p);
   const bias = p.bias ? { from: 1, channels: cout, plane: oh * ow, out: 3 } : undefined;
-  return convFilterProgram(filterOf(p), { grad: 0, src: 1, dw: 2, bias }, config);
+  return convFilterProgram(transposedFilter(p), { grad: 0, src: 1, dw: 2, bias }, config);
 }
 
 /** Tuning candidates (bind x, w, [bias], y) and their shape class. */
 export function convTranspose2dTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  return convGemmTuning(forwardGemm(p));
+  return convGemmTuning(transposedForwardGemm(p));
 }
 
 /** As convTranspose2dTuning for backward-data (bind dy, w, dx). */
 export function convTranspose2dBackwardDataTuning(p: ConvTranspose2dParams): { shapeClass: string; candidates: TuneCandidate[] } {
-  return convGemmTuning(backwardDataGemm(p));
+  return convGemmTuning(transposedBackwardDataGemm(p));
 }
 
 /** Tuning of backward-filter (bind x, dy, then buffers of `tuneBytes`: partials and dW). */
 export function convTranspose2dBackwardFilterTuning(p: ConvTranspose2dParams): ReturnType<typeof convFilterTuning> {
-  return convFilterTuning(filterOf(p));
+  return convFilterTuning(transposedFilter(p));
 }
