@@ -7,7 +7,7 @@
 // Device and errors
 export { createEngine, Engine, type EngineOptions, type EngineInfo, type EngineStats } from './gpu/engine.js';
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
-export type { Autotuner, AutotunerOptions, TuneCandidate, TuneLaunch } from './gpu/autotune.js';
+export type { Autotuner, AutotunerOptions, CandidateTiming, TuneCandidate, TuneLaunch, TuneRecord } from './gpu/autotune.js';
 export { adapterClass, type AdapterClass } from './gpu/tune_table.js';
 export { KERNEL_CONFIGS_KEY, readKernelConfigs } from './gpu/tune_record.js';
 export type { BufferRange } from './gpu/buffers.js';

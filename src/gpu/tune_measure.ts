@@ -20,6 +20,15 @@ export type CandidateTiming =
   | { ms: number; timer: 'timestamps' }
   | { ms: number; timer: 'wall-clock'; reason: 'no-timestamps' | 'coarse-timestamps'; quantumMs?: number; repeats: number };
 
+/**
+ * What the autotuner measured for one shape class (`Autotuner.records`): the winner, and each
+ * candidate's time with the clock that took it (`ms` alone where the time came from elsewhere).
+ */
+export interface TuneRecord {
+  winner: string;
+  timings: Record<string, CandidateTiming | { ms: number }>;
+}
+
 /** Thrown by a LaunchTimer whose device is no longer the engine's working one (lost, destroyed, replaced). */
 export class StaleTimerError extends Error {
   constructor() {

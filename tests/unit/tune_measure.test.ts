@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TimestampProfiler } from '../../src/gpu/profiler.js';
+import { Autotuner, MemoryTuneStore } from '../../src/gpu/autotune.js';
 import { LaunchTimer } from '../../src/gpu/tune_measure.js';
 import { fastest } from '../../src/gpu/tune_timing.js';
 import { activationForward } from '../../src/kernels/activation.js';
@@ -161,5 +162,25 @@ describe('which clock timed a candidate', () => {
     expect(timing).toMatchObject({ timer: 'wall-clock', reason: 'no-timestamps' });
     expect(timing).not.toHaveProperty('quantumMs');
     if (timing.timer === 'wall-clock') expect(timing.repeats).toBeGreaterThan(1);
+  });
+
+  it('goes into the tuning record of the shape class, with the winner the fake clock ranks first', async () => {
+    fakeTimestamps([0, 0.065536, 0]);
+    fakeWallClock();
+    const e = engine();
+    const tuner = new Autotuner(e, true, new MemoryTuneStore(), { background: false });
+    const candidate = (id: string, n: number) => ({ id, spec: activationForward({ kind: 'gelu' }, n) });
+    const buffers = [e.createStorage(8 * N * 4, 'x'), e.createStorage(8 * N * 4, 'y')];
+    try {
+      const id = await tuner.tuneNow('gelu-test', [candidate('large', 8 * N), candidate('small', N)], buffers);
+      expect(id).toBe('small');
+      const record = tuner.records['gelu-test'];
+      expect(record.winner).toBe('small');
+      expect(Object.keys(record.timings).sort()).toEqual(['large', 'small']);
+      for (const t of Object.values(record.timings)) expect(t).toMatchObject({ timer: 'wall-clock', reason: 'coarse-timestamps', quantumMs: 0.065536 });
+      expect(record.timings.small.ms).toBeLessThan(record.timings.large.ms);
+    } finally {
+      for (const b of buffers) e.buffers.destroy(b);
+    }
   });
 });
