@@ -6,7 +6,7 @@ import { dropoutBackwardRule, dropoutRule } from './dropout.js';
 import { addRule, biasAddRule, mulRule, mulScalarRule, scaleRule, subRule } from './elementwise.js';
 import { conv2dBackwardDataRule, conv2dBackwardFilterRule, conv2dFusedRule, conv2dRule } from './conv2d.js';
 import { convTranspose2dBackwardDataRule, convTranspose2dBackwardFilterRule, convTranspose2dRule } from './conv_transpose2d.js';
-import { softmaxCrossEntropyRule } from './loss.js';
+import { softmaxCrossEntropyRule } from './softmax_cross_entropy.js';
 import { bceWithLogitsBackwardRule, bceWithLogitsRule, mseBackwardRule, mseRule } from './pointwise_loss.js';
 import { avgPool2dBackwardRule, avgPool2dRule, maxPool2dBackwardRule, maxPool2dRule } from './pool2d.js';
 import { embeddingBackwardRule, embeddingRule } from './embedding.js';

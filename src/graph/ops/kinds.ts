@@ -8,14 +8,14 @@ import type { DropoutOps } from './dropout.js';
 import type { ElementwiseOps } from './elementwise.js';
 import type { EmbeddingOps } from './embedding.js';
 import type { LayerNormOps } from './layer_norm.js';
-import type { SoftmaxCrossEntropyOps } from './loss.js';
 import type { MatmulOps } from './matmul.js';
 import type { MatmulFusedOps } from './matmul_fused.js';
 import type { PadChannelsOps } from './pad_channels.js';
+import type { PointwiseLossOps } from './pointwise_loss.js';
 import type { Pool2dOps } from './pool2d.js';
 import type { ShapeOps } from './shape.js';
 import type { SoftmaxOps } from './softmax.js';
-import type { PointwiseLossOps } from './pointwise_loss.js';
+import type { SoftmaxCrossEntropyOps } from './softmax_cross_entropy.js';
 
 export type { Pair2 } from './rule.js';
 export type { ConvAttrs, Grouped } from './conv2d.js';
