@@ -11,7 +11,12 @@ import { addBiasRef, matmulRef, rowSumRef } from '../reference/matmul.js';
 
 const engine = useEngine();
 
-const DOUBLE = MATMUL_CONFIGS.filter((c) => c.kind === 'double');
+/**
+ * The double-buffered tiles at their own sizes, unsplit and within WebGPU's default limits. The
+ * split-K ones run in matmul_configs.test.ts, those sized for GPU limits at smaller workgroups in
+ * matmul_gpu_limits.test.ts.
+ */
+const DOUBLE = MATMUL_CONFIGS.filter((c) => c.kind === 'double' && c.splits === 1 && c.wgX * c.wgY <= 256);
 const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
 const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
 const TRANSPOSES = [
@@ -38,6 +43,8 @@ const DESKTOP = { ...COMPAT, maxComputeWorkgroupStorageSize: 49152, maxComputeIn
 describe('double-buffered matmul configurations, forced', () => {
   it('exist at a GPU size (128×128 tile, 256 invocations of 8×8) and a smaller one', () => {
     expect(DOUBLE.map((c) => c.id).sort()).toEqual(['dbuf128x128-r8x8-k8', 'dbuf64x64-r8x8-k8']);
+    const others = MATMUL_CONFIGS.filter((c) => c.kind === 'double' && !DOUBLE.includes(c)).map((c) => c.id);
+    expect(others.sort()).toEqual(['dbuf128x128-r4x4-k8', 'dbuf256x128-r8x8-k16', 'dbuf64x64-r8x8-k8-split32', 'dbuf64x64-r8x8-k8-split8']);
   });
 
   for (const config of DOUBLE) {
