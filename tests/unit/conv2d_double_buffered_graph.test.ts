@@ -3,6 +3,7 @@ import { gradients } from '../../src/graph/autodiff.js';
 import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import type { LowerContext } from '../../src/graph/lower.js';
+import { lowerStep } from '../../src/graph/ops/index.js';
 import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
 import { Plan, type BufferRange } from '../../src/graph/plan.js';
 import { limitRefusal, workgroupNeeds } from '../../src/gpu/tune_limits.js';
@@ -53,6 +54,29 @@ describe('double-buffered conv candidates and device limits', () => {
         if (big) expect(compat).toMatch(/maxComputeInvocationsPerWorkgroup 256, over this device's 128/);
         else expect(compat).toBeUndefined();
       }
+    }
+  });
+
+  it('grouped convolutions never reach the tuner: their own kernels run, not the implicit-GEMM tiles', async () => {
+    const g = createGraph();
+    const x = g.input('x', [2, 4, 6, 6]);
+    const w = g.input('w', [6, 2, 3, 3]);
+    const [y] = g.apply('conv2d', [x, w], { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2 } as never);
+    const t = g.input('t', y.shape);
+    const [loss] = g.apply('mse', [y, t], {});
+    gradients(g, loss, [x, w]);
+    const ctx: LowerContext = {
+      software: false,
+      tune: async (shapeClass) => {
+        throw new Error(`grouped conv asked the tuner about ${shapeClass}`);
+      },
+    };
+    const convs = scheduleOf(g).filter((op) => op.op.startsWith('conv2d'));
+    expect(convs.map((op) => op.op).sort()).toEqual(['conv2d', 'conv2d_backward_data', 'conv2d_backward_filter']);
+    for (const op of convs) {
+      const lowering = await lowerStep(op, ctx);
+      if (lowering.kind !== 'program') throw new Error(`${op.op} lowered to a view`);
+      expect(lowering.program.launches.map((l) => l.spec.name).join(), op.op).toMatch(/^conv2d_grouped/);
     }
   });
 
