@@ -43,6 +43,15 @@ export async function acquireAdapter(
   return acquireNodeAdapter(options, log);
 }
 
+/**
+ * The process's one WebGPU instance in Node, as a page has one `navigator.gpu`, made on the first
+ * request and kept. An instance made per engine (or per recovered device) is collected when the
+ * engine lets go of it, and Dawn may still process events of its devices then (a pipeline
+ * compiling on a lost device, a map): it does so on the freed instance, and the process crashes
+ * natively (`std::system_error`, a futex error or a segmentation fault in InstanceBase::ProcessEvents).
+ */
+let nodeGpu: { gpu: GPU; software: boolean } | undefined;
+
 async function acquireNodeAdapter(
   options: GPURequestAdapterOptions,
   log: (message: string) => void,
@@ -57,9 +66,9 @@ async function acquireNodeAdapter(
     );
   }
   Object.assign(globalThis, dawn.globals);
-  let gpu = dawn.create([]);
+  let gpu = nodeGpu?.gpu ?? dawn.create([]);
   let adapter = await gpu.requestAdapter(options);
-  let software = false;
+  let software = nodeGpu?.software ?? false;
   if (!adapter && !process.env.VK_ICD_FILENAMES && (await fileExists(SWIFTSHADER_ICD))) {
     // The Vulkan loader reads VK_ICD_FILENAMES when an instance is made, so a fresh create() sees it.
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
@@ -75,6 +84,7 @@ async function acquireNodeAdapter(
         `the SwiftShader software driver (found at ${SWIFTSHADER_ICD}).`,
     );
   }
+  nodeGpu = { gpu, software };
   return { gpu, adapter, software };
 }
 

@@ -165,3 +165,28 @@ describe('recover() and the background tuner', () => {
     await engine.close();
   });
 });
+
+describe('the WebGPU instance in Node', () => {
+  it('is one per process, shared by engines and recovered devices, and outlives them', async () => {
+    // An instance collected while Dawn still processes events of its devices (a pipeline compiling
+    // on a lost device) crashed test workers natively: nothing may let go of it.
+    const a = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), log: () => {} });
+    const b = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), log: () => {} });
+    const gpu = a.navigatorGpu;
+    expect(gpu).toBeDefined();
+    expect(b.navigatorGpu).toBe(gpu);
+    expect(b.info).toEqual(a.info); // the same adapter, software flag included
+    const old = a.device;
+    old.destroy();
+    await old.lost;
+    await a.recover();
+    expect(a.navigatorGpu).toBe(gpu);
+    expect(a.device).not.toBe(old);
+    await a.close();
+    await b.close();
+    const c = await createEngine({ autotune: false, tuneStore: new MemoryTuneStore(), log: () => {} });
+    expect(c.navigatorGpu).toBe(gpu);
+    await c.close();
+  });
+});
+
