@@ -1,9 +1,12 @@
 // Watches the vitest worker processes of a CI run and kills one whose main thread has been stuck in
 // a native lock for a long time, so that CI's re-run of unfinished test files can take over.
 //
-// Why: Dawn on the SwiftShader software driver, under load, rarely deadlocks inside
+// Why: Dawn on the SwiftShader software driver, under load, rarely deadlocked inside
 // InstanceBase::ProcessEvents (the main thread waits on a mutex forever). The event loop is blocked
 // there, so vitest's own test timeouts never fire and the run would hang until CI's time limit.
+// The crashes seen in the same function came from a WebGPU instance collected while its devices
+// still had work (src/gpu/acquire.ts now keeps one instance per process); the watchdog stays, so
+// that a deadlock of any cause ends in a re-run that CI reports rather than a hang.
 // A worker merely waiting for a browser (the e2e tests) sleeps in epoll, not in a futex, and a
 // worker waiting for the software GPU burns CPU on its other threads but also returns to its event
 // loop within seconds; neither matches "main thread in a futex with no CPU time for STUCK_SECONDS".
