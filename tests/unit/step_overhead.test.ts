@@ -32,8 +32,11 @@ function youngBytes(work: () => void): number | undefined {
   return gcs.stop().statistics.length === 0 ? after - before : undefined;
 }
 
-/** Bytes a training step may allocate per run: what WebGPU's encoder, pass and command buffer take, and a little. */
-const ALLOCATION_BOUND = 600;
+/**
+ * Bytes a training step may allocate per run: WebGPU's encoder, pass and command buffer (about 460
+ * bytes on Dawn), and room for what V8 has not optimised away yet (measured 490-570 in all).
+ */
+const ALLOCATION_BOUND = 800;
 
 /** Bytes of live objects after a full collection (code compiled meanwhile is left out: it is not the loop's). */
 function dataBytes(): number {
@@ -168,8 +171,7 @@ describe('step overhead', () => {
 
     console.log(`step overhead: ${perRun.toFixed(0)} bytes allocated per run, ${retained} bytes retained over 200 runs`);
     expect(engine().stats.liveBuffers).toBe(live);
-    // What remains per run: the encoder, pass and command buffer objects WebGPU hands back (about
-    // 400 bytes on Dawn). Building the optimizer's uniforms anew each step cost about 2.6 kB more.
+    // Building the optimizer's uniforms anew each step cost about 2.5 kB more (2.96 kB per run in all).
     expect(perRun).toBeLessThan(ALLOCATION_BOUND);
     expect(retained).toBeLessThan(64 * 1024);
     step.dispose();
