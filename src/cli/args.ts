@@ -15,6 +15,10 @@ export interface TrainArgs {
   /** How many classes the labels index; absent: 1 + the largest label, checked for outliers at load. */
   classes?: number;
   augment?: Augmentation;
+  /** mlp/cnn: save the run every N steps (needs `out`). */
+  checkpointEvery?: number;
+  /** mlp/cnn: continue the run that saved this checkpoint. */
+  resume?: string;
 }
 
 export { UsageError };
@@ -48,6 +52,17 @@ options:
   --out FILE           save the trained weights as safetensors (PyTorch state_dict names),
                        and Adam's state (moments, step) in FILE.optimizer.safetensors;
                        gan: the generator's weights, plus a grid of samples in FILE.png
+  --checkpoint-every N mlp/cnn: also save both --out files every N steps (written to temporary
+                       files, then renamed over the old ones; a checkpoint still being written
+                       when the next is due is replaced by the newer one), with what --resume
+                       needs: the position in the epoch, the epoch's figures so far, the
+                       settings and a fingerprint of the data. A crash loses at most the steps
+                       since the last checkpoint written; a lost GPU device is recovered from
+                       by itself, from the last checkpoint taken
+  --resume FILE        mlp/cnn: continue the run that saved FILE (and FILE.optimizer.safetensors)
+                       from its step, mid-epoch included: the same shuffle, augmentation draws,
+                       learning rates and epoch figures as if it had never stopped; the other
+                       flags and the data must be the same as that run's
   --json               print one JSON object per epoch and a final one on stdout, instead of a
                        progress bar (a progress line goes to stderr every 30 s)
   -h, --help           show this help`;
@@ -65,6 +80,8 @@ export const TRAIN_FLAGS = {
   out: { type: 'string' },
   limit: { type: 'string' },
   augment: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -79,6 +96,10 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   if (model === 'gan' && schedule !== 'constant') throw new UsageError('--schedule cosine applies to mlp and cnn; the GAN trains at a constant rate');
   if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn, gan or transformer`);
   if (model === 'gan' && v.augment !== undefined) throw new UsageError('--augment applies to mlp and cnn; the GAN learns the images as they are');
+  for (const flag of ['checkpoint-every', 'resume'] as const) {
+    if (model === 'gan' && v[flag] !== undefined) throw new UsageError(`--${flag} applies to mlp, cnn, resnet and transformer; the GAN saves its files when it ends`);
+  }
+  if (v['checkpoint-every'] !== undefined && v.out === undefined) throw new UsageError('--checkpoint-every needs --out FILE: the checkpoints are written there');
   return {
     model,
     epochs: count('epochs', v.epochs, 10),
@@ -91,6 +112,8 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
     augment: v.augment === undefined ? undefined : augmentation(v.augment),
     data: nonEmpty('data', v.data),
     out: nonEmpty('out', v.out),
+    checkpointEvery: v['checkpoint-every'] === undefined ? undefined : count('checkpoint-every', v['checkpoint-every'], 1),
+    resume: nonEmpty('resume', v.resume),
     json: !!v.json,
   };
 }

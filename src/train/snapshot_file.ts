@@ -88,15 +88,15 @@ export async function checkSnapshotTarget(target: SnapshotTarget): Promise<void>
  * is being written waits, and is replaced by any newer one, so a slow disk never queues work.
  * A failed write is kept and raised by `rethrow` (the loop calls it between steps).
  */
-export class SnapshotWriter {
+export class SnapshotWriter<T = Uint8Array> {
   private writing: Promise<void> | undefined;
-  private next: Uint8Array | undefined;
+  private next: T | undefined;
   private failure: { error: unknown } | undefined;
 
-  constructor(private readonly target: SnapshotTarget) {}
+  constructor(private readonly write: (item: T) => Promise<void>) {}
 
-  offer(bytes: Uint8Array): void {
-    this.next = bytes;
+  offer(item: T): void {
+    this.next = item;
     this.writing ??= this.drain();
   }
 
@@ -111,10 +111,10 @@ export class SnapshotWriter {
 
   private async drain(): Promise<void> {
     try {
-      while (this.next && !this.failure) {
-        const bytes = this.next;
+      while (this.next !== undefined && !this.failure) {
+        const item = this.next;
         this.next = undefined;
-        await writeSnapshot(this.target, bytes).catch((error: unknown) => {
+        await this.write(item).catch((error: unknown) => {
           this.failure ??= { error };
         });
       }

@@ -50,6 +50,7 @@ export class Trainer {
   private evalDevice: GPUDevice | undefined;
   private readonly predictors = new Set<Predictor>();
   private outputWidth: number | undefined;
+  private counts: { runs: number; updates: number } | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -80,6 +81,15 @@ export class Trainer {
       ignoreIndex,
       minimize: minimize && { optimizer: this.requireOptimizer('Trainer.fit'), clipNorm, onNonFinite: minimize.onNonFinite },
     });
+  }
+
+  /**
+   * The training step's runs and updates when the last fit ended (its dropout and augmentation
+   * streams' position, see `TrainingSnapshot`), for a checkpoint that records how far the run got;
+   * undefined before any fit.
+   */
+  get fitCounts(): { runs: number; updates: number } | undefined {
+    return this.counts && { ...this.counts };
   }
 
   /**
@@ -219,6 +229,7 @@ export class Trainer {
         },
       });
     } finally {
+      this.counts = { runs: step.runCount, updates: step.step };
       step.dispose();
     }
     return history;
