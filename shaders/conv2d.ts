@@ -1,5 +1,6 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { activationWGSL, type Activation } from './lib/activations.js';
+import { convGemmBindingsWGSL, convGemmParamsWGSL } from './lib/conv_gemm_io.js';
 
 /**
  * Convolution as an implicit GEMM, in the NCHW layout: dst[n, m, oy, ox] = sum over (c, kh, kw) of
@@ -27,31 +28,6 @@ export interface ConvGemmShaderOptions {
   activation: Activation;
 }
 
-/** Uniform block shared by both implicit-GEMM kernels; written by src/kernels/conv2d_gemm.ts. */
-export const convGemmParamsWGSL = /* wgsl */ `
-struct Params {
-  batch: i32, m: i32, c: i32, positions: i32,
-  src_h: i32, src_w: i32, dst_h: i32, dst_w: i32,
-  stride_h: i32, stride_w: i32, pad_h: i32, pad_w: i32,
-  dil_h: i32, dil_w: i32, w_stride_out: i32, w_stride_red: i32,
-}
-`;
-
-function bindingsWGSL(bias: boolean): string {
-  return wgsl`
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-#if ${bias}
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-#endif
-`;
-}
-
 /**
  * WGSL statements that read src at the (y, x) of one output position `j` and tap (kh, kw), into
  * `v${j}`. `by${j}`/`bx${j}` hold the position's tap-independent offsets and `sc${j}` its channel
@@ -59,6 +35,26 @@ function bindingsWGSL(bias: boolean): string {
  */
 export class ConvGatherEmitter {
   constructor(private readonly o: Pick<ConvGemmShaderOptions, 'gather' | 'checked' | 'strided'>) {}
+
+  /**
+   * Position j of a kernel, flat output position q (clamped: tails are computed, never stored):
+   * its batch `n${j}`, in-plane offset `r${j}`, gather offsets and src batch base `sb${j}`.
+   */
+  position(j: number, q: string): string {
+    return `let q${j} = min(${q}, params.positions - 1);
+  let n${j} = q${j} / dhw; let r${j} = q${j} % dhw;
+  ${this.base(j, `r${j} / params.dst_w`, `r${j} % params.dst_w`)}
+  let sb${j} = n${j} * params.c * shw;`;
+  }
+
+  /** Statements reading src at channel `c`, tap (`kh`, `kw`), into `v${j}` for each position j. */
+  gather(positions: readonly number[]): string[] {
+    return [
+      ...positions.map((j) => `let sc${j} = sb${j} + c * shw;`),
+      ...positions.map((j) => this.row(j, 'kh')),
+      ...positions.map((j) => this.value(j, 'kw')),
+    ];
+  }
 
   /** Per position: offsets that depend only on (oy, ox). */
   base(j: number, oy: string, ox: string): string {
@@ -163,12 +159,7 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
   const J = [...Array(positions).keys()];
   const lanes = [0, 1, 2, 3];
 
-  const setup = J.map(
-    (j) => `let q${j} = min(p0 + ${j} * wg_x, params.positions - 1);
-  let n${j} = q${j} / dhw; let r${j} = q${j} % dhw;
-  ${g.base(j, `r${j} / params.dst_w`, `r${j} % params.dst_w`)}
-  let sb${j} = n${j} * params.c * shw;`,
-  ).join('\n  ');
+  const setup = J.map((j) => g.position(j, `p0 + ${j} * wg_x`)).join('\n  ');
   const weightBases = G.flatMap((gi) =>
     lanes.map((i) => `let wb${gi}_${i} = min(m0 + ${gi * 4 + i}, params.m - 1) * params.w_stride_out;`),
   ).join('\n  ');
@@ -205,7 +196,9 @@ export function convGemmDirectShader(o: ConvGemmShaderOptions, groups: number, p
   return wgsl`
 ${activationWGSL(o.activation)}
 ${convGemmParamsWGSL}
-${bindingsWGSL(o.bias)}
+
+${convGemmBindingsWGSL(o.bias)}
+
 override WG_X: u32 = 16;
 override WG_Y: u32 = 4;
 

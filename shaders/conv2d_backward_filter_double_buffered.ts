@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ConvDoubleBufferedBlock } from './conv2d_double_buffered.js';
 import type { ConvFilterShaderOptions } from './conv2d_backward_filter.js';
+import { doubleBufferedLoopWGSL, doubleBufferedTilesWGSL } from './lib/double_buffer.js';
 
 /**
  * The weight gradient of shaders/conv2d_backward_filter.ts as a GEMM on a double-buffered
@@ -80,6 +81,15 @@ export function convFilterDoubleBufferedShader(o: ConvFilterShaderOptions, block
     }
     step.push('    }');
   }
+  const loop = doubleBufferedLoopWGSL({
+    operands: ['A', 'B'],
+    offsets: ['off_a', 'off_b'],
+    begin: 'u32(k_begin)',
+    end: 'u32(k_end)',
+    next: '(k0 + BK)',
+    fill,
+    step: step.join('\n'),
+  });
   const accumulators = rows.flatMap((r) => quads.map((q) => `var acc${r}_${q} = vec4f(0.0);`)).join('\n  ');
   const stores = rows.map((r) => {
     const lanes = quads.flatMap((q) =>
@@ -113,11 +123,7 @@ override BM: u32 = WG_Y * ${tm}u;
 override BN: u32 = WG_X * ${tn}u;
 override TILE_A: u32 = BM * QK;
 override TILE_B: u32 = BN * QK;
-// Two tiles per operand, filled and read in turn.
-override TILES_A: u32 = 2u * TILE_A;
-override TILES_B: u32 = 2u * TILE_B;
-var<workgroup> As: array<vec4f, TILES_A>;
-var<workgroup> Bs: array<vec4f, TILES_B>;
+${doubleBufferedTilesWGSL(['A', 'B'])}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -135,20 +141,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let row_step = threads / QK;
   // No early return: every invocation must reach the barriers.
   ${accumulators}
-${fill('u32(k_begin)', '0u', '0u')}
-  workgroupBarrier();
-  var cur = 0u;
-  for (var k0 = u32(k_begin); k0 < u32(k_end); k0 += BK) {
-    let off_a = cur * TILE_A;
-    let off_b = cur * TILE_B;
-    // The other tiles were last read before the previous step's barrier: safe to overwrite.
-    if (k0 + BK < u32(k_end)) {
-${fill('(k0 + BK)', '(1u - cur) * TILE_A', '(1u - cur) * TILE_B')}
-    }
-${step.join('\n')}
-    workgroupBarrier();
-    cur = 1u - cur;
-  }
+${loop}
   let m0 = tile_m + i32(lid.y) * ${tm};
   ${stores.join('\n  ')}
 }

@@ -1,6 +1,8 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { activationWGSL } from './lib/activations.js';
-import { ConvGatherEmitter, convGemmParamsWGSL, type ConvGemmShaderOptions } from './conv2d.js';
+import { doubleBufferedLoopWGSL, doubleBufferedTilesWGSL } from './lib/double_buffer.js';
+import { ConvGatherEmitter, type ConvGemmShaderOptions } from './conv2d.js';
+import { convGemmBindingsWGSL, convGemmParamsWGSL } from './lib/conv_gemm_io.js';
 
 /**
  * The implicit GEMM of shaders/conv2d.ts (forward and transposed gathers: conv2d forward and
@@ -40,15 +42,8 @@ export function convGemmDoubleBufferedShader(o: ConvGemmShaderOptions, block: Co
 
   // The src quad this invocation fills is the same every step (threads is a multiple of QP), so
   // its positions' (n, oy, ox) are decoded once.
-  const positions = J.map(
-    (j) => `let q${j} = min(tile_p + i32(pq) * 4 + ${j}, params.positions - 1);
-  let n${j} = q${j} / dhw; let r${j} = q${j} % dhw;
-  ${g.base(j, `r${j} / params.dst_w`, `r${j} % params.dst_w`)}
-  let sb${j} = n${j} * params.c * shw;`,
-  ).join('\n  ');
-  const gather = [...J.map((j) => `let sc${j} = sb${j} + c * shw;`), ...J.map((j) => g.row(j, 'kh')), ...J.map((j) => g.value(j, 'kw'))].join(
-    '\n      ',
-  );
+  const positions = J.map((j) => g.position(j, `tile_p + i32(pq) * 4 + ${j}`)).join('\n  ');
+  const gather = g.gather(J).join('\n      ');
   const fill = (k: string, wOff: string, xOff: string) => `
     for (var kr = kr0; kr < BK; kr += kr_step) {
       let k = i32(${k} + kr);
@@ -76,6 +71,15 @@ export function convGemmDoubleBufferedShader(o: ConvGemmShaderOptions, block: Co
     }
     step.push('    }');
   }
+  const loop = doubleBufferedLoopWGSL({
+    operands: ['W', 'X'],
+    offsets: ['off_w', 'off_x'],
+    begin: '0u',
+    end: 'u32(depth)',
+    next: 'k0 + BK',
+    fill,
+    step: step.join('\n'),
+  });
   const accumulators = rows.flatMap((r) => quads.map((c) => `var acc${r}_${c} = vec4f(0.0);`)).join('\n  ');
   const stores = quads.flatMap((c) =>
     J.map((l) => {
@@ -94,16 +98,7 @@ export function convGemmDoubleBufferedShader(o: ConvGemmShaderOptions, block: Co
   return wgsl`
 ${activationWGSL(o.activation)}
 ${convGemmParamsWGSL}
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-#if ${o.bias}
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-#endif
+${convGemmBindingsWGSL(o.bias)}
 override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 const BK = ${bk}u;
@@ -113,11 +108,7 @@ override BM: u32 = WG_Y * ${tm}u;
 override QP: u32 = WG_X * ${tn / 4}u;
 override TILE_W: u32 = BM * QK;
 override TILE_X: u32 = BK * QP;
-// Two tiles per operand, filled and read in turn.
-override TILES_W: u32 = 2u * TILE_W;
-override TILES_X: u32 = 2u * TILE_X;
-var<workgroup> Ws: array<vec4f, TILES_W>;
-var<workgroup> Xs: array<vec4f, TILES_X>;
+${doubleBufferedTilesWGSL(['W', 'X'])}
 
 /** weight(m, c, kh, kw) at reduction row k = (c·KH + kh)·KW + kw; 0 past the reduction's end. */
 fn weight_at(wrow: i32, k: i32, depth: i32) -> f32 {
@@ -141,20 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   // No early return: every invocation must reach the barriers.
   ${positions}
   ${accumulators}
-${fill('0u', '0u', '0u')}
-  workgroupBarrier();
-  var cur = 0u;
-  for (var k0 = 0u; k0 < u32(depth); k0 += BK) {
-    let off_w = cur * TILE_W;
-    let off_x = cur * TILE_X;
-    // The other tiles were last read before the previous step's barrier: safe to overwrite.
-    if (k0 + BK < u32(depth)) {
-${fill('k0 + BK', '(1u - cur) * TILE_W', '(1u - cur) * TILE_X')}
-    }
-${step.join('\n')}
-    workgroupBarrier();
-    cur = 1u - cur;
-  }
+${loop}
   let m0 = tile_m + i32(lid.y) * ${tm};
   ${quads.map((c) => `let p${c} = tile_p + (${c} * i32(WG_X) + i32(lid.x)) * 4;`).join('\n  ')}
   ${stores.join('\n  ')}

@@ -1,6 +1,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { activationWGSL } from './lib/activations.js';
-import { ConvGatherEmitter, convGemmParamsWGSL, type ConvGemmShaderOptions } from './conv2d.js';
+import { ConvGatherEmitter, type ConvGemmShaderOptions } from './conv2d.js';
+import { convGemmBindingsWGSL, convGemmParamsWGSL } from './lib/conv_gemm_io.js';
 
 /**
  * The implicit GEMM of shaders/conv2d.ts staged through workgroup memory, the classic GPU shape:
@@ -17,18 +18,9 @@ export function convGemmTiledShader(o: ConvGemmShaderOptions): string {
   const g = new ConvGatherEmitter(o);
   const J = [0, 1, 2, 3];
   const [, KW] = o.kernel;
-  const setup = J.map(
-    (j) => `let q${j} = min(tile_p + tx * 4 + ${j}, params.positions - 1);
-  let n${j} = q${j} / dhw; let r${j} = q${j} % dhw;
-  ${g.base(j, `r${j} / params.dst_w`, `r${j} % params.dst_w`)}
-  let sb${j} = n${j} * params.c * shw;`,
-  ).join('\n  ');
+  const setup = J.map((j) => g.position(j, `tile_p + tx * 4 + ${j}`)).join('\n  ');
   const loadWeights = J.map((i) => `let wl${i} = min(tile_m + tx * 4 + ${i}, params.m - 1) * params.w_stride_out;`).join('\n  ');
-  const gather = [
-    ...J.map((j) => `let sc${j} = sb${j} + c * shw;`),
-    ...J.map((j) => g.row(j, 'kh')),
-    ...J.map((j) => g.value(j, 'kw')),
-  ].join('\n    ');
+  const gather = g.gather(J).join('\n    ');
   const wr = `c * params.w_stride_red + tap`;
   const multiply = [...Array(STEP).keys()]
     .map(
@@ -54,16 +46,7 @@ export function convGemmTiledShader(o: ConvGemmShaderOptions): string {
   return wgsl`
 ${activationWGSL(o.activation)}
 ${convGemmParamsWGSL}
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-#if ${o.bias}
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-#else
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-#endif
+${convGemmBindingsWGSL(o.bias)}
 override WG: u32 = ${TILED_WORKGROUP};
 
 // Row s of the step holds 8 vec4s: weights of 32 channels, or src values at 32 positions.

@@ -9,6 +9,7 @@ import {
   storeBlockWGSL,
   type MatmulShaderOptions,
 } from './matmul.js';
+import { doubleBufferedLoopWGSL, doubleBufferedTilesWGSL } from './lib/double_buffer.js';
 
 /**
  * Double-buffered workgroup-tiled matmul for GPUs: a (WG_Y·TM)×(WG_X·TN) tile of C per workgroup,
@@ -38,7 +39,9 @@ export function matmulDoubleBufferedShader(o: MatmulShaderOptions, tm: number, t
     [
       `for (var i = li; i < TILE_A; i += threads) { As[${a} + i] = ${fillA(k)}; }`,
       `for (var i = li; i < TILE_B; i += threads) { Bs[${b} + i] = ${fillB(k)}; }`,
-    ].map((l) => `${indent}${l}`);
+    ]
+      .map((l) => `${indent}${l}`)
+      .join('\n');
 
   const inner: string[] = [];
   for (let q = 0; q < bk / 4; q++) {
@@ -55,6 +58,15 @@ export function matmulDoubleBufferedShader(o: MatmulShaderOptions, tm: number, t
 
   // The invocations whose block starts at column 0 own the row sums (see MatmulShaderOptions.rowSum).
   const first = o.rowSum ? '\n  let first = wid.x == 0u && lid.x == 0u;' : '';
+  const loop = doubleBufferedLoopWGSL({
+    operands: ['A', 'B'],
+    offsets: ['oa', 'ob'],
+    begin: 'k_begin',
+    end: 'k_end',
+    next: 'k0 + BK',
+    fill,
+    step: inner.join('\n'),
+  });
 
   return `${paramsWGSL}
 ${bindingsWGSL(o)}
@@ -69,11 +81,7 @@ override QM: u32 = WG_Y * ${tm / 4}u;
 override QN: u32 = WG_X * ${tn / 4}u;
 override TILE_A: u32 = BK * QM;
 override TILE_B: u32 = BK * QN;
-// Two tiles per operand, filled and read in turn.
-override TILES_A: u32 = 2u * TILE_A;
-override TILES_B: u32 = 2u * TILE_B;
-var<workgroup> As: array<vec4f, TILES_A>;
-var<workgroup> Bs: array<vec4f, TILES_B>;
+${doubleBufferedTilesWGSL(['A', 'B'])}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -84,20 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 ${batchSetupWGSL}${first}
 ${accumulatorsWGSL(o, tm, tn)}
   let threads = WG_X * WG_Y;
-${fill('k_begin', '0u', '0u', '  ').join('\n')}
-  workgroupBarrier();
-  var cur = 0u;
-  for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-    let oa = cur * TILE_A;
-    let ob = cur * TILE_B;
-    // The other tiles were last read before the previous step's barrier: safe to overwrite.
-    if (k0 + BK < k_end) {
-${fill('k0 + BK', '(1u - cur) * TILE_A', '(1u - cur) * TILE_B', '      ').join('\n')}
-    }
-${inner.join('\n')}
-    workgroupBarrier();
-    cur = 1u - cur;
-  }
+${loop}
   let m0 = mt + lid.y * ${tm}u;
   let n0 = nt + lid.x * ${tn}u;
 ${storeBlockWGSL(o, tm, tn)}

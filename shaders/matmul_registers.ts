@@ -1,15 +1,12 @@
+import { kStepWGSL, type MatmulShaderOptions } from './matmul.js';
 import {
-  COMPONENTS,
-  accumulatorsWGSL,
-  batchSetupWGSL,
-  bindingsWGSL,
-  epilogueWGSL,
-  kStepWGSL,
-  paramsWGSL,
-  rowSumTailWGSL,
-  storeBlockWGSL,
-  type MatmulShaderOptions,
-} from './matmul.js';
+  LANES as lanes,
+  checkRegisterBlock,
+  clampedColumnsWGSL,
+  registerBlockDeclarationsWGSL,
+  registerBlockMainWGSL,
+  vec4,
+} from './lib/register_block.js';
 
 /**
  * Register-blocked matmul without workgroup memory: each invocation owns a TM×TN block of C held in
@@ -19,11 +16,9 @@ import {
  * are multiples of 4 and shape the generated code; the workgroup size is an override.
  */
 export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: number): string {
-  if (tm % 4 !== 0 || tn % 4 !== 0) throw new Error(`matmul register block ${tm}×${tn}: both sides must be multiples of 4`);
+  checkRegisterBlock('register', tm, tn);
   const groupsM = tm / 4;
   const groupsN = tn / 4;
-  const lanes = [0, 1, 2, 3];
-  const vec4 = (parts: string[]) => `vec4f(${parts.join(', ')})`;
   // Row offsets j·M (Aᵀ) or j·N (B) of the four k of a step; the first is 0.
   const plus = (prefix: string, j: number) => (j === 0 ? '' : ` + ${prefix}_${j}`);
 
@@ -40,10 +35,7 @@ export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: nu
     setup.push('  var ka = abase + k_begin * M;', '  let sa_1 = M;', '  let sa_2 = 2u * M;', '  let sa_3 = 3u * M;');
     advance.push('ka += 4u * M;');
     advanceTail.push('ka += M;');
-    for (let g = 0; g < groupsM; g++) {
-      if (o.vecA) setup.push(`  let ca_${g} = min(m0 + ${4 * g}u, M - 4u);`);
-      else for (const t of lanes) setup.push(`  let ca_${g}_${t} = min(m0 + ${4 * g + t}u, M - 1u);`);
-    }
+    setup.push(...clampedColumnsWGSL('a', groupsM, o.vecA));
     aCol = o.vecA
       ? (j, g) => `A[(ka${plus('sa', j)} + ca_${g}) / 4u]`
       : (j, g) => vec4(lanes.map((t) => `A[ka${plus('sa', j)} + ca_${g}_${t}]`));
@@ -61,39 +53,21 @@ export function matmulRegistersShader(o: MatmulShaderOptions, tm: number, tn: nu
     setup.push('  var kb = bbase + k_begin * N;', '  let sb_1 = N;', '  let sb_2 = 2u * N;', '  let sb_3 = 3u * N;');
     advance.push('kb += 4u * N;');
     advanceTail.push('kb += N;');
-    for (let c = 0; c < groupsN; c++) {
-      if (o.vecB) setup.push(`  let cb_${c} = min(n0 + ${4 * c}u, N - 4u);`);
-      else for (const t of lanes) setup.push(`  let cb_${c}_${t} = min(n0 + ${4 * c + t}u, N - 1u);`);
-    }
+    setup.push(...clampedColumnsWGSL('b', groupsN, o.vecB));
     bRow = o.vecB
       ? (j, c) => `B[(kb${plus('sb', j)} + cb_${c}) / 4u]`
       : (j, c) => vec4(lanes.map((t) => `B[kb${plus('sb', j)} + cb_${c}_${t}]`));
   }
 
-  const body = [...kStepWGSL(o, tm, tn, { aRow, aCol, bRow, bCol }), ...advance].map((l) => `    ${l}`);
+  const step = [...kStepWGSL(o, tm, tn, { aRow, aCol, bRow, bCol }), ...advance];
 
   // K % 4 leftovers, one k at a time (only generated when K is not a multiple of 4).
-  const tail: string[] = [];
-  if (o.kTail) {
-    if (o.transA) for (let g = 0; g < groupsM; g++) tail.push(`let a_${g} = ${aCol(0, g)};`);
-    else for (let r = 0; r < tm; r++) tail.push(`let a_${r} = ${aTail(r)};`);
-    for (let c = 0; c < groupsN; c++) {
-      const b = o.transB ? vec4(lanes.map((t) => `B[ib_${4 * c + t} + k]`)) : bRow(0, c);
-      tail.push(`let b_${c} = ${b};`);
-    }
-    for (let r = 0; r < tm; r++) {
-      const a = o.transA ? `a_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}`;
-      for (let c = 0; c < groupsN; c++) tail.push(`acc_${r}_${c} += ${a} * b_${c};`);
-    }
-    tail.push(...rowSumTailWGSL(o, tm), ...advanceTail);
-  }
-  // The invocations of column block 0 own the row sums (see MatmulShaderOptions.rowSum).
-  const first = o.rowSum ? '\n  let first = n0 == 0u;' : '';
-  const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.map((l) => `    ${l}`).join('\n')}\n  }` : '';
+  const tailLoads = {
+    a: o.transA ? (g: number) => aCol(0, g) : aTail,
+    b: o.transB ? (c: number) => vec4(lanes.map((t) => `B[ib_${4 * c + t} + k]`)) : (c: number) => bRow(0, c),
+  };
 
-  return `${paramsWGSL}
-${bindingsWGSL(o)}
-${epilogueWGSL(o)}
+  return `${registerBlockDeclarationsWGSL(o)}
 override WG_X: u32 = 16;
 override WG_Y: u32 = 4;
 
@@ -106,15 +80,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let m0 = gid.y * ${tm}u;
   if (m0 >= M || n0 >= N) { return; }
   let z = gid.z;
-${batchSetupWGSL}
-${setup.join('\n')}${first}
-${accumulatorsWGSL(o, tm, tn)}
-  var k = k_begin;
-  for (; k + 4u <= k_end; k += 4u) {
-${body.join('\n')}
-  }
-${tailLoop}
-${storeBlockWGSL(o, tm, tn)}
-}
-`;
+${registerBlockMainWGSL(o, tm, tn, { setup, step, tailLoads, advanceTail })}`;
 }

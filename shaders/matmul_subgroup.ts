@@ -1,15 +1,12 @@
+import { kStepWGSL, type MatmulShaderOptions } from './matmul.js';
 import {
-  COMPONENTS,
-  accumulatorsWGSL,
-  batchSetupWGSL,
-  bindingsWGSL,
-  epilogueWGSL,
-  kStepWGSL,
-  paramsWGSL,
-  rowSumTailWGSL,
-  storeBlockWGSL,
-  type MatmulShaderOptions,
-} from './matmul.js';
+  LANES as lanes,
+  checkRegisterBlock,
+  clampedColumnsWGSL,
+  registerBlockDeclarationsWGSL,
+  registerBlockMainWGSL,
+  vec4,
+} from './lib/register_block.js';
 
 /**
  * Register-blocked matmul whose quads share operands through subgroup operations (WGSL
@@ -27,11 +24,9 @@ import {
  * devices whose subgroups do hold whole quads). WG_X and WG_Y must be even.
  */
 export function matmulSubgroupShader(o: MatmulShaderOptions, tm: number, tn: number): string {
-  if (tm % 4 !== 0 || tn % 4 !== 0) throw new Error(`matmul subgroup block ${tm}×${tn}: both sides must be multiples of 4`);
+  checkRegisterBlock('subgroup', tm, tn);
   const groupsM = tm / 4;
   const groupsN = tn / 4;
-  const lanes = [0, 1, 2, 3];
-  const vec4 = (parts: string[]) => `vec4f(${parts.join(', ')})`;
   const plusK = (t: number) => (t ? ` + ${t}u` : '');
 
   // Fragment p of a parity: own = index 2p + parity (px for A, py for B), other = 2p + 1 - parity.
@@ -47,10 +42,7 @@ export function matmulSubgroupShader(o: MatmulShaderOptions, tm: number, tn: num
     advance.push('ka += 4u * M;');
     advanceTail.push('ka += M;');
     for (const p of [0, 1]) setup.push(`  let ja_own_${p} = (${2 * p}u + px) * M;`, `  let ja_other_${p} = (${2 * p + 1}u - px) * M;`);
-    for (let g = 0; g < groupsM; g++) {
-      if (o.vecA) setup.push(`  let ca_${g} = min(m0 + ${4 * g}u, M - 4u);`);
-      else for (const t of lanes) setup.push(`  let ca_${g}_${t} = min(m0 + ${4 * g + t}u, M - 1u);`);
-    }
+    setup.push(...clampedColumnsWGSL('a', groupsM, o.vecA));
     loadA = (p, g, side) =>
       o.vecA ? `A[(ka + ja_${side}_${p} + ca_${g}) / 4u]` : vec4(lanes.map((t) => `A[ka + ja_${side}_${p} + ca_${g}_${t}]`));
     aCount = 2;
@@ -82,10 +74,7 @@ export function matmulSubgroupShader(o: MatmulShaderOptions, tm: number, tn: num
     advance.push('kb += 4u * N;');
     advanceTail.push('kb += N;');
     for (const p of [0, 1]) setup.push(`  let jb_own_${p} = (${2 * p}u + py) * N;`, `  let jb_other_${p} = (${2 * p + 1}u - py) * N;`);
-    for (let c = 0; c < groupsN; c++) {
-      if (o.vecB) setup.push(`  let cb_${c} = min(n0 + ${4 * c}u, N - 4u);`);
-      else for (const t of lanes) setup.push(`  let cb_${c}_${t} = min(n0 + ${4 * c + t}u, N - 1u);`);
-    }
+    setup.push(...clampedColumnsWGSL('b', groupsN, o.vecB));
     loadB = (p, c, side) =>
       o.vecB ? `B[(kb + jb_${side}_${p} + cb_${c}) / 4u]` : vec4(lanes.map((t) => `B[kb + jb_${side}_${p} + cb_${c}_${t}]`));
     bCount = 2;
@@ -131,40 +120,21 @@ export function matmulSubgroupShader(o: MatmulShaderOptions, tm: number, tn: num
     ...advance,
   );
 
-  // K % 4 leftovers, one k at a time with direct loads (at most three steps).
-  const tail: string[] = [];
-  if (o.kTail) {
-    if (o.transA) {
-      for (let g = 0; g < groupsM; g++) {
-        tail.push(`let a_${g} = ${o.vecA ? `A[(ka + ca_${g}) / 4u]` : vec4(lanes.map((t) => `A[ka + ca_${g}_${t}]`))};`);
-      }
-    } else {
-      for (let r = 0; r < tm; r++) tail.push(`let a_${r} = A[abase + min(m0 + ${r}u, M - 1u) * K + k];`);
-    }
-    for (let c = 0; c < groupsN; c++) {
-      const b = o.transB
-        ? vec4(lanes.map((t) => `B[bbase + min(n0 + ${4 * c + t}u, N - 1u) * K + k]`))
-        : o.vecB
-          ? `B[(kb + cb_${c}) / 4u]`
-          : vec4(lanes.map((t) => `B[kb + cb_${c}_${t}]`));
-      tail.push(`let b_${c} = ${b};`);
-    }
-    for (let r = 0; r < tm; r++) {
-      const a = o.transA ? `a_${r >> 2}.${COMPONENTS[r & 3]}` : `a_${r}`;
-      for (let c = 0; c < groupsN; c++) tail.push(`acc_${r}_${c} += ${a} * b_${c};`);
-    }
-    tail.push(...rowSumTailWGSL(o, tm), ...advanceTail);
-  }
-  const first = o.rowSum ? '\n  let first = n0 == 0u;' : '';
-  const tailLoop = o.kTail ? `  for (; k < k_end; k++) {\n${tail.map((l) => `    ${l}`).join('\n')}\n  }` : '';
+  // K % 4 leftovers, one k at a time with direct loads.
+  const tailA = (g: number) => (o.vecA ? `A[(ka + ca_${g}) / 4u]` : vec4(lanes.map((t) => `A[ka + ca_${g}_${t}]`)));
+  const tailB = (c: number) =>
+    o.transB
+      ? vec4(lanes.map((t) => `B[bbase + min(n0 + ${4 * c + t}u, N - 1u) * K + k]`))
+      : o.vecB
+        ? `B[(kb + cb_${c}) / 4u]`
+        : vec4(lanes.map((t) => `B[kb + cb_${c}_${t}]`));
+  const tailLoads = { a: o.transA ? tailA : (r: number) => `A[abase + min(m0 + ${r}u, M - 1u) * K + k]`, b: tailB };
 
   return `enable subgroups;
 // The quad swaps run where \`share\` holds for the whole subgroup (subgroupAll), which WGSL's
 // workgroup-level uniformity analysis cannot see.
 diagnostic(off, subgroup_uniformity);
-${paramsWGSL}
-${bindingsWGSL(o)}
-${epilogueWGSL(o)}
+${registerBlockDeclarationsWGSL(o)}
 override WG_X: u32 = 8;
 override WG_Y: u32 = 8;
 override SHARE: bool = true;
@@ -192,15 +162,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let ours = whole && (sid & 3u) == (li & 3u) && quadBroadcast(li, 0u) == li - (li & 3u);
   let share = SHARE && subgroupAll(ours);
   let z = wid.z;
-${batchSetupWGSL}
-${setup.join('\n')}${first}
-${accumulatorsWGSL(o, tm, tn)}
-  var k = k_begin;
-  for (; k + 4u <= k_end; k += 4u) {
-${step.map((l) => `    ${l}`).join('\n')}
-  }
-${tailLoop}
-${storeBlockWGSL(o, tm, tn)}
-}
-`;
+${registerBlockMainWGSL(o, tm, tn, { setup, step, tailLoads, advanceTail })}`;
 }
