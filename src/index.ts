@@ -38,7 +38,8 @@ export { sgdStep, adamStep, adamwStep, createSGDState, createAdamState, zeroGrad
 
 // Graphs and compiled steps
 export { compileStep, CompiledStep, type StepDefinition, type StepGraph, type StepHooks, type StepStats, type InputSpec } from './graph/compile.js';
-export { Graph, Value } from './graph/ir.js';
+export { Graph, Value, type AnyNode } from './graph/ir.js';
+export type { OpKind } from './graph/ops/kinds.js';
 export { ParameterStore, type Init, type ParamEntry } from './graph/params.js';
 export { FrozenView } from './graph/frozen_view.js';
 export { gradients } from './graph/autodiff.js';
@@ -83,7 +84,7 @@ export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type P
 export { classificationEvaluation, regressionEvaluation, multiLabelEvaluation, type Evaluation, type RegressionEvaluation, type MultiLabelEvaluation, type AnyEvaluation, type Evaluations } from './train/task_metrics.js';
 export { TASK_LOSS, type TrainingData } from './train/task_step.js';
 export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
-export { TextTrainer, type TextTrainerOptions, type TextLosses } from './train/text_trainer.js';
+export { TextTrainer, type TextTrainerOptions, type TextLosses, type TextProgress } from './train/text_trainer.js';
 export { loadCharTransformer, transformerMetadata, transformerFromMetadata, type TransformerFile } from './train/text_checkpoint.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
 export { MAX_SEED } from './train/seed.js';
