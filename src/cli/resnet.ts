@@ -16,6 +16,8 @@ import { describeRun, limit } from './classifier.js';
 import { checkOutputPaths, optimizerPath } from './output_paths.js';
 import { count, parseFlags, real, seedOf, UsageError } from './options.js';
 import { progressReporter } from './progress.js';
+import { dataFingerprint } from './resume.js';
+import { checkpointWriter, finalFiles, readTrainerResume, resumeSnapshot, trainerRunSettings } from './trainer_resume.js';
 
 export const RESNET_USAGE = `usage: webgpu-dl train --model resnet --data DIR_OR_TARGZ [options]
 
@@ -42,6 +44,16 @@ options:
                        configuration, class names, normalisation and training recipe in the
                        metadata) and SGD's momentum buffers in FILE.optimizer.safetensors
                        (\`webgpu-dl export --format pytorch\` continues the run in PyTorch)
+  --checkpoint-every N also save both --out files every N steps (written to temporary files,
+                       then renamed over the old ones; a checkpoint still being written when the
+                       next is due is replaced by the newer one), with what --resume needs: the
+                       position in the epoch, the epoch's figures so far, the settings and a
+                       fingerprint of the data. A crash loses at most the steps since the last
+                       checkpoint written; a lost GPU device is recovered from by itself
+  --resume FILE        continue the run that saved FILE (and FILE.optimizer.safetensors) from
+                       its step, mid-epoch included: the same shuffle, crops and flips, learning
+                       rates and epoch figures as if it had never stopped; the other flags and
+                       the data must be the same as that run's
   --json               one JSON object per epoch and a final one on stdout
   -h, --help           show this help`;
 
@@ -58,6 +70,8 @@ const FLAGS = {
   limit: { type: 'string' },
   seed: { type: 'string' },
   out: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -82,6 +96,8 @@ export interface ResnetArgs {
   limit?: number;
   seed: number;
   out?: string;
+  checkpointEvery?: number;
+  resume?: string;
   json: boolean;
 }
 
@@ -89,7 +105,10 @@ export function parseResnetArgs(argv: readonly string[]): ResnetArgs | 'help' {
   const v = parseFlags(argv, FLAGS);
   if (v.help) return 'help';
   if (v.data === undefined || v.data.trim() === '') throw new UsageError('--model resnet needs --data DIR_OR_TARGZ: CIFAR-10 binary batches (folder or tar.gz) or a folder of class folders');
-  if (v.out !== undefined && v.out.trim() === '') throw new UsageError(`--out '${v.out}': expected a path`);
+  for (const flag of ['out', 'resume'] as const) {
+    if (v[flag] !== undefined && v[flag].trim() === '') throw new UsageError(`--${flag} '${v[flag]}': expected a path`);
+  }
+  if (v['checkpoint-every'] !== undefined && v.out === undefined) throw new UsageError('--checkpoint-every needs --out FILE: the checkpoints are written there');
   const depth = count('depth', v.depth, 20, 8);
   if ((depth - 2) % 6 !== 0) throw new UsageError(`--depth ${depth}: expected 6n + 2 (20, 32, 44, 56, 110: n basic blocks in each of the 3 stages)`);
   let augment: Augmentation | undefined = { ...RESNET_RECIPE.augment };
@@ -113,6 +132,8 @@ export function parseResnetArgs(argv: readonly string[]): ResnetArgs | 'help' {
     limit: v.limit === undefined ? undefined : count('limit', v.limit, 1),
     seed: seedOf(v.seed),
     out: v.out,
+    checkpointEvery: v['checkpoint-every'] === undefined ? undefined : count('checkpoint-every', v['checkpoint-every'], 1),
+    resume: v.resume,
     json: !!v.json,
   };
 }
@@ -154,17 +175,26 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
   const splits = { train: { ...train, channelNormalisation: stats }, test: { ...all.test, channelNormalisation: stats } };
   if (args.batch > train.count) throw new UsageError(`--batch ${args.batch}: the training set has only ${train.count} images`);
   const config = resnetConfig({ depth: args.depth, width: args.width, classes: Math.max(train.classes, all.test.classes), channels: train.channels ?? 1 });
+  const { depth, width, epochs, batch, lr, weightDecay, augment, limit: limited, seed } = args;
+  const fingerprint = dataFingerprint(train.images, train.labels, all.test.images, all.test.labels);
+  const settings = trainerRunSettings('resnet', fingerprint, { depth, width, epochs, batch, lr, 'weight-decay': weightDecay, augment: augment ?? 'none', limit: limited, seed });
+  const stepsPerEpoch = Math.floor(train.count / args.batch);
+  const resumed = args.resume === undefined ? undefined : await readTrainerResume(args.resume, settings, args.epochs * stepsPerEpoch);
+  const files = args.out === undefined ? undefined : { out: args.out, weights: await resnetFileMetadata(args, config, splits, stats), optimizer: { model: 'resnet' }, settings };
   let engine: Engine | undefined;
   let trainer: Trainer | undefined;
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
     say(describeRun(engine, splits));
     const optimizer = new SGD({ lr: args.lr, momentum: RESNET_RECIPE.momentum, nesterov: RESNET_RECIPE.nesterov, weightDecay: args.weightDecay });
-    trainer = new Trainer(engine, { model: resnet(config), inputShape: [config.channels, train.height, train.width], classes: config.classes, optimizer, seed: args.seed });
+    const autoCheckpoint = args.checkpointEvery === undefined || !files ? undefined : { everySteps: args.checkpointEvery, onSnapshot: checkpointWriter(() => trainer!, files, say) };
+    trainer = new Trainer(engine, { model: resnet(config), inputShape: [config.channels, train.height, train.width], classes: config.classes, optimizer, seed: args.seed, autoCheckpoint });
+    const resumeFrom = resumed && resumeSnapshot(resumed, trainer.store, optimizer);
     say(
       `webgpu-dl: ResNet-${config.depth} (width ${config.width}, ${trainer.store.count} parameters); SGD Nesterov momentum ${RESNET_RECIPE.momentum}, weight decay ${args.weightDecay}, ` +
         `lr ${args.lr} annealed to 0 by cosine over ${args.epochs} epochs, batch ${args.batch}, augmentation ${args.augment ? JSON.stringify(args.augment) : 'none'}`,
     );
+    if (resumed) say(`webgpu-dl: resumed from ${resumed.path} at step ${resumed.point.steps} (epoch ${resumed.point.epoch}, step ${resumed.point.epochStep} of ${stepsPerEpoch})`);
     const bar = progressReporter(args.json);
     const history = await trainer.fit(splits.train, {
       epochs: args.epochs,
@@ -172,6 +202,7 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
       evaluate: splits.test,
       schedule: cosine(),
       augment: args.augment,
+      resumeFrom,
       progressEvery: 10,
       onProgress: (p) =>
         bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(2)}%  ${Math.round(p.samplesPerSec)} samples/s`, p.step / p.steps),
@@ -182,27 +213,9 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
       },
     });
     const last = history[history.length - 1];
-    if (args.out) {
-      const optimizerFile = optimizerPath(args.out);
-      // The recipe lets `export --format pytorch` resume the run with the same SGD, schedule and data.
-      const recipe = resnetRecipeMetadata({
-        optimizer: { lr: args.lr, momentum: RESNET_RECIPE.momentum, dampening: 0, nesterov: RESNET_RECIPE.nesterov, weightDecay: args.weightDecay },
-        epochs: args.epochs,
-        batch: args.batch,
-        seed: args.seed,
-        image: [train.height, train.width],
-        limit: args.limit,
-        data: resolve(args.data),
-        format: await colourSourceFormat(args.data),
-        augment: args.augment as Record<string, number | boolean> | undefined,
-        normalisation: stats,
-      });
-      const metadata = { ...resnetMetadata(config, splits), ...recipe };
-      await writeFilesAtomically([
-        { path: args.out, data: await trainer.checkpoint(metadata) },
-        { path: optimizerFile, data: await trainer.optimizerCheckpoint({ model: 'resnet' }) },
-      ]);
-      say(`webgpu-dl: weights saved to ${args.out} (safetensors; loads into scripts/torch_models.py's ResNet), SGD's state to ${optimizerFile}`);
+    if (files) {
+      await writeFilesAtomically(await finalFiles(trainer, files, { epochs: args.epochs, stepsPerEpoch }));
+      say(`webgpu-dl: weights saved to ${files.out} (safetensors; loads into scripts/torch_models.py's ResNet), SGD's state to ${optimizerPath(files.out)}`);
     }
     const seconds = (performance.now() - started) / 1000;
     if (args.json) console.log(JSON.stringify({ event: 'done', testAccuracy: last.evalAccuracy, seconds }));
@@ -211,4 +224,22 @@ export async function trainResnet(argv: readonly string[]): Promise<void> {
     trainer?.dispose();
     await engine?.close();
   }
+}
+
+/** The weights file's metadata: the model's configuration and the recipe `export --format pytorch` resumes the run with (the same SGD, schedule and data). */
+async function resnetFileMetadata(args: ResnetArgs, config: Required<ResNetConfig>, splits: ImageSplits, normalisation: ReturnType<typeof channelStatistics>): Promise<Record<string, string>> {
+  const { train } = splits;
+  const recipe = resnetRecipeMetadata({
+    optimizer: { lr: args.lr, momentum: RESNET_RECIPE.momentum, dampening: 0, nesterov: RESNET_RECIPE.nesterov, weightDecay: args.weightDecay },
+    epochs: args.epochs,
+    batch: args.batch,
+    seed: args.seed,
+    image: [train.height, train.width],
+    limit: args.limit,
+    data: resolve(args.data),
+    format: await colourSourceFormat(args.data),
+    augment: args.augment as Record<string, number | boolean> | undefined,
+    normalisation,
+  });
+  return { ...resnetMetadata(config, splits), ...recipe };
 }
