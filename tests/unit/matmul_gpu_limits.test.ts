@@ -6,6 +6,7 @@ import type { EngineInfo } from '../../src/gpu/open_device.js';
 import { limitRefusal, workgroupNeeds } from '../../src/gpu/tune_limits.js';
 import { matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulConfig, type MatmulParams } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
+import { DESKTOP_GPU_LIMITS, TRANSPOSES, matmulTol as tol, stored, transposeLabel as label } from '../helpers/matmul_cases.js';
 import { expectClose } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
 import { activateAll } from '../reference/activation.js';
@@ -19,28 +20,9 @@ const GPU_SIZED = [
   { id: 'dbuf256x128-r8x8-k16', size: [16, 32, 1], invocations: 512, workgroupBytes: 49152 },
 ] as const;
 
-/** A desktop GPU's limits (NVIDIA, AMD): 1024 invocations, 48 KiB. */
-const GPU_LIMITS: EngineInfo['limits'] = {
-  maxStorageBufferBindingSize: 2 ** 31,
-  maxBufferSize: 2 ** 31,
-  maxComputeWorkgroupStorageSize: 49152,
-  maxComputeInvocationsPerWorkgroup: 1024,
-  maxComputeWorkgroupSizeX: 1024,
-  maxComputeWorkgroupSizeY: 1024,
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxStorageBuffersPerShaderStage: 10,
-};
+const GPU_LIMITS = DESKTOP_GPU_LIMITS;
 
 const LARGE: MatmulParams = { batch: 1, M: 1024, N: 1024, K: 1024, transA: false, transB: false };
-const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
-const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
-const TRANSPOSES = [
-  [false, false],
-  [true, false],
-  [false, true],
-  [true, true],
-] as const;
-const label = (transA: boolean, transB: boolean) => `${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}`;
 const specOf = (p: MatmulParams, c: MatmulConfig) => matmulProgram(p, c).launches[0].spec;
 
 function tunerOn(info: Partial<EngineInfo>): Autotuner {

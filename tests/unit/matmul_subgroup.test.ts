@@ -1,28 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, matmulWithRowSum } from '../../src/eager/matmul.js';
 import { launch, tensor } from '../../src/eager/tensor.js';
 import { Autotuner, MemoryTuneStore } from '../../src/gpu/autotune.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { limitRefusal, requiredFeatures } from '../../src/gpu/tune_limits.js';
 import { MATMUL_CONFIGS, matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../../src/kernels/matmul.js';
 import { useEngine } from '../helpers/engine.js';
+import { TRANSPOSES, forcedMatmulCases, matmulTol as tol, stored, transposeLabel as label } from '../helpers/matmul_cases.js';
 import { expectClose } from '../helpers/compare.js';
 import { uniform } from '../helpers/random.js';
-import { activateAll } from '../reference/activation.js';
-import { addBiasRef, matmulRef, rowSumRef } from '../reference/matmul.js';
+import { matmulRef } from '../reference/matmul.js';
 
 const engine = useEngine();
 
 const SUBGROUP = MATMUL_CONFIGS.filter((c) => c.kind === 'subgroup');
-const tol = (K: number) => ({ atol: 1e-6 + 5e-7 * K, rtol: 1e-5 });
-const stored = (rows: number, cols: number, trans: boolean) => (trans ? [cols, rows] : [rows, cols]);
-const TRANSPOSES = [
-  [false, false],
-  [true, false],
-  [false, true],
-  [true, true],
-] as const;
-const label = (transA: boolean, transB: boolean) => `${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}`;
 
 describe('this device', () => {
   it('has subgroups, requested at device open and recorded with the sizes the adapter reports', () => {
@@ -46,57 +36,13 @@ describe('subgroup matmul configurations, forced', () => {
   for (const config of SUBGROUP) {
     // 1×1×1 leaves three of a quad's four blocks (and most of the workgroup) past the edges; the
     // others cross block and workgroup edges with K not a multiple of 4 (scalar loads, K tail).
-    for (const [M, N, K] of [
-      [1, 1, 1],
-      [19, 33, 17],
-      [70, 7, 131],
-    ] as const) {
-      TRANSPOSES.forEach(([transA, transB], i) => {
-        it(`${config.id} ${label(transA, transB)} ${M}×${N}×${K}`, async () => {
-          const e = engine();
-          const a = uniform(M * K, 10 + i + M);
-          const b = uniform(K * N, 20 + i + N);
-          const ta = tensor(e, a, stored(M, K, transA));
-          const tb = tensor(e, b, stored(K, N, transB));
-          const c = await matmul(ta, tb, { transA, transB, config: config.id });
-          expect(c.shape).toEqual([M, N]);
-          expectClose(await c.read(), matmulRef({ batch: 1, M, N, K, transA, transB }, a, b), tol(K), config.id);
-          for (const t of [ta, tb, c]) t.dispose();
-        });
-      });
-    }
-
-    TRANSPOSES.forEach(([transA, transB], i) => {
-      it(`${config.id} ${label(transA, transB)} aligned, batched, vec4 loads, sigmoid-gradient prologue, row sums`, async () => {
-        const e = engine();
-        const [batch, M, N, K] = [2, 36, 68, 132];
-        const a = uniform(batch * M * K, 30 + i);
-        const b = uniform(batch * K * N, 40 + i);
-        const saved = uniform(batch * M * N, 50 + i, 0.05, 0.95);
-        const ta = tensor(e, a, [batch, ...stored(M, K, transA)]);
-        const tb = tensor(e, b, [batch, ...stored(K, N, transB)]);
-        const ts = tensor(e, saved, [batch, M, N]);
-        const { c, rowSum } = await matmulWithRowSum(ta, tb, { transA, transB, prologue: { activation: { kind: 'sigmoid' }, saved: ts }, config: config.id });
-        const product = matmulRef({ batch, M, N, K, transA, transB }, a, b);
-        expectClose(await c.read(), product.map((v, k) => v * saved[k] * (1 - saved[k])), tol(K), `${config.id} C`);
-        expectClose(await rowSum.read(), rowSumRef({ batch, M, N, K, transA }, a), tol(K), `${config.id} row sums`);
-        for (const t of [ta, tb, ts, c, rowSum]) t.dispose();
-      });
-
-      it(`${config.id} ${label(transA, transB)} unaligned with bias and leaky_relu`, async () => {
-        const e = engine();
-        const [M, N, K] = [33, 7, 257];
-        const a = uniform(M * K, 60 + i);
-        const b = uniform(K * N, 70 + i);
-        const bias = uniform(N, 80 + i);
-        const ta = tensor(e, a, stored(M, K, transA));
-        const tb = tensor(e, b, stored(K, N, transB));
-        const tbias = tensor(e, bias, [N]);
-        const c = await matmul(ta, tb, { transA, transB, bias: tbias, activation: { kind: 'leaky_relu', alpha: 0.1 }, config: config.id });
-        const product = matmulRef({ batch: 1, M, N, K, transA, transB }, a, b);
-        expectClose(await c.read(), activateAll('leaky_relu', addBiasRef(product, bias), 0.1), tol(K), config.id);
-        for (const t of [ta, tb, tbias, c]) t.dispose();
-      });
+    forcedMatmulCases(engine, config, {
+      shapes: [
+        [1, 1, 1],
+        [19, 33, 17],
+        [70, 7, 131],
+      ],
+      aligned: [2, 36, 68, 132],
     });
   }
 
