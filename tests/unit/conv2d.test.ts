@@ -1,36 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
-import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import { tensor } from '../../src/eager/tensor.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { conv2dBackwardFilterTuning, conv2dParams, conv2dTuning, type ConvFilterConfig, type ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
+import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, readAll, size } from '../helpers/conv_cases.js';
 import { uniform } from '../helpers/random.js';
 import { activateAll } from '../reference/activation.js';
 import { conv2dRef } from '../reference/conv2d.js';
 
 const engine = useEngine();
-
-type P2 = [number, number];
-interface Case {
-  x: number[];
-  w: number[];
-  stride?: P2;
-  padding?: P2;
-  dilation?: P2;
-}
-
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const label = (c: Case) => `x [${c.x}] w [${c.w}] s ${c.stride ?? 1} p ${c.padding ?? 0} d ${c.dilation ?? 1}`;
-const attrsOf = (c: Case) => ({ stride: c.stride, padding: c.padding, dilation: c.dilation });
-
-/** Reads every tensor (one after another: each read submits the pending work) and disposes them. */
-async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const t of ts) out.push((await t.read()) as Float32Array);
-  for (const t of ts) t.dispose();
-  return out;
-}
 
 describe('conv2d forward', () => {
   // Batch 1, Cin 1 and 3, Cout 1/7/33, spatial 1×1 to 13×13, kernels 1×1 to 5×5 (5×5 exercises the

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
-import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import { tensor } from '../../src/eager/tensor.js';
 import type { ConvFilterConfig, ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { expectClose } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
+import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, readAll, size } from '../helpers/conv_cases.js';
 import { uniform } from '../helpers/random.js';
 import { activateAll } from '../reference/activation.js';
 import { conv2dRef } from '../reference/conv2d.js';
@@ -11,28 +12,8 @@ import { conv2dBackwardDataRef, conv2dBackwardFilterRef, conv2dOutputShapeRef } 
 
 const engine = useEngine();
 
-type P2 = [number, number];
-interface Case {
-  x: number[];
-  w: number[];
-  stride?: P2;
-  padding?: P2;
-  dilation?: P2;
-}
-
 const GEMM_CONFIGS: ConvGemmConfig[] = ['dbuf_128x128_8x8', 'dbuf_64x64_8x8'];
 const FILTER_CONFIGS: ConvFilterConfig[] = ['dbuf_split_128x128_8x8', 'dbuf_split_64x64_8x8'];
-
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const label = (c: Case) => `x [${c.x}] w [${c.w}] s ${c.stride ?? 1} p ${c.padding ?? 0} d ${c.dilation ?? 1}`;
-const attrsOf = (c: Case) => ({ stride: c.stride, padding: c.padding, dilation: c.dilation });
-
-async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const t of ts) out.push((await t.read()) as Float32Array);
-  for (const t of ts) t.dispose();
-  return out;
-}
 
 /** f32 sums of `terms` products of values in [-1, 1] against float64: error grows with the length. */
 const tolerance = (terms: number) => ({ atol: 2e-6 * Math.sqrt(terms) + 1e-6, rtol: 1e-4 });

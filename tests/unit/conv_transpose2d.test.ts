@@ -1,41 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { convTranspose2d, convTranspose2dBackwardData, convTranspose2dBackwardFilter } from '../../src/eager/conv_transpose2d.js';
-import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import { tensor } from '../../src/eager/tensor.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { ConvFilterConfig, ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
+import {
+  type ConvTransposeCase as Case,
+  convTransposeAttrs as attrsOf,
+  convTransposeLabel as label,
+  convTransposeOutShape as outShape,
+  convTransposeRef as ref,
+  readAll,
+  size,
+} from '../helpers/conv_cases.js';
 import { uniform } from '../helpers/random.js';
 import { activateAll } from '../reference/activation.js';
-import { convTranspose2dRef } from '../reference/conv_transpose2d.js';
 
 const engine = useEngine();
-
-type P2 = [number, number];
-interface Case {
-  x: number[];
-  /** [Cin, Cout, KH, KW] */
-  w: number[];
-  stride?: P2;
-  padding?: P2;
-  outputPadding?: P2;
-  dilation?: P2;
-}
-
-const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const attrsOf = (c: Case) => ({ stride: c.stride, padding: c.padding, outputPadding: c.outputPadding, dilation: c.dilation });
-const label = (c: Case) =>
-  `x [${c.x}] w [${c.w}] s ${c.stride ?? 1} p ${c.padding ?? 0} op ${c.outputPadding ?? 0} d ${c.dilation ?? 1}`;
-const ref = (c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b?: ArrayLike<number>) => convTranspose2dRef(x, c.x, w, c.w, attrsOf(c), b);
-const outShape = (c: Case) => ref(c, new Float64Array(size(c.x)), new Float64Array(size(c.w))).shape;
-
-/** Reads every tensor (one after another: each read submits the pending work) and disposes them. */
-async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const t of ts) out.push((await t.read()) as Float32Array);
-  for (const t of ts) t.dispose();
-  return out;
-}
 
 // DCGAN's generator layers (4×4 kernels, stride 2, padding 1) and awkward ones: output_padding,
 // dilation, asymmetric attributes, 1×1 inputs, Cout 1 and 33.
