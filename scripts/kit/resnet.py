@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from checkpoint_io import load_safetensors, save_safetensors
 from cifar import cifar_training_set, crop_and_flip, normalise
 from model import HERE, build_model
-from train import batches, learning_rate
+from train import batches, finish, fixed_batch, learning_rate, process_share, report_step
 
 
 class GlooSyncBatchNorm2d(nn.BatchNorm2d):
@@ -108,21 +108,19 @@ def train_resnet(args, kit, rank, world, device):
     images, labels = cifar_training_set(args.data, recipe.get("limit"))
     if images.shape[1] != config["channels"] or labels.max() >= config["classes"]:
         raise SystemExit(f"{args.data}: {images.shape[1]}-channel images with labels up to {int(labels.max())}; the model takes {config['channels']} channels and {config['classes']} classes")
-    fixed = None if args.batch_indices is None else torch.tensor([int(i) for i in args.batch_indices.split(",")])
+    fixed = fixed_batch(args)
     augment = {} if fixed is not None else recipe.get("augment") or {}
     others = sorted(k for k, v in augment.items() if v and k not in ("crop", "flip"))
     if others and rank == 0:
         print(json.dumps({"event": "warning", "message": f"the run also augmented with {others}; train.py applies crop and flip only"}), flush=True)
     batch = recipe["batch"] if fixed is None else len(fixed)
-    if batch % world:
-        raise SystemExit(f"the batch of {batch} does not split evenly over {world} processes; use a process count that divides it")
+    share = process_share(batch, world)
     if fixed is not None and int(fixed.max()) >= len(images):
         raise SystemExit(f"--batch-indices: {int(fixed.max())} is beyond the {len(images)} training images")
     total = (args.epochs or recipe["epochs"]) * (len(images) // recipe["batch"])
     end = total if args.steps is None else min(total, start + args.steps)
     if rank == 0 and end <= start:
         print(json.dumps({"event": "nothing to do", "step": start, "total": total, "hint": "the schedule ended; pass --epochs N (more than the run's) to go on"}))
-    share = batch // world
 
     step = start
     for step, indices in batches(len(images), recipe["batch"], start, end, recipe["seed"], fixed):
@@ -139,17 +137,7 @@ def train_resnet(args, kit, rank, world, device):
         loss = nn.functional.cross_entropy(trained(x), y)
         loss.backward()
         optimizer.step()
-        reported = loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(reported)
-            reported /= world
-        if rank == 0:
-            print(json.dumps({"event": "step", "step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": reported.item()}), flush=True)
+        report_step(loss, optimizer, step, rank, world)
         step += 1
 
-    if args.save and rank == 0:
-        save_sgd(model, optimizer, args.save, step)
-    if rank == 0:
-        print(json.dumps({"event": "done", "step": step, "processes": world, "device": str(device), "torch": torch.__version__, "save": args.save}))
-    if world > 1:
-        dist.destroy_process_group()
+    finish(args, rank, world, device, step, lambda path: save_sgd(model, optimizer, path, step))

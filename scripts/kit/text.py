@@ -9,13 +9,12 @@ import json
 import os
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from checkpoint_io import load_safetensors
 from model import HERE, build_model
-from train import load_optimizer, save
+from train import finish, fixed_batch, load_optimizer, process_share, report_step, save
 from train_pytorch import WindowSampler, nanogpt_lr, text_corpus, windows
 
 
@@ -36,19 +35,17 @@ def train_text(args, kit, rank, world, device):
         raise SystemExit(f"{args.data}: its characters ({len(vocab)}) are not the run's vocabulary ({len(kit['vocab'])}); give the text the run trained on")
     if config["dropout"] and rank == 0:
         print(json.dumps({"event": "warning", "message": f"dropout {config['dropout']}: torch draws its own masks, so steps match the engine's only in distribution"}), flush=True)
-    fixed = None if args.batch_indices is None else torch.tensor([int(i) for i in args.batch_indices.split(",")])
+    fixed = fixed_batch(args)
     if fixed is not None and int(fixed.max()) > train - context - 1:
         raise SystemExit(f"--batch-indices: window start {int(fixed.max())} is beyond the training split's last, {train - context - 1}")
     batch = recipe["batch"] if fixed is None else len(fixed)
-    if batch % world:
-        raise SystemExit(f"the batch of {batch} does not split evenly over {world} processes; use a process count that divides it")
+    share = process_share(batch, world)
     total = args.schedule_steps or recipe["steps"]
     end = total if args.steps is None else min(total, start + args.steps)
     if rank == 0 and end <= start:
         print(json.dumps({"event": "nothing to do", "step": start, "total": total, "hint": "the schedule ended; pass --schedule-steps N (more than the run's) to go on"}))
     sampler = WindowSampler(train - context, recipe["seed"])
     sampler.next(start * recipe["batch"])  # the windows of the steps the engine took
-    share = batch // world
 
     step = start
     for step in range(start, end):
@@ -62,17 +59,7 @@ def train_text(args, kit, rank, world, device):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clipNorm"])
         optimizer.step()
-        reported = loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(reported)
-            reported /= world
-        if rank == 0:
-            print(json.dumps({"event": "step", "step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": reported.item()}), flush=True)
+        report_step(loss, optimizer, step, rank, world)
         step += 1
 
-    if args.save and rank == 0:
-        save(model, optimizer, args.save, "transformer", step, "adamw")
-    if rank == 0:
-        print(json.dumps({"event": "done", "step": step, "processes": world, "device": str(device), "torch": torch.__version__, "save": args.save}))
-    if world > 1:
-        dist.destroy_process_group()
+    finish(args, rank, world, device, step, lambda path: save(model, optimizer, path, "transformer", step, "adamw"))

@@ -117,6 +117,38 @@ def batches(count, batch, start, total, seed, fixed):
         yield step, order[i * batch : (i + 1) * batch]
 
 
+def fixed_batch(args):
+    """The sample indices of --batch-indices (every step trains on them), or None."""
+    return None if args.batch_indices is None else torch.tensor([int(i) for i in args.batch_indices.split(",")])
+
+
+def process_share(batch, world):
+    """How many of a batch's samples each of `world` processes takes."""
+    if batch % world:
+        raise SystemExit(f"the batch of {batch} does not split evenly over {world} processes; use a process count that divides it")
+    return batch // world
+
+
+def report_step(loss, optimizer, step, rank, world):
+    """Prints the step's loss averaged over the processes (on rank 0), as a JSON event line."""
+    reported = loss.detach().clone()
+    if world > 1:
+        dist.all_reduce(reported)
+        reported /= world
+    if rank == 0:
+        print(json.dumps({"event": "step", "step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": reported.item()}), flush=True)
+
+
+def finish(args, rank, world, device, step, save_checkpoint):
+    """Saves with `save_checkpoint(path)` where --save asks (rank 0 only), reports the end and leaves the process group."""
+    if args.save and rank == 0:
+        save_checkpoint(args.save)
+    if rank == 0:
+        print(json.dumps({"event": "done", "step": step, "processes": world, "device": str(device), "torch": torch.__version__, "save": args.save}))
+    if world > 1:
+        dist.destroy_process_group()
+
+
 def main():
     args = arguments()
     kit = load_kit()
@@ -146,10 +178,9 @@ def main():
     images, labels = training_set(kit, args.data)
     if recipe.get("augment") and rank == 0:
         print(json.dumps({"event": "warning", "message": f"the run trained with random affine augmentation {recipe['augment']}; train.py trains on the images as they are"}), flush=True)
-    fixed = None if args.batch_indices is None else torch.tensor([int(i) for i in args.batch_indices.split(",")])
+    fixed = fixed_batch(args)
     batch = recipe["batch"] if fixed is None else len(fixed)
-    if batch % world:
-        raise SystemExit(f"the batch of {batch} does not split evenly over {world} processes; use a process count that divides it")
+    share = process_share(batch, world)
     if fixed is not None and int(fixed.max()) >= len(images):
         raise SystemExit(f"--batch-indices: {int(fixed.max())} is beyond the {len(images)} training samples")
     per_epoch = len(images) // recipe["batch"]
@@ -157,7 +188,6 @@ def main():
     end = total if args.steps is None else min(total, start + args.steps)
     if rank == 0 and end <= start:
         print(json.dumps({"event": "nothing to do", "step": start, "total": total, "hint": "the schedule ended; pass --epochs N (more than the run's) to go on"}))
-    share = batch // world
 
     step = start
     for step, indices in batches(len(images), recipe["batch"], start, end, recipe["seed"], fixed):
@@ -170,20 +200,10 @@ def main():
         loss = nn.functional.cross_entropy(trained(x), y)
         loss.backward()
         optimizer.step()
-        reported = loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(reported)
-            reported /= world
-        if rank == 0:
-            print(json.dumps({"event": "step", "step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": reported.item()}), flush=True)
+        report_step(loss, optimizer, step, rank, world)
         step += 1
 
-    if args.save and rank == 0:
-        save(model, optimizer, args.save, kit["model"], step)
-    if rank == 0:
-        print(json.dumps({"event": "done", "step": step, "processes": world, "device": str(device), "torch": torch.__version__, "save": args.save}))
-    if world > 1:
-        dist.destroy_process_group()
+    finish(args, rank, world, device, step, lambda path: save(model, optimizer, path, kit["model"], step))
 
 
 def save(model, optimizer, path, kind, step, optimizer_kind="adam"):
