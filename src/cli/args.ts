@@ -15,9 +15,9 @@ export interface TrainArgs {
   /** How many classes the labels index; absent: 1 + the largest label, checked for outliers at load. */
   classes?: number;
   augment?: Augmentation;
-  /** mlp/cnn: save the run every N steps (needs `out`). */
+  /** Save the run every N steps (needs `out`; gan: at the end of the epoch where one falls due). */
   checkpointEvery?: number;
-  /** mlp/cnn: continue the run that saved this checkpoint. */
+  /** Continue the run that saved this checkpoint. */
   resume?: string;
 }
 
@@ -52,17 +52,19 @@ options:
   --out FILE           save the trained weights as safetensors (PyTorch state_dict names),
                        and Adam's state (moments, step) in FILE.optimizer.safetensors;
                        gan: the generator's weights, plus a grid of samples in FILE.png
-  --checkpoint-every N mlp/cnn: also save both --out files every N steps (written to temporary
+  --checkpoint-every N also save the --out files every N steps (written to temporary
                        files, then renamed over the old ones; a checkpoint still being written
                        when the next is due is replaced by the newer one), with what --resume
                        needs: the position in the epoch, the epoch's figures so far, the
                        settings and a fingerprint of the data. A crash loses at most the steps
                        since the last checkpoint written; a lost GPU device is recovered from
-                       by itself, from the last checkpoint taken
-  --resume FILE        mlp/cnn: continue the run that saved FILE (and FILE.optimizer.safetensors)
-                       from its step, mid-epoch included: the same shuffle, augmentation draws,
-                       learning rates and epoch figures as if it had never stopped; the other
-                       flags and the data must be the same as that run's
+                       by itself, from the last checkpoint taken. gan: at the end of the epoch
+                       in which one falls due (the GAN resumes at epoch boundaries; no samples
+                       PNG until the run ends)
+  --resume FILE        continue the run that saved FILE (and the files beside it) from its
+                       step, mid-epoch included (gan: from its epoch): the same shuffle,
+                       augmentation draws, noise, learning rates and epoch figures as if it had
+                       never stopped; the other flags and the data must be the same as that run's
   --json               print one JSON object per epoch and a final one on stdout, instead of a
                        progress bar (a progress line goes to stderr every 30 s)
   -h, --help           show this help`;
@@ -96,9 +98,6 @@ export function parseTrainArgs(argv: string[]): TrainArgs | 'help' {
   if (model === 'gan' && schedule !== 'constant') throw new UsageError('--schedule cosine applies to mlp and cnn; the GAN trains at a constant rate');
   if (model !== 'mlp' && model !== 'cnn' && model !== 'gan') throw new UsageError(`--model ${model}: expected mlp, cnn, gan or transformer`);
   if (model === 'gan' && v.augment !== undefined) throw new UsageError('--augment applies to mlp and cnn; the GAN learns the images as they are');
-  for (const flag of ['checkpoint-every', 'resume'] as const) {
-    if (model === 'gan' && v[flag] !== undefined) throw new UsageError(`--${flag} applies to mlp, cnn, resnet and transformer; the GAN saves its files when it ends`);
-  }
   if (v['checkpoint-every'] !== undefined && v.out === undefined) throw new UsageError('--checkpoint-every needs --out FILE: the checkpoints are written there');
   return {
     model,

@@ -5,13 +5,14 @@ import { createEngine, type Engine } from '../gpu/engine.js';
 import { writeFilesAtomically } from '../io/atomic_write.js';
 import { mlpDiscriminator, mlpGenerator } from '../models/gan.js';
 import { Adam } from '../optim/optimizers.js';
-import { fixedLatents, GanTrainer } from '../train/gan.js';
+import { fixedLatents, GanTrainer, type GanResumePoint } from '../train/gan.js';
 import { encodeGrayPng, imageGrid } from '../train/png.js';
 import type { Trainer } from '../train/trainer.js';
 import { parseTrainArgs, UsageError, USAGE, type TrainArgs } from './args.js';
 import { classifierTrainer, describeRun, limit, loadSplits, trainingSchedule } from './classifier.js';
 import { compressCommand } from './compress.js';
-import { ganCheckpointPaths, ganRunFiles } from './gan_checkpoint.js';
+import { ganCheckpointPaths } from './gan_checkpoint.js';
+import { ganCheckpointFiles, loadGanResume, readGanResume } from './gan_resume.js';
 import { exportCommand } from './export.js';
 import { checkOutputPaths, optimizerPath, samplesPath } from './output_paths.js';
 import { profileCommand } from './profile.js';
@@ -144,12 +145,19 @@ async function trainGan(args: TrainArgs): Promise<void> {
   const say = (line: string) => (args.json ? console.error(line) : console.log(line));
   if (args.out) await checkOutputPaths([args.out, samplesPath(args.out), ...Object.values(ganCheckpointPaths(args.out))]);
   const data = limit((await loadSplits(args.data, { classes: args.classes })).train, args.limit);
+  const { epochs, batch, lr, seed, limit: limited, classes } = args;
+  const settings = trainerRunSettings('gan', dataFingerprint(data.images, data.labels), { epochs, batch, lr, seed, limit: limited, classes });
+  const iterations = Math.floor(data.count / batch);
+  const resumed = args.resume === undefined ? undefined : await readGanResume(args.resume, settings, epochs * iterations);
+  const latent = 100;
+  // The recipe lets PyTorch resume the GAN with the same settings.
+  const recipe = ganRecipeMetadata({ ...args, latent, image: [data.height, data.width], data: args.data === undefined ? undefined : resolve(args.data) });
   let engine: Engine | undefined;
   let gan: GanTrainer | undefined;
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
+    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels);
     const pixels = data.height * data.width;
-    const latent = 100;
     say(`webgpu-dl: ${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}; GAN on ${data.count} images of ${data.height}×${data.width}`);
     gan = new GanTrainer(engine, {
       generator: mlpGenerator(latent, [256, 512], pixels),
@@ -160,10 +168,17 @@ async function trainGan(args: TrainArgs): Promise<void> {
       optimizerD: new Adam({ lr: args.lr, beta1: 0.5 }),
       seed: args.seed,
     });
+    if (resumed) {
+      loadGanResume(resumed, gan);
+      say(`webgpu-dl: resumed from ${resumed.path} at the end of epoch ${resumed.point.epoch} (step ${resumed.point.steps})`);
+    }
+    const trained = gan;
+    let reached: GanResumePoint | undefined = resumed?.point;
     const bar = progressReporter(args.json);
     const history = await gan.fit(data, {
       epochs: args.epochs,
       batchSize: args.batch,
+      resumeFrom: resumed?.point,
       progressEvery: 10,
       onProgress: (p) => bar.update(`epoch ${p.epoch}/${args.epochs}  ${p.iteration}/${p.iterations}  D ${p.dLoss.toFixed(4)}  G ${p.gLoss.toFixed(4)}`, p.iteration / p.iterations),
       onEpoch: (e) => {
@@ -171,6 +186,14 @@ async function trainGan(args: TrainArgs): Promise<void> {
         else {
           bar.done(`epoch ${e.epoch}/${args.epochs}  D loss ${e.dLoss.toFixed(4)}  G loss ${e.gLoss.toFixed(4)}  ${e.iterationsPerSec.toFixed(1)} iterations/s`);
         }
+      },
+      afterEpoch: async (e, at) => {
+        reached = at;
+        const every = args.checkpointEvery;
+        // Due when a multiple of N steps was passed during this epoch; the last epoch's files are the final ones.
+        if (every === undefined || e.epoch === args.epochs || Math.floor((e.epoch * iterations) / every) === Math.floor(((e.epoch - 1) * iterations) / every)) return;
+        await writeFilesAtomically(await ganCheckpointFiles(trained, args.out!, recipe, at, { iterations, settings }));
+        say(`webgpu-dl: checkpoint at the end of epoch ${e.epoch} (step ${e.epoch * iterations}) saved to ${args.out}`);
       },
     });
     let samples: string | undefined;
@@ -180,9 +203,8 @@ async function trainGan(args: TrainArgs): Promise<void> {
       const grid = imageGrid(images, count, data.height, data.width, 8);
       samples = samplesPath(args.out);
       await writeFilesAtomically([
-        { path: args.out, data: await gan.generatorCheckpoint() },
-        // The discriminator and both optimizers' state, so that PyTorch can resume the GAN.
-        ...(await ganRunFiles(gan, args.out, ganRecipeMetadata({ ...args, latent, image: [data.height, data.width], data: args.data === undefined ? undefined : resolve(args.data) }))),
+        // The discriminator and both optimizers' state beside the generator, so that PyTorch (or --resume) can resume the GAN.
+        ...(await ganCheckpointFiles(gan, args.out, recipe, reached!, { iterations, settings })),
         { path: samples, data: await encodeGrayPng(grid.pixels, grid.width, grid.height) },
       ]);
       const rest = ganCheckpointPaths(args.out);

@@ -40,6 +40,17 @@ export interface GanEpoch {
 }
 
 /** Options of `GanTrainer.fit`. */
+/** How far a GAN run got at the end of an epoch: with the weights and optimizer state, what resumes it exactly. */
+export interface GanResumePoint {
+  /** Epochs done. */
+  epoch: number;
+  /** The D and G training steps' runs and updates (`CompiledStep.runCount`, `step`). */
+  dRuns: number;
+  dUpdates: number;
+  gRuns: number;
+  gUpdates: number;
+}
+
 export interface GanFitOptions {
   epochs: number;
   batchSize?: number;
@@ -52,6 +63,16 @@ export interface GanFitOptions {
   progressEvery?: number;
   /** Called before every iteration; a promise it returns is awaited first (a pause between iterations). */
   beforeStep?: () => Promise<void> | undefined;
+  /**
+   * Called after each epoch's `onEpoch` and awaited before the next epoch starts, with the run's
+   * position: the moment to save a checkpoint that `resumeFrom` continues from.
+   */
+  afterEpoch?: (e: GanEpoch, at: GanResumePoint) => Promise<void>;
+  /**
+   * Continue a run from the end of epoch `resumeFrom.epoch`, its weights and optimizer state (the
+   * stores' step counts included) already loaded: the same shuffles and noise as if it had never stopped.
+   */
+  resumeFrom?: GanResumePoint;
 }
 
 type DInputs = 'real' | 'labels' | 'z' | 'ones' | 'zeros';
@@ -112,6 +133,10 @@ export class GanTrainer {
     const batch = o.batchSize ?? 64;
     if (data.height * data.width !== pixels) throw new ShapeError(`images of ${data.height}×${data.width} do not fit a GAN of ${pixels} pixels`);
     checkEpochsAndBatch('GanTrainer.fit', o.epochs, batch, data.count);
+    const done = o.resumeFrom?.epoch;
+    if (done !== undefined && !(Number.isInteger(done) && done >= 0 && done < o.epochs)) {
+      throw new ShapeError(`GanTrainer.fit: resumeFrom.epoch ${done} must be the epochs a run of ${o.epochs} had done before its last (0 to ${o.epochs - 1})`);
+    }
     if (o.iterations !== undefined && !(Number.isInteger(o.iterations) && o.iterations >= 1)) {
       throw new ShapeError(`GanTrainer.fit: iterations ${o.iterations} must be a positive integer (per epoch; default: images / batch)`);
     }
@@ -152,7 +177,12 @@ export class GanTrainer {
       gStep.write({ ones });
       const iterations = o.iterations ?? Math.floor(data.count / batch);
       const history: GanEpoch[] = [];
-      for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const from = o.resumeFrom;
+      if (from) {
+        dStep.continueFrom(from.dRuns, from.dUpdates);
+        gStep.continueFrom(from.gRuns, from.gUpdates);
+      }
+      for (let epoch = (from?.epoch ?? 0) + 1; epoch <= o.epochs; epoch++) {
         images.shuffle(seed * 7919 + epoch);
         sums.reset();
         const started = performance.now();
@@ -191,6 +221,7 @@ export class GanTrainer {
         const e: GanEpoch = { epoch, dLoss: s.d / iterations, gLoss: s.g / iterations, iterationsPerSec: iterations / seconds, seconds };
         history.push(e);
         o.onEpoch?.(e);
+        await o.afterEpoch?.(e, { epoch, dRuns: dStep.runCount, dUpdates: dStep.step, gRuns: gStep.runCount, gUpdates: gStep.step });
       }
       return history;
     } finally {
