@@ -60,27 +60,44 @@ export function ganRecipeMetadata(o: { lr: number; epochs: number; batch: number
   return { [RECIPE_KEY]: JSON.stringify({ ...recipe, optimizer: { ...recipe.optimizer, beta1: 0.5 }, latent: o.latent }) };
 }
 
-/** The recipe a checkpoint records, checked field by field. */
-export function readRecipe(metadata: Record<string, string>, source: string): TrainingRecipe {
+/** Makes the error for a recipe field holding `value` where `want` was expected. */
+export type BadRecipeField = (field: string, value: unknown, want: string) => PyTorchExportError;
+
+/**
+ * The recipe JSON of a checkpoint's metadata, unchecked, and the error maker for its fields.
+ * `missingHint` says which runs record a recipe, for the error where there is none.
+ */
+export function parseRecipe<T>(metadata: Record<string, string>, source: string, missingHint: string): { recipe: T; bad: BadRecipeField } {
   const text = metadata[RECIPE_KEY];
   if (text === undefined) {
-    throw new PyTorchExportError(`${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; checkpoints of \`webgpu-dl train --model mlp|cnn --out FILE\` record it`);
+    throw new PyTorchExportError(`${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; ${missingHint}`);
   }
-  let r: TrainingRecipe;
+  let recipe: T;
   try {
-    r = JSON.parse(text) as TrainingRecipe;
+    recipe = JSON.parse(text) as T;
   } catch {
     throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
   }
-  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
-  const o = r?.optimizer;
-  if (o?.kind !== 'adam') throw bad('optimizer.kind', o?.kind, "'adam'");
-  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
-  if (r.schedule !== 'cosine' && r.schedule !== 'constant') throw bad('schedule', r.schedule, "'cosine' or 'constant'");
+  const bad: BadRecipeField = (field, value, want) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  return { recipe, bad };
+}
+
+/** Checks the fields every image run's recipe has: epochs, batch, seed, image size and sample limit. */
+export function checkImageRunFields(r: Pick<TrainingRecipe, 'epochs' | 'batch' | 'seed' | 'image' | 'limit'>, bad: BadRecipeField): void {
   for (const key of ['epochs', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
   if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
   if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
   if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
+}
+
+/** The recipe a checkpoint records, checked field by field. */
+export function readRecipe(metadata: Record<string, string>, source: string): TrainingRecipe {
+  const { recipe: r, bad } = parseRecipe<TrainingRecipe>(metadata, source, 'checkpoints of `webgpu-dl train --model mlp|cnn --out FILE` record it');
+  const o = r?.optimizer;
+  if (o?.kind !== 'adam') throw bad('optimizer.kind', o?.kind, "'adam'");
+  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  if (r.schedule !== 'cosine' && r.schedule !== 'constant') throw bad('schedule', r.schedule, "'cosine' or 'constant'");
+  checkImageRunFields(r, bad);
   if (r.latent !== undefined && !(Number.isInteger(r.latent) && r.latent >= 1)) throw bad('latent', r.latent, 'a positive integer');
   if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder path');
   return r;

@@ -1,4 +1,4 @@
-import { PyTorchExportError, RECIPE_KEY } from './pytorch_recipe.js';
+import { PyTorchExportError, RECIPE_KEY, checkImageRunFields, parseRecipe } from './pytorch_recipe.js';
 
 /**
  * How `webgpu-dl train --model resnet --out` trained, recorded in the checkpoint's metadata (key
@@ -50,29 +50,17 @@ export function resnetRecipeMetadata(o: Omit<ResnetRecipe, 'schedule' | 'optimiz
 
 /** The ResNet recipe a checkpoint records, checked field by field. */
 export function readResnetRecipe(metadata: Record<string, string>, source: string): ResnetRecipe {
-  const text = metadata[RECIPE_KEY];
-  if (text === undefined) {
-    throw new PyTorchExportError(
-      `${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; ` +
-        'checkpoints of `webgpu-dl train --model resnet --out FILE` record it (retrain, or serve this one with --format onnx)',
-    );
-  }
-  let r: ResnetRecipe;
-  try {
-    r = JSON.parse(text) as ResnetRecipe;
-  } catch {
-    throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
-  }
-  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  const { recipe: r, bad } = parseRecipe<ResnetRecipe>(
+    metadata,
+    source,
+    'checkpoints of `webgpu-dl train --model resnet --out FILE` record it (retrain, or serve this one with --format onnx)',
+  );
   const o = r?.optimizer;
   if (o?.kind !== 'sgd') throw bad('optimizer.kind', o?.kind, "'sgd'");
   for (const key of ['lr', 'momentum', 'dampening', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
   if (typeof o.nesterov !== 'boolean') throw bad('optimizer.nesterov', o.nesterov, 'true or false');
   if (r.schedule !== 'cosine') throw bad('schedule', r.schedule, "'cosine'");
-  for (const key of ['epochs', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
-  if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
-  if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');
-  if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
+  checkImageRunFields(r, bad);
   if (r.data !== undefined && typeof r.data !== 'string') throw bad('data', r.data, 'a folder or file path');
   if (r.format === 'image-folder') {
     throw new PyTorchExportError(
