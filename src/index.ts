@@ -86,7 +86,7 @@ export { TASK_LOSS, type TrainingData } from './train/task_step.js';
 export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
 export { TextTrainer, type TextTrainerOptions, type TextLosses, type TextProgress } from './train/text_trainer.js';
 export { loadCharTransformer, transformerMetadata, transformerFromMetadata, type TransformerFile } from './train/text_checkpoint.js';
-export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions } from './train/gan.js';
+export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions, type GanResumePoint } from './train/gan.js';
 export { MAX_SEED } from './train/seed.js';
 export { stepDecay, cosine, linearWarmup, type Schedule } from './train/schedules.js';
 export { confusionMatrix, classificationReport, rocAuc, argmaxRows, softmaxRows, type ClassReport } from './train/metrics.js';
