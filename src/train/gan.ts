@@ -39,7 +39,6 @@ export interface GanEpoch {
   seconds: number;
 }
 
-/** Options of `GanTrainer.fit`. */
 /** How far a GAN run got at the end of an epoch: with the weights and optimizer state, what resumes it exactly. */
 export interface GanResumePoint {
   /** Epochs done. */
@@ -51,6 +50,7 @@ export interface GanResumePoint {
   gUpdates: number;
 }
 
+/** Options of `GanTrainer.fit`. */
 export interface GanFitOptions {
   epochs: number;
   batchSize?: number;
