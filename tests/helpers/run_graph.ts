@@ -7,7 +7,8 @@ import { Plan, type BufferRange } from '../../src/graph/plan.js';
 /**
  * Runs graph `g` once on the GPU as a plan (no fusion) with `data` fed to its inputs, and reads
  * `wanted` back. `software` picks the kernels lowering chooses for a software adapter (true) or a
- * GPU (false), so both variants of a kernel family can be tested on the same adapter.
+ * GPU (false), so both variants of a kernel family can be tested on the same adapter. `tune`
+ * answers lowering's tuning questions (default: the first candidate).
  */
 export async function runGraphOnGpu(
   e: Engine,
@@ -15,9 +16,10 @@ export async function runGraphOnGpu(
   data: ReadonlyMap<Value, Float32Array | Uint32Array>,
   wanted: readonly Value[],
   software: boolean,
+  tune: LowerContext['tune'] = async (_c, candidates) => candidates[0].id,
 ): Promise<Map<Value, Float32Array>> {
   const keep = new Set(wanted);
-  const ctx: LowerContext = { software, tune: async (_c, candidates) => candidates[0].id };
+  const ctx: LowerContext = { software, tune };
   const placed = new Map<Value, BufferRange>();
   for (const [v, d] of data) {
     const buffer = e.createStorage(Math.max(4, d.byteLength), v.name);

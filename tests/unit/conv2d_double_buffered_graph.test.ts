@@ -4,13 +4,13 @@ import { createGraph } from '../../src/graph/graph.js';
 import type { Value } from '../../src/graph/ir.js';
 import type { LowerContext } from '../../src/graph/lower.js';
 import { lowerStep } from '../../src/graph/ops/index.js';
-import { eliminateDeadOps, scheduleOf } from '../../src/graph/passes/schedule.js';
-import { Plan, type BufferRange } from '../../src/graph/plan.js';
+import { scheduleOf } from '../../src/graph/passes/schedule.js';
 import { limitRefusal, workgroupNeeds } from '../../src/gpu/tune_limits.js';
 import { conv2dBackwardDataTuning, conv2dBackwardFilterTuning, conv2dParams, conv2dTuning } from '../../src/kernels/conv2d.js';
 import { convTranspose2dParams, convTranspose2dTuning } from '../../src/kernels/conv_transpose2d.js';
 import { expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
+import { runGraphOnGpu } from '../helpers/run_graph.js';
 import { uniform } from '../helpers/random.js';
 import { evaluate } from '../reference/graph.js';
 
@@ -92,36 +92,13 @@ describe('autodiff through conv2d with the double-buffered kernels forced', () =
   /** Runs `g` as a plan whose lowering picks, for every shape class, the first of `forced` it is offered. */
   async function runForced(g: ReturnType<typeof createGraph>, data: Map<Value, Float32Array>, wanted: Value[], forced: string[]) {
     const chosen: string[] = [];
-    const ctx: LowerContext = {
-      software: true,
-      tune: async (shapeClass, candidates) => {
-        const c = candidates.find((x) => forced.includes(x.id));
-        if (!c) throw new Error(`${shapeClass} offers none of ${forced.join(', ')}`);
-        chosen.push(`${shapeClass.split('|')[0]}:${c.id}`);
-        return c.id;
-      },
-    };
-    const e = engine();
-    const placed = new Map<Value, BufferRange>();
-    for (const [v, d] of data) {
-      const buffer = e.createStorage(d.byteLength, v.name);
-      e.upload(buffer, d);
-      placed.set(v, { buffer, offset: 0, size: d.byteLength });
-    }
-    const plan = await Plan.build(e, { schedule: eliminateDeadOps(scheduleOf(g), new Set(wanted)), placed, outputs: wanted }, ctx);
-    try {
-      const encoder = e.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      plan.encode(pass);
-      pass.end();
-      e.device.queue.submit([encoder.finish()]);
-      const out = new Map<Value, Float32Array>();
-      for (const v of wanted) out.set(v, await plan.read(v));
-      return { out, chosen };
-    } finally {
-      plan.dispose();
-      for (const r of placed.values()) e.buffers.destroy(r.buffer);
-    }
+    const out = await runGraphOnGpu(engine(), g, data, wanted, true, async (shapeClass, candidates) => {
+      const c = candidates.find((x) => forced.includes(x.id));
+      if (!c) throw new Error(`${shapeClass} offers none of ${forced.join(', ')}`);
+      chosen.push(`${shapeClass.split('|')[0]}:${c.id}`);
+      return c.id;
+    });
+    return { out, chosen };
   }
 
   // 'same' padding of a 3×3 kernel ([1, 1]), Cout 5 and Cin 3 under one tile, batch 2; and stride 2.
