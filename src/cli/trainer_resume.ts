@@ -122,6 +122,8 @@ export function resumeSnapshot(saved: SavedTrainerRun, store: ParameterStore, op
       throw new ResumeError(`--resume ${saved.path}: its ${key} is ${w.metadata[key]} but ${optimizerFile}'s is ${o.metadata[key]}: not a pair one checkpoint wrote together; resume from the files of one checkpoint`);
     }
   }
+  const optimizerSteps = Number(w.metadata.step);
+  if (!(Number.isInteger(optimizerSteps) && optimizerSteps >= 0)) throw new ResumeError(`--resume ${saved.path}: its step count '${w.metadata.step}' is not a non-negative integer`);
   checkCheckpoint(new Map(store.stateDict.map((p) => [p.name, p.shape])), w.tensors);
   const expected = new Map<string, readonly number[]>();
   for (const key of optimizer.stateKeys) for (const p of store.list) expected.set(`${p.name}.${key}`, p.shape);
@@ -139,7 +141,7 @@ export function resumeSnapshot(saved: SavedTrainerRun, store: ParameterStore, op
     position: { epoch: point.epoch, step: point.epochStep, global: point.steps },
     sums: Float32Array.from(point.sums),
     optimizer: optimizer.name,
-    optimizerSteps: Number(w.metadata.step),
+    optimizerSteps,
     runs: point.runs,
     updates: point.updates,
     parameters,
