@@ -1,5 +1,13 @@
-import type { Tensor } from '../../src/eager/tensor.js';
+import { expect } from 'vitest';
+import { conv2d } from '../../src/eager/conv2d.js';
+import { tensor, type Tensor } from '../../src/eager/tensor.js';
+import type { Engine } from '../../src/gpu/engine.js';
+import type { ConvGemmConfig } from '../../src/kernels/conv2d.js';
+import { activateAll } from '../reference/activation.js';
+import { conv2dRef } from '../reference/conv2d.js';
 import { convTranspose2dRef } from '../reference/conv_transpose2d.js';
+import { expectClose } from './compare.js';
+import { uniform } from './random.js';
 
 /** Shapes and attributes of the convolution tests. */
 export type P2 = [number, number];
@@ -37,4 +45,29 @@ export async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
   for (const t of ts) out.push((await t.read()) as Float32Array);
   for (const t of ts) t.dispose();
   return out;
+}
+
+/**
+ * conv2d of a case with a bias and `activation`, on the forced `config`, against the float64
+ * reference within `tolerance`.
+ */
+export async function expectConv2dForward(
+  e: Engine,
+  c: ConvCase,
+  activation: 'none' | 'relu' | 'sigmoid',
+  config: ConvGemmConfig,
+  tolerance: { atol: number; rtol: number },
+  what: string,
+): Promise<void> {
+  const x = uniform(size(c.x), 1);
+  const w = uniform(size(c.w), 2);
+  const b = uniform(c.w[0], 3);
+  const xt = tensor(e, x, c.x);
+  const wt = tensor(e, w, c.w);
+  const bt = tensor(e, b, [c.w[0]]);
+  const y = conv2d(xt, wt, { ...convAttrs(c), bias: bt, activation, config });
+  const ref = conv2dRef(x, c.x, w, c.w, convAttrs(c), b);
+  expect(y.shape).toEqual(ref.shape);
+  const [got] = await readAll(y, xt, wt, bt);
+  expectClose(got, activateAll(activation, ref.data), tolerance, what);
 }

@@ -5,9 +5,8 @@ import { ShapeError } from '../../src/gpu/errors.js';
 import { conv2dBackwardFilterTuning, conv2dParams, conv2dTuning, type ConvFilterConfig, type ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
-import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, readAll, size } from '../helpers/conv_cases.js';
+import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, expectConv2dForward, readAll, size } from '../helpers/conv_cases.js';
 import { uniform } from '../helpers/random.js';
-import { activateAll } from '../reference/activation.js';
 import { conv2dRef } from '../reference/conv2d.js';
 
 const engine = useEngine();
@@ -25,18 +24,8 @@ describe('conv2d forward', () => {
   ];
   for (const [c, config, act] of cases) {
     it(`${label(c)} ${act} (${config}) matches float64 reference`, async () => {
-      const x = uniform(size(c.x), 1);
-      const w = uniform(size(c.w), 2);
-      const b = uniform(c.w[0], 3);
-      const xt = tensor(engine(), x, c.x);
-      const wt = tensor(engine(), w, c.w);
-      const bt = tensor(engine(), b, [c.w[0]]);
-      const y = conv2d(xt, wt, { ...attrsOf(c), bias: bt, activation: act, config });
-      const ref = conv2dRef(x, c.x, w, c.w, attrsOf(c), b);
-      expect(y.shape).toEqual(ref.shape);
-      const [got] = await readAll(y, xt, wt, bt);
       // Sums of up to 75 products of values in [-1, 1]: f32 error well under 1e-5.
-      expectClose(got, activateAll(act, ref.data), { atol: 2e-5, rtol: 1e-4 }, label(c));
+      await expectConv2dForward(engine(), c, act, config, { atol: 2e-5, rtol: 1e-4 }, label(c));
     });
   }
 

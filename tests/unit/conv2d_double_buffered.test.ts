@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
+import { conv2dBackwardData, conv2dBackwardFilter } from '../../src/eager/conv2d.js';
 import { tensor } from '../../src/eager/tensor.js';
 import type { ConvFilterConfig, ConvGemmConfig } from '../../src/kernels/conv2d.js';
 import { expectClose } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
-import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, readAll, size } from '../helpers/conv_cases.js';
+import { type ConvCase as Case, convAttrs as attrsOf, convLabel as label, expectConv2dForward, readAll, size } from '../helpers/conv_cases.js';
 import { uniform } from '../helpers/random.js';
-import { activateAll } from '../reference/activation.js';
-import { conv2dRef } from '../reference/conv2d.js';
 import { conv2dBackwardDataRef, conv2dBackwardFilterRef, conv2dOutputShapeRef } from '../reference/conv2d_backward.js';
 
 const engine = useEngine();
@@ -35,17 +33,7 @@ describe('conv2d forward, double-buffered implicit GEMM', () => {
   for (const config of GEMM_CONFIGS) {
     for (const [c, act] of cases) {
       it(`${label(c)} ${act} (${config}) matches float64 reference`, async () => {
-        const x = uniform(size(c.x), 1);
-        const w = uniform(size(c.w), 2);
-        const b = uniform(c.w[0], 3);
-        const xt = tensor(engine(), x, c.x);
-        const wt = tensor(engine(), w, c.w);
-        const bt = tensor(engine(), b, [c.w[0]]);
-        const y = conv2d(xt, wt, { ...attrsOf(c), bias: bt, activation: act, config });
-        const ref = conv2dRef(x, c.x, w, c.w, attrsOf(c), b);
-        expect(y.shape).toEqual(ref.shape);
-        const [got] = await readAll(y, xt, wt, bt);
-        expectClose(got, activateAll(act, ref.data), tolerance(c.w[1] * c.w[2] * c.w[3]), `${config} ${label(c)}`);
+        await expectConv2dForward(engine(), c, act, config, tolerance(c.w[1] * c.w[2] * c.w[3]), `${config} ${label(c)}`);
       });
     }
   }
