@@ -61,39 +61,50 @@ const events = (lines: string[]) =>
 const bytesOf = (file: string) => new Uint8Array(readFileSync(file));
 const tensorsOf = (file: string) => [...decodeSafetensors(bytesOf(file)).tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: Array.from(t.data) }));
 
-describe('webgpu-dl train --model mlp --checkpoint-every / --resume', () => {
-  it('a run stopped after a mid-epoch checkpoint and resumed from it ends bit for bit as the uninterrupted run, with the same epoch events', async () => {
-    const straight = await runCli(flags(data, '--out', path('a.safetensors')));
-    expect(straight.status, straight.err.join('\n')).toBe(0);
-    const all = events(straight.out);
-    expect(all.map((e) => `${e.event}${e.epoch ?? ''}`)).toEqual(['epoch1', 'epoch2', 'epoch3', 'done']);
+/**
+ * Trains `model` straight (`<prefix>a`), then stopped by a failed write after two checkpoints
+ * (`<prefix>b`), then resumed from what that run left, and checks the resumed run ends as the
+ * straight one. The stopped run's checkpoint is kept as `<prefix>early`.
+ */
+async function stopAndResume(model: 'mlp' | 'cnn', prefix: string): Promise<void> {
+  const name = (n: string) => path(`${prefix}${n}`);
+  const run = (...more: string[]) => runCli(flags(data, ...more).map((a) => (a === 'mlp' ? model : a)));
+  const straight = await run('--out', name('a.safetensors'));
+  expect(straight.status, straight.err.join('\n')).toBe(0);
+  const all = events(straight.out);
+  expect(all.map((e) => `${e.event}${e.epoch ?? ''}`)).toEqual(['epoch1', 'epoch2', 'epoch3', 'done']);
 
-    // The process "dies" writing its third file pair (a checkpoint, or the final files).
-    crash.writes = 0;
-    crash.allowed = 2;
-    const stopped = await runCli(flags(data, '--out', path('b.safetensors'), '--checkpoint-every', '4'));
-    crash.allowed = Infinity;
-    expect(stopped.status).toBe(1);
-    expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
-    const saved = JSON.parse(decodeSafetensors(bytesOf(path('b.safetensors'))).metadata.resume) as { steps: number; epoch: number; epochStep: number };
-    expect([4, 8, 12]).toContain(saved.steps);
-    expect(saved.epochStep).toBeGreaterThan(0);
-    expect(saved.epochStep).toBeLessThan(5);
-    expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe(String(saved.steps));
-    copyFileSync(path('b.optimizer.safetensors'), path('early.optimizer.safetensors'));
-    copyFileSync(path('b.safetensors'), path('early.safetensors'));
+  // The process "dies" writing its third file pair (a checkpoint, or the final files).
+  crash.writes = 0;
+  crash.allowed = 2;
+  const stopped = await run('--out', name('b.safetensors'), '--checkpoint-every', '4');
+  crash.allowed = Infinity;
+  expect(stopped.status).toBe(1);
+  expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
+  const saved = JSON.parse(decodeSafetensors(bytesOf(name('b.safetensors'))).metadata.resume) as { steps: number; epoch: number; epochStep: number };
+  expect([4, 8, 12]).toContain(saved.steps);
+  expect(saved.epochStep).toBeGreaterThan(0);
+  expect(saved.epochStep).toBeLessThan(5);
+  expect(decodeSafetensors(bytesOf(name('b.optimizer.safetensors'))).metadata.step).toBe(String(saved.steps));
+  copyFileSync(name('b.optimizer.safetensors'), name('early.optimizer.safetensors'));
+  copyFileSync(name('b.safetensors'), name('early.safetensors'));
 
-    const resumed = await runCli(flags(data, '--out', path('b.safetensors'), '--checkpoint-every', '4', '--resume', path('b.safetensors')));
-    expect(resumed.status, resumed.err.join('\n')).toBe(0);
-    expect(resumed.err.join('\n')).toMatch(new RegExp(`resumed from .*b.safetensors at step ${saved.steps} \\(epoch ${saved.epoch}, step ${saved.epochStep} of 5\\)`));
-    // The stopped run printed the epochs it finished; the resumed one prints the epoch it resumed in and the rest, as the uninterrupted run did.
-    expect(all.slice(0, stopped.out.length)).toEqual(events(stopped.out));
-    expect(stopped.out.length).toBeGreaterThanOrEqual(saved.epoch - 1);
-    expect(events(resumed.out)).toEqual(all.slice(saved.epoch - 1));
-    expect(tensorsOf(path('b.safetensors'))).toEqual(tensorsOf(path('a.safetensors')));
-    expect(tensorsOf(path('b.optimizer.safetensors'))).toEqual(tensorsOf(path('a.optimizer.safetensors')));
-    expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe('15');
-  }, 600_000);
+  const resumed = await run('--out', name('b.safetensors'), '--checkpoint-every', '4', '--resume', name('b.safetensors'));
+  expect(resumed.status, resumed.err.join('\n')).toBe(0);
+  expect(resumed.err.join('\n')).toMatch(new RegExp(`resumed from .*b.safetensors at step ${saved.steps} \\(epoch ${saved.epoch}, step ${saved.epochStep} of 5\\)`));
+  // The stopped run printed the epochs it finished; the resumed one prints the epoch it resumed in and the rest, as the uninterrupted run did.
+  expect(all.slice(0, stopped.out.length)).toEqual(events(stopped.out));
+  expect(stopped.out.length).toBeGreaterThanOrEqual(saved.epoch - 1);
+  expect(events(resumed.out)).toEqual(all.slice(saved.epoch - 1));
+  expect(tensorsOf(name('b.safetensors'))).toEqual(tensorsOf(name('a.safetensors')));
+  expect(tensorsOf(name('b.optimizer.safetensors'))).toEqual(tensorsOf(name('a.optimizer.safetensors')));
+  expect(decodeSafetensors(bytesOf(name('b.optimizer.safetensors'))).metadata.step).toBe('15');
+}
+
+describe('webgpu-dl train --model mlp|cnn --checkpoint-every / --resume', () => {
+  it('a run stopped after a mid-epoch checkpoint and resumed from it ends bit for bit as the uninterrupted run, with the same epoch events', () => stopAndResume('mlp', ''), 600_000);
+
+  it('the same for the CNN', () => stopAndResume('cnn', 'cnn-'), 600_000);
 
   it('refuses a checkpoint of other flags, other data, another model, a complete run or a broken pair, in one line', async () => {
     const saved = path('early.safetensors');
