@@ -57,10 +57,10 @@ options:
                        when the next is due is replaced by the newer one), with what --resume
                        needs: the position in the epoch, the epoch's figures so far, the
                        settings and a fingerprint of the data. A crash loses at most the steps
-                       since the last checkpoint written; a lost GPU device is recovered from
-                       by itself, from the last checkpoint taken. gan: at the end of the epoch
-                       in which one falls due (the GAN resumes at epoch boundaries; no samples
-                       PNG until the run ends)
+                       since the last checkpoint written; mlp/cnn also recover from a lost GPU
+                       device by themselves, from the last checkpoint taken. gan: at the end of
+                       the epoch in which one falls due (the GAN resumes at epoch boundaries;
+                       no samples PNG until the run ends)
   --resume FILE        continue the run that saved FILE (and the files beside it) from its
                        step, mid-epoch included (gan: from its epoch): the same shuffle,
                        augmentation draws, noise, learning rates and epoch figures as if it had
