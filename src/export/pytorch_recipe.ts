@@ -8,22 +8,27 @@ export class PyTorchExportError extends WebGPUDLError {
   override name = 'PyTorchExportError';
 }
 
-/**
- * How a classifier was trained, as `webgpu-dl train --out` records it in the checkpoint's metadata
- * (key `recipe`, JSON), so that the exported train.py resumes with the same optimizer settings,
- * batch and schedule.
- */
-export interface TrainingRecipe {
-  optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
-  /** cosine anneals lr to 0 over `epochs` × ⌊samples / batch⌋ steps; constant keeps it. */
-  schedule: 'cosine' | 'constant';
+/** What the recipe of every image run records of its length, batches, seed and images. */
+export interface ImageRunRecipe {
   epochs: number;
   batch: number;
+  /** Seeds the initialisation and the shuffles (and the augmentation, where recorded). */
   seed: number;
   /** [height, width] of the training images. */
   image: [number, number];
   /** Training used the first `limit` samples only. */
   limit?: number;
+}
+
+/**
+ * How a classifier was trained, as `webgpu-dl train --out` records it in the checkpoint's metadata
+ * (key `recipe`, JSON), so that the exported train.py resumes with the same optimizer settings,
+ * batch and schedule.
+ */
+export interface TrainingRecipe extends ImageRunRecipe {
+  optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  /** cosine anneals lr to 0 over `epochs` × ⌊samples / batch⌋ steps; constant keeps it. */
+  schedule: 'cosine' | 'constant';
   /** The folder of IDX files trained on; absent for the built-in MNIST. */
   data?: string;
   /**
@@ -83,7 +88,7 @@ export function parseRecipe<T>(metadata: Record<string, string>, source: string,
 }
 
 /** Checks the fields every image run's recipe has: epochs, batch, seed, image size and sample limit. */
-export function checkImageRunFields(r: Pick<TrainingRecipe, 'epochs' | 'batch' | 'seed' | 'image' | 'limit'>, bad: BadRecipeField): void {
+export function checkImageRunFields(r: ImageRunRecipe, bad: BadRecipeField): void {
   for (const key of ['epochs', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
   if (!(Number.isInteger(r.seed) && r.seed >= 0)) throw bad('seed', r.seed, 'a non-negative integer');
   if (!(Array.isArray(r.image) && r.image.length === 2 && r.image.every((n) => Number.isInteger(n) && n >= 1))) throw bad('image', r.image, '[height, width]');

@@ -1,22 +1,14 @@
-import { PyTorchExportError, RECIPE_KEY, checkImageRunFields, parseRecipe } from './pytorch_recipe.js';
+import { PyTorchExportError, RECIPE_KEY, checkImageRunFields, parseRecipe, type ImageRunRecipe } from './pytorch_recipe.js';
 
 /**
  * How `webgpu-dl train --model resnet --out` trained, recorded in the checkpoint's metadata (key
  * `recipe`, JSON) so that the exported train.py resumes with the same SGD (Nesterov momentum, L2
  * weight decay on every parameter), batch, cosine schedule and augmentation.
  */
-export interface ResnetRecipe {
+export interface ResnetRecipe extends ImageRunRecipe {
   optimizer: { kind: 'sgd'; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number };
   /** The rate anneals from `lr` to 0 by cosine over `epochs` × ⌊samples / batch⌋ steps. */
   schedule: 'cosine';
-  epochs: number;
-  batch: number;
-  /** Seeds the initialisation, the shuffles and the augmentation. */
-  seed: number;
-  /** [height, width] of the training images. */
-  image: [number, number];
-  /** Training used the first `limit` images only. */
-  limit?: number;
   /** The CIFAR-10 folder or tar.gz (or image folder) trained on, resolved. */
   data?: string;
   /** How `data` was read: CIFAR-10's binary version (the kit's reader) or a folder of class folders. */
