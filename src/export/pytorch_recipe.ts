@@ -42,17 +42,18 @@ export interface TrainingRecipe extends ImageRunRecipe {
 
 export const RECIPE_KEY = 'recipe';
 
+/** The ImageRunRecipe fields of `o`, in the order recipes record them (limit only where given). */
+export function imageRunFields(o: ImageRunRecipe): ImageRunRecipe {
+  return { epochs: o.epochs, batch: o.batch, seed: o.seed, image: o.image, ...(o.limit === undefined ? {} : { limit: o.limit }) };
+}
+
 /** The metadata entry recording the recipe of `train`'s classifiers (Adam with its default betas and eps). */
 export function classifierRecipeMetadata(o: { lr: number; schedule: 'cosine' | 'constant'; epochs: number; batch: number; seed: number; image: [number, number]; limit?: number; data?: string; augment?: object }): Record<string, string> {
   // The CLI builds Adam({ lr }), so the other settings are Adam's defaults, which are torch's.
   const recipe: TrainingRecipe = {
     optimizer: { kind: 'adam', lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
     schedule: o.schedule,
-    epochs: o.epochs,
-    batch: o.batch,
-    seed: o.seed,
-    image: o.image,
-    ...(o.limit === undefined ? {} : { limit: o.limit }),
+    ...imageRunFields(o),
     ...(o.data === undefined ? {} : { data: o.data }),
     ...(o.augment === undefined ? {} : { augment: { ...o.augment } as Record<string, number> }),
   };

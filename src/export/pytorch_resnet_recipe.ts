@@ -1,4 +1,4 @@
-import { PyTorchExportError, RECIPE_KEY, checkImageRunFields, parseRecipe, type ImageRunRecipe } from './pytorch_recipe.js';
+import { PyTorchExportError, RECIPE_KEY, checkImageRunFields, imageRunFields, parseRecipe, type ImageRunRecipe } from './pytorch_recipe.js';
 
 /**
  * How `webgpu-dl train --model resnet --out` trained, recorded in the checkpoint's metadata (key
@@ -27,11 +27,7 @@ export function resnetRecipeMetadata(o: Omit<ResnetRecipe, 'schedule' | 'optimiz
   const recipe: ResnetRecipe = {
     optimizer: { kind: 'sgd', ...o.optimizer },
     schedule: 'cosine',
-    epochs: o.epochs,
-    batch: o.batch,
-    seed: o.seed,
-    image: o.image,
-    ...(o.limit === undefined ? {} : { limit: o.limit }),
+    ...imageRunFields(o),
     ...(o.data === undefined ? {} : { data: o.data }),
     ...(o.format === undefined ? {} : { format: o.format }),
     ...(o.augment === undefined ? {} : { augment: { ...o.augment } }),
