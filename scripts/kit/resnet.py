@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from checkpoint_io import load_safetensors, save_safetensors
 from cifar import cifar_training_set, crop_and_flip, normalise
 from model import HERE, build_model
-from train import batches, finish, fixed_batch, learning_rate, process_share, report_step
+from train import batches, cross_entropy_step, finish, fixed_batch, learning_rate, process_share
 
 
 class GlooSyncBatchNorm2d(nn.BatchNorm2d):
@@ -131,13 +131,7 @@ def train_resnet(args, kit, rank, world, device):
         mine = slice(rank * share, (rank + 1) * share)
         x = normalise(chosen[mine], recipe["normalisation"], device)
         y = labels[indices][mine].to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, step, total)
-        optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(trained(x), y)
-        loss.backward()
-        optimizer.step()
-        report_step(loss, optimizer, step, rank, world)
+        cross_entropy_step(trained, optimizer, x, y, learning_rate(recipe, step, total), step, rank, world)
         step += 1
 
     finish(args, rank, world, device, step, lambda path: save_sgd(model, optimizer, path, step))

@@ -139,6 +139,17 @@ def report_step(loss, optimizer, step, rank, world):
         print(json.dumps({"event": "step", "step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": reported.item()}), flush=True)
 
 
+def cross_entropy_step(trained, optimizer, x, y, lr, step, rank, world):
+    """One optimizer step at rate `lr` on the cross-entropy of `trained`'s logits for x against labels y, reported."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(trained(x), y)
+    loss.backward()
+    optimizer.step()
+    report_step(loss, optimizer, step, rank, world)
+
+
 def finish(args, rank, world, device, step, save_checkpoint):
     """Saves with `save_checkpoint(path)` where --save asks (rank 0 only), reports the end and leaves the process group."""
     if args.save and rank == 0:
@@ -194,13 +205,7 @@ def main():
         mine = indices[rank * share : (rank + 1) * share]
         x = images[mine].to(device, torch.float32).unsqueeze(1) / 255.0
         y = labels[mine].to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, step, total)
-        optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(trained(x), y)
-        loss.backward()
-        optimizer.step()
-        report_step(loss, optimizer, step, rank, world)
+        cross_entropy_step(trained, optimizer, x, y, learning_rate(recipe, step, total), step, rank, world)
         step += 1
 
     finish(args, rank, world, device, step, lambda path: save(model, optimizer, path, kit["model"], step))

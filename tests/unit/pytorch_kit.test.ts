@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +6,10 @@ import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES, loadIdxFolder } from '../../src/data/idx_files.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { classifierTrainer } from '../../src/cli/classifier.js';
-import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
-import { PYTHON, torchStatus } from '../helpers/parity.js';
+import { torchStatus } from '../helpers/parity.js';
+import { change, flatTensors as flatWeights, norm, relativeNormError, resumeOneCosineStep, trainPy } from '../helpers/pytorch_kit.js';
 import { rng } from '../helpers/random.js';
 
 /*
@@ -28,35 +27,6 @@ const BATCH = 16;
 const LR = 0.01;
 const RESUMED_EPOCHS = 3; // the CLI run is 1 epoch of 4 steps; train.py carries the cosine on to 12
 const INDICES = [5, 60, 33, 2, 17, 48, 9, 41, 22, 63, 0, 37, 14, 55, 28, 11];
-
-interface StepLine {
-  event: string;
-  step: number;
-  lr: number;
-  loss: number;
-}
-
-/** Runs the kit's train.py (or torchrun over it); its JSON lines. */
-function trainPy(kit: string, args: string[], processes = 1): StepLine[] {
-  const script = join(kit, 'train.py');
-  // --redirects/--tee 2: Debian's torch 1.13 on Python 3.11 cannot parse their default (see the kit's README).
-  const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
-  const argv = processes === 1 ? [script, ...args] : [...launcher, script, ...args];
-  const stdout = execFileSync(PYTHON, argv, { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
-  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StepLine);
-}
-
-/** All parameters of a safetensors file, concatenated in name order, in float64. */
-function flatWeights(bytes: Uint8Array): Float64Array {
-  const { tensors } = decodeSafetensors(bytes);
-  const names = [...tensors.keys()].sort();
-  return Float64Array.from(names.flatMap((n) => Array.from(tensors.get(n)!.data)));
-}
-
-const change = (after: Float64Array, before: Float64Array) => after.map((v, i) => v - before[i]);
-const norm = (v: Float64Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-/** ‖a − b‖ / ‖b‖. */
-const relativeNormError = (a: Float64Array, b: Float64Array) => norm(a.map((v, i) => v - b[i])) / norm(b);
 
 function pick(d: ImageDataset, indices: readonly number[]): ImageDataset {
   const size = d.height * d.width;
@@ -105,13 +75,7 @@ describe.skipIf(!torch.ok && !inCi).each(['mlp', 'cnn'] as const)('export --form
   it('one train.py step equals the engine\'s next step from the checkpoint (loss, lr and the weights\' change)', async () => {
     const before = flatWeights(readFileSync(weights));
     const out = join(dir, 'torch.safetensors');
-    const lines = trainPy(kit, ['--data', data, '--epochs', String(RESUMED_EPOCHS), '--steps', '1', '--batch-indices', INDICES.join(','), '--save', out]);
-    const steps = lines.filter((l) => l.event === 'step');
-    expect(steps.length).toBe(1);
-    // Global step 4 (0-based) of 3 epochs × 4 steps, on the cosine from LR.
-    const lr = (LR * (1 + Math.cos((Math.PI * 4) / 12))) / 2;
-    expect(steps[0].step).toBe(5);
-    expect(Math.abs(steps[0].lr - lr)).toBeLessThan(1e-12);
+    const { line: resumed, lr } = resumeOneCosineStep(kit, { data, epochs: RESUMED_EPOCHS, indices: INDICES, out, lr: LR });
 
     const splits = await loadIdxFolder(data);
     // The CLI's own model and Adam for this data (classifierTrainer), from the checkpoint.
@@ -123,8 +87,8 @@ describe.skipIf(!torch.ok && !inCi).each(['mlp', 'cnn'] as const)('export --form
       const ours = change(flatWeights(await trainer.checkpoint()), before);
       const theirs = change(flatWeights(readFileSync(out)), before);
       const error = relativeNormError(theirs, ours);
-      const lossError = Math.abs(steps[0].loss - epoch.loss) / Math.abs(epoch.loss);
-      console.log(`pytorch kit (${model}): engine loss ${epoch.loss.toPrecision(8)}, train.py ${steps[0].loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); weight change rel error ${error.toExponential(2)}`);
+      const lossError = Math.abs(resumed.loss - epoch.loss) / Math.abs(epoch.loss);
+      console.log(`pytorch kit (${model}): engine loss ${epoch.loss.toPrecision(8)}, train.py ${resumed.loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); weight change rel error ${error.toExponential(2)}`);
       expect(lossError).toBeLessThanOrEqual(TOLERANCE);
       expect(error).toBeLessThanOrEqual(TOLERANCE);
       // The step moved the weights: a change of zero on both sides would pass the comparison above.

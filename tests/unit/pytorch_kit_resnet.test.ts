@@ -11,7 +11,8 @@ import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
-import { PYTHON, torchStatus } from '../helpers/parity.js';
+import { torchStatus } from '../helpers/parity.js';
+import { change, flatTensors as flatWeights, norm, relativeNormError, resumeOneCosineStep, trainPy } from '../helpers/pytorch_kit.js';
 import { rng } from '../helpers/random.js';
 
 /*
@@ -37,35 +38,6 @@ const SEED = 3;
 const CONFIG = { depth: 8, width: 4, classes: 10, channels: 3 };
 const RESUMED_EPOCHS = 3; // the CLI run is 1 epoch of 4 steps; train.py carries the cosine on to 12
 const INDICES = [5, 30, 17, 2, 23, 11, 8, 26];
-
-interface StepLine {
-  event: string;
-  step: number;
-  lr: number;
-  loss: number;
-  processes?: number;
-  device?: string;
-}
-
-function trainPy(kit: string, args: string[], processes = 1): StepLine[] {
-  const script = join(kit, 'train.py');
-  // --redirects/--tee 2: Debian's torch 1.13 on Python 3.11 cannot parse their default (see the kit's README).
-  const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
-  const argv = processes === 1 ? [script, ...args] : [...launcher, script, ...args];
-  const stdout = execFileSync(PYTHON, argv, { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
-  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StepLine);
-}
-
-/** Parameters and buffers of a safetensors file, concatenated in name order, in float64. */
-function flatWeights(bytes: Uint8Array): Float64Array {
-  const { tensors } = decodeSafetensors(bytes);
-  return Float64Array.from([...tensors.keys()].sort().flatMap((n) => Array.from(tensors.get(n)!.data)));
-}
-
-const change = (after: Float64Array, before: Float64Array) => after.map((v, i) => v - before[i]);
-const norm = (v: Float64Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-/** ‖a − b‖ / ‖b‖. */
-const relativeNormError = (a: Float64Array, b: Float64Array) => norm(a.map((v, i) => v - b[i])) / norm(b);
 
 function pick(d: ImageDataset, indices: readonly number[]): ImageDataset {
   const size = (d.channels ?? 1) * d.height * d.width;
@@ -135,13 +107,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a
   it('one train.py step equals the engine\'s next step from the checkpoint: loss, lr and the change of weights and running statistics', async () => {
     const before = flatWeights(readFileSync(weights));
     const out = join(dir, 'torch.safetensors');
-    const lines = trainPy(kit, ['--data', data, '--epochs', String(RESUMED_EPOCHS), '--steps', '1', '--batch-indices', INDICES.join(','), '--save', out]);
-    const steps = lines.filter((l) => l.event === 'step');
-    expect(steps.length).toBe(1);
-    // Global step 4 (0-based) of 3 epochs × 4 steps, on the cosine from LR.
-    const lr = (LR * (1 + Math.cos((Math.PI * 4) / 12))) / 2;
-    expect(steps[0].step).toBe(5);
-    expect(Math.abs(steps[0].lr - lr)).toBeLessThan(1e-12);
+    const { line: resumed, lr } = resumeOneCosineStep(kit, { data, epochs: RESUMED_EPOCHS, indices: INDICES, out, lr: LR });
 
     const trainer = new Trainer(engine(), { model: resnet(resnetConfig(CONFIG)), inputShape: [3, 32, 32], classes: 10, optimizer: new SGD({ lr: LR, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }), seed: SEED });
     try {
@@ -152,8 +118,8 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a
       const ours = change(flatWeights(await trainer.checkpoint()), before);
       const theirs = change(flatWeights(readFileSync(out)), before);
       const error = relativeNormError(theirs, ours);
-      const lossError = Math.abs(steps[0].loss - epoch.loss) / Math.abs(epoch.loss);
-      console.log(`pytorch kit (resnet): engine loss ${epoch.loss.toPrecision(8)}, train.py ${steps[0].loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); change ${norm(ours).toExponential(3)}, rel error ${error.toExponential(2)}`);
+      const lossError = Math.abs(resumed.loss - epoch.loss) / Math.abs(epoch.loss);
+      console.log(`pytorch kit (resnet): engine loss ${epoch.loss.toPrecision(8)}, train.py ${resumed.loss.toPrecision(8)} (rel ${lossError.toExponential(2)}); change ${norm(ours).toExponential(3)}, rel error ${error.toExponential(2)}`);
       expect(lossError).toBeLessThanOrEqual(TOLERANCE);
       expect(error).toBeLessThanOrEqual(TOLERANCE);
       expect(norm(ours)).toBeGreaterThan(1e-3);

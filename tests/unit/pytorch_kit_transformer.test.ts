@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,8 @@ import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { TextTrainer } from '../../src/train/text_trainer.js';
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
-import { PYTHON, torchStatus } from '../helpers/parity.js';
+import { torchStatus } from '../helpers/parity.js';
+import { change, norm, relativeNormError, trainPy } from '../helpers/pytorch_kit.js';
 import { rng } from '../helpers/random.js';
 
 /*
@@ -32,24 +32,6 @@ const STEPS = 3; // the CLI run; train.py takes the 4th
 const RUN_STEPS = 40; // train.py's --schedule-steps: the run goes on past the recorded 3 steps (still in the warm-up, where the rate does not depend on the length)
 const SEED = 5;
 
-interface StepLine {
-  event: string;
-  step: number;
-  lr: number;
-  loss: number;
-  processes?: number;
-  device?: string;
-}
-
-function trainPy(kit: string, args: string[], processes = 1): StepLine[] {
-  const script = join(kit, 'train.py');
-  // --redirects/--tee 2: Debian's torch 1.13 on Python 3.11 cannot parse their default (see the kit's README).
-  const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
-  const argv = processes === 1 ? [script, ...args] : [...launcher, script, ...args];
-  const stdout = execFileSync(PYTHON, argv, { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
-  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StepLine);
-}
-
 /**
  * All parameters of a safetensors file, concatenated in name order, in float64 — less the attention
  * key biases. Their gradient is zero in exact arithmetic (adding a constant to every key of a query
@@ -67,11 +49,6 @@ function flatWeights(bytes: Uint8Array): Float64Array {
     }),
   );
 }
-
-const change = (after: Float64Array, before: Float64Array) => after.map((v, i) => v - before[i]);
-const norm = (v: Float64Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-/** ‖a − b‖ / ‖b‖. */
-const relativeNormError = (a: Float64Array, b: Float64Array) => norm(a.map((v, i) => v - b[i])) / norm(b);
 
 describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a character transformer', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pytorch-kit-transformer-'));
