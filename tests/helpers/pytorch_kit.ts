@@ -14,11 +14,22 @@ export interface StepLine {
   device?: string;
 }
 
+/**
+ * torchrun's arguments for `processes` local processes. Not `--standalone`, whose rendezvous always
+ * listens on port 29400, so two test files running torchrun at once collide ("Address already in
+ * use"): a static rendezvous on a port the OS reports free instead.
+ */
+export function torchrunLauncher(processes: number): string[] {
+  const free = 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()';
+  const port = execFileSync(PYTHON, ['-c', free], { encoding: 'utf8' }).trim();
+  // --redirects/--tee 2: Debian's torch 1.13 on Python 3.11 cannot parse their default (see the kit's README).
+  return ['-m', 'torch.distributed.run', '--nnodes', '1', '--nproc_per_node', String(processes), '--master_addr', '127.0.0.1', '--master_port', port, '--redirects', '2', '--tee', '2'];
+}
+
 /** Runs an exported kit's train.py (or torchrun over it with `processes` > 1); its JSON lines. */
 export function trainPy(kit: string, args: string[], processes = 1): StepLine[] {
   const script = join(kit, 'train.py');
-  // --redirects/--tee 2: Debian's torch 1.13 on Python 3.11 cannot parse their default (see the kit's README).
-  const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
+  const launcher = processes === 1 ? [] : torchrunLauncher(processes);
   const argv = processes === 1 ? [script, ...args] : [...launcher, script, ...args];
   const stdout = execFileSync(PYTHON, argv, { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
   return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StepLine);

@@ -16,6 +16,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensor
 import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
 import { PYTHON, SCRIPTS, torchStatus } from '../helpers/parity.js';
+import { torchrunLauncher } from '../helpers/pytorch_kit.js';
 import { rng } from '../helpers/random.js';
 
 /*
@@ -96,8 +97,7 @@ print(json.dumps(result))`;
     expect(JSON.parse(readFileSync(join(kit, 'kit.json'), 'utf8'))).toMatchObject({ model: 'gan', step: 2, config: { latent: 100, height: 28, width: 28 }, recipe: { optimizer: { beta1: 0.5 }, schedule: 'constant', batch: 16 } });
     const run = (save: string, processes: number) => {
       const args = [join(kit, 'train.py'), '--data', join(dir, 'idx'), '--epochs', '2', '--steps', '1', '--batch-indices', INDICES.join(','), '--save', save];
-      const launcher = ['-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2'];
-      const stdout = execFileSync(PYTHON, processes === 1 ? args : [...launcher, ...args], { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
+      const stdout = execFileSync(PYTHON, processes === 1 ? args : [...torchrunLauncher(processes), ...args], { cwd: kit, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' }, timeout: 120_000 });
       return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; step: number; dLoss: number; gLoss: number });
     };
     const one = run(join(dir, 'one.safetensors'), 1).filter((l) => l.event === 'step');
