@@ -47,5 +47,5 @@ export interface OpAttrs
     SoftmaxCrossEntropyOps,
     SoftmaxOps {}
 
-/** The name of a graph op (`'matmul'`, `'conv2d'`, `'layer_norm'`, …): a key of the attribute table. */
+/** The name of a graph op (`'matmul'`, `'conv2d'`, …): a key of the attribute table. */
 export type OpKind = keyof OpAttrs;
