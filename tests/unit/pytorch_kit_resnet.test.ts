@@ -134,7 +134,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a
     }
   }, 180_000);
 
-  it('torchrun with 2 processes (gloo) on half-batches, reading the tar.gz, steps as one process on the whole batch', () => {
+  it('torchrun with 2 processes (gloo) on half-batches, reading the tar.gz, steps as one process on the whole batch', { retry: 1, timeout: 180_000 }, () => {
     const before = flatWeights(readFileSync(weights));
     const args = (source: string, save: string) => ['--data', source, '--epochs', String(RESUMED_EPOCHS), '--steps', '1', '--batch-indices', INDICES.join(','), '--save', save];
     const one = trainPy(kit, args(data, join(dir, 'one.safetensors'))).filter((l) => l.event === 'step');
@@ -146,7 +146,7 @@ describe.skipIf(!torch.ok && !inCi)('export --format pytorch: train.py resumes a
     const error = relativeNormError(change(flatWeights(readFileSync(join(dir, 'two.safetensors'))), before), change(flatWeights(readFileSync(join(dir, 'one.safetensors'))), before));
     console.log(`pytorch kit (resnet): torchrun 2 processes vs 1, loss ${twoSteps[0].loss} vs ${one[0].loss}, weight change rel error ${error.toExponential(2)}`);
     expect(error).toBeLessThanOrEqual(TOLERANCE);
-  }, 180_000);
+  });
 
   it('trains on with the recorded augmentation (crop and flip) when no batch is fixed', () => {
     const lines = trainPy(kit, ['--data', archive, '--epochs', String(RESUMED_EPOCHS), '--steps', '2']);
