@@ -1,4 +1,4 @@
-import { Adam, AdamW, SGD, type Augmentation, type ImageDataset, type Optimizer, type Sequential } from '../../src/index.js';
+import { Adam, AdamW, SGD, deviceLossOf, type Augmentation, type ImageDataset, type Optimizer, type Sequential } from '../../src/index.js';
 import type { JobContext, JobFactory, TrainingJob } from '../../src/worker/index.js';
 import { FeatureMapProbe, type FeatureMaps } from './feature_maps.js';
 import { LiveTrainer, type StepMetrics } from './live_trainer.js';
@@ -111,8 +111,8 @@ export function classifierJob(buildModel: (sizes: number[]) => Sequential, optio
         const reachedLimit = settings.maxSteps > 0 && live.steps >= settings.maxSteps;
         if (live.steps - lastEval >= settings.evalEvery || reachedLimit) {
           // A device lost during evaluation is recovered from by the next run.
-          const report = await evaluate().catch((e) => {
-            if (!engine.lost) throw e;
+          const report = await evaluate().catch(async (e) => {
+            if (!(await deviceLossOf(engine, e))) throw e;
           });
           if (report) ctx.event('evaluation', report);
         }

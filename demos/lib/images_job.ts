@@ -1,4 +1,4 @@
-import { Adam, SGD, ShapeError, type Augmentation, type ImageDataset, type Optimizer } from '../../src/index.js';
+import { Adam, SGD, ShapeError, deviceLossOf, type Augmentation, type ImageDataset, type Optimizer } from '../../src/index.js';
 import { resnet } from '../../src/models/resnet.js';
 import type { JobContext, JobFactory, TrainingJob } from '../../src/worker/index.js';
 import { LiveTrainer, type StepMetrics } from './live_trainer.js';
@@ -111,8 +111,8 @@ export const imagesJob: JobFactory = async (engine, raw) => {
       ctx.progress({ metrics, steps: live.steps, epoch: live.epoch, stepMs: ms / n, samplesPerSec: (n * config.batch) / (ms / 1000) } satisfies ImagesChunk);
       const reachedLimit = settings.maxSteps > 0 && live.steps >= settings.maxSteps;
       if (live.steps - lastEval >= settings.evalEvery || reachedLimit) {
-        const report = await evaluate().catch((e) => {
-          if (!engine.lost) throw e;
+        const report = await evaluate().catch(async (e) => {
+          if (!(await deviceLossOf(engine, e))) throw e;
         });
         if (report) ctx.event('evaluation', report);
       }

@@ -144,9 +144,11 @@ export async function runWithRecovery(r: RecoveringRun): Promise<void> {
 /**
  * The DeviceLostError behind `error` when the engine's device was lost, else undefined. A loss
  * often surfaces first as a DOMException (a mapping aborted) before the device's `lost` promise
- * settles, so for those a short wait for it decides; errors of the engine's own never wait.
+ * settles, so for those a wait for it decides; errors of the engine's own never wait. The wait is
+ * generous because in a browser the two news travel separately from the GPU process, and on a
+ * loaded machine seconds can pass between them; it only delays an error that is reported anyway.
  */
-export async function deviceLossOf(engine: Engine, error: unknown, waitMs = 1000): Promise<DeviceLostError | undefined> {
+export async function deviceLossOf(engine: Engine, error: unknown, waitMs = 10_000): Promise<DeviceLostError | undefined> {
   if (!engine.lost && typeof DOMException !== 'undefined' && error instanceof DOMException) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright';
 import { describe, expect, it } from 'vitest';
 import { demoHooks, openDemo, screenshot, useChromium, useDemoServer } from './helpers/demo.js';
 
@@ -14,6 +15,17 @@ declare const window: { __demo: Hooks; __loseDevice?: () => void };
 
 const server = useDemoServer();
 
+/**
+ * Waits until the page recovered from the device loss or failed; a failure fails the test with the
+ * page's own message rather than a bare timeout.
+ */
+async function waitForRecovery(page: Page): Promise<void> {
+  await page.waitForFunction(() => window.__demo.recoveries.length === 1 || document.body.dataset.state === 'error');
+  const failure = await page.locator('#failure-text').allInnerTexts();
+  expect(failure, 'the page failed instead of recovering').toEqual([]);
+  expect((await demoHooks<Hooks>(page)).recoveries).toHaveLength(1);
+}
+
 // Tiny on purpose (SwiftShader): 10 batches of 32 per epoch, training from the start.
 const QUERY = '?arch=16&train=320&test=100&batch=32&evalEvery=64&maxSteps=0&autostart=1';
 
@@ -26,7 +38,7 @@ describe('MLP demo when the GPU device is lost', () => {
       expect(state).toBe('ready');
       await page.waitForFunction(() => window.__demo.steps >= 24);
       await page.evaluate(() => window.__loseDevice!()); // as a driver reset would
-      await page.waitForFunction(() => window.__demo.recoveries.length === 1);
+      await waitForRecovery(page);
       const [from] = (await demoHooks<Hooks>(page)).recoveries;
       // Snapshots every 16 steps; the device went at step 24 or a chunk later.
       expect(from % 16).toBe(0);
@@ -56,7 +68,7 @@ describe('CNN demo when the GPU device is lost', () => {
       expect(state).toBe('ready');
       await page.waitForFunction(() => window.__demo.steps >= 20);
       await page.evaluate(() => window.__loseDevice!());
-      await page.waitForFunction(() => window.__demo.recoveries.length === 1);
+      await waitForRecovery(page);
       const [from] = (await demoHooks<Hooks>(page)).recoveries;
       expect(await page.locator('#train-status').innerText()).toBe(`GPU lost — resumed from step ${from}.`);
       // An evaluation after the recovery redraws the weight views, the feature maps among them.
