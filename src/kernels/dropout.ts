@@ -36,6 +36,18 @@ function dropoutSpec(name: string, n: number, c: DropoutConfig): KernelSpec {
   };
 }
 
+/** Word of the uniforms (n, seed_lo, seed_hi, stream, threshold, scale) that holds the step. */
+const STREAM_WORD = 3;
+
+/**
+ * Rewrites, in place, the step of uniforms made by `dropoutForward` or `dropoutBackward`: the one
+ * field that changes from run to run, so a compiled step keeps one image and allocates nothing.
+ */
+export function setDropoutStep(uniforms: Uint32Array, step: number): void {
+  checkStream('dropout', step);
+  uniforms[STREAM_WORD] = step;
+}
+
 /** y = x ⊙ mask / (1 − p) over n elements. Bindings: x, y. */
 export function dropoutForward(n: number, c: DropoutConfig): KernelSpec {
   return dropoutSpec('dropout', n, c);

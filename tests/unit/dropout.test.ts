@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dropout, dropoutGrad } from '../../src/eager/dropout.js';
+import { dropoutBackward, dropoutForward, setDropoutStep } from '../../src/kernels/dropout.js';
 import { tensor } from '../../src/eager/tensor.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import { dot, expectClose, numericGradient } from '../helpers/compare.js';
@@ -47,6 +48,18 @@ describe('dropout', () => {
     expect([...a]).toEqual([...b]);
     expect(a.some((v, i) => v !== c[i])).toBe(true);
     for (const t of [xt, ...ys]) t.dispose();
+  });
+
+  it('a step rewritten in place gives the uniforms a kernel made for that step', () => {
+    for (const make of [dropoutForward, dropoutBackward]) {
+      const config = { p: 0.3, seed: 0x1234_5678_9, step: 0 };
+      const image = new Uint32Array(make(13, config).uniforms!.slice(0));
+      for (const step of [1, 12, 0xffffffff, 0]) {
+        setDropoutStep(image, step);
+        expect([...image], `${make.name} step ${step}`).toEqual([...new Uint32Array(make(13, { ...config, step }).uniforms!)]);
+      }
+      expect(() => setDropoutStep(image, 2 ** 32)).toThrow(/stream\/step 4294967296 must be an integer in \[0, 2\^32\)/);
+    }
   });
 
   it('keeps a fraction 1 − p of the elements', async () => {

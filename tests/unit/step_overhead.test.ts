@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compileStep, type CompiledStep } from '../../src/graph/compile.js';
 import { ParameterStore } from '../../src/graph/params.js';
 import { mnistCnn } from '../../src/models/mnist.js';
+import { Dropout } from '../../src/nn/dropout.js';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import type { UpdateRule } from '../../src/graph/update.js';
@@ -32,6 +33,24 @@ function youngBytes(work: () => void): number | undefined {
   return gcs.stop().statistics.length === 0 ? after - before : undefined;
 }
 
+/**
+ * Bytes `runs(n)` allocates per run once V8 has optimised the loop. Until then every float operation
+ * allocates a number on the heap: the least over windows of runs (short enough that the young
+ * generation holds what they allocate) is what a long training run allocates per step.
+ */
+function steadyBytesPerRun(runs: (count: number) => void): number {
+  let perRun = Infinity;
+  let measured = 0;
+  for (let window = 0; window < 20; window++) {
+    const bytes = youngBytes(() => runs(100));
+    if (bytes === undefined) continue;
+    measured++;
+    perRun = Math.min(perRun, bytes / 100);
+  }
+  expect(measured, 'windows of runs without a collection').toBeGreaterThan(0);
+  return perRun;
+}
+
 /** Bytes a training step may allocate per run: WebGPU's encoder, pass and command buffer (about 450 on Dawn), and a little. */
 const ALLOCATION_BOUND = 600;
 
@@ -43,8 +62,10 @@ function dataBytes(): number {
     .reduce((sum, s) => sum + s.space_used_size, 0);
 }
 
-async function mlpStep(store: ParameterStore, optimizer: UpdateRule = new Adam({ lr: 1e-3 }), batch = 8) {
-  const model = new Sequential(new Linear(12, 16), ReLU(), new Linear(16, 4));
+/** A 12 → 16 → 4 MLP's training step; `dropout` > 0 puts a Dropout of that p after its hidden layer. */
+async function mlpStep(store: ParameterStore, optimizer: UpdateRule = new Adam({ lr: 1e-3 }), batch = 8, dropout = 0) {
+  const hidden = dropout > 0 ? [ReLU(), new Dropout(dropout)] : [ReLU()];
+  const model = new Sequential(new Linear(12, 16), ...hidden, new Linear(16, 4));
   model.register(store);
   return compileStep(engine(), {
     inputs: { x: { shape: [batch, 12] }, labels: { shape: [batch], dtype: 'u32' } },
@@ -148,18 +169,7 @@ describe('step overhead', () => {
     await engine().sync();
     const live = engine().stats.liveBuffers;
 
-    // Until V8 has optimised the loop, every float operation allocates a number on the heap: the
-    // least over windows of runs (short enough that the young generation holds what they allocate)
-    // is what a long training run allocates per step.
-    let perRun = Infinity;
-    let measured = 0;
-    for (let window = 0; window < 20; window++) {
-      const bytes = youngBytes(() => runs(100));
-      if (bytes === undefined) continue;
-      measured++;
-      perRun = Math.min(perRun, bytes / 100);
-    }
-    expect(measured, 'windows of runs without a collection').toBeGreaterThan(0);
+    const perRun = steadyBytesPerRun(runs);
     await engine().sync();
     const heapBefore = dataBytes();
     runs(200);
@@ -173,5 +183,33 @@ describe('step overhead', () => {
     expect(retained).toBeLessThan(64 * 1024);
     step.dispose();
     store.dispose();
+  });
+
+  it('allocates no more per run with a training-mode Dropout, whose stream changes every run', async () => {
+    const perRun: number[] = [];
+    const dispatches: number[] = [];
+    for (const p of [0, 0.5]) {
+      const store = new ParameterStore(engine(), { seed: 6 });
+      const step = await mlpStep(store, new Adam({ lr: 1e-3 }), 8, p);
+      dispatches.push(step.stats.dispatches);
+      step.write({ x: uniform(8 * 12, 7), labels: integers(8, 4, 8) });
+      await engine().tuner.settled();
+      const runs = (count: number) => {
+        for (let i = 0; i < count; i++) step.run();
+      };
+      runs(1000);
+      await engine().sync();
+      perRun.push(steadyBytesPerRun(runs));
+      await engine().sync();
+      step.dispose();
+      store.dispose();
+    }
+    // The dropout forward and backward launches are in the second step (so is a ReLU it keeps from fusing).
+    expect(dispatches[1]).toBeGreaterThan(dispatches[0]);
+    const [plain, dropout] = perRun;
+    console.log(`step overhead: ${plain.toFixed(0)} bytes per run without dropout, ${dropout.toFixed(0)} with`);
+    // Building dropout's kernel description anew for each of its two launches cost kilobytes per run.
+    expect(dropout).toBeLessThan(plain + 64);
+    expect(dropout).toBeLessThan(ALLOCATION_BOUND);
   });
 });

@@ -1,5 +1,5 @@
 import { ShapeError } from '../../gpu/errors.js';
-import { dropoutBackward, dropoutForward, type DropoutConfig } from '../../kernels/dropout.js';
+import { dropoutBackward, dropoutForward, setDropoutStep, type DropoutConfig } from '../../kernels/dropout.js';
 import { singleLaunch, type KernelSpec } from '../../kernels/kernel.js';
 import { checkSeed } from '../../kernels/random.js';
 import type { TensorType } from '../ir.js';
@@ -29,9 +29,17 @@ function check(where: string, x: TensorType, attrs: OpAttrs['dropout']): TensorT
 /**
  * One launch whose Philox stream is the compiled step's run index, rewritten before every run:
  * a fresh mask each step with no recompilation, and forward and backward of one run share it.
+ * The uniforms are made once and only their step word is rewritten, so a run allocates nothing
+ * (the queue copies them when written, so one image serves every run).
  */
 function lowerDropout(make: (n: number, c: DropoutConfig) => KernelSpec, n: number, attrs: OpAttrs['dropout']): Lowering {
-  return program(singleLaunch(make(n, { ...attrs, step: 0 })), [{ launch: 0, uniforms: (run) => make(n, { ...attrs, step: run }).uniforms! }]);
+  const spec = make(n, { ...attrs, step: 0 });
+  const image = new Uint32Array(spec.uniforms!.slice(0));
+  const uniforms = (run: number): ArrayBuffer => {
+    setDropoutStep(image, run);
+    return image.buffer;
+  };
+  return program(singleLaunch(spec), [{ launch: 0, uniforms }]);
 }
 
 export const dropoutRule: OpRule<'dropout'> = {
