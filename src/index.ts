@@ -14,6 +14,7 @@ export type { BufferRange } from './gpu/buffers.js';
 export { TimestampProfiler, summarizeTimings, type PassTiming } from './gpu/profiler.js';
 export type { GpuContext } from './gpu/context.js';
 export { WebGPUDLError, WebGPUUnavailableError, ShapeError, KernelError, DeviceLostError, DisposedError, BusyError, DivergenceError } from './gpu/errors.js';
+export { KernelConfigError } from './eager/forced_config.js';
 
 // Eager tensors and ops (each op records GPU work; `await t.read()` submits and copies back)
 export { Tensor, tensor, zeros, type DType } from './eager/tensor.js';
@@ -84,6 +85,8 @@ export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type P
 export { classificationEvaluation, regressionEvaluation, multiLabelEvaluation, type Evaluation, type RegressionEvaluation, type MultiLabelEvaluation, type AnyEvaluation, type Evaluations } from './train/task_metrics.js';
 export { TASK_LOSS, type TrainingData } from './train/task_step.js';
 export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
+export type { InputNormalisation } from './train/input_normalisation.js';
+export type { TrainerPredictorOptions } from './train/trainer_predictors.js';
 export { TextTrainer, type TextTrainerOptions, type TextLosses, type TextProgress } from './train/text_trainer.js';
 export { loadCharTransformer, transformerMetadata, transformerFromMetadata, type TransformerFile } from './train/text_checkpoint.js';
 export { GanTrainer, fixedLatents, type GanOptions, type GanEpoch, type GanFitOptions, type GanResumePoint } from './train/gan.js';

@@ -63,7 +63,7 @@ function softmaxRows(logits: Float32Array, classes: number): Float32Array {
  * The Images page's job, in the worker: a CIFAR ResNet (resnet({ depth, width })) trained by a
  * LiveTrainer a few steps at a time, with an evaluation (loss, accuracy, confusion matrix and the
  * grid's class probabilities) every `evalEvery` steps. Pixels are normalised per channel with the
- * training set's statistics, in the gather kernel for training and evaluation and here for the grid.
+ * training set's statistics: by the gather kernel for training and evaluation, by the predictor for the grid.
  */
 export const imagesJob: JobFactory = async (engine, raw) => {
   const config = raw as ImagesJobConfig;
@@ -76,20 +76,15 @@ export const imagesJob: JobFactory = async (engine, raw) => {
   const model = resnet({ depth: config.depth, width: config.width, classes, channels: 3 });
   const inputShape = [3, train.height, train.width];
   const live = await LiveTrainer.create(engine, { model, classes, inputShape, optimizer, batch: config.batch, seed: config.seed, augment: config.augment }, train);
-  const predictor = live.trainer.predictor();
-  const plane = train.height * train.width;
-  // The grid as the network takes it: (byte/255 − mean[c]) / std[c], the same as the gather kernel.
-  const grid = Float32Array.from(config.grid, (v, i) => {
-    const c = Math.floor(i / plane) % 3;
-    return (v / 255 - norm.mean[c]) / norm.std[c];
-  });
+  // The LiveTrainer steps without Trainer.fit, so the predictor is told the training statistics.
+  const predictor = live.trainer.predictor({ normalisation: norm });
   let lastEval = 0;
 
   async function evaluate(): Promise<ImagesEvaluation> {
     const step = live.steps;
     const e = await live.trainer.evaluate(test);
     lastEval = step;
-    const gridProbs = softmaxRows(await predictor.predict(grid), classes);
+    const gridProbs = softmaxRows(await predictor.predict(config.grid), classes);
     return { step, parameters: live.trainer.store.count, loss: e.loss, accuracy: e.accuracy, confusion: e.confusion, gridProbs };
   }
 

@@ -16,9 +16,10 @@ export interface ImageDataset {
   /**
    * Per-channel pixel statistics the GPU gather normalises with, (byte/255 − mean[c])/std[c]: one
    * value per channel (a colour dataset's RGB means and deviations, see `channelStatistics`).
-   * Absent: the trainer's scalar normalisation applies. (A Predictor normalises byte inputs with the
-   * trainer's scalar normalisation only: give a model trained this way float inputs normalised per
-   * channel, (byte/255 − mean[c])/std[c].)
+   * Absent: the trainer's scalar normalisation applies. `Trainer.predictor()` after a fit on this
+   * dataset normalises byte inputs the same way; elsewhere give the statistics to the Predictor
+   * (`normalisation`), or record them for `loadModel` in the checkpoint's `config` metadata (JSON
+   * with `normalisation`, as the CLI's ResNet files do).
    */
   channelNormalisation?: { mean: readonly number[]; std: readonly number[] };
   /** Names of the classes by label, when the data has them (CIFAR-10's batches.meta.txt, image-folder names). */

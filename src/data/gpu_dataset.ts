@@ -8,7 +8,7 @@ import { imageBytes, type ImageDataset } from './dataset.js';
 import { describeBytes, storageLimit } from '../graph/check_limits.js';
 import { StandaloneLaunch, type PassOpener } from '../graph/standalone_launch.js';
 
-/** How pixel bytes become inputs: (byte/255 − mean)/std, the same for every channel. */
+/** How pixel bytes become inputs: (byte/255 − mean)/std, the same for every channel (a Predictor also takes per-channel lists: `InputNormalisation`). */
 export interface Normalisation {
   mean: number;
   std: number;

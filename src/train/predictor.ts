@@ -1,11 +1,12 @@
 import '../gpu/dispose.js';
-import { UNIT_RANGE, type Normalisation } from '../data/gpu_dataset.js';
+import { UNIT_RANGE } from '../data/gpu_dataset.js';
 import type { Engine } from '../gpu/engine.js';
 import { DisposedError, ShapeError } from '../gpu/errors.js';
 import { compileStep, type CompiledStep } from '../graph/compile.js';
 import type { DType } from '../graph/ir.js';
 import { ParameterStore } from '../graph/params.js';
 import type { Module } from '../nn/module.js';
+import { byteTable, normaliseBytes, recordedNormalisation, type ByteTable, type InputNormalisation, type NormalisationOrigin } from './input_normalisation.js';
 import { argmaxRows } from './metrics.js';
 import { CheckpointError, checkCheckpoint, decodeSafetensors } from './safetensors.js';
 import { modelOutputShape } from './task_step.js';
@@ -14,8 +15,15 @@ import { modelOutputShape } from './task_step.js';
 export interface PredictorOptions {
   /** Shape of one sample as the model takes it: [784] for an MLP, [1, 28, 28] for a CNN. */
   inputShape: readonly number[];
-  /** How Uint8Array inputs become floats: (byte/255 − mean)/std. Default `UNIT_RANGE` (byte/255). */
-  normalisation?: Normalisation;
+  /**
+   * How Uint8Array inputs become floats: (byte/255 − mean[c])/std[c], per channel c (dim 0 of an
+   * inputShape [C, H, W]), or one number for every channel: { mean: 0.5, std: 0.5 }. Default
+   * `UNIT_RANGE` (byte/255). `Trainer.predictor()` defaults it to what its training used, and
+   * `loadModel` to what the checkpoint records (the CLI's ResNet files); given here, it wins.
+   * Checked at construction: a list whose length is not the channel count, or a std ≤ 0 or not
+   * finite, is a ShapeError.
+   */
+  normalisation?: InputNormalisation;
   /**
    * What the model takes: 'f32' (default; Float32Array inputs, or Uint8Array normalised) or 'u32'
    * (Uint32Array ids, e.g. for a model starting with an Embedding).
@@ -46,6 +54,7 @@ const MAX_PLANS = 8;
 export class Predictor {
   /** The shape of one sample's output, e.g. [10] for ten logits. */
   readonly outputShape: readonly number[];
+  private readonly bytes: ByteTable;
   private readonly steps = new Map<string, CompiledStep<'x'>>();
   private stepsDevice: GPUDevice | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -53,26 +62,28 @@ export class Predictor {
 
   /**
    * Use `loadModel` or `Trainer.predictor()`. With `ownsStore`, dispose frees the parameters too;
-   * `onDispose` tells the owner of a shared store that this predictor is gone.
+   * `onDispose` tells the owner of a shared store that this predictor is gone; `normalisationFrom`
+   * says where `options.normalisation` came from, for its errors (default 'Predictor: normalisation').
    */
   constructor(
     readonly engine: Engine,
     readonly model: Module,
     readonly store: ParameterStore,
     readonly options: PredictorOptions,
-    private readonly ownership: { ownsStore?: boolean; onDispose?: () => void } = {},
+    private readonly ownership: { ownsStore?: boolean; onDispose?: () => void; normalisationFrom?: NormalisationOrigin } = {},
   ) {
     checkInputShape(options.inputShape);
     if (options.inputDType !== undefined && options.inputDType !== 'f32' && options.inputDType !== 'u32') {
       throw new ShapeError(`inputDType '${String(options.inputDType)}' must be 'f32' or 'u32'`);
     }
+    this.bytes = byteTable(options.normalisation === undefined ? UNIT_RANGE : options.normalisation, options.inputShape, ownership.normalisationFrom ?? { field: 'Predictor: normalisation' });
     this.outputShape = modelOutputShape(model, store, options.inputShape, options.inputDType);
   }
 
   /**
    * The model's outputs (logits, regression values) for the samples in `x`, one after another
    * (`x.length / prod(inputShape)` of them), as one Float32Array [count, ...outputShape].
-   * Uint8Array inputs are normalised as `options.normalisation` says; Uint32Array inputs (ids)
+   * Uint8Array inputs are normalised as `options.normalisation` says, channel by channel; Uint32Array inputs (ids)
    * go as they are to a model made with `inputDType: 'u32'`.
    */
   predict(x: PredictInput, o: PredictOptions = {}): Promise<Float32Array> {
@@ -123,7 +134,7 @@ export class Predictor {
     const count = x.length / perSample;
     const batch = o.batchSize ?? Math.min(count, DEFAULT_BATCH);
     if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`predict: batchSize ${batch} must be a positive integer`);
-    const inputs = x instanceof Uint8Array ? normalise(x, this.options.normalisation ?? UNIT_RANGE) : x;
+    const inputs = x instanceof Uint8Array ? normaliseBytes(x, perSample, this.bytes) : x;
     const width = this.outputShape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(count * width);
     for (let start = 0; start < count; start += batch) {
@@ -174,7 +185,10 @@ export class Predictor {
  * Loads a checkpoint (safetensors from `Trainer.checkpoint`, the CLI's `--out`, or PyTorch's
  * `save_file(model.state_dict())` for the same module) into `model` for inference. The file is
  * checked whole first (format, names, shapes, finite values): one saved from another model is a
- * CheckpointError listing what differs, and nothing is left allocated.
+ * CheckpointError listing what differs, and nothing is left allocated. Without
+ * `options.normalisation`, byte inputs are normalised as the file's metadata records (`config`
+ * JSON's `normalisation`, which the CLI's ResNet checkpoints carry: per-channel statistics of the
+ * training images), else byte/255; `options.normalisation` given wins over the file's.
  *
  * @example
  * const predictor = loadModel(engine, await readFile('w.safetensors'), mnistMlp(), { inputShape: [784] });
@@ -188,14 +202,17 @@ export function loadModel(engine: Engine, bytes: Uint8Array, model: Module, opti
   const store = new ParameterStore(engine, { seed: 0 });
   try {
     model.register(store);
-    const { tensors } = decodeSafetensors(bytes, { source, requireFinite: true });
+    const { tensors, metadata } = decodeSafetensors(bytes, { source, requireFinite: true });
     try {
       checkCheckpoint(new Map(store.stateDict.map((p) => [p.name, p.shape])), tensors);
     } catch (e) {
       if (!(e instanceof CheckpointError)) throw e;
       throw new CheckpointError(`loadModel: ${source} was not saved from this model (${model.describe()}); ${e.message.replace(/^checkpoint /, '')}\nLoad it into the model it was saved from.`);
     }
-    const predictor = new Predictor(engine, model, store, options, { ownsStore: true });
+    const recorded = options.normalisation === undefined ? recordedNormalisation(metadata, source) : undefined;
+    const predictor = recorded
+      ? new Predictor(engine, model, store, { ...options, normalisation: recorded }, { ownsStore: true, normalisationFrom: { field: `loadModel: ${source}'s metadata config.normalisation`, fix: 'or pass normalisation to loadModel to use another' } })
+      : new Predictor(engine, model, store, options, { ownsStore: true, normalisationFrom: { field: 'loadModel: normalisation' } });
     for (const t of tensors.values()) store.write(t.name, t.data);
     return predictor;
   } catch (e) {
@@ -210,6 +227,3 @@ function checkInputShape(shape: readonly number[]): void {
   }
 }
 
-function normalise(bytes: Uint8Array, { mean, std }: Normalisation): Float32Array {
-  return Float32Array.from(bytes, (v) => (v / 255 - mean) / std);
-}

@@ -20,7 +20,8 @@ import { checkAutoCheckpoint, checkResumePosition, type TrainingSnapshot } from 
 import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
 import { checkSnapshotTarget } from './snapshot_file.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
-import { Predictor } from './predictor.js';
+import type { Predictor } from './predictor.js';
+import { TrainerPredictors, type TrainerPredictorOptions } from './trainer_predictors.js';
 import { softmaxRows } from './metrics.js';
 import { evaluateOn } from './evaluate_data.js';
 import { TASK_LOSS, batchLayout, checkFitData, checkTrainingData, compileTaskStep, firstSamples, layoutKey, modelOutputShape, taskMetrics, type BatchLayout, type TrainingData } from './task_step.js';
@@ -48,7 +49,7 @@ export class Trainer {
   readonly lifecycle = new Lifecycle('Trainer', () => this.release());
   private readonly evalSteps = new Map<string, CompiledStep<'x' | 'labels'>>();
   private evalDevice: GPUDevice | undefined;
-  private readonly predictors = new Set<Predictor>();
+  private readonly predictors: TrainerPredictors;
   private outputWidth: number | undefined;
   private counts: { runs: number; updates: number } | undefined;
 
@@ -61,6 +62,7 @@ export class Trainer {
     if (options.task !== undefined && !Object.hasOwn(TASK_LOSS, options.task)) throw new ShapeError(`Trainer: task '${String(options.task)}' must be one of ${Object.keys(TASK_LOSS).join(', ')}`);
     this.store = new ParameterStore(engine, { seed: options.seed ?? 0 });
     options.model.register(this.store);
+    this.predictors = new TrainerPredictors(engine, options, this.store);
   }
 
   /** The model's output width (the class count of a classifier), traced from `inputShape`. */
@@ -144,6 +146,7 @@ export class Trainer {
       checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
       this.engine.tuner.adopt(o.resumeFrom.kernels);
     }
+    this.predictors.fitting(train);
     const layout = batchLayout(train);
     const classifies = layout.task === 'classification';
     let step = await this.trace(batch, layout, true, { onNonFinite: o.onNonFinite });
@@ -264,16 +267,17 @@ export class Trainer {
    * A `Predictor` over this trainer's parameters (shared, not copied: it sees every later update),
    * for inference with `predict(x)` / `predictClasses(x)`. It is disposed with the trainer, or
    * earlier by its own `dispose()`. `inputDType: 'u32'` for a model taking ids (an Embedding first).
+   * Byte inputs are normalised as `normalisation` says if given; else as the last `fit` normalised
+   * its training bytes (an image dataset's `channelNormalisation`, a byte `tensorDataset`'s own),
+   * else as `TrainerOptions.normalisation`. A trainer that has not fitted (one that loaded a
+   * checkpoint) cannot know a dataset's statistics: pass them, `{ normalisation: train.channelNormalisation }`.
    */
-  predictor(options: { inputDType?: 'f32' | 'u32' } = {}): Predictor {
+  predictor(options: TrainerPredictorOptions = {}): Predictor {
     this.lifecycle.check('predictor');
-    const { inputShape, normalisation } = this.options;
-    const p = new Predictor(this.engine, this.options.model, this.store, { inputShape, normalisation, inputDType: options.inputDType }, { onDispose: () => this.predictors.delete(p) });
-    this.predictors.add(p);
-    return p;
+    return this.predictors.make(options);
   }
 
-  /** Class probabilities (softmax of the logits) for `count` samples of raw pixel bytes (as stored in the dataset). */
+  /** Class probabilities (softmax of the logits) for `count` samples of raw pixel bytes (as stored in the dataset), normalised as `predictor()` does. */
   predict(images: Uint8Array, count: number): Promise<Float32Array> {
     return this.lifecycle.use('predict', () => this.probabilities(images, count));
   }
@@ -281,12 +285,9 @@ export class Trainer {
   private async probabilities(images: Uint8Array, count: number): Promise<Float32Array> {
     const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
     if (images.length !== count * pixels) throw new ShapeError(`predict: ${images.length} bytes for ${count} samples of ${pixels} pixels`);
-    this.defaultPredictor ??= this.predictor();
-    const logits = await this.defaultPredictor.predict(images, { batchSize: count });
+    const logits = await this.predictors.bytesPredictor().predict(images, { batchSize: count });
     return softmaxRows(logits, this.classes);
   }
-
-  private defaultPredictor: Predictor | undefined;
 
   /**
    * Parameters and buffers (running statistics) as safetensors, named and laid out as the
@@ -349,7 +350,7 @@ export class Trainer {
   }
 
   private release(): void {
-    for (const p of [...this.predictors]) p.dispose();
+    this.predictors.disposeAll();
     for (const s of this.evalSteps.values()) s.dispose();
     this.evalSteps.clear();
     this.store.dispose();
