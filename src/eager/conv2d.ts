@@ -1,5 +1,7 @@
 import type { Activation, ActivationSpec } from '../../shaders/lib/activations.js';
 import {
+  CONV_FILTER_CONFIGS,
+  CONV_GEMM_CONFIGS,
   conv2dBackwardDataProgram,
   conv2dBackwardFilterProgram,
   conv2dOutputShape,
@@ -11,6 +13,7 @@ import {
 } from '../kernels/conv2d.js';
 import { inferOne } from '../graph/eager_plan.js';
 import type { ConvAttrs } from '../graph/ops/kinds.js';
+import { programFor } from './forced_config.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Options of the eager `conv2d`: stride, padding and dilation (as torch.nn.functional.conv2d), a fused bias and activation. */
@@ -18,7 +21,10 @@ export interface Conv2dOptions extends Conv2dAttrs {
   /** [Cout], added before the activation. */
   bias?: Tensor;
   activation?: Activation | ActivationSpec;
-  /** Force a kernel configuration (default: the family's default; compiled plans autotune). */
+  /**
+   * Force a kernel configuration (default: the family's default; compiled plans autotune). One
+   * this device cannot run raises a KernelConfigError at the call.
+   */
   config?: ConvGemmConfig;
 }
 
@@ -41,7 +47,8 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   const attrs = { ...convAttrs(p), bias: !!options.bias, activation };
   if (!options.config) return runOp('conv2d_fused', inputs, attrs, 'conv2d')[0];
   inferOne('conv2d_fused', inputs, attrs, 'conv2d');
-  return launch(conv2dProgram(p, options.config), inputs, [{ shape: conv2dOutputShape(p) }])[0];
+  const program = programFor(x.engine, 'conv2d', options.config, CONV_GEMM_CONFIGS, (c) => conv2dProgram(p, c));
+  return launch(program, inputs, [{ shape: conv2dOutputShape(p) }])[0];
 }
 
 /**
@@ -58,7 +65,8 @@ export function conv2dBackwardData(
   const opAttrs = { ...convAttrs(p), inputShape: [...inputShape] };
   if (!attrs.config) return runOp('conv2d_backward_data', [dy, w], opAttrs)[0];
   inferOne('conv2d_backward_data', [dy, w], opAttrs);
-  return launch(conv2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
+  const program = programFor(dy.engine, 'conv2d_backward_data', attrs.config, CONV_GEMM_CONFIGS, (c) => conv2dBackwardDataProgram(p, c));
+  return launch(program, [dy, w], [{ shape: inputShape }])[0];
 }
 
 /** dW (and with `bias: true` also dBias = sum of dy over N, H, W) of conv2d. */
@@ -74,6 +82,7 @@ export function conv2dBackwardFilter(
   // The graph computes dBias apart; the kernel that also writes it runs directly.
   inferOne('conv2d_backward_filter', [x, dy], opAttrs);
   const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[0]] }] : [{ shape: weightShape }];
-  const [dw, dbias] = launch(conv2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
+  const program = programFor(x.engine, 'conv2d_backward_filter', attrs.config, CONV_FILTER_CONFIGS, (c) => conv2dBackwardFilterProgram(p, c));
+  const [dw, dbias] = launch(program, [x, dy], outputs);
   return dbias ? { dw, dbias } : { dw };
 }

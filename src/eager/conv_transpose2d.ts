@@ -1,5 +1,5 @@
 import type { Activation, ActivationSpec } from '../../shaders/lib/activations.js';
-import type { ConvFilterConfig, ConvGemmConfig } from '../kernels/conv2d.js';
+import { CONV_FILTER_CONFIGS, CONV_GEMM_CONFIGS, type ConvFilterConfig, type ConvGemmConfig } from '../kernels/conv2d.js';
 import {
   convTranspose2dBackwardDataProgram,
   convTranspose2dBackwardFilterProgram,
@@ -13,6 +13,7 @@ import type { ConvTransposeAttrs } from '../graph/ops/kinds.js';
 import { ShapeError } from '../gpu/errors.js';
 import { inferOne } from '../graph/eager_plan.js';
 import { activationSpec, convAttrs } from './conv2d.js';
+import { programFor } from './forced_config.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 const transposeAttrs = (p: ConvTranspose2dParams): ConvTransposeAttrs => ({ ...convAttrs(p), outputPadding: [...p.outputPadding] as [number, number] });
@@ -22,6 +23,7 @@ export interface ConvTranspose2dOptions extends ConvTranspose2dAttrs {
   /** [Cout], added before the activation. */
   bias?: Tensor;
   activation?: Activation | ActivationSpec;
+  /** Force a kernel configuration; one this device cannot run raises a KernelConfigError at the call. */
   config?: ConvGemmConfig;
 }
 
@@ -38,7 +40,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
     throw new ShapeError(`conv_transpose2d: bias [${options.bias.shape.join(', ')}] must be [${w.shape[1]}], one per output channel`);
   }
   const inputs = options.bias ? [x, w, options.bias] : [x, w];
-  return launch(convTranspose2dProgram(p, options.config), inputs, [{ shape: convTranspose2dOutputShape(p) }])[0];
+  const program = programFor(x.engine, 'conv_transpose2d', options.config, CONV_GEMM_CONFIGS, (c) => convTranspose2dProgram(p, c));
+  return launch(program, inputs, [{ shape: convTranspose2dOutputShape(p) }])[0];
 }
 
 /** dX of conv_transpose2d for the gradient dy of its (pre-activation) output; `inputShape` is X's shape. */
@@ -52,7 +55,8 @@ export function convTranspose2dBackwardData(
   const opAttrs = { ...transposeAttrs(p), inputShape: [...inputShape] };
   if (!attrs.config) return runOp('conv_transpose2d_backward_data', [dy, w], opAttrs)[0];
   inferOne('conv_transpose2d_backward_data', [dy, w], opAttrs);
-  return launch(convTranspose2dBackwardDataProgram(p, attrs.config), [dy, w], [{ shape: inputShape }])[0];
+  const program = programFor(dy.engine, 'conv_transpose2d_backward_data', attrs.config, CONV_GEMM_CONFIGS, (c) => convTranspose2dBackwardDataProgram(p, c));
+  return launch(program, [dy, w], [{ shape: inputShape }])[0];
 }
 
 /** dW [Cin, Cout, KH, KW] (and with `bias: true` also dBias [Cout]) of conv_transpose2d. */
@@ -67,6 +71,7 @@ export function convTranspose2dBackwardFilter(
   if (!attrs.config && !p.bias) return { dw: runOp('conv_transpose2d_backward_filter', [x, dy], opAttrs)[0] };
   inferOne('conv_transpose2d_backward_filter', [x, dy], opAttrs);
   const outputs = p.bias ? [{ shape: weightShape }, { shape: [weightShape[1]] }] : [{ shape: weightShape }];
-  const [dw, dbias] = launch(convTranspose2dBackwardFilterProgram(p, attrs.config), [x, dy], outputs);
+  const program = programFor(x.engine, 'conv_transpose2d_backward_filter', attrs.config, CONV_FILTER_CONFIGS, (c) => convTranspose2dBackwardFilterProgram(p, c));
+  const [dw, dbias] = launch(program, [x, dy], outputs);
   return dbias ? { dw, dbias } : { dw };
 }

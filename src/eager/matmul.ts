@@ -1,6 +1,7 @@
 import type { ActivationSpec } from '../../shaders/lib/activations.js';
 import { ShapeError } from '../gpu/errors.js';
-import { matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../kernels/matmul.js';
+import { MATMUL_CONFIGS, matmulCandidates, matmulConfig, matmulProgram, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../kernels/matmul.js';
+import { forcedProgram } from './forced_config.js';
 import { launch, runOp, type Tensor } from './tensor.js';
 
 /** Options of the eager `matmul`: transposed operands, a fused bias and activation. */
@@ -18,7 +19,11 @@ export interface MatmulOptions {
    * being what the forward pass kept (its output, or its input for GELU), shaped like the result.
    */
   prologue?: { activation: ActivationSpec; saved: Tensor };
-  /** Force a configuration id (see MATMUL_CONFIGS) instead of asking the autotuner. */
+  /**
+   * Force a configuration id (see MATMUL_CONFIGS) instead of asking the autotuner. One this device
+   * cannot run (a subgroup kernel without the `subgroups` feature, a workgroup over its limits)
+   * raises a KernelConfigError at the call.
+   */
   config?: string;
 }
 
@@ -116,8 +121,11 @@ function run(a: Tensor, b: Tensor, options: MatmulOptions, rowSumA: boolean): Te
     return runOp('matmul_fused', inputs, attrs, 'matmul');
   }
   const params = { ...matmulParams(a, b, options), rowSumA };
-  const chosen = config ?? a.engine.tuner.cachedOrDefault(matmulShapeClass(params), matmulCandidates(params).map((c) => matmulTuneCandidate(params, c)));
-  const program = matmulProgram(params, matmulConfig(chosen));
+  const programOf = (id: string) => matmulProgram(params, matmulConfig(id));
+  const candidates = matmulCandidates(params);
+  const program = config
+    ? forcedProgram(a.engine, 'matmul', config, { known: MATMUL_CONFIGS.map((c) => c.id), suggested: candidates.map((c) => c.id), programOf })
+    : programOf(a.engine.tuner.cachedOrDefault(matmulShapeClass(params), candidates.map((c) => matmulTuneCandidate(params, c))));
   const inputs = [a, b];
   if (bias) inputs.push(bias);
   if (prologue && prologue.activation.kind !== 'none') inputs.push(prologue.saved);
