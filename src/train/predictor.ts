@@ -20,8 +20,9 @@ export interface PredictorOptions {
    * inputShape [C, H, W]), or one number for every channel: { mean: 0.5, std: 0.5 }. Default
    * `UNIT_RANGE` (byte/255). `Trainer.predictor()` defaults it to what its training used, and
    * `loadModel` to what the checkpoint records (the CLI's ResNet files); given here, it wins.
-   * Checked at construction: a list whose length is not the channel count, or a std ≤ 0 or not
-   * finite, is a ShapeError.
+   * `predictor.options.normalisation` is the one applied (undefined: byte/255). Checked at
+   * construction: a list whose length is not the channel count, or a std ≤ 0 or not finite, is a
+   * ShapeError.
    */
   normalisation?: InputNormalisation;
   /**
@@ -210,9 +211,10 @@ export function loadModel(engine: Engine, bytes: Uint8Array, model: Module, opti
       throw new CheckpointError(`loadModel: ${source} was not saved from this model (${model.describe()}); ${e.message.replace(/^checkpoint /, '')}\nLoad it into the model it was saved from.`);
     }
     const recorded = options.normalisation === undefined ? recordedNormalisation(metadata, source) : undefined;
-    const predictor = recorded
-      ? new Predictor(engine, model, store, { ...options, normalisation: recorded }, { ownsStore: true, normalisationFrom: { field: `loadModel: ${source}'s metadata config.normalisation`, fix: 'or pass normalisation to loadModel to use another' } })
-      : new Predictor(engine, model, store, options, { ownsStore: true, normalisationFrom: { field: 'loadModel: normalisation' } });
+    const normalisationFrom = recorded
+      ? { field: `loadModel: ${source}'s metadata config.normalisation`, fix: 'or pass normalisation to loadModel to use another' }
+      : { field: 'loadModel: normalisation' };
+    const predictor = new Predictor(engine, model, store, recorded ? { ...options, normalisation: recorded } : options, { ownsStore: true, normalisationFrom });
     for (const t of tensors.values()) store.write(t.name, t.data);
     return predictor;
   } catch (e) {
