@@ -7,20 +7,10 @@ import { IDX_FILES } from '../../src/data/idx_files.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
 import { rng } from '../helpers/random.js';
+import { writesStoppedAfter } from '../helpers/stopped_writes.js';
 
-// Stops the process-wide atomic writer after a given number of writes, as a crash would: the
-// write in progress fails and leaves the files it was replacing as they were.
-const crash = vi.hoisted(() => ({ writes: 0, allowed: Infinity }));
-vi.mock('../../src/io/atomic_write.js', async (importOriginal) => {
-  const m = await importOriginal<typeof import('../../src/io/atomic_write.js')>();
-  return {
-    ...m,
-    writeFilesAtomically: (files: Parameters<typeof m.writeFilesAtomically>[0], o?: Parameters<typeof m.writeFilesAtomically>[1]) => {
-      if (++crash.writes > crash.allowed) return Promise.reject(new m.FileWriteError(files[0].path, 'STOPPED', 'the process was stopped'));
-      return m.writeFilesAtomically(files, o);
-    },
-  };
-});
+// The atomic writer, stoppable after a given number of writes as a dying process would stop it.
+vi.mock('../../src/io/atomic_write.js', async (original) => (await import('../helpers/stopped_writes.js')).stoppableWriter(await original()));
 
 const dir = mkdtempSync(join(tmpdir(), 'classifier-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,10 +65,7 @@ async function stopAndResume(model: 'mlp' | 'cnn', prefix: string): Promise<void
   expect(all.map((e) => `${e.event}${e.epoch ?? ''}`)).toEqual(['epoch1', 'epoch2', 'epoch3', 'done']);
 
   // The process "dies" writing its third file pair (a checkpoint, or the final files).
-  crash.writes = 0;
-  crash.allowed = 2;
-  const stopped = await run('--out', name('b.safetensors'), '--checkpoint-every', '4');
-  crash.allowed = Infinity;
+  const stopped = await writesStoppedAfter(2, () => run('--out', name('b.safetensors'), '--checkpoint-every', '4'));
   expect(stopped.status).toBe(1);
   expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
   const saved = JSON.parse(decodeSafetensors(bytesOf(name('b.safetensors'))).metadata.resume) as { steps: number; epoch: number; epochStep: number };

@@ -8,19 +8,10 @@ import { IDX_FILES } from '../../src/data/idx_files.js';
 import { decodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
 import { rng } from '../helpers/random.js';
+import { writesStoppedAfter } from '../helpers/stopped_writes.js';
 
-// Stops the process-wide atomic writer after a given number of writes, as a crash would.
-const crash = vi.hoisted(() => ({ writes: 0, allowed: Infinity }));
-vi.mock('../../src/io/atomic_write.js', async (importOriginal) => {
-  const m = await importOriginal<typeof import('../../src/io/atomic_write.js')>();
-  return {
-    ...m,
-    writeFilesAtomically: (files: Parameters<typeof m.writeFilesAtomically>[0], o?: Parameters<typeof m.writeFilesAtomically>[1]) => {
-      if (++crash.writes > crash.allowed) return Promise.reject(new m.FileWriteError(files[0].path, 'STOPPED', 'the process was stopped'));
-      return m.writeFilesAtomically(files, o);
-    },
-  };
-});
+// The atomic writer, stoppable after a given number of writes as a dying process would stop it.
+vi.mock('../../src/io/atomic_write.js', async (original) => (await import('../helpers/stopped_writes.js')).stoppableWriter(await original()));
 
 const dir = mkdtempSync(join(tmpdir(), 'gan-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,10 +43,7 @@ describe('webgpu-dl train --model gan --checkpoint-every / --resume', () => {
     expect(all.map((e) => `${e.event}${e.epoch ?? ''}`)).toEqual(['epoch1', 'epoch2', 'epoch3', 'done']);
 
     // The process "dies" writing the second checkpoint (end of epoch 2), after printing that epoch.
-    crash.writes = 0;
-    crash.allowed = 1;
-    const stopped = await runCli(flags('--out', path('b.safetensors'), '--checkpoint-every', '6'));
-    crash.allowed = Infinity;
+    const stopped = await writesStoppedAfter(1, () => runCli(flags('--out', path('b.safetensors'), '--checkpoint-every', '6')));
     expect(stopped.status).toBe(1);
     expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
     expect(JSON.parse(decodeSafetensors(bytesOf(path('b.safetensors'))).metadata.resume)).toMatchObject({ steps: 6, epoch: 1 });

@@ -4,20 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
 import { runCli } from '../helpers/cli.js';
+import { writesStoppedAfter } from '../helpers/stopped_writes.js';
 
-// Stops the process-wide atomic writer after a given number of writes, as a crash would: the
-// write in progress fails and leaves the files it was replacing as they were.
-const crash = vi.hoisted(() => ({ writes: 0, allowed: Infinity }));
-vi.mock('../../src/io/atomic_write.js', async (importOriginal) => {
-  const m = await importOriginal<typeof import('../../src/io/atomic_write.js')>();
-  return {
-    ...m,
-    writeFilesAtomically: (files: Parameters<typeof m.writeFilesAtomically>[0], o?: Parameters<typeof m.writeFilesAtomically>[1]) => {
-      if (++crash.writes > crash.allowed) return Promise.reject(new m.FileWriteError(files[0].path, 'STOPPED', 'the process was stopped'));
-      return m.writeFilesAtomically(files, o);
-    },
-  };
-});
+// The atomic writer, stoppable after a given number of writes as a dying process would stop it.
+vi.mock('../../src/io/atomic_write.js', async (original) => (await import('../helpers/stopped_writes.js')).stoppableWriter(await original()));
 
 const dir = mkdtempSync(join(tmpdir(), 'transformer-resume-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,10 +42,7 @@ describe('webgpu-dl train --model transformer --checkpoint-every / --resume', ()
     expect(straight.status, straight.err.join('\n')).toBe(0);
 
     // Checkpoints every 2 steps; the process "dies" writing the second (step 4), after that step's evaluation.
-    crash.writes = 0;
-    crash.allowed = 1;
-    const stopped = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '2'));
-    crash.allowed = Infinity;
+    const stopped = await writesStoppedAfter(1, () => runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '2')));
     expect(stopped.status).toBe(1);
     expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
     expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe('2');
