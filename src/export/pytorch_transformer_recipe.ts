@@ -1,4 +1,4 @@
-import { PyTorchExportError, RECIPE_KEY } from './pytorch_recipe.js';
+import { RECIPE_KEY, parseRecipe } from './pytorch_recipe.js';
 
 /**
  * How `webgpu-dl train --model transformer --out` trained, recorded in the checkpoint's metadata
@@ -29,17 +29,7 @@ export function transformerRecipeMetadata(o: Omit<TransformerRecipe, 'schedule'>
 
 /** The transformer recipe a checkpoint records, checked field by field. */
 export function readTransformerRecipe(metadata: Record<string, string>, source: string): TransformerRecipe {
-  const text = metadata[RECIPE_KEY];
-  if (text === undefined) {
-    throw new PyTorchExportError(`${source} records no training recipe (metadata '${RECIPE_KEY}'), so train.py could not resume it with the same settings; checkpoints of \`webgpu-dl train --model transformer --out FILE\` record it`);
-  }
-  let r: TransformerRecipe;
-  try {
-    r = JSON.parse(text) as TransformerRecipe;
-  } catch {
-    throw new PyTorchExportError(`${source}: metadata '${RECIPE_KEY}' is not JSON: ${text.slice(0, 80)}`);
-  }
-  const bad = (field: string, value: unknown, want: string) => new PyTorchExportError(`${source}: recipe field ${field} is ${JSON.stringify(value)}; expected ${want}`);
+  const { recipe: r, bad } = parseRecipe<TransformerRecipe>(metadata, source, 'checkpoints of `webgpu-dl train --model transformer --out FILE` record it');
   const o = r?.optimizer;
   if (o?.kind !== 'adamw') throw bad('optimizer.kind', o?.kind, "'adamw'");
   for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');

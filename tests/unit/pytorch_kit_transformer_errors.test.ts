@@ -53,6 +53,7 @@ describe('export --format pytorch of a character transformer', () => {
   it.each([
     ['Adam state beside AdamW weights', () => checkpoint({ optimizer: { optimizer: 'adam' } }), 'holds adam state', 'resumes AdamW'],
     ['weights without a recipe', () => checkpoint({ weights: { recipe: undefined as unknown as string } }), "records no training recipe (metadata 'recipe')", 'train --model transformer --out'],
+    ['a recipe that is not JSON', () => checkpoint({ weights: { recipe: '{adamw' } }), "metadata 'recipe' is not JSON: {adamw"],
     ['a recipe with another schedule', () => checkpoint({ weights: { recipe: JSON.stringify({ ...RECIPE, schedule: 'cosine' }) } }), 'recipe field schedule is "cosine"', "'nanogpt'"],
     ['a recipe with a negative clip norm', () => checkpoint({ weights: { recipe: JSON.stringify({ ...RECIPE, schedule: 'nanogpt', clipNorm: -1 }) } }), 'recipe field clipNorm is -1', 'a non-negative number'],
     ['weights without their vocabulary', () => checkpoint({ weights: { vocab: undefined as unknown as string } }), 'not a character transformer checkpoint', 'no vocab'],
