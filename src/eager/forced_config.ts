@@ -1,26 +1,9 @@
 import type { Engine } from '../gpu/engine.js';
-import { KernelError } from '../gpu/errors.js';
+import { KernelConfigError } from '../gpu/errors.js';
 import type { KernelProgram } from '../gpu/kernel_spec.js';
 import { limitRefusal } from '../gpu/tune_limits.js';
 
-/**
- * A kernel configuration forced by id (an eager op's `config` option) that is unknown, or that this
- * device cannot run: it lacks a feature the kernel enables, or the kernel's workgroup is over its
- * limits. Raised before anything is made, instead of a validation error from pipeline creation.
- */
-export class KernelConfigError extends KernelError {
-  override name = 'KernelConfigError';
-  constructor(
-    kernel: string,
-    /** The op given the configuration, e.g. 'matmul', 'conv2d_backward_filter'. */
-    readonly op: string,
-    /** The configuration id as given. */
-    readonly config: string,
-    detail: string,
-  ) {
-    super(kernel, detail);
-  }
-}
+export { KernelConfigError };
 
 /** The configurations an op may be forced to, and how to build its launches with one. */
 export interface ForcedConfigChoices {

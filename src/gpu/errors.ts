@@ -28,6 +28,26 @@ export class KernelError extends WebGPUDLError {
   }
 }
 
+/**
+ * A kernel configuration named by id that is unknown (a matmul or conv config lookup, an eager op's
+ * `config` option), or that this device cannot run: it lacks a feature the kernel enables, or the
+ * kernel's workgroup is over its limits. Raised before anything is made, instead of a validation
+ * error from pipeline creation.
+ */
+export class KernelConfigError extends KernelError {
+  override name = 'KernelConfigError';
+  constructor(
+    kernel: string,
+    /** The op given the configuration, e.g. 'matmul', 'conv2d_backward_filter'. */
+    readonly op: string,
+    /** The configuration id as given. */
+    readonly config: string,
+    detail: string,
+  ) {
+    super(kernel, detail);
+  }
+}
+
 /** The device was lost (driver reset, tab backgrounded too long, destroy()). Every tensor on it is gone. */
 export class DeviceLostError extends WebGPUDLError {
   override name = 'DeviceLostError';

@@ -1,5 +1,6 @@
 import { biasGradShader, convFilterPartialShader, splitSumShader } from '../../shaders/conv2d_backward_filter.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
+import { KernelConfigError } from '../gpu/errors.js';
 import { filterDoubleBufferedLaunch, type FilterDoubleBufferedBlock } from './conv2d_backward_filter_double_buffered.js';
 import type { Pair } from './conv2d_gemm.js';
 import { ceilDiv, dispatch1D } from './geometry.js';
@@ -81,6 +82,10 @@ interface FilterPlan {
 }
 
 function partialLaunch(f: ConvFilter, config: ConvFilterConfig): FilterPlan {
+  // Ids arrive as strings from eager options and checkpoints: an unknown one is named here, not a TypeError below.
+  if (!CONV_FILTER_CONFIGS.includes(config)) {
+    throw new KernelConfigError(f.name, f.name, String(config), `${f.name} has no config '${String(config)}'; use one of ${CONV_FILTER_CONFIGS.join(', ')}`);
+  }
   if (isDoubleBuffered(config)) return filterDoubleBufferedLaunch(f, `${f.name}_${config}`, CONV_FILTER_DOUBLE_BUFFERED_BLOCKS[config], checked(f));
   const { groups, target } = FILTER_BLOCKS[config];
   const cols = f.c * f.kernel[0] * f.kernel[1];

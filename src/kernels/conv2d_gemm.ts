@@ -3,7 +3,7 @@ import { convGemmDoubleBufferedShader } from '../../shaders/conv2d_double_buffer
 import { convGemmTiledShader, TILED_WORKGROUP } from '../../shaders/conv2d_tiled.js';
 import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
-import { ShapeError } from '../gpu/errors.js';
+import { KernelConfigError, ShapeError } from '../gpu/errors.js';
 import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './geometry.js';
 import { UniformWriter, type KernelSpec } from './kernel.js';
 
@@ -113,6 +113,10 @@ function checkDispatch(g: ConvGemm, groups: [number, number, number]): void {
 
 /** The launch of `g` with `config`. Bindings: src, weight, [bias], dst. */
 export function convGemmSpec(g: ConvGemm, config: ConvGemmConfig): KernelSpec {
+  // Ids arrive as strings from eager options and checkpoints: an unknown one is named here, not a TypeError below.
+  if (!CONV_GEMM_CONFIGS.includes(config)) {
+    throw new KernelConfigError(g.name, g.name, String(config), `${g.name} has no config '${String(config)}'; use one of ${CONV_GEMM_CONFIGS.join(', ')}`);
+  }
   const options = shaderOptions(g);
   const positions = g.batch * g.dst[0] * g.dst[1];
   const bindings: KernelSpec['bindings'] = g.bias ? ['read', 'read', 'read', 'write', 'uniform'] : ['read', 'read', 'write', 'uniform'];

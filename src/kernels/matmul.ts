@@ -6,7 +6,7 @@ import { matmulSubgroupShader } from '../../shaders/matmul_subgroup.js';
 import type { TuneCandidate } from '../gpu/autotune.js';
 import { matmulTiledShader } from '../../shaders/matmul_tiled.js';
 import { activationConstants, type ActivationSpec } from '../../shaders/lib/activations.js';
-import { ShapeError } from '../gpu/errors.js';
+import { KernelConfigError, ShapeError } from '../gpu/errors.js';
 import { MAX_WORKGROUPS_PER_DIM, ceilDiv, dispatch1D } from './geometry.js';
 import { UniformWriter, type BindingKind, type KernelProgram, type KernelSpec } from './kernel.js';
 
@@ -119,7 +119,7 @@ export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
 
 function config(id: string): MatmulConfig {
   const c = MATMUL_CONFIGS.find((x) => x.id === id);
-  if (!c) throw new Error(`matmul: unknown config '${id}'`);
+  if (!c) throw new KernelConfigError('matmul', 'matmul', id, `matmul has no config '${id}'; use one of ${MATMUL_CONFIGS.map((x) => x.id).join(', ')}`);
   return c;
 }
 

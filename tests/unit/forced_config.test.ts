@@ -4,9 +4,13 @@ import { convTranspose2d, convTranspose2dBackwardData, convTranspose2dBackwardFi
 import { KernelConfigError } from '../../src/eager/forced_config.js';
 import { matmul } from '../../src/eager/matmul.js';
 import { tensor, type Tensor } from '../../src/eager/tensor.js';
-import { KernelError } from '../../src/gpu/errors.js';
+import { KernelConfigError as GpuKernelConfigError, KernelError } from '../../src/gpu/errors.js';
+import { CONV_FILTER_CONFIGS, type ConvFilterConfig } from '../../src/kernels/conv2d_backward_filter.js';
+import { conv2dBackwardDataProgram, conv2dBackwardFilterProgram, conv2dProgram, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { CONV_GEMM_CONFIGS, type ConvGemmConfig } from '../../src/kernels/conv2d_gemm.js';
+import { convTranspose2dProgram, type ConvTranspose2dParams } from '../../src/kernels/conv_transpose2d.js';
 import type { EngineInfo } from '../../src/gpu/open_device.js';
-import { MATMUL_CONFIGS, matmulCandidates } from '../../src/kernels/matmul.js';
+import { MATMUL_CONFIGS, matmulCandidates, matmulConfig } from '../../src/kernels/matmul.js';
 import { expectClose } from '../helpers/compare.js';
 import { useEngine } from '../helpers/engine.js';
 import { matmulTol } from '../helpers/matmul_cases.js';
@@ -138,5 +142,42 @@ describe('a convolution config forced by id', () => {
   it('leaves no buffers alive', async () => {
     await engine().sync();
     expect(engine().stats.liveBuffers).toBe(0);
+  });
+});
+
+describe('a kernel family looking a config up by id', () => {
+  const params: Conv2dParams = { input: [2, 3, 6, 5], weight: [4, 3, 3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: false, activation: { kind: 'none' } };
+  const transposed: ConvTranspose2dParams = { ...params, weight: [3, 4, 3, 3], outputPadding: [0, 0] };
+
+  /** The error `lookup` throws, checked to be the typed one. */
+  function thrownBy(lookup: () => unknown): KernelConfigError {
+    const { error } = refusal(lookup);
+    expect(error).toBeInstanceOf(GpuKernelConfigError);
+    return error;
+  }
+
+  it('matmul: an unknown id is a KernelConfigError naming the id and every id the family knows', () => {
+    const error = thrownBy(() => matmulConfig('reg9x9-wg8x8'));
+    expect([error.name, error.op, error.config]).toEqual(['KernelConfigError', 'matmul', 'reg9x9-wg8x8']);
+    expect(error.message).toBe(`kernel 'matmul': matmul has no config 'reg9x9-wg8x8'; use one of ${MATMUL_CONFIGS.map((c) => c.id).join(', ')}`);
+  });
+
+  const convCases: [string, () => unknown][] = [
+    ['conv2d', () => conv2dProgram(params, 'direct_2x2' as ConvGemmConfig)],
+    ['conv2d_backward_data', () => conv2dBackwardDataProgram(params, 'direct_2x2' as ConvGemmConfig)],
+    ['conv_transpose2d', () => convTranspose2dProgram(transposed, 'direct_2x2' as ConvGemmConfig)],
+  ];
+  for (const [op, lookup] of convCases) {
+    it(`${op}: an unknown id is a KernelConfigError, not a TypeError from the block table`, () => {
+      const error = thrownBy(lookup);
+      expect([error.op, error.config]).toEqual([op, 'direct_2x2']);
+      expect(error.message).toBe(`kernel '${op}': ${op} has no config 'direct_2x2'; use one of ${CONV_GEMM_CONFIGS.join(', ')}`);
+    });
+  }
+
+  it('conv2d_backward_filter: an unknown id is a KernelConfigError naming the filter configs', () => {
+    const error = thrownBy(() => conv2dBackwardFilterProgram(params, 'split_2x2_4k' as ConvFilterConfig));
+    expect([error.op, error.config]).toEqual(['conv2d_backward_filter', 'split_2x2_4k']);
+    expect(error.message).toBe(`kernel 'conv2d_backward_filter': conv2d_backward_filter has no config 'split_2x2_4k'; use one of ${CONV_FILTER_CONFIGS.join(', ')}`);
   });
 });
