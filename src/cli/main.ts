@@ -23,6 +23,7 @@ import { colorMnistCommand } from './color_mnist.js';
 import { asksForResnet, trainResnet } from './resnet.js';
 import { dataFingerprint } from './resume.js';
 import { checkpointWriter, finalFiles, readTrainerResume, resumeSnapshot, trainerRunSettings } from './trainer_resume.js';
+import { recordedConfigRefusal } from '../kernels/recorded_configs.js';
 
 const COMMANDS = `webgpu-dl <command> [options]: deep learning on the GPU through WebGPU
 
@@ -156,7 +157,7 @@ async function trainGan(args: TrainArgs): Promise<void> {
   let gan: GanTrainer | undefined;
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
-    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels);
+    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels, recordedConfigRefusal);
     const pixels = data.height * data.width;
     say(`webgpu-dl: ${engine.info.description || engine.info.vendor || 'GPU'}${engine.info.software ? ' (software)' : ''}; GAN on ${data.count} images of ${data.height}×${data.width}`);
     gan = new GanTrainer(engine, {

@@ -15,6 +15,7 @@ import { checkOutputPaths, optimizerPath } from './main.js';
 import { count, parseFlags, real, seedOf, UsageError } from './options.js';
 import { progressReporter } from './progress.js';
 import { checkpointDue, checkSameRun, dataFingerprint, readCheckpointPair, readResumePoint, ResumeError, resumeMetadata, type RunSettings } from './resume.js';
+import { recordedConfigRefusal } from '../kernels/recorded_configs.js';
 
 export const TRANSFORMER_USAGE = `usage: webgpu-dl train --model transformer --data FILE.txt [options]
 
@@ -159,7 +160,7 @@ export async function trainTransformer(argv: readonly string[]): Promise<void> {
   try {
     engine = await createEngine({ log: (m) => console.error(m) });
     // The saved run's kernel choices: another tile shape would round differently.
-    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels);
+    if (resumed?.kernels) engine.tuner.adopt(resumed.kernels, recordedConfigRefusal);
     const model = charTransformer({ vocab: corpus.vocab.length, context: args.context, layers: args.layers, heads: args.heads, dim: args.dim, dropout: args.dropout });
     const optimizer = new AdamW({ lr: args.lr, beta1: ADAMW.beta1, beta2: ADAMW.beta2, weightDecay: ADAMW.weightDecay });
     trainer = await TextTrainer.create(engine, { model, corpus, optimizer, batch: args.batch, seed: args.seed, clipNorm: CLIP_NORM });

@@ -7,10 +7,12 @@ import type { TuneStore } from './tune_store.js';
 import { adapterClass, tableChoice } from './tune_table.js';
 import { fastest } from './tune_timing.js';
 import { backgroundTuningDefault, defaultIdle, STOP_WAIT_MS } from './tune_background.js';
+import { droppedKernelsLine, sortRecordedChoices, type AdoptedKernels, type RecordedConfigCheck } from './tune_adopt.js';
 
 export { MemoryTuneStore, defaultTuneStore, type TuneStore } from './tune_store.js';
 export type { CandidateTiming, TuneLaunch, TuneRecord } from './tune_measure.js';
 export { BACKGROUND_DELAY_MS, STOP_WAIT_MS, backgroundTuningDefault } from './tune_background.js';
+export type { AdoptedKernels, DroppedKernel, RecordedConfigCheck } from './tune_adopt.js';
 
 /** One kernel configuration the autotuner may choose for a shape class. */
 export interface TuneCandidate {
@@ -48,6 +50,8 @@ export interface AutotunerOptions {
    * that only the tests about the tuner pay for timing). Shape classes are queued either way.
    */
   background?: boolean;
+  /** Where `adopt` reports recorded choices it drops (the engine's log). Default: console.warn. */
+  log?: (message: string) => void;
 }
 
 /**
@@ -81,6 +85,7 @@ export class Autotuner {
   waitForIdle: (first: boolean) => Promise<void>;
   /** Whether `tuneInBackground` starts rounds (AutotunerOptions.background); settable, for tests and tools. */
   background: boolean;
+  private readonly log: (message: string) => void;
 
   /**
    * @param engine the device and adapter to tune for (`check` throws once it is destroyed or lost)
@@ -95,6 +100,7 @@ export class Autotuner {
   ) {
     this.waitForIdle = options.waitForIdle ?? ((first) => defaultIdle(engine, first));
     this.background = options.background ?? backgroundTuningDefault();
+    this.log = options.log ?? ((m) => console.warn(m));
   }
 
   /** The candidate chosen for each shape class so far on this engine, as `adopt` takes them back. */
@@ -111,10 +117,14 @@ export class Autotuner {
    * Makes `choices` (saved with a training snapshot, say) this engine's answers for their shape
    * classes, whatever the store holds and without timing, so that a resumed run uses the kernels it
    * used before and computes the same bits. Applies while tuning is enabled (with it off, every
-   * family's default is used).
+   * family's default is used). Choices `check` refuses on this device (unknown ids, missing
+   * features, workgroups over its limits) are dropped, returned, and named in one log line.
    */
-  adopt(choices: Readonly<Record<string, string>>): void {
-    for (const [shapeClass, id] of Object.entries(choices)) this.adopted.set(shapeClass, id);
+  adopt(choices: Readonly<Record<string, string>>, check?: RecordedConfigCheck): AdoptedKernels {
+    const sorted = sortRecordedChoices(choices, this.engine.info, check);
+    for (const [shapeClass, id] of Object.entries(sorted.adopted)) this.adopted.set(shapeClass, id);
+    if (sorted.dropped.length > 0) this.log(droppedKernelsLine(sorted.dropped));
+    return sorted;
   }
 
   /**
@@ -123,11 +133,6 @@ export class Autotuner {
    */
   refresh(): void {
     this.made.clear();
-  }
-
-  private adapterKey(): string {
-    const i = this.engine.info;
-    return `${i.vendor}/${i.architecture}/${i.device}/${i.description}`;
   }
 
   /**
@@ -171,8 +176,10 @@ export class Autotuner {
     return found.find((id) => id !== undefined && ids.includes(id));
   }
 
+  /** Winners are kept per adapter: the same shape class may favour another kernel on another GPU. */
   private storeKey(shapeClass: string): string {
-    return `${this.adapterKey()}|${shapeClass}`;
+    const i = this.engine.info;
+    return `${i.vendor}/${i.architecture}/${i.device}/${i.description}|${shapeClass}`;
   }
 
   /** The candidates whose every launch this device's limits and features accept. */

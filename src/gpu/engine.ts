@@ -83,7 +83,7 @@ export class Engine implements Disposable, AsyncDisposable {
     this.buffers = new BufferRegistry(device);
     this.pipelines = new PipelineCache(device);
     this.recorder = new Recorder(device, this.pipelines, this.buffers);
-    this.tuner = new Autotuner(this, autotune, store);
+    this.tuner = new Autotuner(this, autotune, store, { log });
     this.watch(device);
   }
 

@@ -15,6 +15,7 @@ import { EarlyStopping } from './early_stopping.js';
 import { Lifecycle } from './lifecycle.js';
 import { StepWatch } from './step_watch.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
+import { recordedConfigRefusal } from '../kernels/recorded_configs.js';
 import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import { checkAutoCheckpoint, checkResumePosition, type TrainingSnapshot } from './auto_checkpoint.js';
 import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
@@ -144,7 +145,7 @@ export class Trainer {
     if (auto?.target) await checkSnapshotTarget(auto.target);
     if (o.resumeFrom) {
       checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
-      this.engine.tuner.adopt(o.resumeFrom.kernels);
+      this.engine.tuner.adopt(o.resumeFrom.kernels, recordedConfigRefusal);
     }
     this.predictors.fitting(train);
     const layout = batchLayout(train);

@@ -1,0 +1,116 @@
+import type { DeviceCapabilities, RecordedConfigCheck } from '../gpu/tune_adopt.js';
+import { limitRefusal } from '../gpu/tune_limits.js';
+import type { KernelSpec } from './kernel.js';
+import { CONV_FILTER_CONFIGS, convFilterTuning, type ConvFilterConfig } from './conv2d_backward_filter.js';
+import { CONV_GEMM_CONFIGS, convGemmSpec, type ConvGemmConfig } from './conv2d_gemm.js';
+import { MATMUL_CONFIGS, matmulProgram, type MatmulParams } from './matmul.js';
+
+/**
+ * Whether this device can use a kernel configuration a checkpoint recorded for a shape class (the
+ * `RecordedConfigCheck` that `Autotuner.adopt` takes): the id must be one the shape class's family
+ * knows, and its launches must need no feature the device lacks and no workgroup over its limits.
+ *
+ * Shape classes keep size buckets, not sizes, so each family rebuilds a representative problem of
+ * the class to read its launches from. What a configuration asks of one workgroup (invocations,
+ * workgroup memory, `enable` features) does not depend on the sizes; dispatch counts do, and are
+ * left to the compile of the real problem.
+ */
+export const recordedConfigRefusal: RecordedConfigCheck = (shapeClass, id, device) => {
+  const family = FAMILIES.find((f) => f.matches(shapeClass));
+  if (!family) return `shape class of a kernel family this version does not know`;
+  const known: readonly string[] = family.known;
+  if (!known.includes(id)) return `config unknown to this version; the family knows ${known.join(', ')}`;
+  let specs: KernelSpec[] | undefined;
+  try {
+    specs = family.specs(shapeClass, id);
+  } catch (e) {
+    return `its kernel cannot be built for this shape class: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (!specs) return `shape class this version cannot read`;
+  return refusalOn(specs, device);
+};
+
+function refusalOn(specs: readonly KernelSpec[], device: DeviceCapabilities): string | undefined {
+  return specs.map((spec) => limitRefusal(spec, device.limits, device.features)).find(Boolean);
+}
+
+/** Keeps representative problems small: the sizes only change dispatch counts, which are not judged here. */
+const capped = (log2: number) => 2 ** Math.min(log2, 10);
+
+interface Family {
+  known: readonly string[];
+  matches(shapeClass: string): boolean;
+  /** The launches of config `id` on a problem of `shapeClass`, or undefined when the class does not parse. */
+  specs(shapeClass: string, id: string): KernelSpec[] | undefined;
+}
+
+/** matmulShapeClass: `matmul.<tt>.<kind>.M<m>.N<n>.K<k>.<batched|single>.v<abc>`, sizes as powers of two. */
+const MATMUL: Family = {
+  known: MATMUL_CONFIGS.map((c) => c.id),
+  matches: (shapeClass) => shapeClass.startsWith('matmul.'),
+  specs(shapeClass, id) {
+    const m = /^matmul\.([nt])([nt])\.\w+\.M(\d+)\.N(\d+)\.K(\d+)\.(batched|single)\.v[01]{3}$/.exec(shapeClass);
+    if (!m) return undefined;
+    const size = (bucket: string) => capped(Math.log2(Number(bucket)));
+    const p: MatmulParams = { batch: m[6] === 'batched' ? 2 : 1, M: size(m[3]), N: size(m[4]), K: size(m[5]), transA: m[1] === 't', transB: m[2] === 't' };
+    return matmulProgram(p, MATMUL_CONFIGS.find((c) => c.id === id)!).launches.map((l) => l.spec);
+  },
+};
+
+/** convGemmShapeClass: `<name>|<forward|transposed>|m<log2>|c<log2>|p<log2>|k<kh>x<kw>`. */
+const CONV_GEMM: Family = {
+  known: CONV_GEMM_CONFIGS,
+  matches: (shapeClass) => /^\w+\|(forward|transposed)\|/.test(shapeClass),
+  specs(shapeClass, id) {
+    const m = /^(\w+)\|(forward|transposed)\|m(\d+)\|c(\d+)\|p(\d+)\|k(\d+)x(\d+)$/.exec(shapeClass);
+    if (!m) return undefined;
+    const [kh, kw] = [Number(m[6]), Number(m[7])];
+    const [channels, inputs, positions] = [capped(Number(m[3])), capped(Number(m[4])), capped(Number(m[5]))];
+    const g = {
+      name: m[1],
+      gather: m[2] as 'forward' | 'transposed',
+      batch: 1,
+      m: channels,
+      c: inputs,
+      src: [kh, positions + kw - 1] as [number, number],
+      dst: [1, positions] as [number, number],
+      kernel: [kh, kw] as [number, number],
+      stride: [1, 1] as [number, number],
+      padding: [0, 0] as [number, number],
+      dilation: [1, 1] as [number, number],
+      wStrideOut: inputs * kh * kw,
+      wStrideRed: kh * kw,
+      bias: false,
+      activation: { kind: 'none' as const },
+    };
+    return [convGemmSpec(g, id as ConvGemmConfig)];
+  },
+};
+
+/** convFilterTuning's shape class: `<name>|m<log2>|c<log2>|r<log2>|k<kh>x<kw>`. */
+const CONV_FILTER: Family = {
+  known: CONV_FILTER_CONFIGS,
+  matches: (shapeClass) => /^\w+\|m\d+\|c\d+\|r\d+\|/.test(shapeClass),
+  specs(shapeClass, id) {
+    const m = /^(\w+)\|m(\d+)\|c(\d+)\|r(\d+)\|k(\d+)x(\d+)$/.exec(shapeClass);
+    if (!m) return undefined;
+    const [kh, kw] = [Number(m[5]), Number(m[6])];
+    const positions = capped(Number(m[4]));
+    const f = {
+      name: m[1],
+      batch: 1,
+      m: capped(Number(m[2])),
+      c: capped(Number(m[3])),
+      src: [kh, positions + kw - 1] as [number, number],
+      grad: [1, positions] as [number, number],
+      kernel: [kh, kw] as [number, number],
+      stride: [1, 1] as [number, number],
+      padding: [0, 0] as [number, number],
+      dilation: [1, 1] as [number, number],
+    };
+    const candidate = convFilterTuning(f).candidates.find((c) => c.id === (id as ConvFilterConfig))!;
+    return [candidate.spec, ...(candidate.after ?? []).map((a) => a.spec)];
+  },
+};
+
+const FAMILIES: readonly Family[] = [MATMUL, CONV_GEMM, CONV_FILTER];
