@@ -72,9 +72,9 @@ export function normaliseBytes(bytes: Uint8Array, perSample: number, table: Byte
  * The normalisation a checkpoint's metadata records (the CLI's ResNet files: `config` JSON with
  * `normalisation` { mean: [per channel], std: [per channel] }), or undefined when it records none.
  * A `config` that is not a JSON object is someone else's metadata and is ignored; a `normalisation`
- * in it that is not { mean, std } is a CheckpointError.
+ * in it that is not { mean, std } is a CheckpointError, ending with `fix` (how the caller can do without it).
  */
-export function recordedNormalisation(metadata: Record<string, string>, source: string): InputNormalisation | undefined {
+export function recordedNormalisation(metadata: Record<string, string>, source: string, fix = 'pass normalisation to loadModel to use another'): InputNormalisation | undefined {
   if (metadata.config === undefined) return undefined;
   let config: unknown;
   try {
@@ -86,7 +86,7 @@ export function recordedNormalisation(metadata: Record<string, string>, source: 
   const n = (config as { normalisation: unknown }).normalisation;
   const isValue = (v: unknown) => typeof v === 'number' || (Array.isArray(v) && v.every((x) => typeof x === 'number'));
   if (typeof n !== 'object' || n === null || !isValue((n as InputNormalisation).mean) || !isValue((n as InputNormalisation).std)) {
-    throw new CheckpointError(`${source}: metadata config.normalisation ${JSON.stringify(n)} must be { mean, std } of numbers or per-channel lists; pass normalisation to loadModel to use another`);
+    throw new CheckpointError(`${source}: metadata config.normalisation ${JSON.stringify(n)} must be { mean, std } of numbers or per-channel lists; ${fix}`);
   }
   const { mean, std } = n as InputNormalisation;
   return { mean, std };

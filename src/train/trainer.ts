@@ -23,7 +23,6 @@ import { checkSnapshotTarget } from './snapshot_file.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 import type { Predictor } from './predictor.js';
 import { TrainerPredictors, type TrainerPredictorOptions } from './trainer_predictors.js';
-import { softmaxRows } from './metrics.js';
 import { evaluateOn } from './evaluate_data.js';
 import { TASK_LOSS, batchLayout, checkFitData, checkTrainingData, compileTaskStep, firstSamples, layoutKey, modelOutputShape, taskMetrics, type BatchLayout, type TrainingData } from './task_step.js';
 import { epochEvaluation, type AnyEvaluation, type Evaluation, type MultiLabelEvaluation, type RegressionEvaluation } from './task_metrics.js';
@@ -268,10 +267,10 @@ export class Trainer {
    * A `Predictor` over this trainer's parameters (shared, not copied: it sees every later update),
    * for inference with `predict(x)` / `predictClasses(x)`. It is disposed with the trainer, or
    * earlier by its own `dispose()`. `inputDType: 'u32'` for a model taking ids (an Embedding first).
-   * Byte inputs are normalised as `normalisation` says if given; else as the last `fit` normalised
-   * its training bytes (an image dataset's `channelNormalisation`, a byte `tensorDataset`'s own),
-   * else as `TrainerOptions.normalisation`. A trainer that has not fitted (one that loaded a
-   * checkpoint) cannot know a dataset's statistics: pass them, `{ normalisation: train.channelNormalisation }`.
+   * Byte inputs are normalised by `normalisation` if given; else as the bytes the parameters last
+   * learnt from were: by the later of the last `fit` (its data's statistics: an image dataset's `channelNormalisation`,
+   * a byte `tensorDataset`'s own; else `TrainerOptions.normalisation`) and the last `load` of a
+   * checkpoint recording one (a CLI ResNet file's `config.normalisation`); else by `TrainerOptions.normalisation`.
    */
   predictor(options: TrainerPredictorOptions = {}): Predictor {
     this.lifecycle.check('predictor');
@@ -280,14 +279,7 @@ export class Trainer {
 
   /** Class probabilities (softmax of the logits) for `count` samples of raw pixel bytes (as stored in the dataset), normalised as `predictor()` does. */
   predict(images: Uint8Array, count: number): Promise<Float32Array> {
-    return this.lifecycle.use('predict', () => this.probabilities(images, count));
-  }
-
-  private async probabilities(images: Uint8Array, count: number): Promise<Float32Array> {
-    const pixels = this.options.inputShape.reduce((a, b) => a * b, 1);
-    if (images.length !== count * pixels) throw new ShapeError(`predict: ${images.length} bytes for ${count} samples of ${pixels} pixels`);
-    const logits = await this.predictors.bytesPredictor().predict(images, { batchSize: count });
-    return softmaxRows(logits, this.classes);
+    return this.lifecycle.use('predict', () => this.predictors.probabilities(images, count, this.classes));
   }
 
   /**
@@ -308,14 +300,16 @@ export class Trainer {
    * Loads parameters and buffers saved by `checkpoint` (or by PyTorch's safetensors for the same
    * module). All or nothing: the whole file is checked first (format, names, shapes, finite
    * values, and the run id and step against optimizer state loaded just before), so a bad file
-   * leaves the model as it was.
+   * leaves the model as it was. A recorded normalisation becomes `predictor()`'s default.
    */
   load(bytes: Uint8Array, source = 'weights'): void {
     const { tensors, metadata } = decodeSafetensors(bytes, { source, requireFinite: true });
     checkCheckpoint(new Map(this.store.stateDict.map((p) => [p.name, p.shape])), tensors);
     const loaded = checkPairing(this.store, 'weights', metadata);
+    const normalised = this.predictors.loading(metadata, source);
     for (const t of tensors.values()) this.store.write(t.name, t.data);
     loaded();
+    normalised();
   }
 
   /**

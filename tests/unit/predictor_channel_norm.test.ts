@@ -131,4 +131,44 @@ describe('Predictor per-channel normalisation', () => {
     expect(() => loadModel(e, malformed, model(), { inputShape: SHAPE, source: 'w.safetensors' })).toThrow(CheckpointError);
     expect(() => loadModel(e, malformed, model(), { inputShape: SHAPE, source: 'w.safetensors' })).toThrow(/^w\.safetensors: metadata config\.normalisation "imagenet" must be \{ mean, std \}/);
   });
+  it("Trainer.load makes a ResNet CLI checkpoint's recorded normalisation predictor()'s default, below an explicit one and a later fit", async () => {
+    const e = engine();
+    using source = new Trainer(e, { model: model(), inputShape: SHAPE, seed: 8 });
+    const train = images(6, 70, STATS);
+    const checkpoint = await source.checkpoint(resnetMetadata(resnetConfig({ depth: 8, width: 4, classes: 3 }), { train, test: train }));
+    using trainer = new Trainer(e, { model: model(), inputShape: SHAPE, optimizer: new Adam({ lr: 0.01 }), seed: 9 });
+    trainer.load(checkpoint, 'resnet.safetensors');
+
+    using p = trainer.predictor();
+    expect(p.options.normalisation).toEqual(STATS);
+    using sourceP = source.predictor({ normalisation: STATS });
+    const logits = await sourceP.predict(byHand(bytes, STATS.mean, STATS.std));
+    expect(await p.predict(bytes)).toEqual(logits);
+    expect(await trainer.predict(bytes, N)).toEqual(softmaxRows(logits, 3));
+    using explicit = trainer.predictor({ normalisation: UNIT_RANGE });
+    expect(explicit.options.normalisation).toBe(UNIT_RANGE);
+    expect(await explicit.predict(bytes)).toEqual(await explicit.predict(Float32Array.from(bytes, (v) => v / 255)));
+
+    // A later fit decides (its data has no statistics here: the trainer's own normalisation), until the next load recording one.
+    await trainer.fit(images(16, 80), { epochs: 1, batchSize: 8 });
+    expect(trainer.predictor().options.normalisation).toBeUndefined();
+    trainer.load(checkpoint, 'resnet.safetensors');
+    expect(trainer.predictor().options.normalisation).toEqual(STATS);
+    // A file recording none leaves the default as it was.
+    trainer.load(await source.checkpoint({ config: 'not json' }));
+    expect(trainer.predictor().options.normalisation).toEqual(STATS);
+
+    // A recorded normalisation that does not fit, or is malformed, refuses the whole load.
+    const before = await trainer.predict(bytes, N);
+    const twoChannels = await source.checkpoint({ config: JSON.stringify({ normalisation: { mean: [0.1, 0.2], std: [0.3, 0.3] } }) });
+    expect(() => trainer.load(twoChannels, 'two.safetensors')).toThrow(ShapeError);
+    expect(() => trainer.load(twoChannels, 'two.safetensors')).toThrow(
+      /^Trainer\.load: two\.safetensors's metadata config\.normalisation\.mean \[0\.1, 0\.2\] has 2 values for inputShape \[3, 5, 7\], whose dim 0 gives 3 channels; .*; the file does not belong to this model/,
+    );
+    const malformed = await source.checkpoint({ config: JSON.stringify({ normalisation: 'imagenet' }) });
+    expect(() => trainer.load(malformed, 'w.safetensors')).toThrow(CheckpointError);
+    expect(() => trainer.load(malformed, 'w.safetensors')).toThrow(/^w\.safetensors: metadata config\.normalisation "imagenet" must be \{ mean, std \}.*; the file does not belong to this model/);
+    expect(await trainer.predict(bytes, N)).toEqual(before);
+    expect(trainer.predictor().options.normalisation).toEqual(STATS);
+  });
 });
