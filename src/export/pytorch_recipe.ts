@@ -8,6 +8,16 @@ export class PyTorchExportError extends WebGPUDLError {
   override name = 'PyTorchExportError';
 }
 
+/** The Adam or AdamW settings a recipe records, in torch's terms (weightDecay decoupled for AdamW). */
+export interface AdamRecipe<K extends 'adam' | 'adamw'> {
+  kind: K;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
 /** What the recipe of every image run records of its length, batches, seed and images. */
 export interface ImageRunRecipe {
   epochs: number;
@@ -26,7 +36,7 @@ export interface ImageRunRecipe {
  * batch and schedule.
  */
 export interface TrainingRecipe extends ImageRunRecipe {
-  optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  optimizer: AdamRecipe<'adam'>;
   /** cosine anneals lr to 0 over `epochs` × ⌊samples / batch⌋ steps; constant keeps it. */
   schedule: 'cosine' | 'constant';
   /** The folder of IDX files trained on; absent for the built-in MNIST. */
@@ -96,12 +106,19 @@ export function checkImageRunFields(r: ImageRunRecipe, bad: BadRecipeField): voi
   if (r.limit !== undefined && !(Number.isInteger(r.limit) && r.limit >= 1)) throw bad('limit', r.limit, 'a positive integer');
 }
 
+/** Checks a recipe's `optimizer` is of `kind` with lr, betas, eps and weight decay all non-negative numbers. */
+export function checkAdamFields(o: Partial<AdamRecipe<'adam' | 'adamw'>> | undefined, kind: 'adam' | 'adamw', bad: BadRecipeField): void {
+  if (o?.kind !== kind) throw bad('optimizer.kind', o?.kind, `'${kind}'`);
+  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) {
+    const value = o[key];
+    if (!(typeof value === 'number' && value >= 0)) throw bad(`optimizer.${key}`, value, 'a non-negative number');
+  }
+}
+
 /** The recipe a checkpoint records, checked field by field. */
 export function readRecipe(metadata: Record<string, string>, source: string): TrainingRecipe {
   const { recipe: r, bad } = parseRecipe<TrainingRecipe>(metadata, source, 'checkpoints of `webgpu-dl train --model mlp|cnn --out FILE` record it');
-  const o = r?.optimizer;
-  if (o?.kind !== 'adam') throw bad('optimizer.kind', o?.kind, "'adam'");
-  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  checkAdamFields(r?.optimizer, 'adam', bad);
   if (r.schedule !== 'cosine' && r.schedule !== 'constant') throw bad('schedule', r.schedule, "'cosine' or 'constant'");
   checkImageRunFields(r, bad);
   if (r.latent !== undefined && !(Number.isInteger(r.latent) && r.latent >= 1)) throw bad('latent', r.latent, 'a positive integer');

@@ -1,4 +1,4 @@
-import { RECIPE_KEY, parseRecipe } from './pytorch_recipe.js';
+import { RECIPE_KEY, checkAdamFields, parseRecipe, type AdamRecipe } from './pytorch_recipe.js';
 
 /**
  * How `webgpu-dl train --model transformer --out` trained, recorded in the checkpoint's metadata
@@ -6,7 +6,7 @@ import { RECIPE_KEY, parseRecipe } from './pytorch_recipe.js';
  * and nanoGPT schedule (linear warm-up, then cosine to `minLr` at `steps`).
  */
 export interface TransformerRecipe {
-  optimizer: { kind: 'adamw'; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number };
+  optimizer: AdamRecipe<'adamw'>;
   schedule: 'nanogpt';
   warmup: number;
   minLr: number;
@@ -30,9 +30,7 @@ export function transformerRecipeMetadata(o: Omit<TransformerRecipe, 'schedule'>
 /** The transformer recipe a checkpoint records, checked field by field. */
 export function readTransformerRecipe(metadata: Record<string, string>, source: string): TransformerRecipe {
   const { recipe: r, bad } = parseRecipe<TransformerRecipe>(metadata, source, 'checkpoints of `webgpu-dl train --model transformer --out FILE` record it');
-  const o = r?.optimizer;
-  if (o?.kind !== 'adamw') throw bad('optimizer.kind', o?.kind, "'adamw'");
-  for (const key of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'] as const) if (!(typeof o[key] === 'number' && o[key] >= 0)) throw bad(`optimizer.${key}`, o[key], 'a non-negative number');
+  checkAdamFields(r?.optimizer, 'adamw', bad);
   if (r.schedule !== 'nanogpt') throw bad('schedule', r.schedule, "'nanogpt'");
   for (const key of ['steps', 'batch'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 1)) throw bad(key, r[key], 'a positive integer');
   for (const key of ['warmup', 'seed'] as const) if (!(Number.isInteger(r[key]) && r[key] >= 0)) throw bad(key, r[key], 'a non-negative integer');

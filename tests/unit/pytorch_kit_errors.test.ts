@@ -38,6 +38,12 @@ async function exportKit(weights: string, extra: string[] = []): Promise<{ statu
   return { status: r.status, message: r.err.join('\n'), out };
 }
 
+/** The classifier recipe with its Adam settings changed as `patch` says. */
+function withOptimizer(patch: Record<string, unknown>): object {
+  const recipe = JSON.parse(classifierRecipeMetadata(RECIPE as never).recipe);
+  return { ...recipe, optimizer: { ...recipe.optimizer, ...patch } };
+}
+
 describe('export --format pytorch', () => {
   it('reads the hidden widths and classes from the weights, and the image size and settings from the recipe', async () => {
     const r = await exportKit(checkpoint());
@@ -65,6 +71,8 @@ describe('export --format pytorch', () => {
     ['no optimizer state beside the weights', () => checkpoint({ optimizer: null }), 'optimizer state', 'is missing'],
     ['weights without a recipe', () => checkpoint({ weights: { recipe: undefined as unknown as string } }), "records no training recipe (metadata 'recipe')", 'train --model mlp|cnn --out'],
     ['a recipe with a bad field', () => checkpoint({ weights: { recipe: JSON.stringify({ ...JSON.parse(classifierRecipeMetadata(RECIPE as never).recipe), batch: 0 }) } }), 'recipe field batch is 0', 'a positive integer'],
+    ['a recipe whose optimizer is AdamW', () => checkpoint({ weights: { recipe: JSON.stringify({ ...JSON.parse(classifierRecipeMetadata(RECIPE as never).recipe), optimizer: { kind: 'adamw' } }) } }), 'recipe field optimizer.kind is "adamw"', "expected 'adam'"],
+    ['a recipe with a negative eps', () => checkpoint({ weights: { recipe: JSON.stringify(withOptimizer({ eps: -1e-8 })) } }), 'recipe field optimizer.eps is -1e-8', 'a non-negative number'],
     ['a GAN generator without its discriminator', () => checkpoint({ weights: { model: 'generator' } }), 'a GAN run needs', '.discriminator.safetensors beside it'],
     ['a model the kit does not train', () => checkpoint({ weights: { model: 'vgg' } }), "records model 'vgg'", 'continues mlp, cnn, resnet, transformer and gan runs'],
     ['optimizer state from another run', () => checkpoint({ optimizer: { run_id: 'other' } }), 'run_id abc', 'run_id other'],
