@@ -2,7 +2,7 @@ import type { DeviceCapabilities, RecordedConfigCheck } from '../gpu/tune_adopt.
 import { limitRefusal } from '../gpu/tune_limits.js';
 import type { KernelSpec } from './kernel.js';
 import { CONV_FILTER_CONFIGS, convFilterTuning, type ConvFilterConfig } from './conv2d_backward_filter.js';
-import { CONV_GEMM_CONFIGS, convGemmSpec, type ConvGemmConfig } from './conv2d_gemm.js';
+import { CONV_GEMM_CONFIGS, convGemmSpec, type ConvGemmConfig, type Pair } from './conv2d_gemm.js';
 import { MATMUL_CONFIGS, matmulProgram, type MatmulParams } from './matmul.js';
 
 /**
@@ -36,6 +36,11 @@ function refusalOn(specs: readonly KernelSpec[], device: DeviceCapabilities): st
 
 /** Keeps representative problems small: the sizes only change dispatch counts, which are not judged here. */
 const capped = (log2: number) => 2 ** Math.min(log2, 10);
+
+/** A kh×kw window sliding along one row of `positions` outputs: stride 1, no padding, no dilation. */
+function rowGeometry(kh: number, kw: number, positions: number): { src: Pair; kernel: Pair; stride: Pair; padding: Pair; dilation: Pair } {
+  return { src: [kh, positions + kw - 1], kernel: [kh, kw], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+}
 
 interface Family {
   known: readonly string[];
@@ -72,12 +77,8 @@ const CONV_GEMM: Family = {
       batch: 1,
       m: channels,
       c: inputs,
-      src: [kh, positions + kw - 1] as [number, number],
-      dst: [1, positions] as [number, number],
-      kernel: [kh, kw] as [number, number],
-      stride: [1, 1] as [number, number],
-      padding: [0, 0] as [number, number],
-      dilation: [1, 1] as [number, number],
+      ...rowGeometry(kh, kw, positions),
+      dst: [1, positions] as Pair,
       wStrideOut: inputs * kh * kw,
       wStrideRed: kh * kw,
       bias: false,
@@ -101,12 +102,8 @@ const CONV_FILTER: Family = {
       batch: 1,
       m: capped(Number(m[2])),
       c: capped(Number(m[3])),
-      src: [kh, positions + kw - 1] as [number, number],
-      grad: [1, positions] as [number, number],
-      kernel: [kh, kw] as [number, number],
-      stride: [1, 1] as [number, number],
-      padding: [0, 0] as [number, number],
-      dilation: [1, 1] as [number, number],
+      ...rowGeometry(kh, kw, positions),
+      grad: [1, positions] as Pair,
     };
     const candidate = convFilterTuning(f).candidates.find((c) => c.id === (id as ConvFilterConfig))!;
     return [candidate.spec, ...(candidate.after ?? []).map((a) => a.spec)];
