@@ -3,10 +3,15 @@ import { Autotuner, MemoryTuneStore } from '../../src/gpu/autotune.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { createEngine } from '../../src/gpu/engine.js';
 import type { EngineInfo } from '../../src/gpu/open_device.js';
-import { conv2dBackwardFilterTuning, conv2dTuning, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { causalAttentionBackwardTuning, causalAttentionForwardTuning } from '../../src/kernels/causal_attention.js';
+import { conv2dBackwardDataTuning, conv2dBackwardFilterTuning, conv2dTuning, type Conv2dParams } from '../../src/kernels/conv2d.js';
+import { convTranspose2dBackwardDataTuning, convTranspose2dBackwardFilterTuning, convTranspose2dTuning, type ConvTranspose2dParams } from '../../src/kernels/conv_transpose2d.js';
+import type { TuneCandidate } from '../../src/gpu/autotune.js';
+import { limitRefusal } from '../../src/gpu/tune_limits.js';
 import { matmulCandidates, matmulShapeClass, matmulTuneCandidate, type MatmulParams } from '../../src/kernels/matmul.js';
 import { recordedConfigRefusal } from '../../src/kernels/recorded_configs.js';
 import { DESKTOP_GPU_LIMITS } from '../helpers/matmul_cases.js';
+import { TRANSPOSES } from '../helpers/matmul_cases.js';
 
 const LARGE: MatmulParams = { batch: 1, M: 512, N: 512, K: 512, transA: false, transB: false };
 const SMALL: MatmulParams = { batch: 64, M: 20, N: 30, K: 40, transA: false, transB: true };
@@ -98,3 +103,60 @@ describe('adopting recorded kernel configs', () => {
     }
   });
 });
+
+describe('the recorded-config check against what the families offer', () => {
+  /** SwiftShader-like: 256 invocations, 32 KiB of workgroup memory. */
+  const SOFTWARE_LIMITS: EngineInfo['limits'] = { ...DESKTOP_GPU_LIMITS, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256, maxComputeWorkgroupStorageSize: 32768 };
+  const DEVICES = [
+    { features: ['subgroups'], limits: DESKTOP_GPU_LIMITS },
+    { features: [], limits: SOFTWARE_LIMITS },
+    { features: [], limits: COMPAT_LIMITS },
+  ];
+
+  /** Every shape class and candidate the families make for a spread of awkward shapes. */
+  function offered(): { shapeClass: string; candidates: TuneCandidate[] }[] {
+    const out: { shapeClass: string; candidates: TuneCandidate[] }[] = [];
+    const products: [number, number, number, number][] = [[1, 1, 1, 1], [3, 19, 33, 17], [1, 70, 7, 131], [1, 16, 10, 4096], [2, 600, 520, 300], [1, 1000, 1000, 1000]];
+    for (const [batch, M, N, K] of products) {
+      for (const [transA, transB] of TRANSPOSES) {
+        const p: MatmulParams = { batch, M, N, K, transA, transB };
+        out.push({ shapeClass: matmulShapeClass(p), candidates: candidatesOf(p) });
+      }
+    }
+    const convs: Conv2dParams[] = [CONV, { ...CONV, input: [1, 1, 28, 28], weight: [7, 1, 5, 5], stride: [2, 2], padding: [0, 0] }, { ...CONV, input: [4, 16, 9, 9], weight: [32, 16, 1, 1], bias: true }];
+    for (const p of convs) out.push(conv2dTuning(p), conv2dBackwardDataTuning(p), conv2dBackwardFilterTuning(p));
+    const t: ConvTranspose2dParams = { input: [2, 4, 5, 6], weight: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], outputPadding: [1, 0], dilation: [1, 1], bias: false, activation: { kind: 'none' } };
+    out.push(convTranspose2dTuning(t), convTranspose2dBackwardDataTuning(t), convTranspose2dBackwardFilterTuning(t));
+    for (const headDim of [1, 8, 24, 64, 128]) {
+      for (const software of [false, true]) {
+        const s = { batch: 2, tokens: 37, heads: 3, headDim };
+        out.push(causalAttentionForwardTuning(s, 0.5, software), causalAttentionBackwardTuning(s, 0.5, software));
+      }
+    }
+    return out;
+  }
+
+  it('accepts every candidate a family offers exactly where its own launches fit the device', () => {
+    const counts = { accepted: 0, refused: 0 };
+    for (const { shapeClass, candidates } of offered()) {
+      for (const c of candidates) {
+        for (const device of DEVICES) {
+          const own = [c.spec, ...(c.after ?? []).map((a) => a.spec)].map((spec) => limitRefusal(spec, device.limits, device.features)).find(Boolean);
+          const recorded = recordedConfigRefusal(shapeClass, c.id, device);
+          // The candidate's own launches may differ in dispatch counts, never in what a workgroup asks.
+          expect(recorded === undefined, `${shapeClass} ${c.id} on ${device.limits.maxComputeInvocationsPerWorkgroup} invocations [${device.features}]: ${recorded ?? own}`).toBe(own === undefined);
+          counts[own === undefined ? 'accepted' : 'refused']++;
+        }
+      }
+    }
+    expect(counts.accepted).toBeGreaterThan(500);
+    expect(counts.refused).toBeGreaterThan(50);
+  });
+
+  it('refuses an attention tile shape the family does not offer for the head dimension', () => {
+    const { shapeClass } = causalAttentionForwardTuning({ batch: 1, tokens: 16, heads: 1, headDim: 8 }, 1, false);
+    expect(recordedConfigRefusal(shapeClass, 's64t64b9', DEVICES[0])).toMatch(/^config unknown to this version; for head dimension 8 the family offers /);
+    expect(recordedConfigRefusal('causal_attention.dh8.tx', 's64t64b9', DEVICES[0])).toBe('shape class this version cannot read');
+  });
+});
+
