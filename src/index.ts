@@ -8,6 +8,8 @@
 export { createEngine, Engine, type EngineOptions, type EngineInfo, type EngineStats } from './gpu/engine.js';
 export { MemoryTuneStore, type TuneStore } from './gpu/autotune.js';
 export type { Autotuner, AutotunerOptions, CandidateTiming, TuneCandidate, TuneLaunch, TuneRecord } from './gpu/autotune.js';
+export type { AdoptedKernels, DeviceCapabilities, DroppedKernel, RecordedConfigCheck } from './gpu/tune_adopt.js';
+export { recordedConfigRefusal } from './kernels/recorded_configs.js';
 export { adapterClass, type AdapterClass } from './gpu/tune_table.js';
 export { KERNEL_CONFIGS_KEY, readKernelConfigs } from './gpu/tune_record.js';
 export type { BufferRange } from './gpu/buffers.js';
@@ -85,7 +87,7 @@ export { Trainer, type TrainerOptions, type FitOptions, type EpochResult, type P
 export { classificationEvaluation, regressionEvaluation, multiLabelEvaluation, type Evaluation, type RegressionEvaluation, type MultiLabelEvaluation, type AnyEvaluation, type Evaluations } from './train/task_metrics.js';
 export { TASK_LOSS, type TrainingData } from './train/task_step.js';
 export { Predictor, loadModel, type PredictorOptions, type PredictOptions, type PredictInput } from './train/predictor.js';
-export type { InputNormalisation } from './train/input_normalisation.js';
+export type { InputNormalisation, NormalisationOrigin } from './train/input_normalisation.js';
 export type { TrainerPredictorOptions } from './train/trainer_predictors.js';
 export { TextTrainer, type TextTrainerOptions, type TextLosses, type TextProgress } from './train/text_trainer.js';
 export { loadCharTransformer, transformerMetadata, transformerFromMetadata, type TransformerFile } from './train/text_checkpoint.js';
