@@ -3,6 +3,7 @@ import type { Optimizer } from '../optim/optimizers.js';
 import { readKernelConfigs } from '../gpu/tune_record.js';
 import type { FileToWrite } from '../io/atomic_write.js';
 import type { GanResumePoint, GanTrainer } from '../train/gan.js';
+import { continueRun } from '../train/optimizer_checkpoint.js';
 import { checkCheckpoint, decodeSafetensors, encodeSafetensors } from '../train/safetensors.js';
 import { ganCheckpointPaths, ganRunFiles } from './gan_checkpoint.js';
 import { checkSameRun, readCheckpointPair, readResumePoint, ResumeError, resumeMetadata, type ResumePoint, type RunSettings } from './resume.js';
@@ -88,5 +89,6 @@ function networkState(weights: Uint8Array, weightsPath: string, state: Uint8Arra
     for (const p of store.stateDict) store.write(p.name, w.tensors.get(unprefixed(p.name))!.data);
     for (const key of optimizer.stateKeys) for (const p of store.list) store.writeState(key, p.name, s.tensors.get(`${unprefixed(p.name)}.${key}`)!.data);
     store.setOptimizerSteps(Number(s.metadata.step));
+    continueRun(store, w.metadata.run_id);
   };
 }

@@ -148,6 +148,7 @@ export function resumeSnapshot(saved: SavedTrainerRun, store: ParameterStore, op
     buffers,
     state,
     kernels: readKernelConfigs(w.metadata, saved.path) ?? {},
+    runId: w.metadata.run_id,
   };
 }
 

@@ -35,6 +35,8 @@ export interface TrainingSnapshot {
   state: Record<string, Float32Array>;
   /** The autotuner's kernel choices by shape class (`Autotuner.choices`), for `Autotuner.adopt`. */
   kernels: Record<string, string>;
+  /** The run id of the checkpoint this snapshot was read from; a run resumed from it keeps that id. */
+  runId?: string;
 }
 
 /** Where an auto-checkpoint persists besides memory: a file in Node, an IndexedDB key in the browser. */

@@ -50,7 +50,8 @@ export function loadOptimizerState(store: ParameterStore, optimizer: Optimizer, 
  * per ParameterStore, so per Trainer) and `step` (the optimizer's update count when saved). Loading
  * one of a pair right after the other of a different run or step would resume Adam's moments on
  * weights they do not belong to, silently; it is refused instead. Files without these keys (from
- * PyTorch, say) are not checked.
+ * PyTorch, say) are not checked. Once both halves of a pair are loaded the store takes their run id,
+ * so a resumed run's checkpoints name the run they continue; weights alone start a new run.
  */
 
 const PAIR_KEYS = ['run_id', 'step'] as const;
@@ -74,6 +75,11 @@ export function runMetadata(store: ParameterStore): { run_id: string; step: stri
   }
   // The kernels the run's steps were compiled with ride along, so the run can be repeated bit for bit.
   return { run_id: id, step: String(store.optimizerSteps), [KERNEL_CONFIGS_KEY]: kernelConfigsJson(store.engine.tuner.choices) };
+}
+
+/** Makes `store`'s later checkpoints carry `runId`: for a run resumed from a checkpoint of that run. */
+export function continueRun(store: ParameterStore, runId: string | undefined): void {
+  if (runId !== undefined) runIds.set(store, runId);
 }
 
 /** Throws if `metadata` sets a key the checkpoint writer sets itself. */
@@ -102,7 +108,12 @@ export function checkPairing(store: ParameterStore, kind: PendingHalf['kind'], m
     }
   }
   return () => {
-    if (completes) pending.delete(store);
-    else pending.set(store, { kind, metadata, stepsWhenLoaded: store.optimizerSteps });
+    if (!completes) {
+      pending.set(store, { kind, metadata, stepsWhenLoaded: store.optimizerSteps });
+      return;
+    }
+    pending.delete(store);
+    // A whole pair loaded is a resumed run: its later checkpoints carry on under the same run id.
+    continueRun(store, metadata.run_id ?? other.metadata.run_id);
   };
 }

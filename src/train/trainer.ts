@@ -16,7 +16,7 @@ import { Lifecycle } from './lifecycle.js';
 import { StepWatch } from './step_watch.js';
 import type { NonFiniteMode } from '../kernels/optimizer.js';
 import { recordedConfigRefusal } from '../kernels/recorded_configs.js';
-import { checkPairing, checkReserved, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
+import { checkPairing, checkReserved, continueRun, encodeOptimizerState, loadOptimizerState, runMetadata } from './optimizer_checkpoint.js';
 import { checkAutoCheckpoint, checkResumePosition, type TrainingSnapshot } from './auto_checkpoint.js';
 import { runWithRecovery, type RecoveryInfo, type StepEndHook } from './resume.js';
 import { checkSnapshotTarget } from './snapshot_file.js';
@@ -145,6 +145,7 @@ export class Trainer {
     if (o.resumeFrom) {
       checkResumePosition(o.resumeFrom, o.epochs, Math.floor(train.count / batch));
       this.engine.tuner.adopt(o.resumeFrom.kernels, recordedConfigRefusal);
+      continueRun(this.store, o.resumeFrom.runId);
     }
     this.predictors.fitting(train);
     const layout = batchLayout(train);

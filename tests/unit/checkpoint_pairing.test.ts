@@ -74,11 +74,19 @@ describe('checkpoint pairs', () => {
     // The matching file loads; so does the other order.
     r.loadOptimizer(sA1);
     expect(r.store.optimizerSteps).toBe(1);
+    // The whole pair loaded: r resumes run A, and its checkpoints say so.
+    expect(decodeSafetensors(await r.checkpoint()).metadata).toMatchObject({ run_id: runA, step: '1' });
     const o = make(4);
     o.loadOptimizer(sA1);
     expect(() => o.load(rewrite(wA1, (_, m) => (m.run_id = runB)))).toThrow(/the weights file \(run_id .*, step 1\) was not saved with the optimizer file loaded before it/);
     o.load(wA1);
     expect(await weights(o)).toEqual(await weights(r));
+    expect(decodeSafetensors(await o.optimizerCheckpoint()).metadata.run_id).toBe(runA);
+    // Weights alone (fine-tuning from them) start a run of their own.
+    const f = make(5);
+    f.load(wA1);
+    expect(decodeSafetensors(await f.checkpoint()).metadata.run_id).not.toBe(runA);
+    f.dispose();
     for (const t of [a, b, r, o]) t.dispose();
   });
 

@@ -73,6 +73,7 @@ async function stopAndResume(model: 'mlp' | 'cnn', prefix: string): Promise<void
   expect(saved.epochStep).toBeGreaterThan(0);
   expect(saved.epochStep).toBeLessThan(5);
   expect(decodeSafetensors(bytesOf(name('b.optimizer.safetensors'))).metadata.step).toBe(String(saved.steps));
+  const runId = decodeSafetensors(bytesOf(name('b.safetensors'))).metadata.run_id;
   copyFileSync(name('b.optimizer.safetensors'), name('early.optimizer.safetensors'));
   copyFileSync(name('b.safetensors'), name('early.safetensors'));
 
@@ -86,6 +87,8 @@ async function stopAndResume(model: 'mlp' | 'cnn', prefix: string): Promise<void
   expect(tensorsOf(name('b.safetensors'))).toEqual(tensorsOf(name('a.safetensors')));
   expect(tensorsOf(name('b.optimizer.safetensors'))).toEqual(tensorsOf(name('a.optimizer.safetensors')));
   expect(decodeSafetensors(bytesOf(name('b.optimizer.safetensors'))).metadata.step).toBe('15');
+  // The resumed run goes on as the same run: its files keep the stopped run's id.
+  for (const f of ['b.safetensors', 'b.optimizer.safetensors']) expect(decodeSafetensors(bytesOf(name(f))).metadata.run_id).toBe(runId);
 }
 
 describe('webgpu-dl train --model mlp|cnn --checkpoint-every / --resume', () => {

@@ -48,6 +48,7 @@ describe('webgpu-dl train --model gan --checkpoint-every / --resume', () => {
     expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
     expect(JSON.parse(decodeSafetensors(bytesOf(path('b.safetensors'))).metadata.resume)).toMatchObject({ steps: 6, epoch: 1 });
     for (const f of runFiles(path('b.safetensors'))) copyFileSync(f, f.replace('b.', 'early.'));
+    const runIds = runFiles(path('b.safetensors')).map((f) => decodeSafetensors(bytesOf(f)).metadata.run_id);
 
     const resumed = await runCli(flags('--out', path('b.safetensors'), '--checkpoint-every', '6', '--resume', path('b.safetensors')));
     expect(resumed.status, resumed.err.join('\n')).toBe(0);
@@ -56,6 +57,8 @@ describe('webgpu-dl train --model gan --checkpoint-every / --resume', () => {
     expect(events(resumed.out)).toEqual(all.slice(1));
     const [a, b] = [runFiles(path('a.safetensors')), runFiles(path('b.safetensors'))];
     for (let i = 0; i < a.length; i++) expect(tensorsOf(b[i]), b[i]).toEqual(tensorsOf(a[i]));
+    // Each network's files keep the stopped run's id: the resumed run is the same run.
+    expect(b.map((f) => decodeSafetensors(bytesOf(f)).metadata.run_id)).toEqual(runIds);
     expect(bytesOf(path('b.png'))).toEqual(bytesOf(path('a.png')));
 
     const early = path('early.safetensors');

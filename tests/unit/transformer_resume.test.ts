@@ -47,6 +47,7 @@ describe('webgpu-dl train --model transformer --checkpoint-every / --resume', ()
     expect(stopped.err.at(-1)).toMatch(/b.safetensors: could not be written \(the process was stopped\)/);
     expect(decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step).toBe('2');
     copyFileSync(path('b.optimizer.safetensors'), path('step2.optimizer.safetensors'));
+    const runId = decodeSafetensors(bytesOf(path('b.safetensors'))).metadata.run_id;
 
     const resumed = await runCli(flags(text, '--out', path('b.safetensors'), '--checkpoint-every', '2', '--resume', path('b.safetensors')));
     expect(resumed.status, resumed.err.join('\n')).toBe(0);
@@ -60,6 +61,8 @@ describe('webgpu-dl train --model transformer --checkpoint-every / --resume', ()
     expect(tensorsOf(path('b.optimizer.safetensors'))).toEqual(tensorsOf(path('a.optimizer.safetensors')));
     const finalStep = decodeSafetensors(bytesOf(path('b.optimizer.safetensors'))).metadata.step;
     expect(finalStep).toBe('6');
+    // The resumed run goes on as the same run: its files keep the stopped run's id.
+    for (const f of ['b.safetensors', 'b.optimizer.safetensors']) expect(decodeSafetensors(bytesOf(path(f))).metadata.run_id).toBe(runId);
   }, 600_000);
 
   it('refuses a checkpoint of another configuration, other data, another model, a complete run or a broken pair, in one line', async () => {
