@@ -95,7 +95,8 @@ export interface DistillEpoch extends EpochResult {
  * command buffer per step, like `Trainer.fit`. The samples are reshuffled every epoch (seeded by
  * the student's seed). The teacher may take another input shape of the same size (a CNN teacher
  * for an MLP student) and another normalisation: the batch is reshaped and renormalised for it
- * inside the step. Option and shape errors are thrown before any GPU work.
+ * inside the step. Images with per-channel statistics (`channelNormalisation`) are normalised by
+ * them for both networks, and become the student's predictor default, as `fit` makes them. Option and shape errors are thrown before any GPU work.
  */
 export function distill(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
   // The student trains (no other fit on it meanwhile); the teacher is only read. Disposing either
@@ -107,6 +108,7 @@ async function run(engine: Engine, train: ImageDataset, o: DistillOptions): Prom
   const { student, teacher } = o;
   const batch = o.batchSize ?? 128;
   checkOptions(engine, train, o, batch);
+  student.learningFrom(train);
   const step = await traceStep(engine, batch, o);
   try {
     const history: DistillEpoch[] = [];
@@ -214,6 +216,16 @@ function checkOptions(engine: Engine, train: ImageDataset, o: DistillOptions, ba
   checkEpochsAndBatch('distill', o.epochs, batch, train.count);
   if (student.classes !== teacher.classes) {
     throw new ShapeError(`distill: the student has ${student.classes} classes and the teacher ${teacher.classes}; both must score the same classes`);
+  }
+  const own = train.channelNormalisation;
+  for (const [who, t] of [['student', student], ['teacher', teacher]] as const) {
+    const n = t.options.normalisation;
+    if (!own || !n || (n.mean === UNIT_RANGE.mean && n.std === UNIT_RANGE.std)) continue;
+    // Both networks see the batch normalised by the images' own per-channel statistics; no scalar normalisation maps onto that.
+    throw new ShapeError(
+      `distill: the images carry per-channel normalisation (mean [${own.mean.join(', ')}]), which both networks see, but the ${who} normalises with { mean: ${n.mean}, std: ${n.std} }; ` +
+        `use a ${who} without a normalisation option (trained on these images, for a teacher), or drop channelNormalisation from the dataset`,
+    );
   }
   for (const [who, t] of [['student', student], ['teacher', teacher]] as const) {
     try {

@@ -147,7 +147,7 @@ export class Trainer {
       this.engine.tuner.adopt(o.resumeFrom.kernels, recordedConfigRefusal);
       continueRun(this.store, o.resumeFrom.runId);
     }
-    this.predictors.fitting(train);
+    this.learningFrom(train);
     const layout = batchLayout(train);
     const classifies = layout.task === 'classification';
     let step = await this.trace(batch, layout, true, { onNonFinite: o.onNonFinite });
@@ -264,12 +264,17 @@ export class Trainer {
     });
   }
 
+  /** @internal The parameters now learn from `train`: its normalisation becomes byte inputs' default (`fit` says so, and `distill` for its student). */
+  learningFrom(train: TrainingData): void {
+    this.predictors.fitting(train);
+  }
+
   /**
    * A `Predictor` over this trainer's parameters (shared, not copied: it sees every later update),
    * for inference with `predict(x)` / `predictClasses(x)`. It is disposed with the trainer, or
    * earlier by its own `dispose()`. `inputDType: 'u32'` for a model taking ids (an Embedding first).
    * Byte inputs are normalised by `normalisation` if given; else as the bytes the parameters last
-   * learnt from were: by the later of the last `fit` (its data's statistics: an image dataset's `channelNormalisation`,
+   * learnt from were: by the later of the last `fit` or `distill` (its data's statistics: an image dataset's `channelNormalisation`,
    * a byte `tensorDataset`'s own; else `TrainerOptions.normalisation`) and the last `load` of a
    * checkpoint recording one (a CLI ResNet file's `config.normalisation`); else by `TrainerOptions.normalisation`.
    */

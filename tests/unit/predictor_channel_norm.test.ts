@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resnetMetadata } from '../../src/cli/resnet.js';
+import { distill } from '../../src/compress/distill.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { UNIT_RANGE } from '../../src/data/gpu_dataset.js';
 import { ShapeError } from '../../src/gpu/errors.js';
@@ -101,6 +102,29 @@ describe('Predictor per-channel normalisation', () => {
     await trainer.fit(images(24, 50), { epochs: 1, batchSize: 8 });
     expect(trainer.predictor().options.normalisation).toBeUndefined();
     expect(await trainer.predict(bytes, N)).toEqual(softmaxRows(await early.predict(Float32Array.from(bytes, (v) => v / 255)), 3));
+  });
+
+  it("a distilled student's predictor defaults to the images' per-channel statistics; a scalar normalisation beside them is refused before any GPU work", async () => {
+    const e = engine();
+    const train = images(24, 90, STATS);
+    using teacher = new Trainer(e, { model: model(), inputShape: SHAPE, optimizer: new Adam({ lr: 0.01 }), seed: 10 });
+    await teacher.fit(train, { epochs: 1, batchSize: 8 });
+    using student = new Trainer(e, { model: model(), inputShape: SHAPE, optimizer: new Adam({ lr: 0.01 }), seed: 11 });
+    await student.fit(images(16, 95), { epochs: 1, batchSize: 8 });
+    expect(student.predictor().options.normalisation).toBeUndefined();
+    await distill(e, train, { student, teacher, alpha: 0.5, temperature: 2, epochs: 1, batchSize: 8 });
+    using p = student.predictor();
+    expect(p.options.normalisation).toBe(STATS);
+    expect(await p.predict(bytes)).toEqual(await p.predict(byHand(bytes, STATS.mean, STATS.std)));
+
+    using scalarTeacher = new Trainer(e, { model: model(), inputShape: SHAPE, normalisation: { mean: 0.5, std: 0.25 }, seed: 12 });
+    await e.flush();
+    const before = e.stats.liveBuffers;
+    await expect(distill(e, train, { student, teacher: scalarTeacher, alpha: 0.5, temperature: 2, epochs: 1, batchSize: 8 })).rejects.toThrow(
+      /^distill: the images carry per-channel normalisation \(mean \[0\.12, 0\.55, 0\.83\]\), which both networks see, but the teacher normalises with \{ mean: 0\.5, std: 0\.25 \}; use a teacher without a normalisation option/,
+    );
+    await e.flush();
+    expect(e.stats.liveBuffers).toBe(before);
   });
 
   it('loadModel uses the normalisation a ResNet CLI checkpoint records, unless one is given', async () => {
