@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Loads a webgpu-dl checkpoint into the equivalent torch.nn module and measures MNIST test accuracy.
+"""Loads a webgpu-dl checkpoint into the equivalent torch.nn module and measures its test accuracy.
 
     python3 scripts/check_pytorch.py mlp weights.safetensors [--hidden 256,256]
     python3 scripts/check_pytorch.py cnn weights.safetensors
+    python3 scripts/check_pytorch.py resnet resnet.safetensors --data CIFAR_DIR   # from train --model resnet --out
     python3 scripts/check_pytorch.py mlp small.safetensors     # from webgpu-dl compress --quantize
     python3 scripts/check_pytorch.py mlp w.safetensors --optimizer w.optimizer.safetensors
 
 With --optimizer, the Adam state that `train --out` writes beside the weights is loaded into a
 torch.optim.Adam over the same module (exp_avg, exp_avg_sq and step of every parameter), ready to
-resume training. The two files must come from the same checkpoint: where both carry a run_id and
+resume training. A ResNet file is rebuilt from the configuration its metadata records (depth,
+width, classes, per-channel normalisation) and evaluated on the folder's test_batch.bin. The
+two files must come from the same checkpoint: where both carry a run_id and
 step in their metadata, these must agree, or the script stops naming both.
 
 Needs PyTorch and NumPy (Debian: apt-get install python3-torch). The safetensors file is read with
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torch_models import DEFAULT_MNIST_DIR, model_for, read_idx
+from torch_models import DEFAULT_MNIST_DIR, ResNet, cifar_splits, model_for, read_idx
 
 DTYPES = {"F32": np.float32, "I64": np.int64, "I8": np.int8}
 
@@ -93,16 +96,40 @@ def load_adam(model, path):
     return optimizer, int(metadata["step"])
 
 
+def mnist_test(data):
+    images = torch.from_numpy(read_idx(os.path.join(data, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0)
+    labels = torch.from_numpy(read_idx(os.path.join(data, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    return images.unsqueeze(1), labels
+
+
+def resnet_from(path, metadata):
+    """The ResNet a CLI checkpoint's `config` metadata describes, and its input normalisation."""
+    if "config" not in metadata:
+        raise SystemExit(f"{path}: no 'config' in its metadata; a ResNet checkpoint from `webgpu-dl train --model resnet --out` records one")
+    config = json.loads(metadata["config"])
+    model = ResNet(config["depth"], config["width"], config["classes"], config.get("channels", 3))
+    n = config.get("normalisation", {"mean": [0.0] * config.get("channels", 3), "std": [1.0] * config.get("channels", 3)})
+    return model, torch.tensor(n["mean"], dtype=torch.float32).view(1, -1, 1, 1), torch.tensor(n["std"], dtype=torch.float32).view(1, -1, 1, 1)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("model", choices=["mlp", "cnn"])
+    parser.add_argument("model", choices=["mlp", "cnn", "resnet"])
     parser.add_argument("weights")
     parser.add_argument("--hidden", default="256,256")
-    parser.add_argument("--optimizer", help="Adam state written by `train --out` (FILE.optimizer.safetensors)")
-    parser.add_argument("--data", default=DEFAULT_MNIST_DIR)
+    parser.add_argument("--optimizer", help="Adam state written by `train --out` (FILE.optimizer.safetensors; mlp and cnn)")
+    parser.add_argument("--data", help=f"IDX folder for mlp and cnn (default {DEFAULT_MNIST_DIR}); CIFAR-10 binary folder for resnet")
     args = parser.parse_args()
-    model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
     weights, weights_metadata = load_safetensors(args.weights, with_metadata=True)
+    if args.model == "resnet":
+        if args.optimizer or not args.data:
+            raise SystemExit("resnet: give --data (the CIFAR-10 binary folder the run used); --optimizer reads Adam state, and the ResNet trains with SGD")
+        model, mean, std = resnet_from(args.weights, weights_metadata)
+        _, _, test_x, test_y = cifar_splits(args.data)
+        images, labels = (torch.from_numpy(test_x).float() / 255 - mean) / std, torch.from_numpy(test_y).long()
+    else:
+        model = model_for(args.model, [int(h) for h in args.hidden.split(",")])
+        images, labels = mnist_test(args.data or DEFAULT_MNIST_DIR)
     if args.optimizer:
         check_pair(args.weights, weights_metadata, args.optimizer, load_safetensors(args.optimizer, with_metadata=True)[1])
     model.load_state_dict(dequantize(weights), strict=True)
@@ -112,10 +139,8 @@ def main():
         optimizer, step = load_adam(model, args.optimizer)
         result["optimizerStep"] = step
         result["optimizerTensors"] = sum(len(s) - 1 for s in optimizer.state_dict()["state"].values())
-    images = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0)
-    labels = torch.from_numpy(read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64))
     with torch.no_grad():
-        logits = torch.cat([model(images[i : i + 1000].unsqueeze(1)) for i in range(0, len(images), 1000)])
+        logits = torch.cat([model(images[i : i + 500]) for i in range(0, len(images), 500)])
     accuracy = (logits.argmax(1) == labels).float().mean().item()
     loss = nn.functional.cross_entropy(logits, labels).item()
     print(json.dumps({**result, "testAccuracy": accuracy, "testLoss": loss, "torch": torch.__version__}))

@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { limit } from '../../src/cli/classifier.js';
 import { dequantizeStateDict, encodeQuantizedSafetensors, quantizeStateDict } from '../../src/compress/quantize.js';
+import { writeCifarFolder } from '../../src/data/cifar_files.js';
+import type { ImageDataset } from '../../src/data/dataset.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { IDX_FILES, loadIdxFolder, loadMnist } from '../../src/data/idx_files.js';
 import { mnistCnn, mnistMlp } from '../../src/models/mnist.js';
 import { Adam } from '../../src/optim/optimizers.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { runCli } from '../helpers/cli.js';
 import { useEngine } from '../helpers/engine.js';
 import { runPython, torchStatus } from '../helpers/parity.js';
 import { rng } from '../helpers/random.js';
@@ -17,7 +20,8 @@ import { rng } from '../helpers/random.js';
 /*
  * scripts/check_pytorch.py, the hand-run check that PyTorch reproduces the engine's test accuracy
  * and loss from its checkpoints, run here on every kind of checkpoint it reads: weights with their
- * Adam state (from a short MNIST run), int8 weights, and a CNN on IDX files of its own.
+ * Adam state (from a short MNIST run), int8 weights, a CNN on IDX files of its own, and a ResNet
+ * the CLI trained on CIFAR-10 binary files (rebuilt from the configuration its metadata records).
  */
 
 const torch = torchStatus();
@@ -86,6 +90,33 @@ describe.skipIf(!torch.ok && !inCi)('scripts/check_pytorch.py reproduces the eng
       trainer.dispose();
     }
   });
+});
+
+describe.skipIf(!torch.ok && !inCi)('scripts/check_pytorch.py resnet', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'check-pytorch-resnet-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("gives the test accuracy and loss the CLI printed for its ResNet checkpoint, with the recorded per-channel normalisation", async () => {
+    const next = rng(12);
+    const split = (count: number): ImageDataset => ({
+      // Channels of different brightness, so per-channel normalisation differs from a scalar one.
+      images: Uint8Array.from({ length: count * 3 * 1024 }, (_, i) => Math.floor(next() * (96 + 80 * Math.floor((i % 3072) / 1024)))),
+      labels: Uint8Array.from({ length: count }, (_, i) => i % 3),
+      count,
+      height: 32,
+      width: 32,
+      channels: 3,
+      classes: 3,
+    });
+    const data = join(dir, 'cifar');
+    await writeCifarFolder(data, { train: split(16), test: split(21) });
+    const weights = join(dir, 'resnet.safetensors');
+    const run = await runCli(['train', '--model', 'resnet', '--data', data, '--depth', '8', '--width', '4', '--epochs', '1', '--batch', '8', '--json', '--out', weights]);
+    expect(run.status, run.err.join('\n')).toBe(0);
+    const epoch = JSON.parse(run.out.find((l) => l.includes('"epoch"'))!) as { testAccuracy: number; testLoss: number };
+    expectSameEvaluation({ accuracy: epoch.testAccuracy, loss: epoch.testLoss }, runPython('check_pytorch.py', ['resnet', weights, '--data', data]), 21, 'resnet');
+    expect(() => runPython('check_pytorch.py', ['resnet', weights])).toThrow(/resnet: give --data/);
+  }, 300_000);
 });
 
 if (!torch.ok && !inCi) {
