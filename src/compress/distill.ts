@@ -96,7 +96,8 @@ export interface DistillEpoch extends EpochResult {
  * the student's seed). The teacher may take another input shape of the same size (a CNN teacher
  * for an MLP student) and another normalisation: the batch is reshaped and renormalised for it
  * inside the step. Images with per-channel statistics (`channelNormalisation`) are normalised by
- * them for both networks, and become the student's predictor default, as `fit` makes them. Option and shape errors are thrown before any GPU work.
+ * them for both networks, and become the student's predictor default, as `fit` makes them.
+ * Option and shape errors are thrown before any GPU work.
  */
 export function distill(engine: Engine, train: ImageDataset, o: DistillOptions): Promise<DistillEpoch[]> {
   // The student trains (no other fit on it meanwhile); the teacher is only read. Disposing either
