@@ -21,7 +21,7 @@ the standard library only, so the `safetensors` package is not needed; with it i
 import argparse
 import json
 import os
-import struct
+import sys
 
 import numpy as np
 import torch
@@ -29,24 +29,14 @@ from torch import nn
 
 from torch_models import DEFAULT_MNIST_DIR, ResNet, cifar_splits, model_for, read_idx
 
-DTYPES = {"F32": np.float32, "I64": np.int64, "I8": np.int8}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "kit"))
+from checkpoint_io import load_safetensors as read_safetensors  # noqa: E402  (the kit's reader, checked within limits)
 
 
 def load_safetensors(path, with_metadata=False):
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
-        data = f.read()
-    state = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = entry["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
-        state[name] = torch.from_numpy(array.copy())
-    if with_metadata:
-        return state, header.get("__metadata__", {})
-    return dequantize(state)
+    """The state_dict of a safetensors file (int8 weights dequantised), or (raw tensors, metadata)."""
+    state, metadata = read_safetensors(path)
+    return (state, metadata) if with_metadata else dequantize(state)
 
 
 def check_pair(weights_path, weights_metadata, optimizer_path, optimizer_metadata):

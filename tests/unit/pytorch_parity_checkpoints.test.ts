@@ -116,6 +116,15 @@ describe.skipIf(!torch.ok && !inCi)('scripts/check_pytorch.py resnet', () => {
     const epoch = JSON.parse(run.out.find((l) => l.includes('"epoch"'))!) as { testAccuracy: number; testLoss: number };
     expectSameEvaluation({ accuracy: epoch.testAccuracy, loss: epoch.testLoss }, runPython('check_pytorch.py', ['resnet', weights, '--data', data]), 21, 'resnet');
     expect(() => runPython('check_pytorch.py', ['resnet', weights])).toThrow(/resnet: give --data/);
+    // Files that are not safetensors stop with a one-line reason, before anything is read past the header length.
+    const short = join(dir, 'short.safetensors');
+    writeFileSync(short, 'garbage');
+    const huge = join(dir, 'huge.safetensors');
+    writeFileSync(huge, Uint8Array.from([0, 0, 0, 0, 0, 0x80, 0, 0, 0x7b, 0x7d]));
+    const notJson = join(dir, 'notjson.safetensors');
+    writeFileSync(notJson, Uint8Array.from([...[4, 0, 0, 0, 0, 0, 0, 0], ...new TextEncoder().encode('{no}')]));
+    for (const f of [short, huge]) expect(() => runPython('check_pytorch.py', ['resnet', f, '--data', data])).toThrow(/not a safetensors file \(its \d+ bytes do not start with a header length of at most \d+\)/);
+    expect(() => runPython('check_pytorch.py', ['resnet', notJson, '--data', data])).toThrow(/not a safetensors file \(its header is not JSON/);
   }, 300_000);
 });
 
